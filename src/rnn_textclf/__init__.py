@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+from .configuration import RNNClassifierConfig
+from .modeling import RNNClassifier, RNNClassifierPreTrainedModel
+
 __version__ = "0.1.0"
 
+# Auto classes: `AutoModelForSequenceClassification.from_pretrained(path)` works after `import rnn_textclf`,
+# and `save_pretrained` writes `auto_map` + the code files so `trust_remote_code=True` works without it.
+AutoConfig.register(RNNClassifierConfig.model_type, RNNClassifierConfig, exist_ok=True)
+AutoModel.register(RNNClassifierConfig, RNNClassifier, exist_ok=True)
+AutoModelForSequenceClassification.register(RNNClassifierConfig, RNNClassifier, exist_ok=True)
+RNNClassifierConfig.register_for_auto_class()
+RNNClassifier.register_for_auto_class("AutoModelForSequenceClassification")
+
 __all__ = [
+    "RNNClassifier",
+    "RNNClassifierConfig",
+    "RNNClassifierPreTrainedModel",
     "__version__",
 ]

@@ -1,0 +1,183 @@
+"""Configuration of the recurrent text classifier.
+
+This file imports only ``transformers`` (and the standard library) because ``save_pretrained`` copies it
+next to the weights for ``trust_remote_code=True`` loading on machines without rnn-textclf.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from transformers import PreTrainedConfig
+
+RNNType = Literal["rnn", "lstm", "gru"]
+Nonlinearity = Literal["tanh", "relu"]
+Pooling = Literal["last", "mean", "max", "mean_max"]
+
+RNN_TYPES: tuple[str, ...] = ("rnn", "lstm", "gru")
+NONLINEARITIES: tuple[str, ...] = ("tanh", "relu")
+POOLINGS: tuple[str, ...] = ("last", "mean", "max", "mean_max")
+PROBLEM_TYPES: tuple[str, ...] = ("regression", "single_label_classification", "multi_label_classification")
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    # bool is a subclass of int: `hidden_size=True` is a mistake, not 1.
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
+
+
+def _check_prob(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"`{name}` must be a float in [0, 1), got {value!r}.")
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"`{name}` must be one of {', '.join(map(repr, allowed))}, got {value!r}.")
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` must be True or False, got {value!r}.")
+
+
+class RNNClassifierConfig(PreTrainedConfig):
+    r"""Configuration of an [`RNNClassifier`][rnn_textclf.RNNClassifier].
+
+    Every hyperparameter of the model lives here, so a checkpoint's ``config.json`` fully describes it.
+    Values are validated when the config is created: a wrong value raises ``ValueError`` naming the field,
+    the value and what is allowed.
+
+    Args:
+        vocab_size (`int`, defaults to 20000): Number of rows of the embedding (the tokenizer's vocab size).
+        embedding_dim (`int`, defaults to 100): Size of each word embedding (50/100/200/300 for GloVe).
+        hidden_size (`int`, defaults to 128): Hidden state size of each recurrent layer and direction.
+        num_layers (`int`, defaults to 1): Number of stacked recurrent layers.
+        rnn_type (`Literal["rnn", "lstm", "gru"]`, defaults to `"rnn"`): Recurrent cell: Elman RNN, LSTM or GRU.
+        nonlinearity (`Literal["tanh", "relu"]`, defaults to `"tanh"`): Non-linearity of the Elman RNN; only
+            allowed to differ from `"tanh"` when ``rnn_type="rnn"``.
+        bidirectional (`bool`, defaults to `False`): Run a second RNN right-to-left and concatenate both.
+        dropout (`float`, defaults to 0.0): Dropout between stacked recurrent layers (needs ``num_layers > 1``
+            to have an effect, as in ``torch.nn.RNN``).
+        embedding_dropout (`float`, defaults to 0.0): Dropout on the word embeddings.
+        classifier_dropout (`float`, defaults to 0.0): Dropout on the pooled features before the classifier.
+        pooling (`Literal["last", "mean", "max", "mean_max"]`, defaults to `"last"`): How the packed outputs
+            become one vector per text. ``"last"``: the true last state of each text (for bidirectional: the
+            forward final state and the backward state at position 0, concatenated); ``"mean"``/``"max"``:
+            mean or max over the real tokens only; ``"mean_max"``: both, concatenated.
+        proj_size (`int`, defaults to 0): LSTM projection size (``torch.nn.LSTM(proj_size=...)``); 0 disables it.
+            Only allowed with ``rnn_type="lstm"`` and must be smaller than ``hidden_size``.
+        pad_token_id (`int`, defaults to 0): Id of the padding token; its embedding row is kept at zero.
+        freeze_embeddings (`bool`, defaults to `False`): Keep the embedding fixed during training (set by
+            ``load_pretrained_embeddings(freeze=True)`` so a reloaded checkpoint trains the same way).
+        initializer_range (`float`, defaults to 0.1): Std of the normal init of the embedding and classifier.
+        num_labels (`int`, defaults to 2): Number of outputs of the classifier head.
+        id2label / label2id / problem_type: The standard ``transformers`` classification fields. The loss
+            follows ``problem_type`` exactly as transformers' sequence-classification heads do.
+
+    Example:
+        ```python
+        >>> from rnn_textclf import RNNClassifierConfig, RNNClassifier
+        >>> config = RNNClassifierConfig(vocab_size=1000, num_labels=4, rnn_type="lstm", bidirectional=True)
+        >>> model = RNNClassifier(config)
+        ```
+    """
+
+    model_type = "rnn_textclf"
+
+    def __init__(
+        self,
+        vocab_size: int = 20000,
+        embedding_dim: int = 100,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        rnn_type: RNNType = "rnn",
+        nonlinearity: Nonlinearity = "tanh",
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        embedding_dropout: float = 0.0,
+        classifier_dropout: float = 0.0,
+        pooling: Pooling = "last",
+        proj_size: int = 0,
+        pad_token_id: int = 0,
+        freeze_embeddings: bool = False,
+        initializer_range: float = 0.1,
+        **kwargs: Any,
+    ) -> None:
+        self.vocab_size = vocab_size
+        self.embedding_dim = embedding_dim
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.rnn_type = rnn_type
+        self.nonlinearity = nonlinearity
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.embedding_dropout = embedding_dropout
+        self.classifier_dropout = classifier_dropout
+        self.pooling = pooling
+        self.proj_size = proj_size
+        self.pad_token_id = pad_token_id
+        self.freeze_embeddings = freeze_embeddings
+        self.initializer_range = initializer_range
+        super().__init__(**kwargs)
+        self._validate_fields()
+
+    def _validate_fields(self) -> None:
+        _check_int("vocab_size", self.vocab_size, 1)
+        _check_int("embedding_dim", self.embedding_dim, 1)
+        _check_int("hidden_size", self.hidden_size, 1)
+        _check_int("num_layers", self.num_layers, 1)
+        _check_choice("rnn_type", self.rnn_type, RNN_TYPES)
+        _check_choice("nonlinearity", self.nonlinearity, NONLINEARITIES)
+        if self.nonlinearity != "tanh" and self.rnn_type != "rnn":
+            raise ValueError(
+                f"`nonlinearity={self.nonlinearity!r}` is only allowed with rnn_type='rnn' "
+                f"(got rnn_type={self.rnn_type!r}); LSTM and GRU have fixed gates."
+            )
+        _check_bool("bidirectional", self.bidirectional)
+        _check_prob("dropout", self.dropout)
+        _check_prob("embedding_dropout", self.embedding_dropout)
+        _check_prob("classifier_dropout", self.classifier_dropout)
+        _check_choice("pooling", self.pooling, POOLINGS)
+        _check_int("proj_size", self.proj_size, 0)
+        if self.proj_size:
+            if self.rnn_type != "lstm":
+                raise ValueError(
+                    f"`proj_size={self.proj_size}` is only allowed with rnn_type='lstm' "
+                    f"(got rnn_type={self.rnn_type!r}); use proj_size=0."
+                )
+            if self.proj_size >= self.hidden_size:
+                raise ValueError(
+                    f"`proj_size` must be smaller than hidden_size={self.hidden_size}, got {self.proj_size}."
+                )
+        _check_int("pad_token_id", self.pad_token_id, 0)
+        if self.pad_token_id >= self.vocab_size:
+            raise ValueError(
+                f"`pad_token_id` must be a valid id below vocab_size={self.vocab_size}, got {self.pad_token_id}."
+            )
+        _check_bool("freeze_embeddings", self.freeze_embeddings)
+        if isinstance(self.initializer_range, bool) or not isinstance(self.initializer_range, (int, float)):
+            raise ValueError(f"`initializer_range` must be a positive float, got {self.initializer_range!r}.")
+        if self.initializer_range <= 0:
+            raise ValueError(f"`initializer_range` must be a positive float, got {self.initializer_range!r}.")
+        _check_int("num_labels", self.num_labels, 1)
+        if self.problem_type is not None:
+            _check_choice("problem_type", self.problem_type, PROBLEM_TYPES)
+
+    @property
+    def num_directions(self) -> int:
+        """2 for a bidirectional RNN, else 1."""
+        return 2 if self.bidirectional else 1
+
+    @property
+    def rnn_output_size(self) -> int:
+        """Size of one time step of the RNN's output (all directions concatenated)."""
+        return (self.proj_size or self.hidden_size) * self.num_directions
+
+    @property
+    def pooled_size(self) -> int:
+        """Size of the pooled text vector that feeds the classifier."""
+        return self.rnn_output_size * (2 if self.pooling == "mean_max" else 1)
+
+
+__all__ = ["RNNClassifierConfig"]

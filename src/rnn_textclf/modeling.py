@@ -1,0 +1,342 @@
+"""The recurrent text classifier: a ``transformers`` ``PreTrainedModel`` over packed sequences.
+
+This file imports only ``torch``, ``transformers`` and (relatively) the configuration, because
+``save_pretrained`` copies both files next to the weights for ``trust_remote_code=True`` loading on a
+machine where rnn-textclf is not installed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from .configuration import RNNClassifierConfig
+
+_RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class RNNClassifierPreTrainedModel(PreTrainedModel):
+    """Base class holding the config class and the weight initialisation."""
+
+    config_class = RNNClassifierConfig
+    config: RNNClassifierConfig
+    base_model_prefix = "rnn_textclf"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = False
+    _no_split_modules: ClassVar[list[str]] = []
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=std)
+            # The pad row must stay zero: padding never contributes to a text's representation.
+            if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
+                init.zeros_(module.weight[module.padding_idx])
+        elif isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.RNNBase):
+            # PyTorch's own recurrent init (uniform in +-1/sqrt(hidden)), which the lecture's nn.RNN used.
+            bound = 1.0 / math.sqrt(module.hidden_size)
+            for param in module.parameters(recurse=False):
+                init.uniform_(param, -bound, bound)
+
+
+class RNNClassifier(RNNClassifierPreTrainedModel):
+    """Embedding -> (stacked, optionally bidirectional) RNN/LSTM/GRU over packed sequences -> pooling -> linear.
+
+    The recurrent layer only ever sees the real tokens of each text (``pack_padded_sequence`` with the
+    lengths on the CPU), so padding never changes a text's logits, and rows come back in input order.
+
+    A text with zero tokens (an empty string) gets a pooled vector of zeros, so its logits are the
+    classifier's bias: the model's prior, the same for every empty text. It never raises.
+
+    Args:
+        config: The model's [`RNNClassifierConfig`][rnn_textclf.RNNClassifierConfig].
+    """
+
+    def __init__(self, config: RNNClassifierConfig) -> None:
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.embeddings = nn.Embedding(
+            config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id
+        )
+        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
+        rnn_kwargs: dict[str, Any] = {}
+        if config.rnn_type == "rnn":
+            rnn_kwargs["nonlinearity"] = config.nonlinearity
+        if config.rnn_type == "lstm" and config.proj_size:
+            rnn_kwargs["proj_size"] = config.proj_size
+        self.rnn = _RNN_CLASSES[config.rnn_type](
+            input_size=config.embedding_dim,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            bidirectional=config.bidirectional,
+            # torch warns when dropout is set on a single layer, where it has no effect.
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            batch_first=True,
+            **rnn_kwargs,
+        )
+        self.classifier_dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = nn.Linear(config.pooled_size, config.num_labels)
+        self.post_init()
+        self._apply_freeze()
+
+    def _apply_freeze(self) -> None:
+        self.embeddings.weight.requires_grad_(not self.config.freeze_embeddings)
+
+    @classmethod
+    def from_pretrained(cls, *args: Any, **kwargs: Any) -> Any:
+        """``PreTrainedModel.from_pretrained`` that reads safetensors only and keeps ``freeze_embeddings``.
+
+        Weights are never unpickled: ``use_safetensors=True`` unless the caller explicitly passes
+        ``use_safetensors=False`` (a ``.bin`` is then read by transformers with ``weights_only=True``).
+        Loading replaces the parameters, so the embedding's freeze is re-applied from the config.
+        """
+        kwargs.setdefault("use_safetensors", True)
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        model._apply_freeze()
+        return loaded
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embeddings = value
+
+    # ------------------------------------------------------------------ input checks
+    def _check_inputs(
+        self,
+        input_ids: Any,
+        attention_mask: torch.Tensor | None,
+        lengths: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Validates the batch and returns the lengths as an int64 CPU tensor (one per row)."""
+        if not isinstance(input_ids, torch.Tensor):
+            raise TypeError(
+                f"`input_ids` must be a torch.Tensor of token ids, got {type(input_ids).__name__}; "
+                "call the tokenizer with return_tensors='pt' or use PackedSequenceCollator."
+            )
+        if input_ids.dim() != 2:
+            raise ValueError(
+                f"`input_ids` must have shape (batch, seq_len), got shape {tuple(input_ids.shape)}; "
+                "for a single text use input_ids.unsqueeze(0)."
+            )
+        if input_ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+            raise ValueError(f"`input_ids` must hold integer token ids, got dtype {input_ids.dtype}.")
+        batch, seq_len = input_ids.shape
+        on_cpu = input_ids.device.type == "cpu"
+        # Value checks read the tensor, which is a device-to-host sync on an accelerator; there the
+        # collator has already checked the ids on the CPU before the copy, so they run on CPU only.
+        if (
+            on_cpu
+            and input_ids.numel()
+            and (int(input_ids.min()) < 0 or int(input_ids.max()) >= self.config.vocab_size)
+        ):
+            bad = (
+                int(input_ids.max())
+                if int(input_ids.max()) >= self.config.vocab_size
+                else int(input_ids.min())
+            )
+            raise ValueError(
+                f"`input_ids` holds token id {bad}, outside the embedding's range [0, {self.config.vocab_size}) "
+                f"(config.vocab_size={self.config.vocab_size}); was the model built for this tokenizer's vocab?"
+            )
+        if attention_mask is not None:
+            if not isinstance(attention_mask, torch.Tensor):
+                raise TypeError(
+                    f"`attention_mask` must be a torch.Tensor, got {type(attention_mask).__name__}."
+                )
+            if attention_mask.shape != input_ids.shape:
+                raise ValueError(
+                    f"`attention_mask` shape {tuple(attention_mask.shape)} does not match `input_ids` shape "
+                    f"{tuple(input_ids.shape)}."
+                )
+        if lengths is not None:
+            if not isinstance(lengths, torch.Tensor):
+                lengths = torch.as_tensor(lengths)
+            if lengths.dim() != 1 or lengths.shape[0] != batch:
+                raise ValueError(
+                    f"`lengths` must have shape ({batch},) (one length per row), got {tuple(lengths.shape)}."
+                )
+            if lengths.is_floating_point() or lengths.dtype == torch.bool:
+                raise ValueError(f"`lengths` must be an integer tensor, got dtype {lengths.dtype}.")
+            lengths = lengths.to("cpu", torch.int64)
+        elif attention_mask is not None:
+            # Without carried lengths the mask gives them (a device-to-host copy on an accelerator;
+            # PackedSequenceCollator carries CPU lengths to avoid it).
+            lengths = attention_mask.to(torch.int64).sum(dim=-1).cpu()
+        else:
+            # Like every transformers model: no mask means every position is a real token.
+            lengths = torch.full((batch,), seq_len, dtype=torch.int64)
+        if batch:
+            if int(lengths.min()) < 0 or int(lengths.max()) > seq_len:
+                raise ValueError(
+                    f"`lengths` must lie in [0, seq_len={seq_len}], got min {int(lengths.min())} and max "
+                    f"{int(lengths.max())}; lengths longer than the sequence would read past the padding."
+                )
+            if attention_mask is not None and attention_mask.device.type == "cpu":
+                positions = torch.arange(seq_len)
+                expected = positions[None, :] < lengths[:, None]
+                if not torch.equal(attention_mask.to(torch.bool), expected):
+                    raise ValueError(
+                        "`attention_mask` must mark a prefix of real tokens followed by right padding that agrees "
+                        "with `lengths` (the tokenizer's padding_side must be 'right')."
+                    )
+        return lengths
+
+    def _check_labels(self, labels: Any, batch: int, logits: torch.Tensor) -> torch.Tensor:
+        if not isinstance(labels, torch.Tensor):
+            labels = torch.as_tensor(labels, device=logits.device)
+        if labels.shape[0] != batch:
+            raise ValueError(f"`labels` has {labels.shape[0]} rows but the batch has {batch} texts.")
+        if self.config.problem_type is None:
+            if self.num_labels == 1:
+                self.config.problem_type = "regression"
+            elif self.num_labels > 1 and not labels.is_floating_point() and labels.dtype != torch.bool:
+                self.config.problem_type = "single_label_classification"
+            else:
+                self.config.problem_type = "multi_label_classification"
+        problem = self.config.problem_type
+        if problem == "single_label_classification":
+            if labels.is_floating_point() or labels.dtype == torch.bool:
+                raise ValueError(
+                    f"`labels` must be integer class ids for single_label_classification, got dtype {labels.dtype}."
+                )
+            if labels.dim() != 1:
+                raise ValueError(
+                    f"`labels` must have shape ({batch},) for single_label_classification, got "
+                    f"{tuple(labels.shape)}."
+                )
+            if labels.device.type == "cpu" and batch:
+                low, high = int(labels.min()), int(labels.max())
+                # -100 is transformers' ignore_index and is allowed.
+                if high >= self.num_labels or (low < 0 and bool(((labels < 0) & (labels != -100)).any())):
+                    raise ValueError(
+                        f"`labels` must be class ids in [0, {self.num_labels}) (num_labels={self.num_labels}), "
+                        f"got values from {low} to {high}."
+                    )
+        elif problem == "multi_label_classification":
+            if labels.shape != (batch, self.num_labels):
+                raise ValueError(
+                    f"`labels` must have shape ({batch}, {self.num_labels}) (one 0/1 column per label) for "
+                    f"multi_label_classification, got {tuple(labels.shape)}."
+                )
+            labels = labels.to(logits.dtype)
+        else:  # regression
+            if labels.shape not in ((batch,), (batch, self.num_labels)):
+                raise ValueError(
+                    f"`labels` must have shape ({batch},) or ({batch}, {self.num_labels}) for regression, got "
+                    f"{tuple(labels.shape)}."
+                )
+            labels = labels.to(logits.dtype)
+        return labels.to(logits.device)
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> SequenceClassifierOutput | tuple[torch.Tensor, ...]:
+        """Classifies a right-padded batch of token ids.
+
+        Args:
+            input_ids: Token ids, shape ``(batch, seq_len)``, right-padded.
+            attention_mask: 1 for real tokens, 0 for padding, shape ``(batch, seq_len)``. Used for the
+                lengths when ``lengths`` is not given; without both, every position counts as a token.
+            lengths: Number of real tokens per text, shape ``(batch,)``, preferably int64 on the CPU (as
+                ``PackedSequenceCollator`` returns them) so packing needs no device-to-host copy.
+            labels: Class ids ``(batch,)`` (single-label), 0/1 floats ``(batch, num_labels)`` (multi-label)
+                or floats (regression). The loss follows ``config.problem_type``, inferred when unset.
+            output_hidden_states: Also return ``(embeddings, rnn_outputs)``, each ``(batch, seq_len, dim)``.
+            return_dict: Return a ``SequenceClassifierOutput`` (default) or a plain tuple.
+
+        Returns:
+            ``SequenceClassifierOutput`` with ``loss`` (when labels are given) and ``logits``
+            ``(batch, num_labels)``, rows in input order.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        if input_ids is None:
+            raise ValueError("`input_ids` is required (shape (batch, seq_len)).")
+        lengths = self._check_inputs(input_ids, attention_mask, lengths)
+        batch, seq_len = input_ids.shape
+        device = input_ids.device
+        if seq_len == 0:
+            # A batch of empty texts: give packing one pad column to read; pooling zeroes it below.
+            input_ids = torch.full((batch, 1), self.config.pad_token_id, dtype=input_ids.dtype, device=device)
+            seq_len = 1
+
+        embedded = self.embedding_dropout(self.embeddings(input_ids))  # (batch, seq, emb)
+        # Zero-length texts are packed as one step and their pooled vector is zeroed afterwards.
+        packed = pack_padded_sequence(embedded, lengths.clamp(min=1), batch_first=True, enforce_sorted=False)
+        packed_out, state = self.rnn(packed)
+        h_n = state[0] if isinstance(state, tuple) else state  # (layers * dirs, batch, out) in input order
+        # total_length keeps the padded width, so shapes agree across DDP ranks and with the mask.
+        outputs, _ = pad_packed_sequence(
+            packed_out, batch_first=True, total_length=seq_len
+        )  # (batch, seq, dirs*out)
+
+        lengths_dev = lengths.to(device, non_blocking=True)
+        mask = torch.arange(seq_len, device=device)[None, :] < lengths_dev[:, None]  # (batch, seq)
+        pooled = self._pool(outputs, h_n, mask, lengths_dev)  # (batch, pooled_size)
+        pooled = pooled.masked_fill((lengths_dev == 0)[:, None], 0.0)
+        logits = self.classifier(self.classifier_dropout(pooled))  # (batch, num_labels)
+
+        loss = None
+        if labels is not None:
+            labels = self._check_labels(labels, batch, logits)
+            problem = self.config.problem_type
+            if problem == "regression":
+                if self.num_labels == 1:
+                    loss = nn.functional.mse_loss(logits.squeeze(-1), labels.view(-1))
+                else:
+                    loss = nn.functional.mse_loss(logits, labels)
+            elif problem == "single_label_classification":
+                loss = nn.functional.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1))
+            else:
+                loss = nn.functional.binary_cross_entropy_with_logits(logits, labels)
+
+        hidden_states = (embedded, outputs) if output_hidden_states else None
+        if not return_dict:
+            result = tuple(x for x in (logits, hidden_states) if x is not None)
+            return ((loss, *result)) if loss is not None else result
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+
+    def _pool(
+        self, outputs: torch.Tensor, h_n: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor
+    ) -> torch.Tensor:
+        pooling = self.config.pooling
+        if pooling == "last":
+            if self.config.bidirectional:
+                # h_n[-2]: forward direction after the last real token; h_n[-1]: backward direction after
+                # reading the whole text right-to-left, i.e. its state at position 0.
+                return torch.cat([h_n[-2], h_n[-1]], dim=-1)  # (batch, 2 * out)
+            return h_n[-1]  # (batch, out)
+        # pad_packed_sequence fills padding with zeros, so a plain sum is a sum over real tokens.
+        mean = outputs.sum(dim=1) / lengths.clamp(min=1)[:, None].to(outputs.dtype)
+        if pooling == "mean":
+            return mean
+        maxed = outputs.masked_fill(~mask[:, :, None], torch.finfo(outputs.dtype).min).amax(dim=1)
+        if pooling == "max":
+            return maxed
+        return torch.cat([mean, maxed], dim=-1)  # mean_max
+
+
+__all__ = ["RNNClassifier", "RNNClassifierPreTrainedModel"]

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rnn_textclf import RNNClassifierConfig
+
+
+def test_defaults_and_roundtrip(tmp_path):
+    config = RNNClassifierConfig(
+        vocab_size=20_645,
+        num_labels=4,
+        rnn_type="lstm",
+        embedding_dim=100,
+        hidden_size=128,
+        num_layers=2,
+        bidirectional=True,
+        dropout=0.3,
+        pooling="max",
+        pad_token_id=0,
+    )
+    assert config.model_type == "rnn_textclf"
+    assert config.num_labels == 4
+    assert config.rnn_output_size == 256
+    config.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["rnn_type"] == "lstm" and saved["pooling"] == "max" and saved["dropout"] == 0.3
+    again = RNNClassifierConfig.from_pretrained(tmp_path)
+    for field in ("vocab_size", "embedding_dim", "hidden_size", "num_layers", "rnn_type", "bidirectional"):
+        assert getattr(again, field) == getattr(config, field)
+    assert again.id2label == config.id2label
+
+
+def test_pooled_size_accounts_for_projection_and_mean_max():
+    config = RNNClassifierConfig(
+        rnn_type="lstm", hidden_size=16, proj_size=8, bidirectional=True, pooling="mean_max"
+    )
+    assert config.rnn_output_size == 16
+    assert config.pooled_size == 32
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"rnn_type": "transformer"}, "rnn_type"),
+        ({"nonlinearity": "sigmoid"}, "nonlinearity"),
+        ({"rnn_type": "lstm", "nonlinearity": "relu"}, "nonlinearity"),
+        ({"pooling": "attention"}, "pooling"),
+        ({"vocab_size": 0}, "vocab_size"),
+        ({"embedding_dim": -3}, "embedding_dim"),
+        ({"hidden_size": 2.5}, "hidden_size"),
+        ({"hidden_size": True}, "hidden_size"),
+        ({"num_layers": 0}, "num_layers"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"embedding_dropout": -0.1}, "embedding_dropout"),
+        ({"classifier_dropout": "0.1"}, "classifier_dropout"),
+        ({"bidirectional": "yes"}, "bidirectional"),
+        ({"proj_size": 4}, "proj_size"),
+        ({"rnn_type": "lstm", "hidden_size": 8, "proj_size": 8}, "proj_size"),
+        ({"pad_token_id": 100, "vocab_size": 100}, "pad_token_id"),
+        ({"pad_token_id": -1}, "pad_token_id"),
+        ({"freeze_embeddings": 1}, "freeze_embeddings"),
+        ({"initializer_range": 0}, "initializer_range"),
+        ({"num_labels": 0}, "num_labels"),
+        ({"problem_type": "ranking"}, "problem_type"),
+    ],
+)
+def test_bad_values_name_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=f"`{field}") as info:
+        RNNClassifierConfig(**kwargs)
+    # The message also names the offending value.
+    bad = kwargs[field]
+    assert repr(bad) in str(info.value) or str(bad) in str(info.value)
+
+
+def test_config_json_with_unknown_rnn_type_fails_on_load(tmp_path):
+    RNNClassifierConfig(vocab_size=10).save_pretrained(tmp_path)
+    data = json.loads((tmp_path / "config.json").read_text())
+    data["rnn_type"] = "mamba"
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="rnn_type"):
+        RNNClassifierConfig.from_pretrained(tmp_path)

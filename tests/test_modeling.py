@@ -1,0 +1,370 @@
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from rnn_textclf import RNNClassifier, RNNClassifierConfig
+
+VOCAB = 40
+PAD = 3  # deliberately not 0: nothing may assume the pad id is 0
+COMBOS = list(
+    itertools.product(("rnn", "lstm", "gru"), (False, True), ("last", "mean", "max", "mean_max"), (1, 2))
+)
+
+
+def tiny_config(
+    rnn_type="lstm", bidirectional=False, pooling="last", num_layers=1, **kwargs
+) -> RNNClassifierConfig:
+    defaults = dict(
+        vocab_size=VOCAB,
+        embedding_dim=6,
+        hidden_size=5,
+        num_labels=3,
+        pad_token_id=PAD,
+        rnn_type=rnn_type,
+        bidirectional=bidirectional,
+        pooling=pooling,
+        num_layers=num_layers,
+    )
+    defaults.update(kwargs)
+    return RNNClassifierConfig(**defaults)
+
+
+def make_batch(lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded ids (pad = PAD), mask and CPU lengths; real tokens never equal PAD."""
+    gen = torch.Generator().manual_seed(seed)
+    seq = max(lengths) if lengths else 0
+    lens = torch.tensor(lengths, dtype=torch.int64)
+    ids = torch.randint(PAD + 1, VOCAB, (len(lengths), seq), generator=gen)
+    mask = torch.arange(seq)[None, :] < lens[:, None]
+    ids = ids.masked_fill(~mask, PAD)
+    return ids, mask.long(), lens
+
+
+@pytest.mark.parametrize(("rnn_type", "bidirectional", "pooling", "num_layers"), COMBOS)
+def test_shapes_loss_and_gradients(rnn_type, bidirectional, pooling, num_layers):
+    torch.manual_seed(0)
+    model = RNNClassifier(tiny_config(rnn_type, bidirectional, pooling, num_layers))
+    ids, mask, lens = make_batch([5, 2, 7, 1])
+    out = model(input_ids=ids, attention_mask=mask, lengths=lens, labels=torch.tensor([0, 2, 1, 1]))
+    assert isinstance(out, SequenceClassifierOutput)
+    assert out.logits.shape == (4, 3)
+    assert torch.isfinite(out.loss)
+    out.loss.backward()
+    for name, param in model.named_parameters():
+        assert param.grad is not None, f"no gradient reached {name}"
+        if name != "embeddings.weight":
+            assert param.grad.abs().sum() > 0, f"zero gradient for {name}"
+    # The pad row is never used, so it receives no gradient and stays zero.
+    assert torch.count_nonzero(model.embeddings.weight.grad[PAD]) == 0
+
+
+@pytest.mark.parametrize(("rnn_type", "bidirectional", "pooling", "num_layers"), COMBOS)
+def test_padding_never_changes_a_texts_logits(rnn_type, bidirectional, pooling, num_layers):
+    torch.manual_seed(1)
+    model = RNNClassifier(tiny_config(rnn_type, bidirectional, pooling, num_layers)).eval()
+    lengths = [3, 9, 1, 6, 9, 2]
+    ids, mask, lens = make_batch(lengths, seed=2)
+    with torch.no_grad():
+        batched = model(input_ids=ids, attention_mask=mask, lengths=lens).logits
+        for row, n in enumerate(lengths):
+            alone = model(input_ids=ids[row : row + 1, :n]).logits
+            torch.testing.assert_close(alone[0], batched[row], atol=1e-5, rtol=0)
+            # Extra padding beyond the batch maximum changes nothing either.
+            wide = torch.cat([ids[row : row + 1], torch.full((1, 4), PAD)], dim=1)
+            padded = model(input_ids=wide, lengths=torch.tensor([n])).logits
+            torch.testing.assert_close(padded[0], batched[row], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("rnn_type", ["rnn", "lstm", "gru"])
+def test_rows_come_back_in_input_order(rnn_type):
+    torch.manual_seed(0)
+    model = RNNClassifier(tiny_config(rnn_type, bidirectional=True, pooling="mean")).eval()
+    ids, mask, lens = make_batch([2, 8, 5, 1, 7], seed=3)
+    perm = torch.tensor([3, 0, 4, 1, 2])
+    with torch.no_grad():
+        base = model(input_ids=ids, attention_mask=mask, lengths=lens).logits
+        permuted = model(input_ids=ids[perm], attention_mask=mask[perm], lengths=lens[perm]).logits
+    torch.testing.assert_close(permuted, base[perm], atol=1e-6, rtol=0)
+
+
+def _reference_features(model: RNNClassifier, ids: torch.Tensor) -> torch.Tensor:
+    """Runs the bare nn.RNN on one unpadded text and pools by hand."""
+    emb = model.embeddings(ids[None])  # (1, n, emb)
+    outputs, state = model.rnn(emb)
+    h_n = state[0] if isinstance(state, tuple) else state
+    pooling, size = model.config.pooling, model.config.hidden_size
+    if pooling == "last":
+        if model.config.bidirectional:
+            # forward direction: output at the last token; backward direction: output at position 0
+            return torch.cat([outputs[0, -1, :size], outputs[0, 0, size:]])
+        return h_n[-1, 0]
+    if pooling == "mean":
+        return outputs[0].mean(0)
+    return outputs[0].max(0).values
+
+
+@pytest.mark.parametrize(
+    ("rnn_type", "bidirectional", "pooling"),
+    list(itertools.product(("rnn", "lstm", "gru"), (False, True), ("last", "mean", "max"))),
+)
+def test_pooling_matches_a_hand_written_reference(rnn_type, bidirectional, pooling):
+    torch.manual_seed(4)
+    model = RNNClassifier(tiny_config(rnn_type, bidirectional, pooling)).eval()
+    ids, mask, lens = make_batch([6, 3, 4], seed=5)
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask).logits
+        for row, n in enumerate(lens.tolist()):
+            expected = model.classifier(_reference_features(model, ids[row, :n]))
+            torch.testing.assert_close(logits[row], expected, atol=1e-5, rtol=0)
+
+
+def test_empty_texts_get_the_classifier_bias():
+    torch.manual_seed(0)
+    model = RNNClassifier(tiny_config("gru", True, "max")).eval()
+    ids, mask, lens = make_batch([4, 0, 2, 0], seed=6)
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask, lengths=lens).logits
+        assert torch.isfinite(logits).all()
+        torch.testing.assert_close(logits[1], model.classifier.bias)
+        torch.testing.assert_close(logits[3], model.classifier.bias)
+        # A batch where every text is empty: shape (batch, 0).
+        empty = model(input_ids=torch.empty(3, 0, dtype=torch.long), lengths=torch.zeros(3, dtype=torch.long))
+        torch.testing.assert_close(empty.logits, model.classifier.bias.expand(3, -1))
+    # Training on a batch with an empty text still gives finite gradients.
+    model.train()
+    out = model(input_ids=ids, attention_mask=mask, labels=torch.tensor([0, 1, 2, 0]))
+    out.loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_lengths_from_mask_and_no_mask_agree():
+    model = RNNClassifier(tiny_config("lstm", True, "mean")).eval()
+    ids, mask, lens = make_batch([5, 5, 5])
+    with torch.no_grad():
+        a = model(input_ids=ids).logits
+        b = model(input_ids=ids, attention_mask=mask).logits
+        c = model(input_ids=ids, lengths=lens).logits
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(a, c)
+
+
+def test_init_pad_row_zero_and_freeze_embeddings(tmp_path):
+    model = RNNClassifier(tiny_config(freeze_embeddings=True))
+    assert torch.count_nonzero(model.embeddings.weight[PAD]) == 0
+    assert torch.count_nonzero(model.embeddings.weight) > 0
+    assert not model.embeddings.weight.requires_grad
+    assert all(p.requires_grad for n, p in model.named_parameters() if not n.startswith("embeddings"))
+    model.save_pretrained(tmp_path)
+    reloaded = RNNClassifier.from_pretrained(tmp_path)
+    assert reloaded.config.freeze_embeddings is True
+    assert not reloaded.embeddings.weight.requires_grad
+    unfrozen = RNNClassifier(tiny_config())
+    assert unfrozen.embeddings.weight.requires_grad
+
+
+@pytest.mark.parametrize(
+    ("rnn_type", "bidirectional", "pooling"), [("lstm", True, "max"), ("rnn", False, "last")]
+)
+def test_save_load_parity_safetensors(tmp_path, rnn_type, bidirectional, pooling):
+    torch.manual_seed(0)
+    model = RNNClassifier(tiny_config(rnn_type, bidirectional, pooling, num_layers=2, dropout=0.2)).eval()
+    model.save_pretrained(tmp_path)
+    files = sorted(os.listdir(tmp_path))
+    assert "model.safetensors" in files and not any(f.endswith((".bin", ".pt", ".pkl")) for f in files)
+    assert {"configuration.py", "modeling.py"} <= set(files)
+    saved = load_file(tmp_path / "model.safetensors")
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(saved[name], tensor), name
+    reloaded = RNNClassifier.from_pretrained(tmp_path).eval()
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(reloaded.state_dict()[name], tensor), name
+    ids, mask, _lens = make_batch([4, 7, 1])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            reloaded(input_ids=ids, attention_mask=mask).logits,
+            model(input_ids=ids, attention_mask=mask).logits,
+        )
+
+
+def test_auto_classes(tmp_path):
+    model = RNNClassifier(tiny_config()).eval()
+    model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["auto_map"] == {
+        "AutoConfig": "configuration.RNNClassifierConfig",
+        "AutoModelForSequenceClassification": "modeling.RNNClassifier",
+    }
+    assert isinstance(AutoConfig.from_pretrained(tmp_path), RNNClassifierConfig)
+    assert isinstance(AutoModel.from_pretrained(tmp_path), RNNClassifier)
+    auto = AutoModelForSequenceClassification.from_pretrained(tmp_path)
+    assert type(auto) is RNNClassifier
+    fresh = AutoModelForSequenceClassification.from_config(tiny_config())
+    assert isinstance(fresh, RNNClassifier)
+
+
+REMOTE_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.modules["rnn_textclf"] = None  # any `import rnn_textclf` now raises ImportError
+    try:
+        import rnn_textclf  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        raise SystemExit("rnn_textclf is importable; the test would prove nothing")
+    import torch
+    from transformers import AutoModelForSequenceClassification
+    ckpt, ids_path = sys.argv[1], sys.argv[2]
+    model = AutoModelForSequenceClassification.from_pretrained(ckpt, trust_remote_code=True).eval()
+    assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+    batch = torch.load(ids_path, weights_only=True)
+    with torch.no_grad():
+        logits = model(**batch).logits
+    torch.save(logits, ids_path + ".out")
+    print("REMOTE", type(model).__module__)
+    """
+)
+
+
+def test_trust_remote_code_in_a_process_without_rnn_textclf(tmp_path):
+    model = RNNClassifier(tiny_config("gru", True, "mean_max", 2)).eval()
+    ckpt = tmp_path / "ckpt"
+    model.save_pretrained(ckpt)
+    ids, mask, _lens = make_batch([3, 6, 2])
+    batch_path = tmp_path / "batch.pt"
+    torch.save({"input_ids": ids, "attention_mask": mask}, batch_path)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["HF_MODULES_CACHE"] = str(tmp_path / "modules")
+    script = tmp_path / "remote.py"
+    script.write_text(REMOTE_SCRIPT)
+    proc = subprocess.run(
+        [sys.executable, "-I", str(script), str(ckpt), str(batch_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "REMOTE transformers_modules" in proc.stdout
+    remote_logits = torch.load(str(batch_path) + ".out", weights_only=True)
+    with torch.no_grad():
+        torch.testing.assert_close(remote_logits, model(input_ids=ids, attention_mask=mask).logits)
+
+
+def test_loss_follows_problem_type():
+    torch.manual_seed(0)
+    ids, mask, _lens = make_batch([3, 5, 2])
+    single = RNNClassifier(tiny_config()).eval()
+    out = single(input_ids=ids, attention_mask=mask, labels=torch.tensor([2, 0, 1]))
+    assert single.config.problem_type == "single_label_classification"
+    torch.testing.assert_close(
+        out.loss, torch.nn.functional.cross_entropy(out.logits, torch.tensor([2, 0, 1]))
+    )
+
+    multi = RNNClassifier(tiny_config()).eval()
+    targets = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    out = multi(input_ids=ids, attention_mask=mask, labels=targets)
+    assert multi.config.problem_type == "multi_label_classification"
+    torch.testing.assert_close(
+        out.loss, torch.nn.functional.binary_cross_entropy_with_logits(out.logits, targets)
+    )
+
+    reg = RNNClassifier(tiny_config(num_labels=1)).eval()
+    y = torch.tensor([0.5, -1.0, 2.0])
+    out = reg(input_ids=ids, attention_mask=mask, labels=y)
+    assert reg.config.problem_type == "regression"
+    torch.testing.assert_close(out.loss, torch.nn.functional.mse_loss(out.logits.squeeze(-1), y))
+
+    # -100 is transformers' ignore index
+    out = single(input_ids=ids, attention_mask=mask, labels=torch.tensor([2, -100, 1]))
+    torch.testing.assert_close(
+        out.loss, torch.nn.functional.cross_entropy(out.logits[[0, 2]], torch.tensor([2, 1]))
+    )
+
+
+def test_return_tuple_and_hidden_states():
+    model = RNNClassifier(tiny_config("lstm", True, "max")).eval()
+    ids, mask, _ = make_batch([4, 2])
+    _loss, logits, hidden = model(
+        input_ids=ids,
+        attention_mask=mask,
+        labels=torch.tensor([0, 1]),
+        return_dict=False,
+        output_hidden_states=True,
+    )
+    assert logits.shape == (2, 3)
+    embedded, outputs = hidden
+    assert embedded.shape == (2, 4, 6) and outputs.shape == (2, 4, 10)
+    # padded positions of the RNN output are zeros
+    assert torch.count_nonzero(outputs[1, 2:]) == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"input_ids": [[1, 2, 3]]}, TypeError, "input_ids` must be a torch.Tensor"),
+        ({"input_ids": torch.tensor([4, 5, 6])}, ValueError, r"shape \(batch, seq_len\)"),
+        ({"input_ids": torch.rand(2, 3)}, ValueError, "integer token ids"),
+        ({"input_ids": torch.tensor([[4, 5, VOCAB]])}, ValueError, f"token id {VOCAB}.*vocab_size={VOCAB}"),
+        ({"input_ids": torch.tensor([[4, -2, 5]])}, ValueError, "token id -2"),
+        (
+            {"input_ids": torch.tensor([[4, 5]]), "attention_mask": torch.ones(1, 3)},
+            ValueError,
+            "does not match",
+        ),
+        (
+            {"input_ids": torch.tensor([[4, 5]]), "lengths": torch.tensor([3])},
+            ValueError,
+            "lengths` must lie in",
+        ),
+        ({"input_ids": torch.tensor([[4, 5]]), "lengths": torch.tensor([1, 2])}, ValueError, r"shape \(1,\)"),
+        ({"input_ids": torch.tensor([[4, 5]]), "lengths": torch.tensor([1.5])}, ValueError, "integer tensor"),
+        (
+            {"input_ids": torch.tensor([[PAD, 5]]), "attention_mask": torch.tensor([[0, 1]])},
+            ValueError,
+            "padding_side must be 'right'",
+        ),
+        (
+            {"input_ids": torch.tensor([[4, 5]]), "labels": torch.tensor([3])},
+            ValueError,
+            r"class ids in \[0, 3\)",
+        ),
+        (
+            {"input_ids": torch.tensor([[4, 5]]), "labels": torch.tensor([-5])},
+            ValueError,
+            r"class ids in \[0, 3\)",
+        ),
+        (
+            {"input_ids": torch.tensor([[4, 5], [6, 7]]), "labels": torch.tensor([1])},
+            ValueError,
+            "1 rows but the batch has 2",
+        ),
+        ({"input_ids": None}, ValueError, "input_ids` is required"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(kwargs, error, match):
+    model = RNNClassifier(tiny_config())
+    with pytest.raises(error, match=match):
+        model(**kwargs)
+
+
+def test_wrong_label_kinds():
+    ids, _mask, _ = make_batch([2, 3])
+    single = RNNClassifier(tiny_config(problem_type="single_label_classification"))
+    with pytest.raises(ValueError, match="integer class ids"):
+        single(input_ids=ids, labels=torch.tensor([0.0, 1.0]))
+    multi = RNNClassifier(tiny_config(problem_type="multi_label_classification"))
+    with pytest.raises(ValueError, match=r"shape \(2, 3\)"):
+        multi(input_ids=ids, labels=torch.ones(2, 2))
