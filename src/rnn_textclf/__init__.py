@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
+from .collator import BucketBatchSampler, PackedBatch, PackedSequenceCollator, RNNTrainer
 from .configuration import RNNClassifierConfig
 from .modeling import RNNClassifier, RNNClassifierPreTrainedModel
 
@@ -18,8 +19,12 @@ RNNClassifierConfig.register_for_auto_class()
 RNNClassifier.register_for_auto_class("AutoModelForSequenceClassification")
 
 __all__ = [
+    "BucketBatchSampler",
+    "PackedBatch",
+    "PackedSequenceCollator",
     "RNNClassifier",
     "RNNClassifierConfig",
     "RNNClassifierPreTrainedModel",
+    "RNNTrainer",
     "__version__",
 ]

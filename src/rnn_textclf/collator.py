@@ -1,0 +1,361 @@
+"""Dynamic padding into batches ready for ``pack_padded_sequence``, length bucketing, and ``RNNTrainer``.
+
+The collator turns tokenized rows (``{"input_ids": [...], "label": 3}``) into a right-padded batch plus the
+true lengths as an int64 CPU tensor, which is what ``pack_padded_sequence`` needs. Rows are never
+reordered: the model packs with ``enforce_sorted=False`` and returns logits in input order, so
+predictions always line up with the data set.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import numbers
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+from transformers import BatchEncoding, Trainer
+
+logger = logging.getLogger(__name__)
+
+LabelKind = Literal["auto", "single_label_classification", "multi_label_classification", "regression"]
+_LABEL_KINDS = ("auto", "single_label_classification", "multi_label_classification", "regression")
+
+
+class PackedBatch(BatchEncoding):
+    """A batch whose ``.to(device)`` moves every tensor except ``lengths``.
+
+    ``pack_padded_sequence`` wants the lengths on the CPU; keeping them there means the forward pass never
+    copies them back from the accelerator (a device-to-host synchronisation). ``accelerate`` and
+    ``BatchEncoding`` users call ``.to()``, so this is where the rule lives.
+    """
+
+    def to(self, device: str | torch.device | int, *, non_blocking: bool = False) -> PackedBatch:  # type: ignore[override]
+        self.data = {
+            key: value.to(device, non_blocking=non_blocking)
+            if isinstance(value, torch.Tensor) and key != "lengths"
+            else value
+            for key, value in self.data.items()
+        }
+        return self
+
+    def pin_memory(self) -> PackedBatch:
+        """Pins the tensors (DataLoader ``pin_memory=True``) so host-to-device copies can be asynchronous."""
+        self.data = {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in self.data.items()}
+        return self
+
+
+class PackedSequenceCollator:
+    """Pads tokenized rows into a batch for [`RNNClassifier`][rnn_textclf.RNNClassifier].
+
+    Returns ``input_ids`` ``(batch, seq)`` padded with the tokenizer's pad id, ``attention_mask``,
+    ``lengths`` (int64, always on the CPU) and ``labels`` when the rows carry ``label``/``labels`` (or
+    ``label_column``). Padding is one vectorised scatter per batch, not a Python loop over tokens.
+
+    Args:
+        tokenizer: The tokenizer that made the ids; gives the pad id and the vocab size (ids are checked
+            on the CPU, before any copy to an accelerator). ``None`` needs ``pad_token_id``.
+        max_length: Truncate each row to at most this many tokens (``None``: no truncation).
+        pad_to_multiple_of: Round the padded width up to a multiple of this (tensor-core friendly shapes).
+        label_column: Name of the label field; by default ``"labels"`` or ``"label"``, whichever is present.
+        label_kind: ``"auto"`` makes integer labels int64 (single-label) and float or list labels float32
+            (regression / multi-label); the other values force the dtype.
+        device: Move the batch there (pinned, ``non_blocking``) except ``lengths``; for plain DataLoader
+            loops. Leave ``None`` with ``Trainer``, which places batches itself.
+        pad_token_id: Pad id when no tokenizer is given.
+        vocab_size: Vocab size for the id check when no tokenizer is given.
+
+    Example:
+        ```python
+        collator = PackedSequenceCollator(tokenizer)
+        batch = collator([{"input_ids": [5, 7, 9], "label": 1}, {"input_ids": [4], "label": 0}])
+        batch["lengths"]  # tensor([3, 1])
+        ```
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any = None,
+        *,
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        label_column: str | None = None,
+        label_kind: LabelKind = "auto",
+        device: str | torch.device | None = None,
+        pad_token_id: int | None = None,
+        vocab_size: int | None = None,
+    ) -> None:
+        if tokenizer is not None:
+            pad_token_id = tokenizer.pad_token_id if pad_token_id is None else pad_token_id
+            vocab_size = len(tokenizer) if vocab_size is None else vocab_size
+        if pad_token_id is None:
+            raise ValueError(
+                "PackedSequenceCollator needs a pad id: pass the tokenizer (with a pad token) or `pad_token_id=`."
+            )
+        if max_length is not None and (
+            isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1
+        ):
+            raise ValueError(f"`max_length` must be a positive integer or None, got {max_length!r}.")
+        if pad_to_multiple_of is not None and (
+            isinstance(pad_to_multiple_of, bool)
+            or not isinstance(pad_to_multiple_of, int)
+            or pad_to_multiple_of < 1
+        ):
+            raise ValueError(
+                f"`pad_to_multiple_of` must be a positive integer or None, got {pad_to_multiple_of!r}."
+            )
+        if label_kind not in _LABEL_KINDS:
+            raise ValueError(f"`label_kind` must be one of {_LABEL_KINDS}, got {label_kind!r}.")
+        self.tokenizer = tokenizer
+        self.pad_token_id = int(pad_token_id)
+        self.vocab_size = vocab_size
+        self.max_length = max_length
+        self.pad_to_multiple_of = pad_to_multiple_of
+        self.label_column = label_column
+        self.label_kind = label_kind
+        self.device = torch.device(device) if device is not None else None
+        self.reset_stats()
+
+    # ------------------------------------------------------------------ statistics
+    def reset_stats(self) -> None:
+        """Zeroes the token counters behind [`padding_fraction`][rnn_textclf.PackedSequenceCollator.padding_fraction]."""
+        self.real_tokens = 0
+        self.padded_tokens = 0
+
+    @property
+    def padding_fraction(self) -> float:
+        """Share of the positions in the batches made so far (in this process) that were padding."""
+        total = self.real_tokens + self.padded_tokens
+        return self.padded_tokens / total if total else 0.0
+
+    # ------------------------------------------------------------------ collate
+    def __call__(self, features: Sequence[Mapping[str, Any]]) -> PackedBatch:
+        if isinstance(features, Mapping):
+            raise TypeError(
+                "PackedSequenceCollator takes a list of rows (dicts), got one dict of columns; "
+                "index the data set row by row (a DataLoader does) instead of passing a batch slice."
+            )
+        if len(features) == 0:
+            raise ValueError("PackedSequenceCollator got an empty list of rows.")
+        first = features[0]
+        if not isinstance(first, Mapping) or "input_ids" not in first:
+            keys = sorted(first) if isinstance(first, Mapping) else type(first).__name__
+            raise ValueError(
+                f"Each row needs `input_ids` (tokenize the texts first, e.g. ds.map(lambda b: tokenizer(b['text']), "
+                f"batched=True)); row 0 has {keys}."
+            )
+        ids_rows = [row["input_ids"] for row in features]
+        if self.max_length is not None:
+            ids_rows = [ids[: self.max_length] for ids in ids_rows]
+        lengths = np.fromiter(map(len, ids_rows), dtype=np.int64, count=len(ids_rows))  # (batch,)
+        width = int(lengths.max())
+        if self.pad_to_multiple_of:
+            width = math.ceil(width / self.pad_to_multiple_of) * self.pad_to_multiple_of
+        mask = np.arange(width)[None, :] < lengths[:, None]  # (batch, width)
+        # Row-major boolean assignment fills each row's prefix in order: one scatter for the whole batch.
+        flat = np.fromiter(
+            itertools.chain.from_iterable(ids_rows), dtype=np.int64, count=int(lengths.sum())
+        )  # (total_tokens,)
+        if flat.size and self.vocab_size is not None and (flat.min() < 0 or flat.max() >= self.vocab_size):
+            bad = int(flat.max()) if flat.max() >= self.vocab_size else int(flat.min())
+            raise ValueError(
+                f"Token id {bad} is outside the tokenizer's vocab [0, {self.vocab_size}); were these rows tokenized "
+                "with a different tokenizer?"
+            )
+        input_ids = np.full((len(ids_rows), width), self.pad_token_id, dtype=np.int64)
+        input_ids[mask] = flat
+        self.real_tokens += int(lengths.sum())
+        self.padded_tokens += int(mask.size - lengths.sum())
+
+        batch: dict[str, Any] = {
+            "input_ids": torch.from_numpy(input_ids),
+            "attention_mask": torch.from_numpy(mask.astype(np.int64)),
+            "lengths": torch.from_numpy(lengths),
+        }
+        labels = self._collect_labels(features)
+        if labels is not None:
+            batch["labels"] = labels
+        packed = PackedBatch(batch)
+        if self.device is not None and self.device.type != "cpu":
+            packed = packed.pin_memory().to(self.device, non_blocking=True)
+        return packed
+
+    def _label_key(self, row: Mapping[str, Any]) -> str | None:
+        if self.label_column is not None:
+            return self.label_column
+        for key in ("labels", "label", "label_ids"):
+            if key in row:
+                return key
+        return None
+
+    def _collect_labels(self, features: Sequence[Mapping[str, Any]]) -> torch.Tensor | None:
+        key = self._label_key(features[0])
+        if key is None:
+            return None
+        missing = [i for i, row in enumerate(features) if key not in row or row[key] is None]
+        if missing:
+            if self.label_column is not None and len(missing) == len(features):
+                raise ValueError(
+                    f"`label_column={self.label_column!r}` is not in the rows; they have {sorted(features[0])}."
+                )
+            raise ValueError(
+                f"Rows {missing[:5]} have no {key!r} while others do: a batch must be all labelled or all unlabelled."
+            )
+        values = [row[key] for row in features]
+        sample = values[0]
+        if isinstance(sample, torch.Tensor):
+            labels = torch.stack([torch.as_tensor(v) for v in values])
+        else:
+            if isinstance(sample, (str, bytes)) or (
+                isinstance(sample, Sequence) and sample and isinstance(sample[0], (str, bytes))
+            ):
+                raise TypeError(
+                    f"Label {sample!r} in column {key!r} is text; labels must be numbers. Map class names to ids "
+                    "first, e.g. ds = ds.class_encode_column('label') or ds.map(lambda r: {'label': label2id[r['label']]})."
+                )
+            try:
+                array = np.asarray(values)
+            except ValueError as err:  # ragged multi-label lists
+                raise ValueError(f"Labels in column {key!r} have different widths: {err}") from None
+            if array.dtype == object or not (
+                np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.bool_)
+            ):
+                bad = next((v for v in values if not isinstance(v, (numbers.Number, Sequence))), values[0])
+                raise TypeError(
+                    f"Labels in column {key!r} must be numbers, got {type(bad).__name__} {bad!r}."
+                )
+            labels = torch.from_numpy(array)
+        kind = self.label_kind
+        if kind == "auto":
+            integer = not labels.is_floating_point() and labels.dtype != torch.bool
+            kind = (
+                "single_label_classification"
+                if integer and labels.dim() == 1
+                else "multi_label_classification"
+            )
+        if kind == "single_label_classification":
+            if labels.is_floating_point() and not torch.equal(labels, labels.round()):
+                raise TypeError("Single-label classification needs integer class ids; got fractional labels.")
+            return labels.to(torch.int64)
+        return labels.to(torch.float32)
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of similar length for plain DataLoaders (``DataLoader(ds, batch_sampler=...)``).
+
+    Shuffles the indices, cuts them into pools of ``batch_size * pool_factor``, sorts each pool by length,
+    cuts batches and shuffles the batch order: little padding, still random. ``Trainer`` users get the same
+    from ``TrainingArguments(train_sampling_strategy="group_by_length")``.
+
+    Args:
+        lengths: Token count of every row (e.g. the tokenizer's ``length`` column).
+        batch_size: Rows per batch.
+        shuffle: Shuffle pools and batch order every epoch (``False``: one global sort, for evaluation).
+        drop_last: Drop the last incomplete batch.
+        pool_factor: Pool size in batches; larger means less padding and less randomness.
+        seed: Base seed; epoch ``e`` uses ``seed + e`` (call ``set_epoch``).
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int] | np.ndarray | torch.Tensor,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        pool_factor: int = 50,
+        seed: int = 0,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+        if isinstance(pool_factor, bool) or not isinstance(pool_factor, int) or pool_factor < 1:
+            raise ValueError(f"`pool_factor` must be a positive integer, got {pool_factor!r}.")
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        if self.lengths.ndim != 1:
+            raise ValueError(f"`lengths` must be one length per row, got shape {self.lengths.shape}.")
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.pool_factor = pool_factor
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        n = len(self.lengths)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        n = len(self.lengths)
+        if not self.shuffle:
+            order = np.argsort(self.lengths, kind="stable")
+            batches = [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
+        else:
+            rng = np.random.default_rng(self.seed + self.epoch)
+            order = rng.permutation(n)
+            pool = self.batch_size * self.pool_factor
+            batches = []
+            for start in range(0, n, pool):
+                chunk = order[start : start + pool]
+                chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+                batches.extend(chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
+            rng.shuffle(batches)
+        for batch in batches:
+            if self.drop_last and len(batch) < self.batch_size:
+                continue
+            yield batch.tolist()
+
+
+class RNNTrainer(Trainer):
+    """A thin ``transformers.Trainer`` for recurrent classifiers.
+
+    Differences from ``Trainer``, each for a reason:
+
+    - Evaluation and prediction always run in data-set order. In transformers 5.x,
+      ``train_sampling_strategy="group_by_length"`` also makes ``Trainer`` evaluate with a
+      ``LengthGroupedSampler``, so ``Trainer.predict(ds).predictions[i]`` no longer belongs to ``ds[i]``.
+      ``RNNTrainer`` groups only the training batches by length.
+    - The tokenizer's ``length`` column (``tokenizer(..., return_length=True)``) survives
+      ``remove_unused_columns`` so the length-grouped sampler reads it instead of measuring every row.
+    - ``lengths`` stay on the CPU when batches move to the accelerator, so packing needs no
+      device-to-host copy.
+    - With no ``data_collator`` but a ``processing_class`` (the tokenizer), it uses
+      [`PackedSequenceCollator`][rnn_textclf.PackedSequenceCollator].
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("data_collator") is None and kwargs.get("processing_class") is not None:
+            kwargs["data_collator"] = PackedSequenceCollator(kwargs["processing_class"])
+        super().__init__(*args, **kwargs)
+
+    def _get_eval_sampler(self, eval_dataset: Any) -> torch.utils.data.Sampler | None:
+        if self.args.train_sampling_strategy == "group_by_length" and eval_dataset is not None:
+            if self.args.world_size <= 1:
+                return torch.utils.data.SequentialSampler(eval_dataset)
+            # Distributed: accelerate shards sequentially and gathers the results back in order.
+            return None
+        return super()._get_eval_sampler(eval_dataset)
+
+    def _set_signature_columns_if_needed(self) -> None:
+        if self._signature_columns is None:
+            super()._set_signature_columns_if_needed()
+            if self.args.length_column_name not in self._signature_columns:
+                self._signature_columns.append(self.args.length_column_name)
+
+    def _prepare_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        lengths = inputs.get("lengths") if isinstance(inputs, Mapping) else None
+        if isinstance(lengths, torch.Tensor) and lengths.device.type == "cpu":
+            rest = type(inputs)({k: v for k, v in inputs.items() if k != "lengths"})
+            prepared = super()._prepare_inputs(rest)
+            prepared["lengths"] = lengths
+            return prepared
+        return super()._prepare_inputs(inputs)
+
+
+__all__ = ["BucketBatchSampler", "PackedBatch", "PackedSequenceCollator", "RNNTrainer"]

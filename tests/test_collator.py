@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnn_textclf import BucketBatchSampler, PackedBatch, PackedSequenceCollator
+
+PAD = 7
+
+
+def rows(lengths, label=True, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, n in enumerate(lengths):
+        row = {"input_ids": rng.integers(8, 100, size=n).tolist(), "text": f"t{i}"}
+        if label:
+            row["label"] = i % 3
+        out.append(row)
+    return out
+
+
+def test_shapes_dtypes_padding_value_and_cpu_lengths():
+    collator = PackedSequenceCollator(pad_token_id=PAD, vocab_size=100)
+    features = rows([4, 1, 0, 6])
+    batch = collator(features)
+    assert isinstance(batch, PackedBatch)
+    assert set(batch) == {"input_ids", "attention_mask", "lengths", "labels"}
+    assert batch["input_ids"].shape == (4, 6) and batch["input_ids"].dtype == torch.int64
+    assert batch["attention_mask"].dtype == torch.int64
+    assert batch["lengths"].dtype == torch.int64 and batch["lengths"].device.type == "cpu"
+    assert batch["lengths"].tolist() == [4, 1, 0, 6]
+    assert batch["labels"].tolist() == [0, 1, 2, 0] and batch["labels"].dtype == torch.int64
+    for i, row in enumerate(features):
+        n = len(row["input_ids"])
+        assert batch["input_ids"][i, :n].tolist() == row["input_ids"]
+        # padding uses the tokenizer's pad id, not a literal 0
+        assert (batch["input_ids"][i, n:] == PAD).all()
+        assert batch["attention_mask"][i].tolist() == [1] * n + [0] * (6 - n)
+    assert collator.padding_fraction == pytest.approx((24 - 11) / 24)
+
+
+def test_pad_id_and_vocab_come_from_the_tokenizer():
+    class Tok:
+        pad_token_id = 5
+
+        def __len__(self):
+            return 20
+
+    collator = PackedSequenceCollator(Tok())
+    batch = collator([{"input_ids": [6, 7]}, {"input_ids": [8]}])
+    assert batch["input_ids"][1].tolist() == [8, 5]
+    assert "labels" not in batch
+    with pytest.raises(ValueError, match=r"Token id 20 is outside the tokenizer's vocab \[0, 20\)"):
+        collator([{"input_ids": [6, 20]}])
+
+
+def test_truncation_and_pad_to_multiple_of():
+    collator = PackedSequenceCollator(pad_token_id=PAD, max_length=3, pad_to_multiple_of=4)
+    batch = collator(rows([5, 2]))
+    assert batch["lengths"].tolist() == [3, 2]
+    assert batch["input_ids"].shape == (2, 4)
+
+
+def test_all_empty_batch():
+    batch = PackedSequenceCollator(pad_token_id=PAD)(rows([0, 0]))
+    assert batch["input_ids"].shape == (2, 0)
+    assert batch["lengths"].tolist() == [0, 0]
+
+
+def test_label_kinds():
+    collator = PackedSequenceCollator(pad_token_id=PAD)
+    multi = collator([{"input_ids": [9], "labels": [1, 0, 1]}, {"input_ids": [9, 9], "labels": [0, 0, 1]}])
+    assert multi["labels"].dtype == torch.float32 and multi["labels"].shape == (2, 3)
+    reg = collator([{"input_ids": [9], "label": 0.5}, {"input_ids": [9], "label": 2.0}])
+    assert reg["labels"].dtype == torch.float32
+    custom = PackedSequenceCollator(pad_token_id=PAD, label_column="topic")([{"input_ids": [9], "topic": 3}])
+    assert custom["labels"].tolist() == [3]
+    forced = PackedSequenceCollator(pad_token_id=PAD, label_kind="regression")(
+        [{"input_ids": [9], "label": 3}]
+    )
+    assert forced["labels"].dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    ("features", "error", "match"),
+    [
+        ([{"text": "no ids"}], ValueError, "Each row needs `input_ids`"),
+        ([{"input_ids": [9], "label": 1}, {"input_ids": [9]}], ValueError, "all labelled or all unlabelled"),
+        ([{"input_ids": [9], "label": "sports"}], TypeError, "class_encode_column"),
+        ([{"input_ids": [9], "label": 1.5}, {"input_ids": [9], "label": 2}], None, None),
+        ([], ValueError, "empty list"),
+        ({"input_ids": [[9]]}, TypeError, "list of rows"),
+        (
+            [{"input_ids": [9], "labels": [1, 0]}, {"input_ids": [9], "labels": [1]}],
+            ValueError,
+            "different widths",
+        ),
+    ],
+)
+def test_bad_rows(features, error, match):
+    collator = PackedSequenceCollator(pad_token_id=PAD)
+    if error is None:  # fractional labels are regression targets under "auto"
+        assert collator(features)["labels"].dtype == torch.float32
+        forced = PackedSequenceCollator(pad_token_id=PAD, label_kind="single_label_classification")
+        with pytest.raises(TypeError, match="integer class ids"):
+            forced(features)
+        return
+    with pytest.raises(error, match=match):
+        collator(features)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({}, "needs a pad id"),
+        ({"pad_token_id": 0, "max_length": 0}, "max_length"),
+        ({"pad_token_id": 0, "pad_to_multiple_of": -8}, "pad_to_multiple_of"),
+        ({"pad_token_id": 0, "label_kind": "ranking"}, "label_kind"),
+    ],
+)
+def test_bad_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PackedSequenceCollator(**kwargs)
+
+
+def test_to_keeps_lengths_on_cpu():
+    batch = PackedSequenceCollator(pad_token_id=PAD)(rows([3, 1]))
+    moved = batch.to("meta")
+    assert moved["input_ids"].device.type == "meta"
+    assert moved["lengths"].device.type == "cpu"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 999), max_size=12), min_size=1, max_size=20))
+def test_collator_never_drops_duplicates_or_reorders_rows(id_lists):
+    features = [{"input_ids": ids, "label": i} for i, ids in enumerate(id_lists)]
+    batch = PackedSequenceCollator(pad_token_id=1000, vocab_size=1001)(features)
+    assert batch["labels"].tolist() == list(range(len(id_lists)))
+    for i, ids in enumerate(id_lists):
+        n = int(batch["lengths"][i])
+        assert n == len(ids)
+        assert batch["input_ids"][i, :n].tolist() == ids
+
+
+def test_bucket_sampler_covers_every_row_once_and_reduces_padding():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 200, size=1000)
+    sampler = BucketBatchSampler(lengths, batch_size=32, seed=1)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 32
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(1000))
+
+    def padding(batches):
+        pad = sum(len(b) * lengths[b].max() - lengths[b].sum() for b in batches)
+        return pad / sum(len(b) * lengths[b].max() for b in batches)
+
+    random_batches = [list(range(i, min(i + 32, 1000))) for i in range(0, 1000, 32)]
+    assert padding(batches) < 0.1 < padding(random_batches)
+    sampler.set_epoch(1)
+    assert list(sampler) != batches  # reshuffled per epoch
+    ordered = list(BucketBatchSampler(lengths, batch_size=32, shuffle=False))
+    assert [lengths[b].max() for b in ordered] == sorted(lengths[b].max() for b in ordered)
+    assert len(list(BucketBatchSampler(lengths, batch_size=300, drop_last=True))) == 3
+    with pytest.raises(ValueError, match="batch_size"):
+        BucketBatchSampler(lengths, batch_size=0)
