@@ -368,3 +368,35 @@ def test_wrong_label_kinds():
     multi = RNNClassifier(tiny_config(problem_type="multi_label_classification"))
     with pytest.raises(ValueError, match=r"shape \(2, 3\)"):
         multi(input_ids=ids, labels=torch.ones(2, 2))
+
+
+def test_save_is_atomic_and_keeps_other_files(tmp_path, monkeypatch):
+    from transformers import PreTrainedModel
+
+    first = RNNClassifier(tiny_config())
+    first.save_pretrained(tmp_path)
+    (tmp_path / "checkpoint-10").mkdir()
+    (tmp_path / "tokenizer.json").write_text("{}")
+    (tmp_path / "model-00001-of-00002.safetensors").write_bytes(b"stale shard")
+    before = (tmp_path / "model.safetensors").read_bytes()
+
+    second = RNNClassifier(tiny_config(hidden_size=9))
+
+    def crash(self, directory, *args, **kwargs):
+        (directory / "model.safetensors").write_bytes(b"half written")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", crash)
+    with pytest.raises(RuntimeError, match="disk full"):
+        second.save_pretrained(tmp_path)
+    monkeypatch.undo()
+    assert (tmp_path / "model.safetensors").read_bytes() == before
+    assert RNNClassifier.from_pretrained(tmp_path).config.hidden_size == 5
+    assert not [p for p in tmp_path.parent.iterdir() if ".saving-" in p.name]
+
+    second.save_pretrained(tmp_path)
+    assert RNNClassifier.from_pretrained(tmp_path).config.hidden_size == 9
+    assert (tmp_path / "checkpoint-10").is_dir() and (tmp_path / "tokenizer.json").exists()
+    assert not (tmp_path / "model-00001-of-00002.safetensors").exists()
+    with pytest.raises(ValueError, match="must be a folder"):
+        second.save_pretrained(tmp_path / "tokenizer.json")

@@ -8,6 +8,11 @@ machine where rnn-textclf is not installed.
 from __future__ import annotations
 
 import math
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -19,6 +24,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration import RNNClassifierConfig
 
+_WEIGHT_FILE = re.compile(r"^(model|pytorch_model)(-\d+-of-\d+)?\.(safetensors|bin)(\.index\.json)?$")
 _RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
@@ -107,6 +113,40 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         model = loaded[0] if isinstance(loaded, tuple) else loaded
         model._apply_freeze()
         return loaded
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
+        """``PreTrainedModel.save_pretrained``, made atomic, plus a model card when rnn-textclf is installed.
+
+        Everything is first written to a temporary folder beside ``save_directory`` and only then moved in
+        file by file (weights first, ``config.json`` last), so a crash or kill mid-save leaves the previous
+        checkpoint in ``save_directory`` intact. Other files already there (a Trainer's ``checkpoint-*``
+        folders, the tokenizer) are kept; stale weight shards from an earlier save are removed.
+        """
+        target = Path(save_directory)
+        if target.exists() and not target.is_dir():
+            raise ValueError(f"`save_directory` must be a folder, but {str(target)!r} is a file.")
+        if kwargs.get("is_main_process", True) is False:
+            return super().save_pretrained(target, *args, **kwargs)
+        target.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
+        try:
+            super().save_pretrained(staging, *args, **kwargs)
+            writer = type(self).model_card_writer
+            if writer is not None and not (target / "README.md").exists():
+                writer(self, staging)
+            written = sorted(p.name for p in staging.iterdir())
+            # config.json last: a reader that sees the new config also sees the new weights.
+            for name in sorted(written, key=lambda n: n == "config.json"):
+                os.replace(staging / name, target / name)
+            for stale in target.iterdir():
+                if stale.name not in written and _WEIGHT_FILE.match(stale.name):
+                    stale.unlink()
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    #: Called as ``writer(model, folder)`` by ``save_pretrained`` to add a README.md model card. The
+    #: installed package sets it; code loaded with ``trust_remote_code`` leaves it ``None``.
+    model_card_writer: ClassVar[Any] = None
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings
