@@ -7,6 +7,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassificati
 from .collator import BucketBatchSampler, PackedBatch, PackedSequenceCollator, RNNTrainer
 from .configuration import RNNClassifierConfig
 from .modeling import RNNClassifier, RNNClassifierPreTrainedModel
+from .vectors import CoverageReport, WordVectors, load_word_vectors
 
 __version__ = "0.1.0"
 
@@ -20,11 +21,14 @@ RNNClassifier.register_for_auto_class("AutoModelForSequenceClassification")
 
 __all__ = [
     "BucketBatchSampler",
+    "CoverageReport",
     "PackedBatch",
     "PackedSequenceCollator",
     "RNNClassifier",
     "RNNClassifierConfig",
     "RNNClassifierPreTrainedModel",
     "RNNTrainer",
+    "WordVectors",
     "__version__",
+    "load_word_vectors",
 ]

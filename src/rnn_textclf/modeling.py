@@ -154,6 +154,89 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.embeddings = value
 
+    def load_pretrained_embeddings(
+        self,
+        vectors: Any,
+        tokenizer: Any,
+        *,
+        freeze: bool = True,
+        resize_embedding: bool = False,
+        unk_init: str = "normal",
+        seed: int = 0,
+        token_counts: dict[str, int] | None = None,
+    ) -> Any:
+        """Copies pretrained word vectors into the embedding, row by row for the tokenizer's vocab.
+
+        Rows are aligned by ``vectors.align`` (exact match, then lowercase; the pad row zero; rows without
+        a vector filled by ``unk_init`` with ``seed``; special tokens never looked up). The vectors then
+        live in the model's weights, so ``save_pretrained`` / ``from_pretrained`` carry them, and
+        ``config.freeze_embeddings`` records ``freeze`` so a reloaded model trains the same way.
+
+        Args:
+            vectors: The word vectors (``rnn_textclf.load_word_vectors(...)``); any object with ``dim`` and
+                ``align(vocab, *, pad_token_id, special_tokens, unk_init, seed, token_counts)``.
+            tokenizer: The model's tokenizer (``get_vocab()``, ``all_special_tokens``, ``pad_token_id``).
+            freeze: Keep the embedding fixed during training (``requires_grad=False``), like
+                ``nn.Embedding.from_pretrained``.
+            resize_embedding: When the vectors' dimension differs from ``config.embedding_dim``, rebuild the
+                embedding and the recurrent layer (freshly initialised) for the vectors' dimension and update
+                ``config.embedding_dim``, instead of raising.
+            unk_init: Rows without a vector: ``"normal"`` (mean 0, the matched vectors' std), ``"zeros"`` or
+                ``"mean"`` (the matched vectors' mean).
+            seed: Seed of the ``"normal"`` rule.
+            token_counts: Token -> count in the training texts, to list the most frequent missing tokens.
+
+        Returns:
+            The coverage report (``print(report)``: ``coverage: 19,873 / 20,645 tokens found (96.3%); ...``).
+
+        Raises:
+            ValueError: The tokenizer's vocab size is not ``config.vocab_size``, its pad token id is not
+                ``config.pad_token_id``, or the dimensions differ and ``resize_embedding`` is False.
+        """
+        vocab = tokenizer.get_vocab()
+        config = self.config
+        if len(vocab) != config.vocab_size:
+            raise ValueError(
+                f"The tokenizer has {len(vocab):,} tokens but config.vocab_size is {config.vocab_size:,}; build "
+                f"the model with RNNClassifierConfig(vocab_size={len(vocab)}, ...) for this tokenizer."
+            )
+        tokenizer_pad = getattr(tokenizer, "pad_token_id", None)
+        if tokenizer_pad is not None and tokenizer_pad != config.pad_token_id:
+            raise ValueError(
+                f"The tokenizer's pad_token_id is {tokenizer_pad} but config.pad_token_id is {config.pad_token_id}; "
+                f"build the model with RNNClassifierConfig(pad_token_id={tokenizer_pad}, ...)."
+            )
+        dim = int(vectors.dim)
+        if dim != config.embedding_dim:
+            if not resize_embedding:
+                raise ValueError(
+                    f"The word vectors have dimension {dim} but config.embedding_dim is {config.embedding_dim}: "
+                    f"build the model with RNNClassifierConfig(embedding_dim={dim}, ...), or pass "
+                    "resize_embedding=True to rebuild the embedding and the recurrent layer (re-initialised) "
+                    f"for dimension {dim}."
+                )
+            reference = self.embeddings.weight
+            config.embedding_dim = dim
+            # A model of the same config builds both modules exactly as __init__ does, freshly initialised.
+            fresh = type(self)(config)
+            self.embeddings = fresh.embeddings.to(device=reference.device, dtype=reference.dtype)
+            self.rnn = fresh.rnn.to(device=reference.device, dtype=reference.dtype)
+        weights, report = vectors.align(
+            vocab,
+            pad_token_id=config.pad_token_id,
+            special_tokens=list(getattr(tokenizer, "all_special_tokens", None) or ()),
+            unk_init=unk_init,
+            seed=seed,
+            token_counts=token_counts,
+        )
+        with torch.no_grad():
+            self.embeddings.weight.copy_(
+                weights.to(self.embeddings.weight.device, self.embeddings.weight.dtype)
+            )
+        config.freeze_embeddings = bool(freeze)
+        self._apply_freeze()
+        return report
+
     # ------------------------------------------------------------------ input checks
     def _check_inputs(
         self,
