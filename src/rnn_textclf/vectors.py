@@ -151,6 +151,7 @@ KNOWN_VECTORS: dict[str, _KnownVectors] = {
 """Friendly names accepted by ``load_word_vectors`` (case-insensitive) and the sources tried, in order."""
 
 _PACKAGE_ALIASES = {_PACKAGE_NAME, _PACKAGE_MODULE}
+_BINARY_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1f]")  # control bytes that text vector files never hold
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -472,7 +473,7 @@ def load_word_vectors(
         isinstance(max_words, bool) or not isinstance(max_words, int) or max_words < 1
     ):
         raise ValueError(f"`max_words` must be a positive int or None, got {max_words!r}.")
-    keep = _keep_set(vocab)
+    keep, vocab_size = _keep_set(vocab)
     opts = _ParseOptions(
         keep=keep,
         file_format=file_format,
@@ -481,6 +482,7 @@ def load_word_vectors(
         encoding=encoding,
         unicode_errors=unicode_errors,
         member=member,
+        vocab_size=vocab_size,
     )
     start = time.perf_counter()
     name = os.fspath(name_or_path)
@@ -543,24 +545,26 @@ class _ParseOptions:
     encoding: str
     unicode_errors: UnicodeErrors
     member: str | None
+    vocab_size: int = 0
 
 
 class _HubUnavailable(Exception):
     """A Hub source could not be used (not found, offline, ...); the message says why."""
 
 
-def _keep_set(vocab: Mapping[str, int] | Iterable[str] | None) -> frozenset[str] | None:
+def _keep_set(vocab: Mapping[str, int] | Iterable[str] | None) -> tuple[frozenset[str] | None, int]:
+    """The words to keep (vocab tokens and their lowercase forms) and the number of vocab tokens."""
     if vocab is None:
-        return None
+        return None, 0
     if isinstance(vocab, (str, bytes)):
         raise TypeError(
             "`vocab` must be a mapping token -> id or an iterable of tokens, not a single string."
         )
-    tokens = list(vocab.keys() if isinstance(vocab, Mapping) else vocab)
+    tokens = frozenset(vocab.keys() if isinstance(vocab, Mapping) else vocab)
     bad = next((t for t in tokens if not isinstance(t, str)), None)
     if bad is not None:
         raise TypeError(f"`vocab` tokens must be str, got {type(bad).__name__} ({bad!r}).")
-    return frozenset(tokens) | frozenset(t.lower() for t in tokens)
+    return tokens | frozenset(t.lower() for t in tokens), len(tokens)
 
 
 def _package_root() -> Path | None:
@@ -600,7 +604,7 @@ def _load_known(
                 token=token,
                 cache_dir=cache_dir,
             )
-        except (_HubUnavailable, _PickleOnlyError) as err:
+        except (_HubUnavailable, _PickleOnlyError, FileNotFoundError) as err:
             tried.append(f"{where}: {err}")
             logger.info("%s: %s unavailable (%s)", name, where, err)
             continue
@@ -733,7 +737,7 @@ def _finish(
             vectors = vectors[rows]
     if len(words) == 0 and opts.keep is not None:
         raise ValueError(
-            f"{display}: none of the vocab's {len(opts.keep):,} tokens (or their lowercase forms) has a vector."
+            f"{display}: none of the vocab's {opts.vocab_size:,} tokens (or their lowercase forms) has a vector."
         )
     first: dict[str, int] = dict(zip(reversed(words), range(len(words) - 1, -1, -1), strict=True))
     if len(first) != len(words):
@@ -952,11 +956,14 @@ def _parse_lines_slow(
             if len(fields) > dim + 1 and opts.spaces_in_words:
                 fields = [line.rsplit(None, dim)[0], *fields[-dim:]]
             if len(fields) != dim + 1:
-                hint = (
-                    " (if words in this file contain spaces, as in glove.840B.300d, pass spaces_in_words=True)"
-                    if len(fields) > dim + 1
-                    else ""
-                )
+                if _BINARY_BYTES.search(line):
+                    hint = (
+                        " (the line holds binary data: pass file_format='word2vec_binary' for a binary file)"
+                    )
+                elif len(fields) > dim + 1:
+                    hint = " (if words in this file contain spaces, as in glove.840B.300d, pass spaces_in_words=True)"
+                else:
+                    hint = ""
                 raise ValueError(
                     f"{display}, line {number}: expected a word and {dim} values, found {len(fields) - 1} "
                     f"values{hint}."

@@ -1,0 +1,37 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+MINIHUB = Path(__file__).resolve().parents[1].parent / "shared" / "hub" / "minihub.py"
+
+
+@pytest.fixture(scope="session")
+def minihub() -> Iterator[str]:
+    """URL of a Hub-compatible server on loopback (../shared/hub/minihub.py), for the session.
+
+    Clients must set HF_ENDPOINT to it (and HF_HUB_DISABLE_XET=1, a fresh HF_HOME) before
+    huggingface_hub is imported, i.e. in a subprocess. State lives in memory: use unique repo names.
+    """
+    if not MINIHUB.is_file():
+        pytest.skip(f"the local Hub server {MINIHUB} is not present")
+    proc = subprocess.Popen(
+        [sys.executable, str(MINIHUB), "--host", "127.0.0.1", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if not line.startswith("READY "):
+            raise RuntimeError(f"minihub did not start (first line: {line!r})")
+        yield line.split()[1]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
