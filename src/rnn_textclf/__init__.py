@@ -6,6 +6,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassificati
 
 from .collator import BucketBatchSampler, PackedBatch, PackedSequenceCollator, RNNTrainer
 from .configuration import RNNClassifierConfig
+from .modelcard import write_model_card
 from .modeling import RNNClassifier, RNNClassifierPreTrainedModel
 from .vectors import CoverageReport, WordVectors, load_word_vectors
 
@@ -18,6 +19,8 @@ AutoModel.register(RNNClassifierConfig, RNNClassifier, exist_ok=True)
 AutoModelForSequenceClassification.register(RNNClassifierConfig, RNNClassifier, exist_ok=True)
 RNNClassifierConfig.register_for_auto_class()
 RNNClassifier.register_for_auto_class("AutoModelForSequenceClassification")
+# save_pretrained and push_to_hub write rnn-textclf's model card (README.md) through this hook.
+RNNClassifier.model_card_writer = staticmethod(write_model_card)
 
 __all__ = [
     "BucketBatchSampler",
@@ -31,4 +34,5 @@ __all__ = [
     "WordVectors",
     "__version__",
     "load_word_vectors",
+    "write_model_card",
 ]

@@ -348,6 +348,22 @@ class RNNTrainer(Trainer):
             if self.args.length_column_name not in self._signature_columns:
                 self._signature_columns.append(self.args.length_column_name)
 
+    def create_model_card(self, **kwargs: Any) -> None:
+        """Writes rnn-textclf's model card (not transformers' generic one) to ``args.output_dir/README.md``.
+
+        The card has the Trainer's hyperparameters, evaluation results and ``model-index`` metadata
+        (as ``Trainer.create_model_card``) plus the model's architecture, tokenizer and usage, with
+        ``library_name: rnn-textclf``. ``RNNTrainer.push_to_hub`` calls it before uploading.
+
+        Args:
+            **kwargs: ``Trainer.create_model_card``'s arguments (``language``, ``license``, ``tags``,
+                ``model_name``, ``finetuned_from``, ``tasks``, ``dataset_tags``, ``dataset``,
+                ``dataset_args``) and any ``rnn_textclf.modelcard.CARD_INFO_KEYS`` field.
+        """
+        from .modelcard import write_trainer_model_card
+
+        write_trainer_model_card(self, **kwargs)
+
     def _prepare_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         lengths = inputs.get("lengths") if isinstance(inputs, Mapping) else None
         if isinstance(lengths, torch.Tensor) and lengths.device.type == "cpu":

@@ -20,6 +20,10 @@ POOLINGS: tuple[str, ...] = ("last", "mean", "max", "mean_max")
 PROBLEM_TYPES: tuple[str, ...] = ("regression", "single_label_classification", "multi_label_classification")
 
 
+class InvalidConfigError(ValueError):
+    """A field of an ``RNNClassifierConfig`` (or of a checkpoint's config.json) has a value that is not allowed."""
+
+
 def _check_int(name: str, value: Any, minimum: int) -> None:
     # bool is a subclass of int: `hidden_size=True` is a mistake, not 1.
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -120,7 +124,41 @@ class RNNClassifierConfig(PreTrainedConfig):
         self.freeze_embeddings = freeze_embeddings
         self.initializer_range = initializer_range
         super().__init__(**kwargs)
-        self._validate_fields()
+        try:
+            self._validate_fields()
+        except ValueError as err:
+            raise InvalidConfigError(str(err)) from None
+
+    @classmethod
+    def get_config_dict(cls, pretrained_model_name_or_path: Any, **kwargs: Any) -> tuple[dict, dict]:
+        """``PreTrainedConfig.get_config_dict`` that refuses the config of another kind of model.
+
+        transformers only warns when a ``config.json`` of another ``model_type`` is loaded into this
+        class, and the load then fails on some unrelated field; rnn-textclf says what is wrong instead.
+        """
+        config_dict, kwargs = super().get_config_dict(pretrained_model_name_or_path, **kwargs)
+        model_type = config_dict.get("model_type")
+        if model_type is not None and model_type != cls.model_type:
+            raise InvalidConfigError(
+                f"{str(pretrained_model_name_or_path)!r} is not an rnn-textclf model: its config.json has "
+                f"model_type={model_type!r}, not {cls.model_type!r}. Load it with "
+                "transformers.AutoModelForSequenceClassification.from_pretrained (or the class made for "
+                f"{model_type!r}), or pass the path or repo id of a checkpoint saved by RNNClassifier."
+            )
+        return config_dict, kwargs
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: Any, **kwargs: Any) -> Any:
+        """``PreTrainedConfig.from_pretrained`` whose errors about a bad field name the checkpoint."""
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        except InvalidConfigError as err:
+            if str(pretrained_model_name_or_path) in str(err):
+                raise
+            raise InvalidConfigError(
+                f"The config.json of {str(pretrained_model_name_or_path)!r} is not a valid rnn-textclf config: "
+                f"{err} Fix that field in config.json, or upgrade rnn-textclf if a newer version saved it."
+            ) from err
 
     def _validate_fields(self) -> None:
         _check_int("vocab_size", self.vocab_size, 1)
@@ -180,4 +218,4 @@ class RNNClassifierConfig(PreTrainedConfig):
         return self.rnn_output_size * (2 if self.pooling == "mean_max" else 1)
 
 
-__all__ = ["RNNClassifierConfig"]
+__all__ = ["InvalidConfigError", "RNNClassifierConfig"]

@@ -28,6 +28,37 @@ _WEIGHT_FILE = re.compile(r"^(model|pytorch_model)(-\d+-of-\d+)?\.(safetensors|b
 _RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
+def _no_safetensors_message(source: Any, kwargs: dict[str, Any]) -> str:
+    """Why a checkpoint without safetensors weights is refused, and what to do."""
+    name = str(source)
+    pickle_names = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+    if os.path.isdir(name):
+        pickled = [f for f in pickle_names if os.path.isfile(os.path.join(name, f))]
+    else:
+        from transformers.utils import has_file
+
+        try:
+            pickled = [
+                f
+                for f in pickle_names
+                if has_file(name, f, revision=kwargs.get("revision"), token=kwargs.get("token"))
+            ]
+        except Exception:  # offline, or the Hub is out of reach: say what we know
+            pickled = []
+    found = (
+        f"it holds only a pickle checkpoint ({', '.join(pickled)})"
+        if pickled
+        else "it holds no model.safetensors (nor model.safetensors.index.json)"
+    )
+    return (
+        f"Cannot load weights from {name!r}: {found}. rnn-textclf loads weights from safetensors only, because "
+        "unpickling a checkpoint can run arbitrary code. If you trust where the checkpoint comes from, convert it "
+        f"once with RNNClassifier.from_pretrained({name!r}, use_safetensors=False).save_pretrained(folder) "
+        "(transformers reads the .bin with torch.load(weights_only=True)) and load or push that folder; "
+        "otherwise ask its author to push model.safetensors (RNNClassifier.push_to_hub does)."
+    )
+
+
 class RNNClassifierPreTrainedModel(PreTrainedModel):
     """Base class holding the config class and the weight initialisation."""
 
@@ -108,8 +139,15 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         ``use_safetensors=False`` (a ``.bin`` is then read by transformers with ``weights_only=True``).
         Loading replaces the parameters, so the embedding's freeze is re-applied from the config.
         """
-        kwargs.setdefault("use_safetensors", True)
-        loaded = super().from_pretrained(*args, **kwargs)
+        safetensors_only = kwargs.setdefault("use_safetensors", True) is True
+        try:
+            loaded = super().from_pretrained(*args, **kwargs)
+        except OSError as err:
+            # transformers' advice here ("do not set use_safetensors=True") would mean unpickling.
+            if not safetensors_only or "safetensors" not in str(err):
+                raise
+            source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
+            raise OSError(_no_safetensors_message(source, kwargs)) from err
         model = loaded[0] if isinstance(loaded, tuple) else loaded
         model._apply_freeze()
         return loaded
@@ -127,6 +165,15 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
             raise ValueError(f"`save_directory` must be a folder, but {str(target)!r} is a file.")
         if kwargs.get("is_main_process", True) is False:
             return super().save_pretrained(target, *args, **kwargs)
+        if kwargs.pop("push_to_hub", False):
+            # transformers would push the staging folder (and name the repo after it): save, then push.
+            hub = {k: kwargs.pop(k) for k in ("commit_message", "private", "create_pr") if k in kwargs}
+            repo_id = kwargs.pop("repo_id", target.name)
+            self.save_pretrained(target, *args, **kwargs)
+            self.push_to_hub(
+                repo_id, token=kwargs.get("token"), max_shard_size=kwargs.get("max_shard_size", "50GB"), **hub
+            )
+            return None
         target.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
         try:
@@ -144,9 +191,63 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    #: Called as ``writer(model, folder)`` by ``save_pretrained`` to add a README.md model card. The
-    #: installed package sets it; code loaded with ``trust_remote_code`` leaves it ``None``.
+    #: Called as ``writer(model, folder)`` by ``save_pretrained`` to add a README.md model card, and as
+    #: ``writer(model, folder, repo_id=..., revision=..., token=..., tokenizer=..., **info)`` by
+    #: ``push_to_hub`` on the folder about to be uploaded. The installed package sets it
+    #: (``rnn_textclf.write_model_card``); code loaded with ``trust_remote_code`` leaves it ``None``.
     model_card_writer: ClassVar[Any] = None
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *args: Any,
+        tokenizer: Any = None,
+        model_card_info: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """``PreTrainedModel.push_to_hub``, with rnn-textclf's model card as README.md.
+
+        transformers writes its placeholder card (or re-saves the repo's card) into the upload; with
+        rnn-textclf installed, ``model_card_writer`` then replaces a placeholder or rnn-textclf-generated
+        card with a card describing this model, and only completes the metadata of a hand-written card.
+
+        Args:
+            repo_id: The Hub repo, e.g. ``"acme/agnews-lstm"`` (created if missing).
+            *args: Passed on to ``PreTrainedModel.push_to_hub``.
+            tokenizer: A tokenizer to upload in the same commit (and to describe in the card).
+            model_card_info: Extra card fields (training data, metrics, ...), see
+                ``rnn_textclf.modelcard.CARD_INFO_KEYS``.
+            **kwargs: Passed on to ``PreTrainedModel.push_to_hub`` (``revision``, ``commit_message``,
+                ``private``, ``token``, ``tags``, ...).
+
+        Returns:
+            The ``CommitInfo`` of the upload.
+        """
+        if model_card_info is not None and not isinstance(model_card_info, dict):
+            raise TypeError(f"`model_card_info` must be a dict, got {type(model_card_info).__name__}.")
+        self._push_extras = (tokenizer, dict(model_card_info or {}))
+        try:
+            return super().push_to_hub(repo_id, *args, **kwargs)
+        finally:
+            del self._push_extras
+
+    def _upload_modified_files(self, working_dir: Any, repo_id: str, *args: Any, **kwargs: Any) -> Any:
+        # The last step of every push: the folder holds the saved model and transformers' README.md.
+        tokenizer, info = getattr(self, "_push_extras", (None, {}))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(working_dir)
+        writer = type(self).model_card_writer
+        if writer is not None:
+            writer(
+                self,
+                working_dir,
+                repo_id=repo_id,
+                revision=kwargs.get("revision"),
+                token=kwargs.get("token"),
+                tokenizer=tokenizer,
+                **info,
+            )
+        return super()._upload_modified_files(working_dir, repo_id, *args, **kwargs)
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings
@@ -235,6 +336,15 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
             )
         config.freeze_embeddings = bool(freeze)
         self._apply_freeze()
+        # Saved in config.json, so the model card can say which vectors the embedding started from.
+        config.pretrained_vectors = {
+            "source": str(getattr(vectors, "source", "") or type(vectors).__name__),
+            "dim": dim,
+            "found": int(getattr(report, "found", 0)),
+            "total": int(getattr(report, "total", 0)),
+            "lowercase_matches": int(getattr(report, "lowercase_matches", 0)),
+            "frozen": bool(freeze),
+        }
         return report
 
     # ------------------------------------------------------------------ input checks
