@@ -1,0 +1,202 @@
+"""Model cards written by save_pretrained, write_model_card and RNNTrainer (no Hub needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from huggingface_hub import ModelCard
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+from transformers import PreTrainedTokenizerFast, TrainingArguments
+
+from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTrainer, WordVectors, write_model_card
+from rnn_textclf.modelcard import CARD_INFO_KEYS, GENERATED_MARKER
+
+WORDS = ["stocks", "rally", "team", "wins", "final", "bank", "rates", "the"]
+
+
+def make_tokenizer() -> PreTrainedTokenizerFast:
+    vocab = {"<pad>": 0, "<unk>": 1, **{w: i + 2 for i, w in enumerate(WORDS)}}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>")
+
+
+def make_model(**kwargs) -> RNNClassifier:
+    config = dict(
+        vocab_size=len(WORDS) + 2,
+        embedding_dim=6,
+        hidden_size=5,
+        num_layers=2,
+        rnn_type="lstm",
+        bidirectional=True,
+        pooling="mean_max",
+        num_labels=3,
+        id2label={0: "World", 1: "Sports", 2: "Business"},
+        label2id={"World": 0, "Sports": 1, "Business": 2},
+    )
+    config.update(kwargs)
+    torch.manual_seed(0)
+    return RNNClassifier(RNNClassifierConfig(**config))
+
+
+def test_save_pretrained_writes_card_with_metadata_and_architecture(tmp_path: Path):
+    model = make_model(freeze_embeddings=True)
+    model.save_pretrained(tmp_path / "ckpt")
+    card = ModelCard.load(tmp_path / "ckpt" / "README.md")
+    assert card.data.library_name == "rnn-textclf"
+    assert card.data.pipeline_tag == "text-classification"
+    assert card.data.license == "unknown"  # never claims a license on the user's behalf
+    assert {"rnn-textclf", "text-classification", "lstm"} <= set(card.data.tags)
+    text = card.text
+    assert GENERATED_MARKER in text
+    assert "| Recurrent cell | bidirectional LSTM |" in text
+    assert "| Layers | 2 |" in text
+    assert "| Hidden size | 5 per direction |" in text
+    assert "mean and max over real tokens" in text
+    total, trainable = model.num_parameters(), model.num_parameters(only_trainable=True)
+    assert trainable < total
+    assert f"| Parameters | {total:,} ({trainable:,} trainable) |" in text
+    assert "0: World, 1: Sports, 2: Business" in text
+    assert 'pipeline("text-classification", model="ckpt")' in text
+    assert "trust_remote_code=True" in text
+    # A second save keeps the card a person may have edited.
+    (tmp_path / "ckpt" / "README.md").write_text("---\nlicense: mit\n---\nmine\n")
+    model.save_pretrained(tmp_path / "ckpt")
+    assert (tmp_path / "ckpt" / "README.md").read_text() == "---\nlicense: mit\n---\nmine\n"
+
+
+def test_card_describes_tokenizer_vectors_training_and_metrics(tmp_path: Path):
+    tokenizer = make_tokenizer()
+    model = make_model()
+    vectors = WordVectors(
+        words=["stocks", "team", "bank"], vectors=np.ones((3, 6), np.float32), source="toy.txt"
+    )
+    report = model.load_pretrained_embeddings(vectors, tokenizer, freeze=True)
+    # The vectors' provenance lives in config.json, so a reloaded model's card still knows it.
+    model.save_pretrained(tmp_path / "ckpt")
+    saved = json.loads((tmp_path / "ckpt" / "config.json").read_text())["pretrained_vectors"]
+    assert saved["found"] == report.found == 3 and saved["total"] == report.total == len(WORDS)
+    reloaded = RNNClassifier.from_pretrained(tmp_path / "ckpt")
+    tokenizer.save_pretrained(tmp_path / "ckpt")
+    card = write_model_card(
+        reloaded,
+        tmp_path / "ckpt",
+        if_exists="update",
+        license="cc-by-4.0",
+        language="en",
+        datasets=["fancyzhx/ag_news"],
+        training_data="AG News, 120,000 news articles (title + description).",
+        hyperparameters={"learning_rate": 0.001, "epochs": 3},
+        metrics={"accuracy": 0.9123, "f1": 0.91},
+        eval_data="AG News test split (7,600 articles).",
+        citation="@inproceedings{zhang2015character, title={Character-level Convolutional Networks}}",
+    )
+    assert card.data.license == "cc-by-4.0"
+    assert card.data.datasets == ["fancyzhx/ag_news"]
+    assert card.data.metrics == ["accuracy", "f1"]
+    text = (tmp_path / "ckpt" / "README.md").read_text()
+    assert text == str(card)
+    assert "| Vocabulary size | 10 |" in text
+    assert "| Normalization | NFKC, Lowercase |" in text
+    assert "| Pre-tokenization | Whitespace |" in text
+    assert "| Unknown-word token | `<unk>` |" in text
+    assert "| Coverage | 3 / 8 vocabulary tokens (37.5%) |" in text
+    assert "| Source | toy.txt |" in text and "| Frozen during training | yes |" in text
+    assert "120,000 news articles" in text
+    assert "| learning_rate | 0.001 |" in text
+    assert "| accuracy | 0.9123 |" in text
+    assert "@inproceedings{zhang2015character" in text
+
+
+def test_if_exists_policies(tmp_path: Path):
+    model = make_model()
+    readme = tmp_path / "README.md"
+    # transformers' placeholder card is replaced; its tags survive.
+    placeholder = (
+        "---\nlibrary_name: transformers\ntags:\n- mytag\n---\n\n# Model Card\n\nThis is the model card of a 🤗 "
+        "transformers model that has been pushed on the Hub. This model card has been automatically generated.\n"
+    )
+    readme.write_text(placeholder)
+    card = write_model_card(model, tmp_path)
+    assert GENERATED_MARKER in card.text and card.data.library_name == "rnn-textclf"
+    assert "mytag" in card.data.tags
+    # Our own card is regenerated with new info.
+    card = write_model_card(model, tmp_path, metrics={"accuracy": 0.5})
+    assert "| accuracy | 0.5000 |" in readme.read_text()
+    # A hand-written card keeps its text; only the metadata is completed.
+    readme.write_text("---\nlicense: mit\n---\n# My model\n\nWritten by hand.\n")
+    card = write_model_card(model, tmp_path, metrics={"accuracy": 0.7})
+    assert card.text.strip() == "# My model\n\nWritten by hand."
+    assert (card.data.license, card.data.library_name, card.data.pipeline_tag) == (
+        "mit",
+        "rnn-textclf",
+        "text-classification",
+    )
+    assert "rnn-textclf" in card.data.tags
+    # "keep" leaves the file alone, "replace" always rewrites it.
+    before = readme.read_text()
+    write_model_card(model, tmp_path, if_exists="keep")
+    assert readme.read_text() == before
+    write_model_card(model, tmp_path, if_exists="replace")
+    assert GENERATED_MARKER in readme.read_text()
+
+
+def test_bad_card_arguments(tmp_path: Path):
+    model = make_model()
+    with pytest.raises(
+        ValueError, match=r"Unknown model card field\(s\) 'accuracy'; the accepted fields are"
+    ):
+        write_model_card(model, tmp_path, accuracy=0.9)
+    with pytest.raises(
+        ValueError, match=r"`if_exists` must be 'update', 'replace' or 'keep', got 'overwrite'"
+    ):
+        write_model_card(model, tmp_path, if_exists="overwrite")
+    with pytest.raises(ValueError, match="`vectors` must be a mapping"):
+        write_model_card(model, tmp_path, vectors=3)
+    with pytest.raises(TypeError, match="`model_card_info` must be a dict, got list"):
+        model.push_to_hub("acme/never-created", model_card_info=["accuracy"])
+    assert set(CARD_INFO_KEYS) >= {"license", "metrics", "training_data", "vectors", "citation"}
+
+
+def test_rnn_trainer_create_model_card_merges_trainer_information(tmp_path: Path):
+    tokenizer = make_tokenizer()
+    model = make_model(num_layers=1, bidirectional=False, pooling="last")
+    texts = ["the stocks rally", "the team wins the final", "bank rates", "team wins"] * 2
+    labels = [2, 1, 2, 1] * 2
+    data = [{**tokenizer(t), "labels": y} for t, y in zip(texts, labels, strict=True)]
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        learning_rate=0.01,
+        eval_strategy="steps",
+        eval_steps=1,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+    )
+    trainer = RNNTrainer(
+        model=model, args=args, train_dataset=data, eval_dataset=data, processing_class=tokenizer
+    )
+    trainer.train()
+    trainer.save_model()
+    trainer.create_model_card(license="apache-2.0", dataset="toy news", tags=["demo"])
+    card = ModelCard.load(tmp_path / "out" / "README.md")
+    assert card.data.library_name == "rnn-textclf"
+    assert card.data.pipeline_tag == "text-classification"
+    assert card.data.license == "apache-2.0"
+    assert {"demo", "generated_from_trainer", "rnn-textclf"} <= set(card.data.tags)
+    text = card.text
+    assert GENERATED_MARKER in text
+    assert "| learning_rate | 0.01 |" in text
+    assert "### Training results" in text and "Validation Loss" in text
+    assert "| No log | 1.0000 | 2 |" in text  # one row per evaluation, as in transformers' card
+    assert card.data.metrics == ["Loss"]
+    assert text.count("| Loss | ") == 1  # the final evaluation, as a metric
+    assert "Trained on toy news." in text
+    assert "| Vocabulary size | 10 |" in text  # the trainer's processing_class was described
