@@ -94,7 +94,8 @@ def write_model_card(
             as ``.config`` and ``num_parameters()``).
         folder: Folder of the checkpoint; created if missing. A ``tokenizer.json`` (and
             ``tokenizer_config.json``) found there is described in the card.
-        tokenizer: A tokenizer to describe when the folder holds none (a ``PreTrainedTokenizerFast``).
+        tokenizer: A tokenizer to describe when the folder holds none (a ``PreTrainedTokenizerFast``, or
+            the path of a folder holding its tokenizer.json).
         repo_id: Hub repo the card is for: used in the usage snippet and, when neither the folder nor
             ``tokenizer`` provides a tokenizer, to read the repo's ``tokenizer.json`` at ``revision``.
         revision: Revision of ``repo_id`` to read the tokenizer from.
@@ -322,6 +323,9 @@ def _find_tokenizer(
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
     if (folder / "tokenizer.json").is_file():
         return _read_json(folder / "tokenizer.json"), _read_json(folder / "tokenizer_config.json")
+    if isinstance(tokenizer, (str, os.PathLike)):
+        where = Path(tokenizer)
+        return _read_json(where / "tokenizer.json"), _read_json(where / "tokenizer_config.json")
     if tokenizer is not None:
         backend = getattr(tokenizer, "backend_tokenizer", None) or getattr(tokenizer, "_tokenizer", None)
         if backend is not None and hasattr(backend, "to_str"):
@@ -612,7 +616,7 @@ def _training_section(info: Mapping[str, Any]) -> list[str]:
         lines += [
             "### Training results",
             "",
-            *_table(header, [[str(r.get(h, "")) for h in header] for r in rows]),
+            *_table(header, [[_number(r.get(h, "")) for h in header] for r in rows]),
         ]
     return lines
 
@@ -623,7 +627,7 @@ def _evaluation_section(metrics: Mapping[str, Any], eval_data: Any) -> list[str]
     lines = ["## Evaluation", ""]
     if eval_data:
         lines += [str(eval_data).strip(), ""]
-    rows = [(str(k), f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in metrics.items()]
+    rows = [(str(k), _number(v)) for k, v in metrics.items()]
     return [*lines, *_table(("Metric", "Value"), rows)]
 
 
@@ -712,6 +716,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     out = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(_cell(str(c)) for c in row) + " |" for row in rows]
     return [*out, ""]
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def _as_list(value: Any) -> list[Any]:

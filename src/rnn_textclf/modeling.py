@@ -180,7 +180,9 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
             super().save_pretrained(staging, *args, **kwargs)
             writer = type(self).model_card_writer
             if writer is not None and not (target / "README.md").exists():
-                writer(self, staging)
+                # Named after the target, describing a tokenizer already saved there.
+                tokenizer_here = target if (target / "tokenizer.json").is_file() else None
+                writer(self, staging, model_name=target.resolve().name, tokenizer=tokenizer_here)
             written = sorted(p.name for p in staging.iterdir())
             # config.json last: a reader that sees the new config also sees the new weights.
             for name in sorted(written, key=lambda n: n == "config.json"):
@@ -191,7 +193,8 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    #: Called as ``writer(model, folder)`` by ``save_pretrained`` to add a README.md model card, and as
+    #: Called as ``writer(model, folder, model_name=..., tokenizer=...)`` by ``save_pretrained`` to add a
+    #: README.md model card (``tokenizer``: the target folder when it holds a tokenizer.json), and as
     #: ``writer(model, folder, repo_id=..., revision=..., token=..., tokenizer=..., **info)`` by
     #: ``push_to_hub`` on the folder about to be uploaded. The installed package sets it
     #: (``rnn_textclf.write_model_card``); code loaded with ``trust_remote_code`` leaves it ``None``.
