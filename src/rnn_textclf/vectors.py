@@ -50,9 +50,10 @@ import math
 import os
 import re
 import time
-import warnings
 import zipfile
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
@@ -796,6 +797,8 @@ def _blocks(stream: IO[bytes], head: bytes, first_line: int) -> Iterator[tuple[b
 
 def _parse_text(stream: IO[bytes], display: str, opts: _ParseOptions) -> tuple[list[str], np.ndarray]:
     """Streams a text-format file in blocks of lines; see the module docstring for the rules."""
+    import pandas  # noqa: F401  (imported here once, before worker threads use it)
+
     # The first non-blank line: a "COUNT DIM" header, or the first vector (which gives DIM).
     line_no = 0
     while True:
@@ -829,13 +832,55 @@ def _parse_text(stream: IO[bytes], display: str, opts: _ParseOptions) -> tuple[l
         if opts.keep is None
         else frozenset(w.encode(opts.encoding, "surrogateescape") for w in opts.keep)
     )
-    for block, number in _blocks(stream, head, first_number):
-        if keep_bytes is None and opts.max_words is None:
-            parsed = _parse_data_fast(block, dim, opts)
+
+    def add(parsed: tuple[list[str], np.ndarray]) -> None:
+        words.extend(parsed[0])
+        arrays.append(parsed[1])
+
+    blocks = _blocks(stream, head, first_number)
+    if keep_bytes is None and opts.max_words is None:
+        # Whole blocks, parsed by pandas' C parser in worker threads (it releases the GIL); results are
+        # taken in file order, so the first bad block is the one reported.
+        workers = _parse_workers()
+        pending: deque[tuple[Future[tuple[list[str], np.ndarray] | None], bytes, int]] = deque()
+
+        def collect() -> None:
+            future, block, number = pending.popleft()
+            parsed = future.result()
             if parsed is None:
                 lines = block.split(b"\n")
                 parsed = _parse_lines_slow(lines, range(number, number + len(lines)), dim, display, opts)
-        else:
+            add(parsed)
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rnn_textclf-vectors") as pool:
+            try:
+                for block, number in blocks:
+                    pending.append((pool.submit(_parse_data_fast, block, dim, opts), block, number))
+                    if len(pending) > 2 * workers:  # bounded read-ahead
+                        collect()
+                while pending:
+                    collect()
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    else:
+        # Line by line selection (max_words, vocab), then the kept lines parsed in large batches.
+        kept: list[bytes] = []
+        kept_numbers: list[int] = []
+        kept_bytes = 0
+
+        def flush() -> None:
+            nonlocal kept, kept_numbers, kept_bytes
+            if kept:
+                parsed = _parse_data_fast(b"\n".join(kept), dim, opts)
+                add(
+                    parsed
+                    if parsed is not None
+                    else _parse_lines_slow(kept, kept_numbers, dim, display, opts)
+                )
+            kept, kept_numbers, kept_bytes = [], [], 0
+
+        for block, number in blocks:
             lines = block.split(b"\n")
             numbers: range | list[int] = range(number, number + len(lines))
             if opts.max_words is not None:
@@ -843,17 +888,14 @@ def _parse_text(stream: IO[bytes], display: str, opts: _ParseOptions) -> tuple[l
                 n_read += sum(1 for raw in lines if raw.strip())
             if keep_bytes is not None:
                 lines, numbers = _prefilter(lines, numbers, keep_bytes, dim, opts.spaces_in_words)
-            if not lines:
-                parsed = None
-            else:
-                parsed = _parse_data_fast(b"\n".join(lines), dim, opts)
-                if parsed is None:
-                    parsed = _parse_lines_slow(lines, numbers, dim, display, opts)
-        if parsed is not None:
-            words.extend(parsed[0])
-            arrays.append(parsed[1])
-        if opts.max_words is not None and n_read >= opts.max_words:
-            break
+            kept.extend(lines)
+            kept_numbers.extend(numbers)
+            kept_bytes += sum(map(len, lines))
+            if kept_bytes >= _CHUNK_BYTES:
+                flush()
+            if opts.max_words is not None and n_read >= opts.max_words:
+                break
+        flush()
     vectors = np.concatenate(arrays) if arrays else np.zeros((0, dim), dtype=np.float32)
     if header_count is not None and not words and opts.keep is None:
         raise ValueError(f"{display} has a header ({header_count} x {dim}) but no vectors.")
@@ -870,6 +912,15 @@ def _parse_text(stream: IO[bytes], display: str, opts: _ParseOptions) -> tuple[l
             len(words),
         )
     return words, vectors
+
+
+def _parse_workers() -> int:
+    """Threads for parsing text files: the CPUs this process may use, at most 4."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
 
 
 def _take_data_lines(
@@ -896,32 +947,34 @@ def _prefilter(
             if raw.split(b" ", 1)[0] in keep or raw.rstrip().count(b" ") > dim
         ]
     else:
-        picked = [i for i, raw in enumerate(lines) if raw.split(b" ", 1)[0] in keep]
+        picked = [i for i, raw in enumerate(lines) if raw.partition(b" ")[0] in keep]
     return [lines[i] for i in picked], [numbers[i] for i in picked]
 
 
 def _parse_data_fast(data: bytes, dim: int, opts: _ParseOptions) -> tuple[list[str], np.ndarray] | None:
-    """Parses whole lines with pandas' C parser; ``None`` when the block is not exactly well-formed."""
+    """Parses whole lines with pandas' C parser; ``None`` when the block is not exactly well-formed.
+
+    Runs in worker threads: it must not touch global state (such as the warnings filters).
+    """
     import pandas as pd
 
     if not data.endswith(b"\n"):
         data += b"\n"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            frame = pd.read_csv(
-                io.BytesIO(data),
-                sep=" ",
-                header=None,
-                index_col=False,
-                quoting=csv.QUOTE_NONE,
-                na_filter=False,
-                engine="c",
-                dtype={0: object, **dict.fromkeys(range(1, dim + 1), np.float32)},
-                encoding=opts.encoding,
-                encoding_errors=opts.unicode_errors,
-                skip_blank_lines=True,
-            )
+        frame = pd.read_csv(
+            io.BytesIO(data),
+            sep=" ",
+            header=None,
+            index_col=False,
+            quoting=csv.QUOTE_NONE,
+            na_filter=False,
+            engine="c",
+            low_memory=False,
+            dtype={0: object, **dict.fromkeys(range(1, dim + 1), np.float32)},
+            encoding=opts.encoding,
+            encoding_errors=opts.unicode_errors,
+            skip_blank_lines=True,
+        )
     except Exception:  # any parse problem: the slow path finds and reports it exactly
         return None
     ncols = frame.shape[1]
@@ -933,7 +986,8 @@ def _parse_data_fast(data: bytes, dim: int, opts: _ParseOptions) -> tuple[list[s
         frame = frame.iloc[:, :-1]
     elif ncols != dim + 1:
         return None
-    values = frame.iloc[:, 1:].to_numpy(dtype=np.float32)
+    # pandas stores the columns as one (dim, n) block: make the rows contiguous here, in the worker.
+    values = np.ascontiguousarray(frame.iloc[:, 1:].to_numpy(dtype=np.float32))
     if not np.isfinite(values).all():
         return None
     return frame.iloc[:, 0].tolist(), values
