@@ -577,6 +577,22 @@ HUB_SCRIPT = textwrap.dedent(
     out["sources"] = [main.source, old.source]
     out["filtered"] = load_word_vectors("user/vectors", vocab=["APPLE"]).words
 
+    # A zip with one text member (picked), and the package layout (.npy matrix + .parquet words).
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("inner.txt", text(words, v1))
+    api.create_repo("user/zipped")
+    api.upload_file(path_or_fileobj=buf.getvalue(), path_in_repo="vecs.zip", repo_id="user/zipped")
+    out["zipped"] = load_word_vectors("user/zipped").source
+    import pyarrow as pa, pyarrow.parquet as pq
+    np.save(work / "emb.npy", np.asfortranarray(v2))
+    pq.write_table(pa.table({"index": words}), work / "index.parquet")
+    api.create_repo("user/npy")
+    api.upload_file(path_or_fileobj=str(work / "emb.npy"), path_in_repo="data/emb.npy", repo_id="user/npy")
+    api.upload_file(path_or_fileobj=str(work / "index.parquet"), path_in_repo="data/index.parquet", repo_id="user/npy")
+    npy = load_word_vectors("user/npy", vocab=["PARIS", "the"])
+    out["npy"] = [npy.words, npy.vectors.tolist(), npy.source]
+
     # The friendly name without the package: the original zip on the Hub, member picked by name.
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -648,6 +664,11 @@ def test_hub_repositories(minihub: str, tmp_path: Path):
     )
     assert out["sources"][1].startswith("Hub user/vectors@v1 (commit ")
     assert out["filtered"] == ["apple"]
+    assert out["zipped"].startswith("Hub user/zipped (commit ") and out["zipped"].endswith(
+        " vecs.zip:inner.txt"
+    )
+    assert out["npy"][0] == ["the", "paris"] and out["npy"][1] == (v1 + 100)[[0, 2]].tolist()
+    assert out["npy"][2].endswith("data/emb.npy + data/index.parquet")
     assert out["friendly"][0] == 100 and out["friendly"][2] == 2.0
     assert out["friendly"][1].endswith("glove.6B.zip:glove.6B.100d.txt")
     assert out["friendly"][1].startswith("Hub stanfordnlp/glove")

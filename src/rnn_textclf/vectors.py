@@ -1244,7 +1244,8 @@ def _load_hub(
     if len(local) == 2:  # a .npy matrix and its .parquet word list
         return _load_npy_pair(local[0], local[1], opts, source=f"{source} {wanted[0]} + {wanted[1]}")
     result = _load_local(local[0], opts)
-    member = f":{opts.member}" if opts.member else ""
+    # "zip member /cache/.../glove.6B.zip:glove.6B.100d.txt" -> the member read, picked or given.
+    member = ":" + result.source.rsplit(":", 1)[1] if result.source.startswith("zip member ") else ""
     result.source = f"{source} {wanted[0]}{member}"
     return result
 
