@@ -391,6 +391,8 @@ def _component(node: Any) -> list[str]:
     if kind == "Replace" or kind == "Split":
         pattern = node.get("pattern") or {}
         shown = pattern.get("Regex") or pattern.get("String") if isinstance(pattern, Mapping) else pattern
+        if len(str(shown)) > 40:  # e.g. generated Unicode classes: unreadable in a card
+            return [f"{kind} (a regex of {len(str(shown)):,} characters)"]
         extra = f" -> {node.get('content')!r}" if kind == "Replace" else f" ({node.get('behavior', '')})"
         return [f"{kind} `{shown}`{extra}".replace("|", "\\|")]
     if kind == "BertNormalizer":
@@ -399,6 +401,16 @@ def _component(node: Any) -> list[str]:
         ]
         return [f"BertNormalizer ({', '.join(flags) or 'no options'})"]
     return [str(kind)] if kind else []
+
+
+#: RNNTokenizer's named rule sets (tokenizer_config.json ``normalization``), described for people.
+_KNOWN_RULES = {
+    "basic_english": (
+        "torchtext `basic_english`: lowercase; `.` `,` `(` `)` `!` `?` and `'` become words of their own; "
+        '`"` is removed; `<br />`, `;` and `:` become spaces; split on whitespace'
+    ),
+    "whitespace": "lowercase, then split on whitespace",
+}
 
 
 def _tokenizer_section(config: Any, files: tuple[dict[str, Any], dict[str, Any]] | None) -> list[str]:
@@ -425,10 +437,16 @@ def _tokenizer_section(config: Any, files: tuple[dict[str, Any], dict[str, Any]]
     ]
     if model.get("unk_token") is not None:
         rows.append(("Unknown-word token", f"`{model['unk_token']}`"))
-    normalizer = _component(tok.get("normalizer"))
-    rows.append(("Normalization", ", ".join(normalizer) if normalizer else "none (case and accents kept)"))
-    pre = _component(tok.get("pre_tokenizer"))
-    rows.append(("Pre-tokenization", ", ".join(pre) if pre else "none"))
+    rules = _KNOWN_RULES.get(str(tok_config.get("normalization")))
+    if rules:
+        rows.append(("Rules", rules))
+    else:
+        normalizer = _component(tok.get("normalizer"))
+        rows.append(
+            ("Normalization", ", ".join(normalizer) if normalizer else "none (case and accents kept)")
+        )
+        pre = _component(tok.get("pre_tokenizer"))
+        rows.append(("Pre-tokenization", ", ".join(pre) if pre else "none"))
     specials = [str(t.get("content")) for t in added if t.get("special")]
     if specials:
         rows.append(("Special tokens", ", ".join(f"`{s}`" for s in specials)))
