@@ -227,6 +227,33 @@ def test_spaces_in_words(tmp_path: Path):
     assert load_word_vectors(path, spaces_in_words=True, vocab=[". . ."]).words == [". . ."]
 
 
+def test_odd_lines_in_large_blocks_keep_order_and_only_they_take_the_slow_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    slow_lines: list[int] = []
+    original = vectors_module._parse_lines_slow
+
+    def spy(lines, *args, **kwargs):
+        slow_lines.append(len(lines))
+        return original(lines, *args, **kwargs)
+
+    monkeypatch.setattr(vectors_module, "_parse_lines_slow", spy)
+    rng = np.random.default_rng(7)
+    vecs = rng.normal(size=(3000, 3)).astype(np.float32)
+    words = [f"w{i}" for i in range(3000)]
+    words[10], words[1500], words[2999] = ". . .", "at home", "a b c d"
+    lines = [w + " " + " ".join(repr(float(x)) for x in v) for w, v in zip(words, vecs, strict=True)]
+    lines[700] = lines[700].replace(" ", "  ", 1)  # repeated separator
+    lines.insert(900, "")  # blank line
+    path = tmp_path / "mixed.txt"
+    path.write_text("\n".join(lines) + "\n")
+    wv = load_word_vectors(path, spaces_in_words=True)
+    assert_same(wv, words, vecs)
+    assert sum(slow_lines) == 4  # the four odd lines of the file and nothing else (blank lines are skipped)
+    filtered = load_word_vectors(path, spaces_in_words=True, vocab=["at home", "w5", "a b c d"])
+    assert filtered.words == ["w5", "at home", "a b c d"]
+
+
 # ----------------------------------------------------------------------------------------------------
 # Bad input
 # ----------------------------------------------------------------------------------------------------

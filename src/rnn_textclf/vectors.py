@@ -851,7 +851,7 @@ def _parse_text(stream: IO[bytes], display: str, opts: _ParseOptions) -> tuple[l
             parsed = future.result()
             if parsed is None:
                 lines = block.split(b"\n")
-                parsed = _parse_lines_slow(lines, range(number, number + len(lines)), dim, display, opts)
+                parsed = _parse_lines_mixed(lines, range(number, number + len(lines)), dim, display, opts)
             add(parsed)
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rnn_textclf-vectors") as pool:
@@ -878,7 +878,7 @@ def _parse_text(stream: IO[bytes], display: str, opts: _ParseOptions) -> tuple[l
                 add(
                     parsed
                     if parsed is not None
-                    else _parse_lines_slow(kept, kept_numbers, dim, display, opts)
+                    else _parse_lines_mixed(kept, kept_numbers, dim, display, opts)
                 )
             kept, kept_numbers, kept_bytes = [], [], 0
 
@@ -993,6 +993,30 @@ def _parse_data_fast(data: bytes, dim: int, opts: _ParseOptions) -> tuple[list[s
     if not np.isfinite(values).all():
         return None
     return frame.iloc[:, 0].tolist(), values
+
+
+def _parse_lines_mixed(
+    lines: list[bytes], numbers: range | list[int], dim: int, display: str, opts: _ParseOptions
+) -> tuple[list[str], np.ndarray]:
+    """Lines the fast path did not take as a whole: the regular ones fast, the odd ones exactly.
+
+    A few odd lines (a word with spaces, repeated separators, a blank line) leave the rest of the block
+    on the fast path, in file order. When the regular lines still fail (a bad value), everything is
+    re-read exactly, so the first bad line is the one reported.
+    """
+    odd = [i for i, raw in enumerate(lines) if raw.rstrip(b"\r\n").count(b" ") != dim]
+    if not odd or 2 * len(odd) > len(lines):
+        return _parse_lines_slow(lines, numbers, dim, display, opts)
+    odd_set = set(odd)
+    regular = [i for i in range(len(lines)) if i not in odd_set]
+    fast = _parse_data_fast(b"\n".join([lines[i] for i in regular]), dim, opts)
+    if fast is None or len(fast[0]) != len(regular):
+        return _parse_lines_slow(lines, numbers, dim, display, opts)
+    odd = [i for i in odd if lines[i].strip()]  # blank lines are skipped
+    slow = _parse_lines_slow([lines[i] for i in odd], [numbers[i] for i in odd], dim, display, opts)
+    order = np.argsort(np.asarray(regular + odd, dtype=np.int64), kind="stable")
+    words = fast[0] + slow[0]
+    return [words[i] for i in order], np.concatenate([fast[1], slow[1]])[order]
 
 
 def _parse_lines_slow(
