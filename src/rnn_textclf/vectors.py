@@ -262,8 +262,11 @@ class WordVectors:
         """``word -> row``; for a repeated word, the first row (first occurrence wins)."""
         if self._index is None:
             n = len(self.words)
-            # Built from the end so that the first occurrence of a repeated word is the one kept.
-            self._index = dict(zip(reversed(self.words), range(n - 1, -1, -1), strict=True))
+            index = dict(zip(self.words, range(n), strict=True))
+            if len(index) != n:
+                # Repeated words: built from the end so that the first occurrence is the one kept.
+                index = dict(zip(reversed(self.words), range(n - 1, -1, -1), strict=True))
+            self._index = index
         return self._index
 
     def __len__(self) -> int:
@@ -742,24 +745,20 @@ def _finish(
         raise ValueError(
             f"{display}: none of the vocab's {opts.vocab_size:,} tokens (or their lowercase forms) has a vector."
         )
-    first: dict[str, int] = dict(zip(reversed(words), range(len(words) - 1, -1, -1), strict=True))
-    if len(first) != len(words):
+    if len(set(words)) != len(words):  # a set is much cheaper than the word -> row dict, built lazily
+        first: dict[str, int] = dict(zip(reversed(words), range(len(words) - 1, -1, -1), strict=True))
         rows = sorted(first.values())
-        dropped = len(words) - len(rows)
         kept = set(rows)
         example = next(words[i] for i in range(len(words)) if i not in kept)
         logger.warning(
             "%s: %d duplicate word(s) (e.g. %r); the first occurrence of each is kept.",
             display,
-            dropped,
+            len(words) - len(rows),
             example,
         )
         words = [words[i] for i in rows]
         vectors = vectors[rows]
-        return WordVectors(words=words, vectors=vectors, source=source)
-    result = WordVectors(words=words, vectors=vectors, source=source)
-    result._index = first  # unique words: this is the word -> row index, no need to build it again
-    return result
+    return WordVectors(words=words, vectors=vectors, source=source)
 
 
 # ----------------------------------------------------------------------------------------------------
