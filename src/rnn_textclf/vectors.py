@@ -57,6 +57,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import compress
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
@@ -942,14 +943,11 @@ def _prefilter(
 ) -> tuple[list[bytes], list[int]]:
     """Keeps the lines whose first field is a vocab word (and, with spaces, lines that may hold one)."""
     if spaces_in_words:
-        picked = [
-            i
-            for i, raw in enumerate(lines)
-            if raw.split(b" ", 1)[0] in keep or raw.rstrip().count(b" ") > dim
-        ]
+        mask = [raw.partition(b" ")[0] in keep or raw.rstrip().count(b" ") > dim for raw in lines]
     else:
-        picked = [i for i, raw in enumerate(lines) if raw.partition(b" ")[0] in keep]
-    return [lines[i] for i in picked], [numbers[i] for i in picked]
+        # map/compress keep the per-line work in C except for the partition itself.
+        mask = list(map(keep.__contains__, [raw.partition(b" ")[0] for raw in lines]))
+    return list(compress(lines, mask)), list(compress(numbers, mask))
 
 
 def _parse_data_fast(data: bytes, dim: int, opts: _ParseOptions) -> tuple[list[str], np.ndarray] | None:
