@@ -1,0 +1,223 @@
+"""Benchmark: RNNTokenizer vs the lecture's Python pipeline (issue 3).
+
+Vocabulary building + encoding of ~87,500 distinct real texts (AG News test title + " " + description,
+SST-2 train, rt-polarity, TREC train; deduplicated), side by side in one process:
+
+* **python**: torchtext's ``basic_english`` in Python (12 ``re.sub`` + ``split``), ``collections.Counter``,
+  torchtext's vocabulary order, per-token ``dict.get`` lookups (the lecture's pipeline);
+* **rnn_textclf**: ``RNNTokenizer.train_from_iterator(texts)`` (counting in the `tokenizers` Rust
+  trainer) then the public batch call ``tok(texts)`` (what ``datasets.map(batched=True)`` calls), with
+  each ``call_path``: ``auto`` (the default), ``python``, ``rust`` and ``standard`` (the stock
+  `transformers` path, for reference). The vocabulary is built once per repetition and shared.
+
+Ids are checked identical to the Python pipeline's. Machines are shared, so absolute times are noisy:
+the methods run ``--repeat`` times, interleaved; tables show medians and ratios of medians (>1: faster
+than the Python pipeline), wall-clock and CPU time (all threads). The one-time Unicode table probe
+(first vocabulary build in a process) is reported separately. ``--threads`` runs it all again in
+subprocesses with ``RAYON_NUM_THREADS`` = 1 and 2 and with ``TOKENIZERS_PARALLELISM=false``.
+
+    python benchmarks/tokenizer.py [--data ../shared/data] [--repeat 3] [--threads] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def load_texts(data: Path) -> list[str]:
+    texts: list[str] = []
+    with open(data / "ag_news_csv" / "test.csv", newline="", encoding="utf-8") as f:
+        texts += [f"{title} {description}" for _, title, description in csv.reader(f)]
+    for name in ("sst2/sst2_train.csv", "rt_polarity/rt_polarity.csv", "trec/trec_train.csv"):
+        with open(data / name, newline="", encoding="utf-8") as f:
+            texts += [row["text"] for row in csv.DictReader(f)]
+    return list(dict.fromkeys(texts))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def lap(self) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = (wall - self.wall, cpu - self.cpu)
+        self.wall, self.cpu = wall, cpu
+        return out
+
+
+def python_pipeline(texts: list[str], basic_english) -> tuple[tuple, tuple, list[list[int]]]:
+    clock = Clock()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(basic_english(text))
+    ordered = sorted(counts.items(), key=lambda item: item[0])
+    ordered.sort(key=lambda item: item[1], reverse=True)
+    vocab = {token: i for i, token in enumerate(["<pad>", "<unk>"] + [w for w, _ in ordered])}
+    built = clock.lap()
+    unk = vocab["<unk>"]
+    ids = [[vocab.get(token, unk) for token in basic_english(text)] for text in texts]
+    return built, clock.lap(), ids
+
+
+CALL_PATHS = ("auto", "python", "rust", "standard")
+
+
+def run(data: Path, repeat: int) -> dict:
+    from rnn_textclf.tokenization import RNNTokenizer, _pipeline, _rust_threads, basic_english_tokenize
+
+    texts = load_texts(data)
+    clock = Clock()
+    _pipeline("basic_english")  # one-time Unicode probe, cached per process
+    setup = clock.lap()
+
+    names = ["python", *(f"rnn_textclf {p}" for p in CALL_PATHS)]
+    laps: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    identical = True
+    for _ in range(repeat):
+        gc.collect()
+        vocab_t, encode_t, reference = python_pipeline(texts, basic_english_tokenize)
+        laps["python"].append(
+            {"vocab": vocab_t[0], "encode": encode_t[0], "vocab_cpu": vocab_t[1], "encode_cpu": encode_t[1]}
+        )
+        gc.collect()
+        clock = Clock()
+        tok = RNNTokenizer.train_from_iterator(texts)
+        vocab_t = clock.lap()
+        for path in CALL_PATHS:
+            tok.__dict__.pop("_fast_path_cache", None)  # each path pays its own setup
+            tok.call_path = path
+            gc.collect()
+            clock = Clock()
+            ids = tok(texts)["input_ids"]
+            encode_t = clock.lap()
+            identical &= ids == reference
+            laps[f"rnn_textclf {path}"].append(
+                {
+                    "vocab": vocab_t[0],
+                    "encode": encode_t[0],
+                    "vocab_cpu": vocab_t[1],
+                    "encode_cpu": encode_t[1],
+                }
+            )
+            del ids
+        del reference
+    medians = {}
+    for name, runs in laps.items():
+        m = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        m["total"] = statistics.median(r["vocab"] + r["encode"] for r in runs)
+        m["total_cpu"] = statistics.median(r["vocab_cpu"] + r["encode_cpu"] for r in runs)
+        medians[name] = m
+    base = medians["python"]
+    for m in medians.values():
+        for key in ("vocab", "encode", "total", "total_cpu"):
+            m[f"{key}_speedup"] = base[key] / m[key]
+    return {
+        "texts": len(texts),
+        "tokens": sum(len(basic_english_tokenize(t)) for t in texts),
+        "repeat": repeat,
+        "setup_once_s": setup[0],
+        "identical_ids": identical,
+        "median": medians,
+        "runs": laps,
+        "env": {
+            "RAYON_NUM_THREADS": os.environ.get("RAYON_NUM_THREADS"),
+            "TOKENIZERS_PARALLELISM": os.environ.get("TOKENIZERS_PARALLELISM"),
+            "rust_threads": _rust_threads(),
+            "cpus": os.cpu_count(),
+        },
+    }
+
+
+def print_table(result: dict, title: str) -> None:
+    env = result["env"]
+    print(
+        f"\n{title} (Rust threads: {env['rust_threads']}): {result['texts']:,} texts, {result['tokens']:,} tokens, "
+        f"median of {result['repeat']}; wall seconds, ratio = python / this"
+    )
+    header = (
+        "pipeline",
+        "vocab s",
+        "encode s",
+        "total s",
+        "vocab x",
+        "encode x",
+        "total x",
+        "CPU s",
+        "CPU x",
+    )
+    print(f"{header[0]:<22}" + "".join(f"{h:>10}" for h in header[1:]))
+    for name, m in result["median"].items():
+        print(
+            f"{name:<22}{m['vocab']:>10.3f}{m['encode']:>10.3f}{m['total']:>10.3f}"
+            f"{m['vocab_speedup']:>9.2f}x{m['encode_speedup']:>9.2f}x{m['total_speedup']:>9.2f}x"
+            f"{m['total_cpu']:>10.3f}{m['total_cpu_speedup']:>9.2f}x"
+        )
+    print(
+        f"one-time Unicode table probe (first build in a process, not in the table): {result['setup_once_s']:.3f} s"
+    )
+    print(f"identical ids (every path, every repetition): {result['identical_ids']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", action="store_true", help="also run with 1 and 2 Rust threads")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        print(json.dumps(run(args.data, args.repeat)))
+        return
+
+    results = {"python": platform.python_version(), "machine": platform.machine(), "runs": {}}
+    main_result = run(args.data, args.repeat)
+    results["runs"]["default"] = main_result
+    print_table(main_result, "default threads")
+    if args.threads:
+        settings = {
+            "RAYON_NUM_THREADS=1": {"RAYON_NUM_THREADS": "1"},
+            "RAYON_NUM_THREADS=2": {"RAYON_NUM_THREADS": "2"},
+            "TOKENIZERS_PARALLELISM=false": {"TOKENIZERS_PARALLELISM": "false"},
+        }
+        for label, extra in settings.items():
+            env = {
+                k: v
+                for k, v in os.environ.items()
+                if k not in ("RAYON_NUM_THREADS", "TOKENIZERS_PARALLELISM")
+            }
+            env.update(extra)
+            command = [
+                sys.executable,
+                __file__,
+                "--child",
+                "--data",
+                str(args.data),
+                "--repeat",
+                str(args.repeat),
+            ]
+            out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+            result = json.loads(out.strip().splitlines()[-1])
+            results["runs"][label] = result
+            print_table(result, label)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+        print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1099 @@
+"""Word-level tokenizer that reproduces torchtext's ``basic_english`` as a Hugging Face fast tokenizer.
+
+[`RNNTokenizer`][rnn_textclf.RNNTokenizer] is a `transformers` fast tokenizer (a subclass of
+`TokenizersBackend`, alias `PreTrainedTokenizerFast`) around a `tokenizers` **WordLevel** model. Its
+normalizer and pre-tokenizer reproduce torchtext's ``basic_english`` exactly, Unicode included, so the
+same texts give the same words, and a vocabulary built with the same rules gives the same ids as
+``torchtext.vocab.build_vocab_from_iterator(..., specials=["<pad>", "<unk>"], min_freq=N)``:
+
+1. ``text.lower()`` (Python's full Unicode lowercasing: ``"İ"`` becomes ``"i̇"``, a final capital sigma
+   becomes ``"ς"``);
+2. the twelve regex rules of ``torchtext/data/utils.py``: ``'`` becomes ``" '  "``, ``"`` is removed,
+   ``.`` ``,`` ``(`` ``)`` ``!`` ``?`` are spaced out, ``<br />`` ``;`` ``:`` become a space, runs of
+   whitespace collapse;
+3. ``str.split()`` (any Unicode whitespace, ``\\x1c``-``\\x1f`` included).
+
+`save_pretrained` writes a self-describing ``tokenizer.json``: ``AutoTokenizer.from_pretrained`` loads it
+without rnn-textclf installed and without ``trust_remote_code`` and gives the same ids.
+
+Where Rust and Python differ, the pipeline says so explicitly, from tables computed from the running
+Python at build time: the final-sigma rule is a regex over Python's ``Cased`` / ``Case_Ignorable``
+sets, whitespace is Python's ``str.isspace`` set, and characters that Rust lowercases but the running
+Python does not know (code points assigned after the Python's Unicode version) are kept apart with a
+marker character (``U+FDD0``) so that they never merge with other words. Such tokens are shown in their
+Python form by `get_vocab`, `convert_ids_to_tokens` and `split_words`.
+
+Calling the tokenizer on plain texts takes a fast path that gives identical ids (checked by the tests):
+the cheap string work (``str.lower``, quote and ``<br />`` removal) is done by Python's C string
+methods, which *are* the reference semantics, and the words go straight to the Rust ``encode_batch_fast``
+of a copy of the backend without its normalizer. Anything unusual (pairs, pre-tokenized input,
+offsets, overflow, a modified backend) takes the standard `transformers` path.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import logging
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import BatchEncoding, TokenizersBackend
+from transformers.tokenization_utils_base import PaddingStrategy, TruncationStrategy
+
+if TYPE_CHECKING:
+    import datasets
+
+logger = logging.getLogger(__name__)
+
+Normalization = Literal["basic_english", "whitespace"]
+"""``"basic_english"``: torchtext's rules (the default). ``"whitespace"``: ``text.lower().split()``."""
+
+NORMALIZATIONS: tuple[str, ...] = ("basic_english", "whitespace")
+
+DEFAULT_SPECIALS: tuple[str, ...] = ("<pad>", "<unk>")
+
+# torchtext/data/utils.py (_basic_english_normalize), verbatim.
+_PATTERNS = [r"\'", r"\"", r"\.", r"<br \/>", r",", r"\(", r"\)", r"\!", r"\?", r"\;", r"\:", r"\s+"]
+_REPLACEMENTS = [" '  ", "", " . ", " ", " , ", " ( ", " ) ", " ! ", " ? ", " ", " ", " "]
+_PATTERNS_DICT = [(re.compile(p), r) for p, r in zip(_PATTERNS, _REPLACEMENTS, strict=True)]
+
+_SIGMA = "\u03a3"
+_FINAL_SIGMA = "\u03c2"
+_MARK = "\ufdd0"  # a noncharacter: never lowercased, not whitespace, not punctuation
+_ISOLATED = "'.,()!?"  # each becomes a word of its own
+_DROPPED = ";:"  # each becomes a space
+_BR_WITH_QUOTES = '<"*b"*r"* "*/"*>'  # `<br />` once the double quotes are gone
+_CHUNK_TEXTS = 256  # texts per string fed to the Rust trainer
+_TRAINER_MAX_VOCAB = 2**62
+
+
+def basic_english_tokenize(text: str) -> list[str]:
+    """Split ``text`` into words exactly as torchtext's ``get_tokenizer("basic_english")`` does.
+
+    A pure-Python reference (slow); [`RNNTokenizer`][rnn_textclf.RNNTokenizer] gives the same words.
+
+    Args:
+        text: The text to split.
+
+    Returns:
+        The words, in order.
+
+    Raises:
+        TypeError: If ``text`` is not a ``str``.
+
+    Example:
+        >>> basic_english_tokenize("Don't stop <br />believing!")
+        ['don', "'", 't', 'stop', 'believing', '!']
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}{_type_hint(text)}")
+    line = text.lower()
+    for pattern, replacement in _PATTERNS_DICT:
+        line = pattern.sub(replacement, line)
+    return line.split()
+
+
+# --------------------------------------------------------------------------------------------------
+# Unicode tables: where Python's str.lower()/str.split() and the Rust pipeline differ
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _UnicodeTables:
+    unicode_version: str
+    case_ignorable: tuple[int, ...]  # Python's Case_Ignorable
+    cased: tuple[int, ...]  # Python's Cased and not Case_Ignorable
+    whitespace: tuple[int, ...]  # str.isspace(), i.e. what str.split() and re's \s split on
+    python_only_whitespace: tuple[int, ...]  # str.isspace() but not Rust's char::is_whitespace
+    keep_case: Mapping[str, str]  # Python keeps the char, Rust lowercases it: char -> Rust's lowercase
+    python_lower: Mapping[str, str]  # Python lowercases differently from Rust: char -> Python's lowercase
+
+
+@functools.cache
+def _unicode_tables() -> _UnicodeTables:
+    """Probe the running Python and the installed `tokenizers` (about half a second, once per process)."""
+    everything = "".join(map(chr, itertools.chain(range(0xD800), range(0xE000, 0x110000))))
+    # Final-sigma context (CPython's handle_capital_sigma): in "c + Σ", the Σ becomes ς iff c is cased
+    # and not case-ignorable; in "Α + c + Σ", iff c is case-ignorable or cased.
+    cased = _final_sigma_after(everything, "")
+    case_ignorable = _final_sigma_after(everything, "\u0391") - cased
+    whitespace = [ord(c) for c in re.findall(r"\s", everything)]  # re's \s for str is str.isspace()
+    # Rust's White_Space: Python's whitespace plus the controls and (formerly) space-like format chars.
+    splitter = pre_tokenizers.WhitespaceSplit()
+    candidates = {
+        *whitespace,
+        *range(0x20),
+        *range(0x7F, 0xA0),
+        0x180E,
+        0x200B,
+        0x200C,
+        0x200D,
+        0x2060,
+        0xFEFF,
+    }
+    rust_whitespace = {cp for cp in candidates if len(splitter.pre_tokenize_str(f"a{chr(cp)}a")) == 2}
+
+    rust = normalizers.Lowercase()
+    keep_case: dict[str, str] = {}
+    python_lower: dict[str, str] = {}
+    for start in range(0, len(everything), 4096):
+        block = everything[start : start + 4096]
+        if rust.normalize_str(block) == block.lower():
+            continue
+        for char in block:
+            ours, theirs = char.lower(), rust.normalize_str(char)
+            if ours == theirs:
+                continue
+            if ours == char:
+                keep_case[char] = theirs
+            else:
+                python_lower[char] = ours
+    problems = [
+        c for c, low in python_lower.items() if rust.normalize_str(low) != low or set(low) & set(keep_case)
+    ]
+    lowered_kept = list(keep_case.values())
+    problems += [c for c, low in keep_case.items() if len(low) != 1 or lowered_kept.count(low) > 1]
+    if rust_whitespace - set(whitespace):
+        problems += [chr(cp) for cp in sorted(rust_whitespace - set(whitespace))]
+    if _MARK in keep_case or _MARK in python_lower or problems:
+        raise RuntimeError(
+            f"cannot reproduce Python's lowercasing or whitespace for {[f'U+{ord(c):04X}' for c in problems[:5]]} "
+            f"with this tokenizers build; please report this with your Python and tokenizers versions"
+        )
+    return _UnicodeTables(
+        unicode_version=unicodedata.unidata_version,
+        case_ignorable=tuple(sorted(case_ignorable)),
+        cased=tuple(sorted(cased)),
+        whitespace=tuple(whitespace),
+        python_only_whitespace=tuple(sorted(set(whitespace) - rust_whitespace)),
+        keep_case=keep_case,
+        python_lower=python_lower,
+    )
+
+
+def _final_sigma_after(chars: str, prefix: str) -> set[int]:
+    """Code points c for which Python lowercases the Σ of ``prefix + c + "Σ"`` to a final ς."""
+    chars = chars.replace("\x00", "")  # "\x00" separates the probes; it is neither cased nor case-ignorable
+    lowered = (prefix + ("\u03a3\x00" + prefix).join(chars) + "\u03a3").lower()
+    found: set[int] = set()
+    probe = previous = 0
+    for match in re.finditer(_FINAL_SIGMA, lowered):
+        position = match.start()
+        if position + 1 < len(lowered) and lowered[position + 1] != "\x00":
+            continue  # a ς inside a probe (c itself lowercases to ς), not the probe's Σ
+        probe += lowered.count("\x00", previous, position)
+        previous = position
+        found.add(ord(chars[probe]))
+    return found
+
+
+def _class_body(codepoints: Iterable[int]) -> str:
+    """Oniguruma character-class body (without brackets) for a set of code points, as ranges."""
+    parts: list[str] = []
+    run_start = run_end = None
+    for cp in sorted(set(codepoints)):
+        if run_end is not None and cp == run_end + 1:
+            run_end = cp
+            continue
+        if run_start is not None:
+            parts.append(_range(run_start, run_end))
+        run_start = run_end = cp
+    if run_start is not None:
+        parts.append(_range(run_start, run_end))
+    return "".join(parts)
+
+
+def _range(start: int, end: int) -> str:
+    return f"\\x{{{start:X}}}" if start == end else f"\\x{{{start:X}}}-\\x{{{end:X}}}"
+
+
+def _build_normalizer(normalization: str, tables: _UnicodeTables) -> normalizers.Normalizer:
+    ci, cased = _class_body(tables.case_ignorable), _class_body(tables.cased)
+    steps: list[normalizers.Normalizer] = [
+        # Python's Final_Sigma rule, decided on the original text as str.lower() does.
+        normalizers.Replace(Regex(f"(?<=[{cased}][{ci}]*){_SIGMA}(?![{ci}]*[{cased}])"), _FINAL_SIGMA),
+    ]
+    steps += [normalizers.Replace(char, lowered) for char, lowered in sorted(tables.python_lower.items())]
+    if tables.keep_case:
+        # Rust lowercases these, Python does not: mark them (and the marker itself) so that the words
+        # stay distinct. "X" becomes "x" + MARK, MARK becomes MARK + MARK.
+        marked = _class_body([ord(_MARK), *map(ord, tables.keep_case)])
+        steps.append(normalizers.Replace(Regex(f"(?<=[{marked}])"), _MARK))
+    steps.append(normalizers.Lowercase())
+    if normalization == "basic_english":
+        steps.append(normalizers.Replace(Regex(_BR_WITH_QUOTES), " "))
+        steps.append(normalizers.Replace('"', ""))
+    return normalizers.Sequence(steps)
+
+
+def _build_pre_tokenizer(normalization: str, tables: _UnicodeTables) -> pre_tokenizers.PreTokenizer:
+    whitespace = list(tables.whitespace)
+    if normalization == "basic_english":
+        isolated = [ord(c) for c in _ISOLATED]
+        separators = whitespace + [ord(c) for c in _DROPPED] + isolated
+        pattern = f"[{_class_body(isolated)}]|[^{_class_body(separators)}]+"
+    else:
+        pattern = f"[^{_class_body(whitespace)}]+"
+    # The pattern matches the words; everything else (separators) is dropped.
+    return pre_tokenizers.Split(Regex(pattern), behavior="removed", invert=True)
+
+
+class _PythonSide:
+    """torchtext's rules with Python's C string methods, and the bridge to the Rust word splitter.
+
+    ``words_text`` gives, for each text, a string whose ``split()`` is exactly ``basic_english`` (each
+    ``re.sub`` of torchtext has a literal pattern, so ``str.replace`` does the same; the ``\\s+`` rule is
+    subsumed by ``split()``; ``"`` goes before ``<br />`` as in torchtext). ``rust_text`` turns such a
+    string into the backend's form (marked characters, see the module docs) with separators that the
+    Rust ``WhitespaceSplit`` also splits on.
+    """
+
+    def __init__(self, normalization: str, tables: _UnicodeTables) -> None:
+        self.basic_english = normalization == "basic_english"
+        to_rust: dict[int, str] = {cp: " " for cp in tables.python_only_whitespace}
+        self.python_form: dict[str, str] = {}
+        self.marked = bool(tables.keep_case)
+        if tables.keep_case:
+            to_rust[ord(_MARK)] = _MARK + _MARK
+            to_rust.update({ord(c): low + _MARK for c, low in tables.keep_case.items()})
+            self.python_form = {low: c for c, low in tables.keep_case.items()}
+            self.python_form[_MARK] = _MARK
+        self.to_rust = to_rust
+        self.needs_rust_form = (
+            re.compile("[" + re.escape("".join(map(chr, to_rust))) + "]") if to_rust else None
+        )
+        marked_chars = [_MARK, *tables.keep_case] if tables.keep_case else []
+        self.needs_marks = re.compile("[" + re.escape("".join(marked_chars)) + "]") if marked_chars else None
+
+    def words_text(self, texts: Iterable[str]) -> list[str]:
+        """Each text lowercased with torchtext's rules applied: ``split()`` gives its words."""
+        if not self.basic_english:
+            return [t.lower() for t in texts]
+        return [
+            t.lower()
+            .replace('"', "")
+            .replace("<br />", " ")
+            .replace("'", " ' ")
+            .replace(".", " . ")
+            .replace(",", " , ")
+            .replace("(", " ( ")
+            .replace(")", " ) ")
+            .replace("!", " ! ")
+            .replace("?", " ? ")
+            .replace(";", " ")
+            .replace(":", " ")
+            for t in texts
+        ]
+
+    def rust_text(self, text: str) -> str:
+        """A ``words_text`` string in the backend's form, split by Rust's ``WhitespaceSplit``."""
+        if self.needs_rust_form is not None and self.needs_rust_form.search(text):
+            return text.translate(self.to_rust)
+        return text
+
+    def to_python(self, token: str) -> str:
+        """A backend word (marked form) in its Python form."""
+        if not self.marked or _MARK not in token:
+            return token
+        chars: list[str] = []
+        i = len(token) - 1
+        while i >= 0:  # a suffix code: read right to left
+            if token[i] == _MARK and i > 0:
+                chars.append(self.python_form.get(token[i - 1], token[i - 1]))
+                i -= 2
+            else:
+                chars.append(token[i])
+                i -= 1
+        return "".join(reversed(chars))
+
+    def to_backend(self, token: str) -> str:
+        """A Python-form word in the backend's (marked) form."""
+        if self.needs_marks is None or not self.needs_marks.search(token):
+            return token
+        return token.translate({cp: v for cp, v in self.to_rust.items() if v != " "})
+
+
+@dataclass(frozen=True)
+class _Pipeline:
+    """The Rust normalizer and pre-tokenizer for one mode in this environment, and the Python side."""
+
+    normalizer: normalizers.Normalizer
+    pre_tokenizer: pre_tokenizers.PreTokenizer
+    normalizer_state: bytes
+    pre_tokenizer_state: bytes
+    python: _PythonSide
+
+
+@functools.cache
+def _pipeline(normalization: str) -> _Pipeline:
+    tables = _unicode_tables()
+    normalizer = _build_normalizer(normalization, tables)
+    pre_tokenizer = _build_pre_tokenizer(normalization, tables)
+    return _Pipeline(
+        normalizer,
+        pre_tokenizer,
+        _state(normalizer),
+        _state(pre_tokenizer),
+        _PythonSide(normalization, tables),
+    )
+
+
+def _state(component: Any) -> bytes:
+    """Serialized form of a `tokenizers` component (b"" for None), for comparisons."""
+    return b"" if component is None else component.__getstate__()
+
+
+# --------------------------------------------------------------------------------------------------
+# Argument checks
+# --------------------------------------------------------------------------------------------------
+
+
+def _type_hint(value: object) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return " (decode it first, e.g. text.decode('utf-8'))"
+    if value is None:
+        return " (a missing value: drop or fill empty rows first)"
+    return ""
+
+
+def _bad_item(texts: Sequence[Any], name: str = "text") -> TypeError | None:
+    for i, item in enumerate(texts):
+        if not isinstance(item, str):
+            return TypeError(f"{name}[{i}] must be a str, got {type(item).__name__}{_type_hint(item)}")
+    return None
+
+
+def _check_text_argument(value: Any, name: str) -> None:
+    """TypeError naming the position for None, numbers, bytes... where text is expected."""
+    if isinstance(value, str):
+        return
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(
+            f"{name} must be a str or a list of str, got {type(value).__name__}{_type_hint(value)}"
+        )
+    for i, item in enumerate(value):
+        if isinstance(item, str):
+            continue
+        if isinstance(item, (list, tuple)):  # pre-tokenized words, or a (text, text_pair) pair
+            for j, sub in enumerate(item):
+                if not isinstance(sub, (str, list, tuple)):
+                    raise TypeError(
+                        f"{name}[{i}][{j}] must be a str, got {type(sub).__name__}{_type_hint(sub)}"
+                    )
+            continue
+        raise TypeError(f"{name}[{i}] must be a str, got {type(item).__name__}{_type_hint(item)}")
+
+
+def _check_training_arguments(
+    min_freq: Any,
+    max_vocab_size: Any,
+    specials: Any,
+    pad_token: Any,
+    unk_token: Any,
+    normalization: Any,
+) -> list[str]:
+    if isinstance(min_freq, bool) or not isinstance(min_freq, int) or min_freq < 1:
+        raise ValueError(f"min_freq must be an integer >= 1 (torchtext's default is 1), got {min_freq!r}")
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {list(NORMALIZATIONS)}, got {normalization!r}")
+    if isinstance(specials, str) or not isinstance(specials, Iterable):
+        raise ValueError(
+            f"specials must be a sequence of str such as {list(DEFAULT_SPECIALS)}, got {specials!r}"
+        )
+    specials = list(specials)
+    for i, special in enumerate(specials):
+        if not isinstance(special, str) or not special:
+            raise ValueError(f"specials[{i}] must be a non-empty str, got {special!r}")
+    duplicates = sorted({s for s in specials if specials.count(s) > 1})
+    if duplicates:
+        raise ValueError(f"specials must not repeat a token, got {specials!r} (repeated: {duplicates})")
+    for name, token in (("pad_token", pad_token), ("unk_token", unk_token)):
+        if not isinstance(token, str) or token not in specials:
+            raise ValueError(
+                f"{name} must be one of the specials {specials!r}, got {token!r}; "
+                f"add it to specials or choose one of them"
+            )
+    if pad_token == unk_token:
+        raise ValueError(f"pad_token and unk_token must differ, both are {pad_token!r}")
+    if max_vocab_size is not None and (
+        isinstance(max_vocab_size, bool)
+        or not isinstance(max_vocab_size, int)
+        or max_vocab_size <= len(specials)
+    ):
+        raise ValueError(
+            f"max_vocab_size must be None (no cap) or an integer greater than the number of specials "
+            f"({len(specials)}: {specials!r}), so that at least one word fits; got {max_vocab_size!r}"
+        )
+    return specials
+
+
+# --------------------------------------------------------------------------------------------------
+# The tokenizer
+# --------------------------------------------------------------------------------------------------
+
+_FAST_CALL_OPTIONS = frozenset(
+    {
+        "add_special_tokens",
+        "padding",
+        "truncation",
+        "max_length",
+        "pad_to_multiple_of",
+        "padding_side",
+        "return_tensors",
+        "return_token_type_ids",
+        "return_attention_mask",
+        "return_length",
+        "verbose",
+    }
+)
+_FAST_CALL_DEFAULTS: dict[str, Any] = {
+    "text_pair": None,
+    "text_target": None,
+    "text_pair_target": None,
+    "stride": 0,
+    "is_split_into_words": False,
+    "return_overflowing_tokens": False,
+    "return_special_tokens_mask": False,
+    "return_offsets_mapping": False,
+    "tokenizer_kwargs": None,
+}
+
+
+_SENTINELS = [chr(cp) for cp in range(0xFDD1, 0xFDF0)]  # noncharacters, to cut joined texts apart
+_RUST_CALL_MIN_THREADS = 6  # the Rust call path costs ~2.5x the CPU of the Python one (measured)
+
+CallPath = Literal["auto", "python", "rust", "standard"]
+"""How ``__call__`` encodes plain texts; all give identical ids (see `RNNTokenizer.call_path`)."""
+
+
+def _rust_threads() -> int:
+    """Threads the `tokenizers` Rust code may use in this process."""
+    if os.environ.get("TOKENIZERS_PARALLELISM", "").strip().lower() in ("0", "false", "no", "off"):
+        return 1
+    configured = os.environ.get("RAYON_NUM_THREADS", os.environ.get("RAYON_RS_NUM_CPUS", "")).strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+class _Lookup(dict):
+    """Word -> id; unknown words give ``unk_id`` (so that ``map(lookup.__getitem__, words)`` works)."""
+
+    unk_id: int = 0
+
+    def __missing__(self, key: str) -> int:
+        return self.unk_id
+
+
+class _FastPath:
+    """Encoders for plain texts that give exactly the backend's ids, without its per-call overhead."""
+
+    def __init__(
+        self, signature: tuple[Any, ...], backend: Tokenizer, python: _PythonSide, unk_id: int
+    ) -> None:
+        self.signature = signature
+        self.python = python
+        vocab = backend.get_vocab(with_added_tokens=True)
+        self.marked_vocab = bool(python.python_form) and any(_MARK in token for token in vocab)
+        # Python-form word -> id (unknown words: unk_id), for the Python call path.
+        self.lookup = _Lookup(
+            {python.to_python(w): i for w, i in vocab.items()} if self.marked_vocab else vocab
+        )
+        self.lookup.unk_id = unk_id
+        self.unk_id = unk_id
+        self._backend = backend
+        self._rust: tuple[Tokenizer, str, int] | None = None
+
+    def encode_python(self, texts: list[str]) -> list[list[int]]:
+        """torchtext's rules with Python's C string methods, then dict lookups (one thread)."""
+        getitem = self.lookup.__getitem__
+        return [list(map(getitem, words.split())) for words in self.python.words_text(texts)]
+
+    def encode_rust(self, texts: list[str]) -> list[list[int]]:
+        """Words from the Python side, looked up by the Rust model, many texts per call (all threads).
+
+        Per-text costs (one Rust ``Encoding`` and one Python object each) dominate for short texts, so
+        texts are joined around a sentinel word and the ids are cut apart at its id.
+        """
+        words_only, sentinel_word, sentinel = self._rust_backend()
+        joiner = f"\n{sentinel_word}\n"
+        prepared = self.python.words_text(texts)
+        size = max(1, min(256, len(prepared) // 8))
+        starts = range(0, len(prepared), size)
+        joined = [self.python.rust_text(joiner.join(prepared[i : i + size])) for i in starts]
+        encodings = words_only.encode_batch_fast(joined, add_special_tokens=False)
+        out: list[list[int]] = []
+        for i, text, encoding in zip(starts, joined, encodings, strict=True):
+            n = min(size, len(prepared) - i)
+            if text.count(sentinel_word) != n - 1:  # a text holds the sentinel itself: one by one
+                part = [self.python.rust_text(t) for t in prepared[i : i + size]]
+                for e in words_only.encode_batch_fast(part, add_special_tokens=False):
+                    ids = e.ids
+                    out.append([self.unk_id if x == sentinel else x for x in ids] if sentinel in ids else ids)
+                continue
+            ids = encoding.ids
+            index = ids.index
+            start = 0
+            for _ in range(n - 1):
+                end = index(sentinel, start)
+                out.append(ids[start:end])
+                start = end + 1
+            out.append(ids[start:])
+        return out
+
+    def _rust_backend(self) -> tuple[Tokenizer, str, int]:
+        """The backend's model behind Rust's WhitespaceSplit (no normalizer, post-processor or added
+        tokens), with a sentinel word that is not in the vocabulary."""
+        if self._rust is None:
+            spec = json.loads(self._backend.to_str())
+            spec.update(normalizer=None, post_processor=None, added_tokens=[], truncation=None, padding=None)
+            spec["pre_tokenizer"] = json.loads(pre_tokenizers.WhitespaceSplit().__getstate__())
+            vocab = spec["model"]["vocab"]
+            sentinel_word = next(w for w in _SENTINELS if w not in vocab)
+            sentinel_id = max(vocab.values(), default=-1) + 1
+            vocab[sentinel_word] = sentinel_id
+            self._rust = (Tokenizer.from_str(json.dumps(spec)), sentinel_word, sentinel_id)
+        return self._rust
+
+
+class RNNTokenizer(TokenizersBackend):
+    """Word-level tokenizer with torchtext ``basic_english`` semantics, as a Hugging Face fast tokenizer.
+
+    Build one with [`train_from_iterator`][rnn_textclf.RNNTokenizer.train_from_iterator],
+    [`train_from_dataset`][rnn_textclf.RNNTokenizer.train_from_dataset] or
+    [`from_vocab`][rnn_textclf.RNNTokenizer.from_vocab]; reload one with `from_pretrained` (or
+    `AutoTokenizer.from_pretrained`, which needs neither rnn-textclf nor ``trust_remote_code``).
+
+    Texts are encoded without special tokens around them (no BOS/EOS); unknown words map to the unknown
+    token. Special tokens written in a text are ordinary words (``split_special_tokens=True``), as in
+    torchtext: ``"<pad>"`` alone maps to the padding id, ``"x<pad>y"`` is one (unknown) word.
+
+    Attributes:
+        call_path: How ``__call__`` encodes plain ``str`` / ``list[str]`` input when the options allow
+            (all give identical ids): ``"python"`` applies torchtext's rules with Python's C string
+            methods and looks words up in a dict (fastest on few cores); ``"rust"`` sends
+            Python-normalized texts, many per call, to the Rust pre-tokenizer and model (scales with
+            cores); ``"auto"`` (default) takes ``"rust"`` from 6 Rust threads on, else ``"python"``;
+            ``"standard"`` always uses the `transformers` path (needed for ``encodings``:
+            ``word_ids()``, offsets).
+
+    Example:
+        >>> tok = RNNTokenizer.train_from_iterator(["A cat.", "A dog!"], min_freq=1)
+        >>> tok.convert_ids_to_tokens(tok("a cat and a dog")["input_ids"])
+        ['a', 'cat', '<unk>', 'a', 'dog']
+    """
+
+    model_input_names = ["input_ids", "attention_mask"]  # noqa: RUF012 (transformers convention)
+    padding_side = "right"
+    truncation_side = "right"
+    call_path: CallPath = "auto"
+
+    # ---- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def train_from_iterator(
+        cls,
+        iterator: Iterable[str],
+        *,
+        min_freq: int = 1,
+        max_vocab_size: int | None = None,
+        specials: Sequence[str] = DEFAULT_SPECIALS,
+        pad_token: str = "<pad>",
+        unk_token: str = "<unk>",
+        normalization: Normalization = "basic_english",
+        show_progress: bool = False,
+        length: int | None = None,
+    ) -> RNNTokenizer:
+        """Build the vocabulary from texts and return a tokenizer.
+
+        Words are counted by the `tokenizers` Rust trainer while the texts stream past (memory grows
+        with the number of distinct words, not with the corpus). The vocabulary is torchtext's: the
+        specials first, in the given order, then the words seen at least ``min_freq`` times by
+        decreasing count, ties in code-point order of the word; a special that also occurs as a word
+        keeps its special id.
+
+        Args:
+            iterator: Texts (``str``), any iterable; it is consumed once.
+            min_freq: Keep words seen at least this many times (>= 1).
+            max_vocab_size: Total size cap, specials included (None: no cap). Must exceed the number of
+                specials.
+            specials: Tokens placed first in the vocabulary; must contain ``pad_token`` and
+                ``unk_token``, without repeats.
+            pad_token: Padding token (its id is ``pad_token_id``).
+            unk_token: Token for words outside the vocabulary.
+            normalization: ``"basic_english"`` (torchtext's rules) or ``"whitespace"`` (``lower()`` and
+                ``split()`` only).
+            show_progress: Show the `tokenizers` progress bar (counts chunks of 256 texts).
+            length: Number of texts, if known (for the progress bar).
+
+        Returns:
+            The tokenizer.
+
+        Raises:
+            TypeError: If an item is not a ``str`` (the message names its index).
+            ValueError: For an invalid ``min_freq``, ``max_vocab_size``, ``specials``, ``pad_token``,
+                ``unk_token`` or ``normalization``.
+        """
+        specials = _check_training_arguments(
+            min_freq, max_vocab_size, specials, pad_token, unk_token, normalization
+        )
+        pipeline = _pipeline(normalization)
+        python = pipeline.python
+        counter = Tokenizer(models.WordLevel({}, unk_token=unk_token))
+        counter.pre_tokenizer = pre_tokenizers.WhitespaceSplit()  # texts arrive as words_text/rust_text
+        trainer = trainers.WordLevelTrainer(
+            vocab_size=_TRAINER_MAX_VOCAB,
+            min_frequency=min_freq,
+            special_tokens=[],
+            show_progress=show_progress,
+        )
+        chunks = _chunked(iterator, python)
+        total = None if length is None else -(-int(length) // _CHUNK_TEXTS)
+        counter.train_from_iterator(chunks, trainer=trainer, length=total)
+        words = _trained_counts(trainer, counter)
+        vocab = _order_vocabulary(words, specials, min_freq, max_vocab_size, python)
+        logger.info("built a vocabulary of %d tokens (%d words seen)", len(vocab), len(words))
+        return cls._from_backend_vocab(vocab, pad_token, unk_token, specials, normalization)
+
+    @classmethod
+    def train_from_dataset(
+        cls,
+        dataset: datasets.Dataset | datasets.IterableDataset,
+        text_column: str = "text",
+        *,
+        batch_size: int = 1000,
+        **kwargs: Any,
+    ) -> RNNTokenizer:
+        """Build the vocabulary from a column of a `datasets` data set (streamed in batches).
+
+        Args:
+            dataset: A ``datasets.Dataset`` or ``datasets.IterableDataset`` (one split, not a
+                ``DatasetDict``).
+            text_column: The column holding the texts.
+            batch_size: Rows read at a time.
+            **kwargs: Passed to [`train_from_iterator`][rnn_textclf.RNNTokenizer.train_from_iterator]
+                (``min_freq``, ``max_vocab_size``, ``specials``, ...).
+
+        Returns:
+            The tokenizer.
+
+        Raises:
+            TypeError: For a ``DatasetDict`` or another type, or a non-text value in the column.
+            ValueError: If ``text_column`` is missing, or for invalid vocabulary options.
+        """
+        import datasets
+
+        if isinstance(dataset, (datasets.DatasetDict, datasets.IterableDatasetDict)):
+            splits = list(dataset.keys())
+            first = "train" if "train" in splits else (splits[0] if splits else "train")
+            raise TypeError(
+                f"train_from_dataset got a {type(dataset).__name__} with splits {splits}; it needs one split: "
+                f"did you mean dataset[{first!r}]?"
+            )
+        if not isinstance(dataset, (datasets.Dataset, datasets.IterableDataset)):
+            raise TypeError(
+                f"dataset must be a datasets.Dataset or datasets.IterableDataset, got {type(dataset).__name__}; "
+                f"for a plain list of texts use RNNTokenizer.train_from_iterator"
+            )
+        columns = dataset.column_names
+        if columns is not None and text_column not in columns:
+            raise ValueError(
+                f"text_column {text_column!r} is not a column of the dataset; columns: {columns}"
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+
+        def texts() -> Iterator[str]:
+            for batch in dataset.select_columns([text_column]).iter(batch_size=batch_size):
+                yield from batch[text_column]
+
+        if "length" not in kwargs and isinstance(dataset, datasets.Dataset):
+            kwargs["length"] = len(dataset)
+        return cls.train_from_iterator(texts(), **kwargs)
+
+    @classmethod
+    def from_vocab(
+        cls,
+        vocab: Sequence[str] | Mapping[str, int],
+        *,
+        pad_token: str = "<pad>",
+        unk_token: str = "<unk>",
+        normalization: Normalization = "basic_english",
+    ) -> RNNTokenizer:
+        """A tokenizer over a given vocabulary (e.g. torchtext's ``vocab.get_itos()``).
+
+        Args:
+            vocab: Tokens in id order, or a token -> id mapping with ids ``0..n-1``.
+            pad_token: Padding token; must be in ``vocab``.
+            unk_token: Unknown-word token; must be in ``vocab``.
+            normalization: As in [`train_from_iterator`][rnn_textclf.RNNTokenizer.train_from_iterator].
+
+        Returns:
+            The tokenizer.
+
+        Raises:
+            ValueError: For repeated tokens, ids that are not ``0..n-1``, or missing pad/unk tokens.
+        """
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {list(NORMALIZATIONS)}, got {normalization!r}")
+        if isinstance(vocab, Mapping):
+            ids = sorted(vocab.values())
+            if ids != list(range(len(vocab))):
+                raise ValueError("vocab ids must be exactly 0..len(vocab)-1 (no gaps, no repeats)")
+            tokens = sorted(vocab, key=vocab.__getitem__)
+        else:
+            tokens = list(vocab)
+        bad = _bad_item(tokens, "vocab")
+        if bad is not None:
+            raise bad
+        if len(set(tokens)) != len(tokens):
+            repeated = sorted({t for t in tokens if tokens.count(t) > 1})[:10]
+            raise ValueError(f"vocab must not repeat a token (repeated: {repeated})")
+        for name, token in (("pad_token", pad_token), ("unk_token", unk_token)):
+            if token not in tokens:
+                raise ValueError(f"{name} {token!r} is not in the vocabulary; add it or pick another token")
+        if pad_token == unk_token:
+            raise ValueError(f"pad_token and unk_token must differ, both are {pad_token!r}")
+        python = _pipeline(normalization).python
+        backend_vocab = {python.to_backend(t): i for i, t in enumerate(tokens)}
+        specials = [t for t in tokens if t in (pad_token, unk_token)]
+        return cls._from_backend_vocab(backend_vocab, pad_token, unk_token, specials, normalization)
+
+    @classmethod
+    def _from_backend_vocab(
+        cls,
+        vocab: dict[str, int],
+        pad_token: str,
+        unk_token: str,
+        specials: Sequence[str],
+        normalization: str,
+    ) -> RNNTokenizer:
+        pipeline = _pipeline(normalization)
+        backend = Tokenizer(models.WordLevel(vocab, unk_token=unk_token))
+        backend.normalizer = pipeline.normalizer
+        backend.pre_tokenizer = pipeline.pre_tokenizer
+        backend.post_processor = processors.TemplateProcessing(
+            single="$A:0", pair="$A:0 $B:1", special_tokens=[]
+        )
+        extra = [s for s in specials if s not in (pad_token, unk_token)]
+        return cls(
+            tokenizer_object=backend,
+            pad_token=pad_token,
+            unk_token=unk_token,
+            extra_special_tokens=extra,
+            split_special_tokens=True,
+            clean_up_tokenization_spaces=False,
+            normalization=normalization,
+        )
+
+    # ---- inspection ----------------------------------------------------------------------------
+
+    @property
+    def normalization(self) -> str | None:
+        """``"basic_english"`` or ``"whitespace"`` (None for a backend not built by rnn-textclf)."""
+        value = self.init_kwargs.get("normalization")
+        return value if value in NORMALIZATIONS else None
+
+    def split_words(self, text: str) -> list[str]:
+        """The words of ``text`` before the vocabulary lookup, from the Rust pipeline.
+
+        Equal to ``basic_english_tokenize(text)`` (for ``normalization="basic_english"``).
+
+        Args:
+            text: One text.
+
+        Returns:
+            The words.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}{_type_hint(text)}")
+        backend = self._tokenizer
+        normalized = backend.normalizer.normalize_str(text) if backend.normalizer is not None else text
+        if backend.pre_tokenizer is None:
+            words = [normalized] if normalized else []
+        else:
+            words = [w for w, _ in backend.pre_tokenizer.pre_tokenize_str(normalized)]
+        python = self._python_side()
+        return [python.to_python(w) for w in words] if python is not None else words
+
+    def get_vocab(self) -> dict[str, int]:
+        vocab = super().get_vocab()
+        fast = self._display()
+        if fast is None:
+            return vocab
+        return {fast.python.to_python(token): i for token, i in vocab.items()}
+
+    def convert_ids_to_tokens(
+        self, ids: int | list[int], skip_special_tokens: bool = False
+    ) -> str | list[str]:
+        tokens = super().convert_ids_to_tokens(ids, skip_special_tokens=skip_special_tokens)
+        fast = self._display()
+        if fast is None:
+            return tokens
+        if isinstance(tokens, str):
+            return fast.python.to_python(tokens)
+        return [t if t is None else fast.python.to_python(t) for t in tokens]
+
+    def convert_tokens_to_ids(self, tokens: str | list[str]) -> int | list[int]:
+        fast = self._display()
+        if fast is not None:
+            if isinstance(tokens, str):
+                tokens = fast.python.to_backend(tokens)
+            else:
+                tokens = [fast.python.to_backend(t) for t in tokens]
+        return super().convert_tokens_to_ids(tokens)
+
+    def _decode(self, token_ids: int | list[int], **kwargs: Any) -> str:
+        text = super()._decode(token_ids, **kwargs)
+        if _MARK in text:
+            python = self._python_side()
+            if python is not None:
+                text = " ".join(python.to_python(word) for word in text.split(" "))
+        return text
+
+    # ---- encoding ------------------------------------------------------------------------------
+
+    def __call__(self, text: Any = None, *args: Any, **kwargs: Any) -> BatchEncoding:
+        """Tokenize one text or a batch: ``input_ids``, ``attention_mask`` (and ``length`` if asked).
+
+        Accepts the standard `transformers` options (``truncation``, ``max_length``, ``padding``,
+        ``return_tensors``, ``return_length``, ...). Plain ``str`` / ``list[str]`` input with these
+        options takes a fast path with identical results; other options use the standard path.
+
+        Raises:
+            TypeError: If ``text`` (or an item of it) is not text; the message names the index.
+        """
+        if not args and self.call_path != "standard" and isinstance(text, (str, list, tuple)):
+            result = self._fast_call(text, kwargs)
+            if result is not None:
+                return result
+        if text is None and kwargs.get("text_target") is None and not args:
+            raise TypeError("text must be a str or a list of str, got NoneType")
+        if text is not None:
+            _check_text_argument(text, "text")
+        return super().__call__(text, *args, **kwargs)
+
+    def _encode_plus(self, text: Any, text_pair: Any = None, **kwargs: Any) -> BatchEncoding:
+        _check_text_argument(text, "text")
+        if text_pair is not None:
+            _check_text_argument(text_pair, "text_pair")
+        return super()._encode_plus(text, text_pair, **kwargs)
+
+    def _fast_call(self, text: str | Sequence[str], options: dict[str, Any]) -> BatchEncoding | None:
+        """The fast path, or None when the options or the backend need the standard path."""
+        for key, value in options.items():
+            if key in _FAST_CALL_OPTIONS:
+                continue
+            if key in _FAST_CALL_DEFAULTS and value == _FAST_CALL_DEFAULTS[key]:
+                continue
+            if key == "split_special_tokens" and bool(value) == bool(self.split_special_tokens):
+                continue
+            return None
+        fast = self._fast_path()
+        if fast is None:
+            return None
+        verbose = options.get("verbose", True)
+        padding_strategy, truncation_strategy, max_length, _ = self._get_padding_truncation_strategies(
+            padding=options.get("padding", False),
+            truncation=options.get("truncation"),
+            max_length=options.get("max_length"),
+            pad_to_multiple_of=options.get("pad_to_multiple_of"),
+            verbose=verbose,
+        )
+        if truncation_strategy == TruncationStrategy.ONLY_SECOND:
+            return None
+        is_batched = not isinstance(text, str)
+        texts = list(text) if is_batched else [text]
+        if set(map(type, texts)) - {str}:
+            if any(isinstance(item, (list, tuple)) for item in texts):
+                return None  # pairs or pre-tokenized words: the standard path
+            bad = _bad_item(texts)
+            if bad is not None:
+                raise bad
+        call_path = self.call_path
+        if call_path == "auto":
+            call_path = "rust" if _rust_threads() >= _RUST_CALL_MIN_THREADS else "python"
+        input_ids = fast.encode_rust(texts) if call_path == "rust" else fast.encode_python(texts)
+
+        if truncation_strategy != TruncationStrategy.DO_NOT_TRUNCATE and max_length is not None:
+            if self.truncation_side == "right":
+                input_ids = [ids[:max_length] if len(ids) > max_length else ids for ids in input_ids]
+            else:
+                input_ids = [
+                    ids[len(ids) - max_length :] if len(ids) > max_length else ids for ids in input_ids
+                ]
+        elif input_ids:
+            self._eventual_warn_about_too_long_sequence(max(input_ids, key=len), max_length, verbose)
+
+        return_attention_mask = options.get("return_attention_mask")
+        if return_attention_mask is None:
+            return_attention_mask = "attention_mask" in self.model_input_names
+        return_token_type_ids = options.get("return_token_type_ids")
+        if return_token_type_ids is None:
+            return_token_type_ids = "token_type_ids" in self.model_input_names
+
+        lengths = [len(ids) for ids in input_ids]
+        target = None
+        if padding_strategy == PaddingStrategy.LONGEST and input_ids:
+            target = max(lengths)
+        elif padding_strategy == PaddingStrategy.MAX_LENGTH:
+            target = max_length
+        pad_to_multiple_of = options.get("pad_to_multiple_of")
+        if target is not None and pad_to_multiple_of:
+            target = -(-target // pad_to_multiple_of) * pad_to_multiple_of
+
+        data: dict[str, Any] = {}
+        if target is None:
+            data["input_ids"] = input_ids
+            if return_token_type_ids:
+                data["token_type_ids"] = [[0] * n for n in lengths]
+            if return_attention_mask:
+                data["attention_mask"] = [[1] * n for n in lengths]
+        else:
+            side = options.get("padding_side") or self.padding_side
+            pad_id = self.pad_token_id
+            pads = [max(0, target - n) for n in lengths]
+            if side == "right":
+                data["input_ids"] = [ids + [pad_id] * p for ids, p in zip(input_ids, pads, strict=True)]
+                masks = [[1] * n + [0] * p for n, p in zip(lengths, pads, strict=True)]
+            else:
+                data["input_ids"] = [[pad_id] * p + ids for ids, p in zip(input_ids, pads, strict=True)]
+                masks = [[0] * p + [1] * n for n, p in zip(lengths, pads, strict=True)]
+            if return_token_type_ids:
+                data["token_type_ids"] = [
+                    [self.pad_token_type_id] * (n + p) for n, p in zip(lengths, pads, strict=True)
+                ]
+            if return_attention_mask:
+                data["attention_mask"] = masks
+            lengths = [n + p for n, p in zip(lengths, pads, strict=True)]
+        if options.get("return_length"):
+            data["length"] = lengths
+
+        return_tensors = options.get("return_tensors")
+        if not is_batched and return_tensors is None:
+            data = {key: value[0] for key, value in data.items()}
+        return BatchEncoding(data, tensor_type=return_tensors)
+
+    # ---- fast-path state -----------------------------------------------------------------------
+
+    def _backend_signature(self) -> tuple[Any, ...]:
+        backend = self._tokenizer
+        added = backend.get_added_tokens_decoder()
+        return (
+            id(backend),
+            backend.get_vocab_size(with_added_tokens=False),
+            tuple(sorted((i, t.content, t.special) for i, t in added.items())),
+            _state(backend.normalizer),
+            _state(backend.pre_tokenizer),
+            self.split_special_tokens,
+            self.normalization,
+        )
+
+    def _fast_path(self) -> _FastPath | None:
+        """Fast-path state, rebuilt when the backend changed; None when the fast path does not apply."""
+        signature = self._backend_signature()
+        cached = self.__dict__.get("_fast_path_cache")
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        fast = self._make_fast_path(signature)
+        self.__dict__["_fast_path_cache"] = (signature, fast)
+        return fast
+
+    def _make_fast_path(self, signature: tuple[Any, ...]) -> _FastPath | None:
+        normalization = self.normalization
+        backend = self._tokenizer
+        unk_id = None if self.unk_token is None else backend.token_to_id(str(self.unk_token))
+        if normalization is None or backend.model.__class__.__name__ != "WordLevel" or unk_id is None:
+            return None
+        added = backend.get_added_tokens_decoder().values()
+        if any(not token.special for token in added) or (added and not self.split_special_tokens):
+            return None
+        post = backend.post_processor
+        if post is not None and post.num_special_tokens_to_add(False) != 0:
+            return None
+        pipeline = _pipeline(normalization)
+        if signature[3] != pipeline.normalizer_state or signature[4] != pipeline.pre_tokenizer_state:
+            logger.info(
+                "this tokenizer's pipeline differs from the one this environment builds (Unicode %s here); "
+                "using the standard call path",
+                unicodedata.unidata_version,
+            )
+            return None
+        return _FastPath(signature, backend, pipeline.python, unk_id)
+
+    def _python_side(self) -> _PythonSide | None:
+        """The Python side, when this backend is the pipeline this environment builds (cached check)."""
+        cached = self.__dict__.get("_fast_path_cache")
+        fast = cached[1] if cached is not None else self._fast_path()
+        return None if fast is None else fast.python
+
+    def _display(self) -> _FastPath | None:
+        """The fast-path state when the vocabulary has marked words (display conversions), else None."""
+        cached = self.__dict__.get("_fast_path_cache")
+        fast = cached[1] if cached is not None else self._fast_path()
+        return fast if fast is not None and fast.marked_vocab else None
+
+
+def _chunked(iterator: Iterable[str], python: _PythonSide) -> Iterator[str]:
+    """Texts as backend-form words (`_PythonSide.rust_text`), _CHUNK_TEXTS per newline-joined string."""
+    if isinstance(iterator, (str, bytes)):
+        raise TypeError(
+            f"iterator must be an iterable of texts, got a single {type(iterator).__name__}; wrap it in a list"
+        )
+    buffer: list[str] = []
+    for index, text in enumerate(iterator):
+        if not isinstance(text, str):
+            raise TypeError(f"text[{index}] must be a str, got {type(text).__name__}{_type_hint(text)}")
+        buffer.append(text)
+        if len(buffer) == _CHUNK_TEXTS:
+            yield python.rust_text("\n".join(python.words_text(buffer)))
+            buffer = []
+    if buffer:
+        yield python.rust_text("\n".join(python.words_text(buffer)))
+
+
+def _trained_counts(trainer: trainers.WordLevelTrainer, counter: Tokenizer) -> dict[str, int]:
+    """Word counts from the trainer; falls back to rank order if this tokenizers build hides them."""
+    try:
+        words = json.loads(trainer.__getstate__())["WordLevelTrainer"]["words"]
+        if isinstance(words, dict):
+            return words
+    except (AttributeError, KeyError, TypeError, ValueError):
+        pass
+    logger.debug("the WordLevelTrainer does not expose counts; using its order")
+    vocab = counter.get_vocab(with_added_tokens=False)
+    n = len(vocab)
+    return {token: n - i for token, i in vocab.items()}  # strictly decreasing: keeps the trainer's order
+
+
+def _order_vocabulary(
+    words: Mapping[str, int],
+    specials: Sequence[str],
+    min_freq: int,
+    max_vocab_size: int | None,
+    python: _PythonSide,
+) -> dict[str, int]:
+    """torchtext's order: sort by word, then stable sort by count, descending; specials first."""
+    special_set = set(specials)
+    kept = [(python.to_python(w), w, c) for w, c in words.items() if c >= min_freq]
+    kept = [item for item in kept if item[0] not in special_set]
+    kept.sort(key=lambda item: item[0])
+    kept.sort(key=lambda item: item[2], reverse=True)
+    if max_vocab_size is not None:
+        kept = kept[: max_vocab_size - len(specials)]
+    vocab = {python.to_backend(s): i for i, s in enumerate(specials)}
+    for _, backend_word, _ in kept:
+        vocab[backend_word] = len(vocab)
+    return vocab
+
+
+__all__ = ["DEFAULT_SPECIALS", "NORMALIZATIONS", "Normalization", "RNNTokenizer", "basic_english_tokenize"]
