@@ -601,7 +601,7 @@ class OnnxClassifier:
             raise ValueError(
                 f"`lengths` must lie in [0, seq_len={seq_len}], got min {int(lens.min())} and max {int(lens.max())}."
             )
-        if ids.min() < 0 or ids.max() >= self.config.vocab_size:
+        if ids.size and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
             raise ValueError(
                 f"Token ids must lie in [0, vocab_size={self.config.vocab_size}), got min {int(ids.min())} and "
                 f"max {int(ids.max())}; were the texts tokenized with another tokenizer?"
