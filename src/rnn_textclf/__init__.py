@@ -6,6 +6,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassificati
 
 from .collator import BucketBatchSampler, PackedBatch, PackedSequenceCollator, RNNTrainer
 from .configuration import RNNClassifierConfig
+from .export import OnnxClassifier, QuantizedRNNClassifier, export_onnx, quantize_dynamic, quantize_onnx
 from .modelcard import write_model_card
 from .modeling import RNNClassifier, RNNClassifierPreTrainedModel
 from .vectors import CoverageReport, WordVectors, load_word_vectors
@@ -25,14 +26,19 @@ RNNClassifier.model_card_writer = staticmethod(write_model_card)
 __all__ = [
     "BucketBatchSampler",
     "CoverageReport",
+    "OnnxClassifier",
     "PackedBatch",
     "PackedSequenceCollator",
+    "QuantizedRNNClassifier",
     "RNNClassifier",
     "RNNClassifierConfig",
     "RNNClassifierPreTrainedModel",
     "RNNTrainer",
     "WordVectors",
     "__version__",
+    "export_onnx",
     "load_word_vectors",
+    "quantize_dynamic",
+    "quantize_onnx",
     "write_model_card",
 ]
