@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
 from .collator import BucketBatchSampler, PackedBatch, PackedSequenceCollator, RNNTrainer
 from .configuration import RNNClassifierConfig
 from .export import OnnxClassifier, QuantizedRNNClassifier, export_onnx, quantize_dynamic, quantize_onnx
 from .modelcard import write_model_card
 from .modeling import RNNClassifier, RNNClassifierPreTrainedModel
+from .tokenization import RNNTokenizer
 from .vectors import CoverageReport, WordVectors, load_word_vectors
 
 __version__ = "0.1.0"
@@ -20,6 +21,9 @@ AutoModel.register(RNNClassifierConfig, RNNClassifier, exist_ok=True)
 AutoModelForSequenceClassification.register(RNNClassifierConfig, RNNClassifier, exist_ok=True)
 RNNClassifierConfig.register_for_auto_class()
 RNNClassifier.register_for_auto_class("AutoModelForSequenceClassification")
+# AutoTokenizer (and pipeline) give an RNNTokenizer for tokenizer_class "RNNTokenizer", and a clear error
+# for an rnn-textclf repo without tokenizer files. Without the package, tokenizer.json loads on its own.
+AutoTokenizer.register(RNNClassifierConfig, fast_tokenizer_class=RNNTokenizer, exist_ok=True)
 # save_pretrained and push_to_hub write rnn-textclf's model card (README.md) through this hook.
 RNNClassifier.model_card_writer = staticmethod(write_model_card)
 
@@ -33,6 +37,7 @@ __all__ = [
     "RNNClassifier",
     "RNNClassifierConfig",
     "RNNClassifierPreTrainedModel",
+    "RNNTokenizer",
     "RNNTrainer",
     "WordVectors",
     "__version__",

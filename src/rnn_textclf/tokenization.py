@@ -32,7 +32,9 @@ offsets, overflow, a modified backend) takes the standard `transformers` path.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import itertools
 import json
 import logging
@@ -176,6 +178,18 @@ def _unicode_tables() -> _UnicodeTables:
         keep_case=keep_case,
         python_lower=python_lower,
     )
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (restored on exit) while building many acyclic objects."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _final_sigma_after(chars: str, prefix: str) -> set[int]:
@@ -600,6 +614,23 @@ class RNNTokenizer(TokenizersBackend):
     # ---- construction ------------------------------------------------------------------------
 
     @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: Any, *args: Any, **kwargs: Any) -> Any:
+        """``TokenizersBackend.from_pretrained``, with a clear error when the tokenizer files are missing."""
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except ValueError as err:
+            # transformers' message talks about slow tokenizers and sentencepiece, which do not apply.
+            if "Couldn't instantiate the backend tokenizer" not in str(err):
+                raise
+            name = str(pretrained_model_name_or_path)
+            raise OSError(
+                f"{name!r} has no tokenizer: tokenizer.json is missing. An rnn-textclf model needs the "
+                "tokenizer it was trained with: save it beside the model (tokenizer.save_pretrained(folder)), "
+                "push it to the repo (tokenizer.push_to_hub(repo), or model.push_to_hub(repo, "
+                "tokenizer=tokenizer)), or pass the tokenizer itself, e.g. pipeline(..., tokenizer=tokenizer)."
+            ) from err
+
+    @classmethod
     def train_from_iterator(
         cls,
         iterator: Iterable[str],
@@ -659,8 +690,9 @@ class RNNTokenizer(TokenizersBackend):
         chunks = _chunked(iterator, python)
         total = None if length is None else -(-int(length) // _CHUNK_TEXTS)
         counter.train_from_iterator(chunks, trainer=trainer, length=total)
-        words = _trained_counts(trainer, counter)
-        vocab = _order_vocabulary(words, specials, min_freq, max_vocab_size, python)
+        with _gc_paused():
+            words = _trained_counts(trainer, counter)
+            vocab = _order_vocabulary(words, specials, min_freq, max_vocab_size, python)
         logger.info("built a vocabulary of %d tokens (%d words seen)", len(vocab), len(words))
         return cls._from_backend_vocab(vocab, pad_token, unk_token, specials, normalization)
 
@@ -922,6 +954,27 @@ class RNNTokenizer(TokenizersBackend):
         call_path = self.call_path
         if call_path == "auto":
             call_path = "rust" if _rust_threads() >= _RUST_CALL_MIN_THREADS else "python"
+        with _gc_paused():  # millions of small acyclic lists: collector passes would only cost time
+            data = self._fast_outputs(
+                fast, texts, call_path, padding_strategy, truncation_strategy, max_length, options
+            )
+
+        return_tensors = options.get("return_tensors")
+        if not is_batched and return_tensors is None:
+            data = {key: value[0] for key, value in data.items()}
+        return BatchEncoding(data, tensor_type=return_tensors)
+
+    def _fast_outputs(
+        self,
+        fast: _FastPath,
+        texts: list[str],
+        call_path: str,
+        padding_strategy: PaddingStrategy,
+        truncation_strategy: TruncationStrategy,
+        max_length: int | None,
+        options: dict[str, Any],
+    ) -> dict[str, Any]:
+        """input_ids, masks and lengths for the fast path, as the standard path would give them."""
         input_ids = fast.encode_rust(texts) if call_path == "rust" else fast.encode_python(texts)
 
         if truncation_strategy != TruncationStrategy.DO_NOT_TRUNCATE and max_length is not None:
@@ -932,7 +985,9 @@ class RNNTokenizer(TokenizersBackend):
                     ids[len(ids) - max_length :] if len(ids) > max_length else ids for ids in input_ids
                 ]
         elif input_ids:
-            self._eventual_warn_about_too_long_sequence(max(input_ids, key=len), max_length, verbose)
+            self._eventual_warn_about_too_long_sequence(
+                max(input_ids, key=len), max_length, options.get("verbose", True)
+            )
 
         return_attention_mask = options.get("return_attention_mask")
         if return_attention_mask is None:
@@ -977,11 +1032,7 @@ class RNNTokenizer(TokenizersBackend):
             lengths = [n + p for n, p in zip(lengths, pads, strict=True)]
         if options.get("return_length"):
             data["length"] = lengths
-
-        return_tensors = options.get("return_tensors")
-        if not is_batched and return_tensors is None:
-            data = {key: value[0] for key, value in data.items()}
-        return BatchEncoding(data, tensor_type=return_tensors)
+        return data
 
     # ---- fast-path state -----------------------------------------------------------------------
 
