@@ -32,9 +32,7 @@ offsets, overflow, a modified backend) takes the standard `transformers` path.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import itertools
 import json
 import logging
@@ -178,18 +176,6 @@ def _unicode_tables() -> _UnicodeTables:
         keep_case=keep_case,
         python_lower=python_lower,
     )
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector (restored on exit) while building many acyclic objects."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _final_sigma_after(chars: str, prefix: str) -> set[int]:
@@ -690,9 +676,8 @@ class RNNTokenizer(TokenizersBackend):
         chunks = _chunked(iterator, python)
         total = None if length is None else -(-int(length) // _CHUNK_TEXTS)
         counter.train_from_iterator(chunks, trainer=trainer, length=total)
-        with _gc_paused():
-            words = _trained_counts(trainer, counter)
-            vocab = _order_vocabulary(words, specials, min_freq, max_vocab_size, python)
+        words = _trained_counts(trainer, counter)
+        vocab = _order_vocabulary(words, specials, min_freq, max_vocab_size, python)
         logger.info("built a vocabulary of %d tokens (%d words seen)", len(vocab), len(words))
         return cls._from_backend_vocab(vocab, pad_token, unk_token, specials, normalization)
 
@@ -954,27 +939,6 @@ class RNNTokenizer(TokenizersBackend):
         call_path = self.call_path
         if call_path == "auto":
             call_path = "rust" if _rust_threads() >= _RUST_CALL_MIN_THREADS else "python"
-        with _gc_paused():  # millions of small acyclic lists: collector passes would only cost time
-            data = self._fast_outputs(
-                fast, texts, call_path, padding_strategy, truncation_strategy, max_length, options
-            )
-
-        return_tensors = options.get("return_tensors")
-        if not is_batched and return_tensors is None:
-            data = {key: value[0] for key, value in data.items()}
-        return BatchEncoding(data, tensor_type=return_tensors)
-
-    def _fast_outputs(
-        self,
-        fast: _FastPath,
-        texts: list[str],
-        call_path: str,
-        padding_strategy: PaddingStrategy,
-        truncation_strategy: TruncationStrategy,
-        max_length: int | None,
-        options: dict[str, Any],
-    ) -> dict[str, Any]:
-        """input_ids, masks and lengths for the fast path, as the standard path would give them."""
         input_ids = fast.encode_rust(texts) if call_path == "rust" else fast.encode_python(texts)
 
         if truncation_strategy != TruncationStrategy.DO_NOT_TRUNCATE and max_length is not None:
@@ -985,9 +949,7 @@ class RNNTokenizer(TokenizersBackend):
                     ids[len(ids) - max_length :] if len(ids) > max_length else ids for ids in input_ids
                 ]
         elif input_ids:
-            self._eventual_warn_about_too_long_sequence(
-                max(input_ids, key=len), max_length, options.get("verbose", True)
-            )
+            self._eventual_warn_about_too_long_sequence(max(input_ids, key=len), max_length, verbose)
 
         return_attention_mask = options.get("return_attention_mask")
         if return_attention_mask is None:
@@ -1032,7 +994,11 @@ class RNNTokenizer(TokenizersBackend):
             lengths = [n + p for n, p in zip(lengths, pads, strict=True)]
         if options.get("return_length"):
             data["length"] = lengths
-        return data
+
+        return_tensors = options.get("return_tensors")
+        if not is_batched and return_tensors is None:
+            data = {key: value[0] for key, value in data.items()}
+        return BatchEncoding(data, tensor_type=return_tensors)
 
     # ---- fast-path state -----------------------------------------------------------------------
 
