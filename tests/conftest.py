@@ -37,3 +37,12 @@ def minihub() -> Iterator[str]:
         proc.wait(timeout=10)
         if proc.stdout:
             proc.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only real data sets in ../shared/data (skips the test where they are absent)."""
+    path = Path(__file__).parents[1] / ".." / "shared" / "data"
+    if not path.is_dir():
+        pytest.skip(f"the shared data folder {path} is not present")
+    return path
