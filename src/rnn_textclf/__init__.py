@@ -9,7 +9,7 @@ from .configuration import RNNClassifierConfig
 from .export import OnnxClassifier, QuantizedRNNClassifier, export_onnx, quantize_dynamic, quantize_onnx
 from .modelcard import write_model_card
 from .modeling import RNNClassifier, RNNClassifierPreTrainedModel
-from .tokenization import RNNTokenizer
+from .tokenization import RNNTokenizer, basic_english_tokenize
 from .vectors import CoverageReport, WordVectors, load_word_vectors
 
 __version__ = "0.1.0"
@@ -41,6 +41,7 @@ __all__ = [
     "RNNTrainer",
     "WordVectors",
     "__version__",
+    "basic_english_tokenize",
     "export_onnx",
     "load_word_vectors",
     "quantize_dynamic",

@@ -32,7 +32,9 @@ offsets, overflow, a modified backend) takes the standard `transformers` path.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import itertools
 import json
 import logging
@@ -178,6 +180,18 @@ def _unicode_tables() -> _UnicodeTables:
     )
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (restored on exit) while building many acyclic objects."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _final_sigma_after(chars: str, prefix: str) -> set[int]:
     """Code points c for which Python lowercases the Σ of ``prefix + c + "Σ"`` to a final ς."""
     chars = chars.replace("\x00", "")  # "\x00" separates the probes; it is neither cased nor case-ignorable
@@ -194,24 +208,29 @@ def _final_sigma_after(chars: str, prefix: str) -> set[int]:
     return found
 
 
+def _runs(codepoints: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted code points as inclusive (start, end) runs."""
+    runs: list[list[int]] = []
+    for cp in sorted(set(codepoints)):
+        if runs and runs[-1][1] == cp - 1:
+            runs[-1][1] = cp
+        else:
+            runs.append([cp, cp])
+    return [(start, end) for start, end in runs]
+
+
 def _class_body(codepoints: Iterable[int]) -> str:
     """Oniguruma character-class body (without brackets) for a set of code points, as ranges."""
-    parts: list[str] = []
-    run_start = run_end = None
-    for cp in sorted(set(codepoints)):
-        if run_end is not None and cp == run_end + 1:
-            run_end = cp
-            continue
-        if run_start is not None:
-            parts.append(_range(run_start, run_end))
-        run_start = run_end = cp
-    if run_start is not None:
-        parts.append(_range(run_start, run_end))
-    return "".join(parts)
+    return "".join(f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in _runs(codepoints))
 
 
-def _range(start: int, end: int) -> str:
-    return f"\\x{{{start:X}}}" if start == end else f"\\x{{{start:X}}}-\\x{{{end:X}}}"
+def _python_class(codepoints: Iterable[int]) -> re.Pattern[str]:
+    """A compiled ``re`` character class, as ranges (much faster to scan than a list of chars)."""
+    parts = [
+        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
+        for a, b in _runs(codepoints)
+    ]
+    return re.compile("[" + "".join(parts) + "]")
 
 
 def _build_normalizer(normalization: str, tables: _UnicodeTables) -> normalizers.Normalizer:
@@ -266,11 +285,11 @@ class _PythonSide:
             self.python_form = {low: c for c, low in tables.keep_case.items()}
             self.python_form[_MARK] = _MARK
         self.to_rust = to_rust
-        self.needs_rust_form = (
-            re.compile("[" + re.escape("".join(map(chr, to_rust))) + "]") if to_rust else None
+        self.to_rust_ascii = "".join(chr(cp) for cp in to_rust if cp < 0x80)
+        self.needs_rust_form = _python_class(to_rust) if to_rust else None
+        self.needs_marks = (
+            _python_class([ord(_MARK), *map(ord, tables.keep_case)]) if tables.keep_case else None
         )
-        marked_chars = [_MARK, *tables.keep_case] if tables.keep_case else []
-        self.needs_marks = re.compile("[" + re.escape("".join(marked_chars)) + "]") if marked_chars else None
 
     def words_text(self, texts: Iterable[str]) -> list[str]:
         """Each text lowercased with torchtext's rules applied: ``split()`` gives its words."""
@@ -294,7 +313,10 @@ class _PythonSide:
 
     def rust_text(self, text: str) -> str:
         """A ``words_text`` string in the backend's form, split by Rust's ``WhitespaceSplit``."""
-        if self.needs_rust_form is not None and self.needs_rust_form.search(text):
+        if text.isascii():
+            if any(char in text for char in self.to_rust_ascii):
+                return text.translate(self.to_rust)
+        elif self.needs_rust_form is not None and self.needs_rust_form.search(text):
             return text.translate(self.to_rust)
         return text
 
@@ -676,8 +698,9 @@ class RNNTokenizer(TokenizersBackend):
         chunks = _chunked(iterator, python)
         total = None if length is None else -(-int(length) // _CHUNK_TEXTS)
         counter.train_from_iterator(chunks, trainer=trainer, length=total)
-        words = _trained_counts(trainer, counter)
-        vocab = _order_vocabulary(words, specials, min_freq, max_vocab_size, python)
+        with _gc_paused():
+            words = _trained_counts(trainer, counter)
+            vocab = _order_vocabulary(words, specials, min_freq, max_vocab_size, python)
         logger.info("built a vocabulary of %d tokens (%d words seen)", len(vocab), len(words))
         return cls._from_backend_vocab(vocab, pad_token, unk_token, specials, normalization)
 
@@ -939,6 +962,27 @@ class RNNTokenizer(TokenizersBackend):
         call_path = self.call_path
         if call_path == "auto":
             call_path = "rust" if _rust_threads() >= _RUST_CALL_MIN_THREADS else "python"
+        with _gc_paused():  # millions of small acyclic lists: collector passes would only cost time
+            data = self._fast_outputs(
+                fast, texts, call_path, padding_strategy, truncation_strategy, max_length, options
+            )
+
+        return_tensors = options.get("return_tensors")
+        if not is_batched and return_tensors is None:
+            data = {key: value[0] for key, value in data.items()}
+        return BatchEncoding(data, tensor_type=return_tensors)
+
+    def _fast_outputs(
+        self,
+        fast: _FastPath,
+        texts: list[str],
+        call_path: str,
+        padding_strategy: PaddingStrategy,
+        truncation_strategy: TruncationStrategy,
+        max_length: int | None,
+        options: dict[str, Any],
+    ) -> dict[str, Any]:
+        """input_ids, masks and lengths for the fast path, as the standard path would give them."""
         input_ids = fast.encode_rust(texts) if call_path == "rust" else fast.encode_python(texts)
 
         if truncation_strategy != TruncationStrategy.DO_NOT_TRUNCATE and max_length is not None:
@@ -949,7 +993,9 @@ class RNNTokenizer(TokenizersBackend):
                     ids[len(ids) - max_length :] if len(ids) > max_length else ids for ids in input_ids
                 ]
         elif input_ids:
-            self._eventual_warn_about_too_long_sequence(max(input_ids, key=len), max_length, verbose)
+            self._eventual_warn_about_too_long_sequence(
+                max(input_ids, key=len), max_length, options.get("verbose", True)
+            )
 
         return_attention_mask = options.get("return_attention_mask")
         if return_attention_mask is None:
@@ -994,11 +1040,7 @@ class RNNTokenizer(TokenizersBackend):
             lengths = [n + p for n, p in zip(lengths, pads, strict=True)]
         if options.get("return_length"):
             data["length"] = lengths
-
-        return_tensors = options.get("return_tensors")
-        if not is_batched and return_tensors is None:
-            data = {key: value[0] for key, value in data.items()}
-        return BatchEncoding(data, tensor_type=return_tensors)
+        return data
 
     # ---- fast-path state -----------------------------------------------------------------------
 
