@@ -912,7 +912,10 @@ class RNNTokenizer(TokenizersBackend):
         Raises:
             TypeError: If ``text`` (or an item of it) is not text; the message names the index.
         """
-        if not args and self.call_path != "standard" and isinstance(text, (str, list, tuple)):
+        fast = self.call_path != "standard" or (
+            isinstance(text, (list, tuple)) and not text
+        )  # [] crashes there
+        if not args and fast and isinstance(text, (str, list, tuple)):
             result = self._fast_call(text, kwargs)
             if result is not None:
                 return result
@@ -969,7 +972,8 @@ class RNNTokenizer(TokenizersBackend):
 
         return_tensors = options.get("return_tensors")
         if not is_batched and return_tensors is None:
-            data = {key: value[0] for key, value in data.items()}
+            # as the standard path: un-batch the lists of lists (a single text's length stays [n])
+            data = {k: v[0] if v and isinstance(v[0], list) else v for k, v in data.items()}
         return BatchEncoding(data, tensor_type=return_tensors)
 
     def _fast_outputs(
