@@ -252,6 +252,18 @@ def test_onnx_classifier_batch_api(tmp_path):
     assert onnx_model(input_ids=np.zeros((0, 4), dtype=np.int64)).logits.shape == (0, 3)
 
 
+def test_onnx_classifier_sorted_chunks_keep_row_order(tmp_path):
+    model = _tiny("lstm", bidirectional=True, pooling="mean_max")
+    path = export_onnx(model, tmp_path / "m.onnx")
+    ids, lens = _random_batch([9, 1, 0, 4, 9, 2, 7, 1, 3], 40, seed=9)
+    expected = _logits(model, ids, lens)
+    for rows_per_run in (None, 1, 2, 4, 16):
+        got = OnnxClassifier(path, rows_per_run=rows_per_run)(input_ids=ids, lengths=lens).logits
+        torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="`rows_per_run` must be a positive integer or None, got 0"):
+        OnnxClassifier(path, rows_per_run=0)
+
+
 def test_onnx_int8_file(tmp_path):
     torch.manual_seed(0)
     model = _tiny("lstm", vocab_size=300, embedding_dim=32, hidden_size=64, bidirectional=True, pooling="max")
