@@ -497,11 +497,17 @@ CallPath = Literal["auto", "python", "rust", "standard"]
 
 def _rust_threads() -> int:
     """Threads the `tokenizers` Rust code may use in this process."""
-    if os.environ.get("TOKENIZERS_PARALLELISM", "").strip().lower() in ("0", "false", "no", "off"):
+    environ = os.environ
+    if environ.get("TOKENIZERS_PARALLELISM", "").strip().lower() in ("0", "false", "no", "off"):
         return 1
-    configured = os.environ.get("RAYON_NUM_THREADS", os.environ.get("RAYON_RS_NUM_CPUS", "")).strip()
+    configured = (environ.get("RAYON_NUM_THREADS") or environ.get("RAYON_RS_NUM_CPUS") or "").strip()
     if configured.isdigit() and int(configured) > 0:
         return int(configured)
+    return _available_cpus()
+
+
+@functools.cache
+def _available_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
@@ -1049,14 +1055,19 @@ class RNNTokenizer(TokenizersBackend):
     # ---- fast-path state -----------------------------------------------------------------------
 
     def _backend_signature(self) -> tuple[Any, ...]:
+        """What the fast path depends on and users change through the API, cheap enough for every call.
+
+        The normalizer and pre-tokenizer themselves are compared when this changes (serializing them
+        costs more than a short call); replacing them in place on ``backend_tokenizer`` is not seen.
+        """
         backend = self._tokenizer
         added = backend.get_added_tokens_decoder()
+        post = backend.post_processor
         return (
             id(backend),
             backend.get_vocab_size(with_added_tokens=False),
             tuple(sorted((i, t.content, t.special) for i, t in added.items())),
-            _state(backend.normalizer),
-            _state(backend.pre_tokenizer),
+            None if post is None else post.num_special_tokens_to_add(False),
             self.split_special_tokens,
             self.normalization,
         )
@@ -1084,7 +1095,10 @@ class RNNTokenizer(TokenizersBackend):
         if post is not None and post.num_special_tokens_to_add(False) != 0:
             return None
         pipeline = _pipeline(normalization)
-        if signature[3] != pipeline.normalizer_state or signature[4] != pipeline.pre_tokenizer_state:
+        if (
+            _state(backend.normalizer) != pipeline.normalizer_state
+            or _state(backend.pre_tokenizer) != pipeline.pre_tokenizer_state
+        ):
             logger.info(
                 "this tokenizer's pipeline differs from the one this environment builds (Unicode %s here); "
                 "using the standard call path",
