@@ -23,11 +23,13 @@ Python does not know (code points assigned after the Python's Unicode version) a
 marker character (``U+FDD0``) so that they never merge with other words. Such tokens are shown in their
 Python form by `get_vocab`, `convert_ids_to_tokens` and `split_words`.
 
-Calling the tokenizer on plain texts takes a fast path that gives identical ids (checked by the tests):
-the cheap string work (``str.lower``, quote and ``<br />`` removal) is done by Python's C string
-methods, which *are* the reference semantics, and the words go straight to the Rust ``encode_batch_fast``
-of a copy of the backend without its normalizer. Anything unusual (pairs, pre-tokenized input,
-offsets, overflow, a modified backend) takes the standard `transformers` path.
+Vocabulary building counts words in the `tokenizers` Rust trainer (``WordLevelTrainer``) while the
+texts stream past. Calling the tokenizer on plain ``str`` / ``list[str]`` input takes a fast path with
+identical ids (checked by the tests against the standard path and the reference): torchtext's rules
+applied with Python's C string methods, which *are* the reference semantics, then either dict lookups
+(``call_path="python"``, the fastest on a few cores) or the Rust model on many texts per call
+(``"rust"``, which scales with cores). Anything unusual (pairs, pre-tokenized input, offsets, overflow,
+a modified backend) takes the standard `transformers` path.
 """
 
 from __future__ import annotations
