@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+# Tiny models gain nothing from intra-op threads, and OpenMP threads that spin-wait against other
+# processes on a 2-core machine made a Trainer step 25x slower: one thread, here and in subprocesses.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
 import pytest
+import torch
+
+torch.set_num_threads(1)
 
 MINIHUB = Path(__file__).resolve().parents[1].parent / "shared" / "hub" / "minihub.py"
 
@@ -20,7 +29,9 @@ def minihub() -> Iterator[str]:
     huggingface_hub is imported, i.e. in a subprocess. State lives in memory: use unique repo names.
     """
     if not MINIHUB.is_file():
-        pytest.skip(f"the local Hub server {MINIHUB} is not present")
+        raise FileNotFoundError(
+            f"the local Hub server {MINIHUB} is missing: the tests need ../shared beside the repo"
+        )
     proc = subprocess.Popen(
         [sys.executable, str(MINIHUB), "--host", "127.0.0.1", "--port", "0"],
         stdout=subprocess.PIPE,

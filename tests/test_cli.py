@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def run_cli(
+    *args: str, cwd: Path, stdin: str | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
+    return subprocess.run(
+        [sys.executable, "-m", "rnn_textclf.cli", *args],
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A small model trained by the default command on a subset of the embedded SMS data."""
+    cwd = tmp_path_factory.mktemp("cli")
+    proc = run_cli("train", "--epochs", "3", "--max-train-samples", "2500", "--hidden-size", "32", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = cwd / "rnn-textclf-model"
+    assert "test split results" in proc.stdout
+    return out
+
+
+def test_default_train_writes_everything(trained):
+    files = {p.name for p in trained.iterdir()}
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "README.md",
+        "metrics.json",
+        "confusion_matrix.png",
+        "training_curve.png",
+    ):
+        assert name in files, name
+    assert not [f for f in files if f.startswith("checkpoint-")]
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert metrics["labels"] == ["ham", "spam"]
+    assert metrics["test"]["per_class"]["spam"]["support"] == 75
+    assert metrics["test"]["accuracy"] > 0.9  # 87% of the messages are ham: must beat the majority class
+    assert (trained / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    card = (trained / "README.md").read_text()
+    assert "library_name: rnn-textclf" in card and "SMS Spam" in card
+
+    from transformers import AutoTokenizer
+
+    from rnn_textclf import RNNClassifier
+
+    model = RNNClassifier.from_pretrained(trained)
+    tokenizer = AutoTokenizer.from_pretrained(trained)
+    assert model.config.id2label == {0: "ham", 1: "spam"}
+    assert len(tokenizer) == model.config.vocab_size
+
+
+def test_predict_from_args_stdin_and_file(trained, tmp_path):
+    texts = [
+        "WINNER!! You have won a free prize, call 09061701461 now to claim",
+        "are we still on for lunch?",
+    ]
+    proc = run_cli("predict", str(trained), *texts, "--top-k", "2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["text"] for r in rows] == texts
+    assert all(r["label"] in ("ham", "spam") and len(r["top_k"]) == 2 for r in rows)
+    assert all(abs(sum(t["score"] for t in r["top_k"]) - 1) < 1e-4 for r in rows)
+
+    piped = run_cli("predict", str(trained), cwd=tmp_path, stdin="\n".join(texts) + "\n")
+    assert piped.returncode == 0, piped.stderr
+    assert [json.loads(line)["label"] for line in piped.stdout.splitlines()] == [r["label"] for r in rows]
+
+    file = tmp_path / "texts.txt"
+    file.write_text("\n".join([*texts, ""]) + "\n")
+    from_file = run_cli("predict", str(trained), "--file", str(file), cwd=tmp_path)
+    assert from_file.returncode == 0, from_file.stderr
+    lines = [json.loads(line) for line in from_file.stdout.splitlines()]
+    assert len(lines) == 3 and lines[2]["text"] == ""  # an empty line is classified, not dropped
+
+
+def test_evaluate_on_a_labelled_file(trained, tmp_path):
+    rows = list(csv.DictReader((SHARED / "sms_spam" / "sms_spam.csv").open(encoding="utf-8")))[:300]
+    path = tmp_path / "eval.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["label", "text"])
+        writer.writeheader()
+        writer.writerows(rows)
+    proc = run_cli(
+        "evaluate", str(trained), "--test-file", str(path), "--json", str(tmp_path / "m.json"), cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "accuracy" in proc.stdout
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["rows"] == 300 and metrics["accuracy"] > 0.85
+    only_json = run_cli("evaluate", str(trained), "--test-file", str(path), "--json", "-", cwd=tmp_path)
+    assert json.loads(only_json.stdout)["accuracy"] == metrics["accuracy"]
+
+
+def test_own_data_ag_news_subset_with_config_file(tmp_path):
+    lines = (SHARED / "ag_news_csv" / "test.csv").read_text(encoding="utf-8").splitlines()
+    (tmp_path / "train.csv").write_text("\n".join(lines[:1200]) + "\n", encoding="utf-8")
+    (tmp_path / "test.csv").write_text("\n".join(lines[-300:]) + "\n", encoding="utf-8")
+    (tmp_path / "cfg.yaml").write_text("rnn_type: gru\nhidden_size: 32\nepochs: 2\nmin_freq: 2\n")
+    proc = run_cli(
+        "train",
+        "--train-file",
+        "train.csv",
+        "--test-file",
+        "test.csv",
+        "--csv-column-names",
+        "label,title,description",
+        "--text-column",
+        "title",
+        "--text-column",
+        "description",
+        "--config",
+        "cfg.yaml",
+        "--epochs",
+        "3",
+        "--output-dir",
+        "ag",
+        "--quiet",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.strip() == ""  # --quiet: no progress output
+    config = json.loads((tmp_path / "ag" / "config.json").read_text())
+    assert config["rnn_type"] == "gru" and config["hidden_size"] == 32  # from the file
+    metrics = json.loads((tmp_path / "ag" / "metrics.json").read_text())
+    assert metrics["labels"] == ["1", "2", "3", "4"]
+    assert len(metrics["history"]) >= 3  # --epochs 3 on the command line beat the file's 2
+    assert metrics["test"]["accuracy"] > 0.4  # four balanced classes: chance is 0.25
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--train-file", "missing.csv"], "--train-file 'missing.csv' does not exist"),
+        (["train", "--train-file", "data.txt"], "unknown format '.txt'"),
+        (["train", "--train-file", "one_class.csv"], "has only one class"),
+        (
+            ["train", "--train-file", "good.csv", "--text-column", "body"],
+            "--text-column 'body' is not in the data",
+        ),
+        (
+            ["train", "--train-file", "good.csv", "--label-column", "y"],
+            "--label-column 'y' is not in the data",
+        ),
+        (["train", "--train-file", "numbers.csv"], "non-text value"),
+        (["train", "--output-dir", "existing"], "exists and is not empty; pass --overwrite"),
+        (["train", "--config", "bad.yaml"], "unknown keys ['colour']"),
+        (["predict", "not_a_model", "hello"], "could not load MODEL 'not_a_model'"),
+        (["predict", "empty_dir", "hello"], "is not a saved rnn-textclf model"),
+        (["evaluate", "empty_dir", "--test-file", "good.csv"], "is not a saved rnn-textclf model"),
+    ],
+)
+def test_bad_input_one_line_exit_2(tmp_path, args, message):
+    (tmp_path / "data.txt").write_text("x")
+    (tmp_path / "one_class.csv").write_text("text,label\nhello,a\nworld,a\n")
+    (tmp_path / "good.csv").write_text("text,label\nhello,a\nworld,b\n")
+    (tmp_path / "numbers.csv").write_text("text,label\n1,a\n2,b\n")
+    (tmp_path / "existing").mkdir()
+    (tmp_path / "existing" / "keep.txt").write_text("precious")
+    (tmp_path / "empty_dir").mkdir()
+    (tmp_path / "bad.yaml").write_text("colour: blue\n")
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert message in lines[0]
+    assert (tmp_path / "existing" / "keep.txt").read_text() == "precious"
+
+
+def test_help_for_every_command(tmp_path):
+    for command in ([], ["train"], ["evaluate"], ["predict"], ["push"]):
+        proc = run_cli(*command, "--help", cwd=tmp_path)
+        assert proc.returncode == 0 and "usage: rnn-textclf" in proc.stdout
+    assert run_cli(cwd=tmp_path).returncode == 2
+
+
+@pytest.mark.slow
+def test_default_train_reaches_spam_f1(tmp_path):
+    """The README's main job: full default training on the embedded data (about a minute on 2 cores)."""
+    proc = run_cli("train", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "rnn-textclf-model" / "metrics.json").read_text())
+    assert metrics["test"]["per_class"]["spam"]["f1"] >= 0.90
+    assert metrics["train_seconds"] < 120

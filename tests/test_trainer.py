@@ -1,0 +1,184 @@
+"""End-to-end training with transformers' Trainer on real AG News rows (the canonical test CSV)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+from transformers import Trainer, TrainingArguments
+
+from rnn_textclf import PackedSequenceCollator, RNNClassifier, RNNClassifierConfig, RNNTokenizer, RNNTrainer
+from rnn_textclf.data import stratified_split
+from rnn_textclf.metrics import make_compute_metrics
+
+AG_NEWS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ag_news_csv" / "test.csv"
+
+
+@pytest.fixture(scope="module")
+def ag_news():
+    """2,000 train / 500 test rows of AG News, tokenized with a length column, plus the tokenizer."""
+    with AG_NEWS.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    texts = [f"{title} {description}" for _, title, description in rows]
+    labels = [int(label) - 1 for label, _, _ in rows]
+    train_idx, test_idx, _ = stratified_split(labels, (2000 / 7600, 500 / 7600, 5100 / 7600), seed=0)
+    tokenizer = RNNTokenizer.train_from_iterator((texts[i] for i in train_idx), min_freq=2)
+
+    def make(idx):
+        ds = Dataset.from_dict({"text": [texts[i] for i in idx], "label": [labels[i] for i in idx]})
+        return ds.map(
+            lambda b: tokenizer(b["text"], truncation=True, max_length=128, return_length=True), batched=True
+        )
+
+    return make(train_idx), make(test_idx), tokenizer
+
+
+def make_model(tokenizer, **kwargs) -> RNNClassifier:
+    torch.manual_seed(0)
+    config = RNNClassifierConfig(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        num_labels=4,
+        embedding_dim=32,
+        hidden_size=32,
+        rnn_type="gru",
+        bidirectional=True,
+        pooling="max",
+        **kwargs,
+    )
+    return RNNClassifier(config)
+
+
+def args(tmp_path, **kwargs) -> TrainingArguments:
+    defaults = dict(
+        per_device_train_batch_size=32,
+        per_device_eval_batch_size=64,
+        learning_rate=5e-3,
+        num_train_epochs=1,
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=True,
+        save_strategy="no",
+        seed=0,
+    )
+    defaults.update(kwargs)
+    return TrainingArguments(str(tmp_path), **defaults)
+
+
+def test_rnn_trainer_learns_with_length_grouping_and_predicts_in_order(ag_news, tmp_path):
+    train, test, tokenizer = ag_news
+    assert "length" in train.column_names and "text" in train.column_names  # default remove_unused_columns
+    trainer = RNNTrainer(
+        model=make_model(tokenizer),
+        args=args(tmp_path, train_sampling_strategy="group_by_length", num_train_epochs=2),
+        train_dataset=train,
+        eval_dataset=test,
+        processing_class=tokenizer,  # collator defaults to PackedSequenceCollator(tokenizer)
+        compute_metrics=make_compute_metrics(),
+    )
+    assert isinstance(trainer.data_collator, PackedSequenceCollator)
+    trainer.train()
+    # The training batches really were grouped by length: little padding. (transformers' sampler sorts
+    # within "megabatches" of min(n // (4 * batch), 50) batches: 15 here, hence not lower.)
+    lengths = np.array(train["length"])
+    random_batches = np.random.default_rng(0).permutation(len(lengths))[:1984].reshape(-1, 32)
+    random_padding = 1 - lengths[random_batches].sum() / (lengths[random_batches].max(1) * 32).sum()
+    assert random_padding > 0.3
+    assert trainer.data_collator.padding_fraction < 0.12
+    metrics = trainer.evaluate()
+    assert metrics["eval_accuracy"] > 0.6  # chance is 0.25
+
+    prediction = trainer.predict(test)
+    assert np.array_equal(prediction.label_ids, np.array(test["label"]))
+    # predictions[i] belongs to test[i]: compare with the model run on each row alone
+    model = trainer.model.eval()
+    for i in [0, 7, 123, 499]:
+        ids = torch.tensor([test[i]["input_ids"]])
+        with torch.no_grad():
+            alone = model(input_ids=ids).logits[0].numpy()
+        np.testing.assert_allclose(prediction.predictions[i], alone, atol=1e-5)
+
+
+def test_plain_trainer_keeps_order_with_default_sampling(ag_news, tmp_path):
+    _, test, tokenizer = ag_news
+    # Shuffle the lengths hard: sort by length descending, then interleave.
+    order = np.argsort([-n for n in test["length"]])
+    shuffled = test.select(np.concatenate([order[::2], order[1::2]]))
+    trainer = Trainer(
+        model=make_model(tokenizer), args=args(tmp_path), data_collator=PackedSequenceCollator(tokenizer)
+    )
+    prediction = trainer.predict(shuffled)
+    assert np.array_equal(prediction.label_ids, np.array(shuffled["label"]))
+    model = trainer.model.eval()
+    with torch.no_grad():
+        for i in [0, 1, 250, 499]:
+            alone = model(input_ids=torch.tensor([shuffled[i]["input_ids"]])).logits[0].numpy()
+            np.testing.assert_allclose(prediction.predictions[i], alone, atol=1e-5)
+
+
+def test_plain_trainer_with_group_by_length_reorders_and_rnn_trainer_does_not(ag_news, tmp_path):
+    """The transformers 5.x behaviour that RNNTrainer exists for."""
+    _, test, tokenizer = ag_news
+    grouped = args(tmp_path, train_sampling_strategy="group_by_length")
+    plain = Trainer(
+        model=make_model(tokenizer), args=grouped, data_collator=PackedSequenceCollator(tokenizer)
+    )
+    ours = RNNTrainer(
+        model=make_model(tokenizer), args=grouped, data_collator=PackedSequenceCollator(tokenizer)
+    )
+    labels = np.array(test["label"])
+    assert not np.array_equal(plain.predict(test).label_ids, labels)
+    assert np.array_equal(ours.predict(test).label_ids, labels)
+
+
+def test_best_model_at_end_and_save_then_reload(ag_news, tmp_path):
+    train, test, tokenizer = ag_news
+    trainer = RNNTrainer(
+        model=make_model(tokenizer),
+        args=args(
+            tmp_path / "run",
+            num_train_epochs=2,
+            eval_strategy="epoch",
+            save_strategy="epoch",
+            load_best_model_at_end=True,
+            metric_for_best_model="accuracy",
+            train_sampling_strategy="group_by_length",
+        ),
+        train_dataset=train.select(range(600)),
+        eval_dataset=test,
+        processing_class=tokenizer,
+        compute_metrics=make_compute_metrics(),
+    )
+    trainer.train()
+    assert trainer.state.best_model_checkpoint is not None
+    before = trainer.predict(test).predictions
+    trainer.save_model(str(tmp_path / "final"))
+    reloaded = RNNClassifier.from_pretrained(tmp_path / "final")
+    reloaded_tok = RNNTokenizer.from_pretrained(tmp_path / "final")
+    assert reloaded_tok.get_vocab() == tokenizer.get_vocab()
+    after = RNNTrainer(model=reloaded, args=args(tmp_path / "eval"), processing_class=reloaded_tok).predict(
+        test
+    )
+    np.testing.assert_allclose(after.predictions, before, atol=1e-6)
+
+
+def test_empty_texts_train_and_predict(ag_news, tmp_path):
+    _, _, tokenizer = ag_news
+    ds = Dataset.from_dict(
+        {"text": ["", "   ", "stocks rally", "the team won the final"], "label": [0, 1, 2, 1]}
+    )
+    ds = ds.map(lambda b: tokenizer(b["text"]), batched=True)
+    assert ds[0]["input_ids"] == [] and ds[1]["input_ids"] == []
+    trainer = RNNTrainer(
+        model=make_model(tokenizer),
+        args=args(tmp_path, per_device_train_batch_size=2),
+        train_dataset=ds,
+        processing_class=tokenizer,
+    )
+    trainer.train()
+    prediction = trainer.predict(ds)
+    assert prediction.predictions.shape == (4, 4) and np.isfinite(prediction.predictions).all()
