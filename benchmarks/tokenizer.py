@@ -79,6 +79,7 @@ def run(data: Path, repeat: int) -> dict:
     from rnn_textclf.tokenization import RNNTokenizer, _pipeline, _rust_threads, basic_english_tokenize
 
     texts = load_texts(data)
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     clock = Clock()
     _pipeline("basic_english")  # one-time Unicode probe, cached per process
     setup = clock.lap()
@@ -137,6 +138,7 @@ def run(data: Path, repeat: int) -> dict:
             "TOKENIZERS_PARALLELISM": os.environ.get("TOKENIZERS_PARALLELISM"),
             "rust_threads": _rust_threads(),
             "cpus": os.cpu_count(),
+            "load_average_1min": [load_before, os.getloadavg()[0] if hasattr(os, "getloadavg") else None],
         },
     }
 
@@ -169,6 +171,9 @@ def print_table(result: dict, title: str) -> None:
         f"one-time Unicode table probe (first build in a process, not in the table): {result['setup_once_s']:.3f} s"
     )
     print(f"identical ids (every path, every repetition): {result['identical_ids']}")
+    before, after = env["load_average_1min"]
+    if before is not None:
+        print(f"machine load average (1 min) before/after: {before:.2f} / {after:.2f} on {env['cpus']} CPUs")
 
 
 def main() -> None:
