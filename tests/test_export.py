@@ -31,17 +31,6 @@ from rnn_textclf.tokenization import RNNTokenizer
 
 pytest.importorskip("onnxruntime", reason="the `export` extra (onnx, onnxruntime) is not installed")
 
-AG_NEWS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ag_news_csv" / "test.csv"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # These tiny matrices gain nothing from more threads, and on a shared CPU two can be 5x slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _tiny(rnn_type: str = "lstm", **overrides) -> RNNClassifier:
     kwargs = {
@@ -75,11 +64,9 @@ def _logits(model, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def ag_news() -> dict:
+def ag_news(shared_data: Path) -> dict:
     """A tokenizer and tokenized train/eval rows of a seeded stratified split of real AG News rows."""
-    if not AG_NEWS.is_file():
-        pytest.skip(f"AG News is not at {AG_NEWS}")
-    with AG_NEWS.open(newline="", encoding="utf-8") as handle:
+    with (shared_data / "ag_news_csv" / "test.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
     texts = [f"{title} {description}" for _, title, description in rows]
     labels = np.array([int(label) - 1 for label, _, _ in rows])
