@@ -74,7 +74,8 @@ _MARK = "\ufdd0"  # a noncharacter: never lowercased, not whitespace, not punctu
 _ISOLATED = "'.,()!?"  # each becomes a word of its own
 _DROPPED = ";:"  # each becomes a space
 _BR_WITH_QUOTES = '<"*b"*r"* "*/"*>'  # `<br />` once the double quotes are gone
-_CHUNK_TEXTS = 256  # texts per string fed to the Rust trainer
+_CHUNK_TEXTS = 256  # at most this many texts per string fed to the Rust trainer,
+_CHUNK_CHARS = 1 << 16  # and about this many characters (the trainer buffers 256 such strings)
 _TRAINER_MAX_VOCAB = 2**62
 
 
@@ -679,8 +680,8 @@ class RNNTokenizer(TokenizersBackend):
             unk_token: Token for words outside the vocabulary.
             normalization: ``"basic_english"`` (torchtext's rules) or ``"whitespace"`` (``lower()`` and
                 ``split()`` only).
-            show_progress: Show the `tokenizers` progress bar (counts chunks of 256 texts).
-            length: Number of texts, if known (for the progress bar).
+            show_progress: Show a progress bar (tqdm) over the texts.
+            length: Number of texts, if known (the progress bar's total).
 
         Returns:
             The tokenizer.
@@ -698,14 +699,13 @@ class RNNTokenizer(TokenizersBackend):
         counter = Tokenizer(models.WordLevel({}, unk_token=unk_token))
         counter.pre_tokenizer = pre_tokenizers.WhitespaceSplit()  # texts arrive as words_text/rust_text
         trainer = trainers.WordLevelTrainer(
-            vocab_size=_TRAINER_MAX_VOCAB,
-            min_frequency=min_freq,
-            special_tokens=[],
-            show_progress=show_progress,
+            vocab_size=_TRAINER_MAX_VOCAB, min_frequency=min_freq, special_tokens=[], show_progress=False
         )
-        chunks = _chunked(iterator, python)
-        total = None if length is None else -(-int(length) // _CHUNK_TEXTS)
-        counter.train_from_iterator(chunks, trainer=trainer, length=total)
+        if show_progress:  # transformers' tqdm: honours transformers.utils.logging.disable_progress_bar()
+            from transformers.utils.logging import tqdm
+
+            iterator = tqdm(iterator, total=length, desc="Counting words", unit=" texts")
+        counter.train_from_iterator(_chunked(iterator, python), trainer=trainer)
         with _gc_paused():
             words = _trained_counts(trainer, counter)
             vocab = _order_vocabulary(words, specials, min_freq, max_vocab_size, python)
@@ -1123,19 +1123,23 @@ class RNNTokenizer(TokenizersBackend):
 
 
 def _chunked(iterator: Iterable[str], python: _PythonSide) -> Iterator[str]:
-    """Texts as backend-form words (`_PythonSide.rust_text`), _CHUNK_TEXTS per newline-joined string."""
+    """Texts as backend-form words (`_PythonSide.rust_text`), newline-joined in strings of at most
+    _CHUNK_TEXTS texts and about _CHUNK_CHARS characters (memory stays bounded for long documents)."""
     if isinstance(iterator, (str, bytes)):
         raise TypeError(
             f"iterator must be an iterable of texts, got a single {type(iterator).__name__}; wrap it in a list"
         )
     buffer: list[str] = []
+    chars = 0
     for index, text in enumerate(iterator):
         if not isinstance(text, str):
             raise TypeError(f"text[{index}] must be a str, got {type(text).__name__}{_type_hint(text)}")
         buffer.append(text)
-        if len(buffer) == _CHUNK_TEXTS:
+        chars += len(text)
+        if len(buffer) == _CHUNK_TEXTS or chars >= _CHUNK_CHARS:
             yield python.rust_text("\n".join(python.words_text(buffer)))
             buffer = []
+            chars = 0
     if buffer:
         yield python.rust_text("\n".join(python.words_text(buffer)))
 
