@@ -94,6 +94,26 @@ def test_predict_from_args_stdin_and_file(trained, tmp_path):
     assert len(lines) == 3 and lines[2]["text"] == ""  # an empty line is classified, not dropped
 
 
+def test_predict_quantized_and_onnx_agree_with_float(trained, tmp_path):
+    texts = [
+        "URGENT! You have won a 1 week FREE membership, call now",
+        "ok see you later",
+        "",
+        "ham and eggs",
+    ]
+    labels = {}
+    for flag in ([], ["--quantize"], ["--onnx"]):
+        proc = run_cli("predict", str(trained), *texts, *flag, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        rows = [json.loads(line) for line in proc.stdout.splitlines()]
+        labels[tuple(flag)] = [r["label"] for r in rows]
+        if flag:
+            base = labels[()]
+            assert labels[tuple(flag)] == base, flag
+    both = run_cli("predict", str(trained), "hi", "--quantize", "--onnx", cwd=tmp_path)
+    assert both.returncode == 2 and "either --quantize or --onnx" in both.stderr
+
+
 def test_evaluate_on_a_labelled_file(trained, tmp_path):
     rows = list(csv.DictReader((SHARED / "sms_spam" / "sms_spam.csv").open(encoding="utf-8")))[:300]
     path = tmp_path / "eval.csv"

@@ -304,6 +304,31 @@ def _check_output_dir(path: Path, overwrite: bool) -> None:
         )
 
 
+@contextlib.contextmanager
+def _shared_work_dirs(state: Any, output_dir: Path) -> Iterator[tuple[str, Path]]:
+    """Trainer's working folder and the staging folder: made by rank 0, the same paths on every rank.
+
+    Both sit beside ``output_dir`` (shared storage in a multi-node run), so every rank loads the best
+    checkpoint that rank 0 saved. Rank 0 removes the working folder at the end.
+    """
+    parent = output_dir.absolute().parent
+    paths: list[Any] = [None, None]
+    if state.is_main_process:
+        paths = [
+            tempfile.mkdtemp(prefix=f".{output_dir.name}.work-", dir=parent),
+            tempfile.mkdtemp(prefix=f".{output_dir.name}.staging-", dir=parent),
+        ]
+    if state.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        broadcast_object_list(paths)
+    try:
+        yield paths[0], Path(paths[1])
+    finally:
+        if state.is_main_process:
+            shutil.rmtree(paths[0], ignore_errors=True)
+
+
 def _publish(staging: Path, target: Path) -> None:
     """Moves the finished staging folder to the target, replacing it only at the very end."""
     backup = None
@@ -429,6 +454,10 @@ def _merge_config_file(
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if getattr(args, "recipe", None):
+        from .recipes._cli import cmd_train_recipe
+
+        return cmd_train_recipe(args)
     output_dir = Path(args.output_dir)
     _check_output_dir(output_dir, args.overwrite)
     started = time.perf_counter()
@@ -444,14 +473,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         def on_log(self, *args: Any, **kwargs: Any) -> None:
             return None
 
+    from accelerate import PartialState
+
     from .collator import PackedSequenceCollator, RNNTrainer
     from .configuration import RNNClassifierConfig
     from .metrics import classification_metrics, make_compute_metrics
     from .modeling import RNNClassifier
     from .tokenization import RNNTokenizer
 
+    # Under torchrun / accelerate launch every rank runs this command. Joining the process group first lets
+    # rank 0 alone write files and print, while every rank trains on the same data with the same vocab.
+    state = PartialState(cpu=not torch.cuda.is_available())
+    if not state.is_main_process:
+        args.quiet = True
+        _configure_logging(quiet=True)
     set_seed(args.seed)
-    data = _load_data(args)
+    with state.main_process_first():  # rank 0 fills the datasets cache, the other ranks then read it
+        data = _load_data(args)
     if "train" not in data:
         raise CLIError(f"the data has no 'train' split (splits: {', '.join(data)}).")
     text_columns = _text_columns(args, data["train"].column_names)
@@ -605,10 +643,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             ]
             print(" | ".join(cells), file=sys.stderr)
 
-    with tempfile.TemporaryDirectory(prefix="rnn-textclf-train-") as work:
-        staging = Path(
-            tempfile.mkdtemp(prefix=f".{output_dir.name}.staging-", dir=output_dir.absolute().parent)
-        )
+    with _shared_work_dirs(state, output_dir) as (work, staging):
         try:
             training_args = TrainingArguments(
                 output_dir=work,
@@ -631,6 +666,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 disable_tqdm=args.quiet,
                 use_cpu=not torch.cuda.is_available(),
                 save_only_model=True,
+                # Every parameter takes part in each forward pass: spare DDP the search for unused ones.
+                ddp_find_unused_parameters=False,
             )
             trainer = RNNTrainer(
                 model=model,
@@ -673,20 +710,25 @@ def cmd_train(args: argparse.Namespace) -> int:
                 final = multilabel_metrics(prediction.label_ids, 1 / (1 + np.exp(-logits)))
             else:
                 final = classification_metrics(prediction.label_ids, logits.argmax(-1), names)
+            if not multi and state.is_main_process:
                 _plot_confusion(
                     final["confusion_matrix"], names, staging / "confusion_matrix.png", f"{eval_split} split"
                 )
             report[eval_split] = final
             report["train_seconds"] = round(time.perf_counter() - started, 1)
-            _plot_curves(history, best_metric, staging / "training_curve.png")
-            trainer.save_model(str(staging))
-            _write_card(trainer.model, staging, args, report, eval_split, coverage)
-            (staging / "metrics.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
-            _publish(staging, output_dir)
+            trainer.save_model(str(staging))  # every rank calls it; rank 0 writes
+            if state.is_main_process:
+                _plot_curves(history, best_metric, staging / "training_curve.png")
+                _write_card(trainer.model, staging, args, report, eval_split, coverage)
+                (staging / "metrics.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
+                _publish(staging, output_dir)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            if state.is_main_process:
+                shutil.rmtree(staging, ignore_errors=True)
             raise
 
+    if not state.is_main_process:
+        return EXIT_OK
     _print_report(report, eval_split, names, multi, output_dir)
     if args.push_to_hub:
         _push(output_dir, args.push_to_hub)
@@ -748,6 +790,36 @@ def _print_report(
                 file=out,
             )
     print(f"Saved model, tokenizer, model card, metrics.json and plots to {output_dir}/", file=out)
+
+
+def _load_for_inference(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The model as asked: float, dynamic int8 (``--quantize``) or onnxruntime (``--onnx``)."""
+    if args.quantize and args.onnx:
+        raise CLIError("use either --quantize or --onnx, not both.")
+    model, tokenizer = _load_model_and_tokenizer(args.model)
+    if args.quantize:
+        from .export import quantize_dynamic
+
+        try:
+            model = quantize_dynamic(model)
+        except ValueError as err:
+            raise CLIError(f"--quantize: {str(err).splitlines()[0]}") from None
+    elif args.onnx:
+        from .export import OnnxClassifier, export_onnx
+
+        existing = Path(args.model) / "model.onnx"
+        try:
+            if existing.is_file():
+                model = OnnxClassifier(existing)
+            else:
+                # Export once into a temporary file; `export_onnx` checks it against the model.
+                folder = Path(tempfile.mkdtemp(prefix="rnn-textclf-onnx-"))
+                model = OnnxClassifier(export_onnx(model, folder / "model.onnx"))
+        except ImportError:
+            raise CLIError('--onnx needs onnx and onnxruntime: pip install "rnn-textclf[export]"') from None
+        except ValueError as err:
+            raise CLIError(f"--onnx: {str(err).splitlines()[0]}") from None
+    return model, tokenizer
 
 
 def _load_model_and_tokenizer(name: str) -> tuple[Any, Any]:
@@ -823,7 +895,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if sys.stdin is None or sys.stdin.isatty():
             raise CLIError("no texts: pass them as arguments, with --file F (one per line), or on stdin.")
         texts = [line.rstrip("\n") for line in sys.stdin]
-    model, tokenizer = _load_model_and_tokenizer(args.model)
+    model, tokenizer = _load_for_inference(args)
     for row in predict_texts(model, tokenizer, texts, batch_size=args.batch_size, top_k=args.top_k):
         print(json.dumps(row, ensure_ascii=False))
     return EXIT_OK
@@ -832,7 +904,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .metrics import classification_metrics
 
-    model, tokenizer = _load_model_and_tokenizer(args.model)
+    model, tokenizer = _load_for_inference(args)
     data = _load_files({"test": args.test_file}, args.csv_column_names)["test"]
     text_columns = _text_columns(args, data.column_names)
     label_column = args.label_column or "label"
@@ -917,6 +989,18 @@ def _add_data_options(parser: argparse.ArgumentParser, *, train: bool) -> None:
     )
 
 
+def _add_inference_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("fast CPU inference")
+    group.add_argument(
+        "--quantize", action="store_true", help="run the LSTM/GRU and classifier in dynamic int8"
+    )
+    group.add_argument(
+        "--onnx",
+        action="store_true",
+        help="run with onnxruntime (MODEL/model.onnx, or exported on the fly; needs the export extra)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnn-textclf",
@@ -957,6 +1041,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--max-train-samples", type=_positive_int, help="use only the first N training rows")
     t.add_argument("--max-steps", type=int, help="stop after N optimizer steps (overrides --epochs)")
+    t.add_argument(
+        "--recipe",
+        help="train by a named recipe (bilstm-glove, lecture-rnn; see rnn_textclf.recipes) or a recipe "
+        ".yaml/.json file; options that differ from their defaults override the recipe's fields",
+    )
     o = train.add_argument_group("output")
     o.add_argument("--output-dir", help="where to write the model (default: ./rnn-textclf-model)")
     o.add_argument("--overwrite", action="store_true", help="replace a non-empty --output-dir")
@@ -974,6 +1063,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", metavar="PATH", help="also write the metrics as JSON ('-': print JSON only)"
     )
     evaluate.add_argument("--quiet", action="store_true")
+    _add_inference_options(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     predict = sub.add_parser("predict", help="classify texts (arguments, --file or stdin) to JSON lines")
@@ -983,6 +1073,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--top-k", type=_positive_int, default=1)
     predict.add_argument("--batch-size", type=_positive_int, default=256)
     predict.add_argument("--quiet", action="store_true")
+    _add_inference_options(predict)
     predict.set_defaults(func=cmd_predict)
 
     push = sub.add_parser("push", help="upload a trained model folder to a Hub repo")
