@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
@@ -520,14 +520,24 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
             seq_len = 1
 
         embedded = self.embedding_dropout(self.embeddings(input_ids))  # (batch, seq, emb)
-        # Zero-length texts are packed as one step and their pooled vector is zeroed afterwards.
-        packed = pack_padded_sequence(embedded, lengths.clamp(min=1), batch_first=True, enforce_sorted=False)
+        # Zero-length texts are packed as one step and their pooled vector is zeroed afterwards. Rows are
+        # sorted by length here, on the CPU, and both permutations go to the device by non_blocking copies:
+        # pack_padded_sequence(enforce_sorted=False) would copy with a blocking host-to-device copy, and
+        # pad_packed_sequence with a device-to-host one, each a synchronisation on an accelerator.
+        sorted_lengths, order = torch.sort(lengths.clamp(min=1), descending=True)
+        restore = torch.empty_like(order)
+        restore[order] = torch.arange(batch)
+        order_dev = order.to(device, non_blocking=True)
+        restore_dev = restore.to(device, non_blocking=True)
+        packed = pack_padded_sequence(embedded.index_select(0, order_dev), sorted_lengths, batch_first=True)
+        packed = PackedSequence(packed.data, packed.batch_sizes, order_dev, restore_dev)
         packed_out, state = self.rnn(packed)
         h_n = state[0] if isinstance(state, tuple) else state  # (layers * dirs, batch, out) in input order
         # total_length keeps the padded width, so shapes agree across DDP ranks and with the mask.
         outputs, _ = pad_packed_sequence(
-            packed_out, batch_first=True, total_length=seq_len
-        )  # (batch, seq, dirs*out)
+            PackedSequence(packed_out.data, packed_out.batch_sizes), batch_first=True, total_length=seq_len
+        )  # (batch, seq, dirs*out), rows by decreasing length
+        outputs = outputs.index_select(0, restore_dev)  # rows in input order
 
         lengths_dev = lengths.to(device, non_blocking=True)
         mask = torch.arange(seq_len, device=device)[None, :] < lengths_dev[:, None]  # (batch, seq)
