@@ -1,0 +1,522 @@
+"""Accuracy benchmark: rnn-textclf recipes vs fastText, TF-IDF + logistic regression and the lecture's RNN.
+
+One invocation trains and tests every selected method on every selected data set of ../shared/data, on
+the same splits, and prints one table (test accuracy as mean and spread over seeds, macro-F1, train wall
+time, parameters, model size); ``--json`` and ``--markdown`` write it to files.
+
+Data sets (split seed 0 for every carved split, independent of the model seeds):
+
+  sst2  SST-2 phrase-level train (67,349) -> the labelled sentence-level test set (1,821)
+  trec  TREC-6 train (5,452) -> test (500)
+  ag    AG News canonical test CSV (7,600), seeded stratified 6,080 / 1,520 split (the 120k train set is
+        not on these machines; text = title + " " + description)
+  rt    rt-polarity (10,662), seeded stratified 90/10
+  sms   SMS Spam Collection (5,574), seeded stratified 80/20
+
+Methods:
+
+  ours              the rnn-textclf recipe(s) (``--recipes``, default bilstm-glove); early stopping and
+                    model selection on a seeded 10% validation split of the training data
+  lecture           the lecture's recipe (recipe lecture-rnn: frozen GloVe, nn.RNN 128, Adam 1e-4, batch 32,
+                    5 epochs)
+  fasttext-unigram  fastText supervised (fasttext-numpy2-wheel), wordNgrams=1
+  fasttext-bigram   the same with wordNgrams=2 (as Joulin et al. 2016)
+  tfidf             TF-IDF of word 1-2 grams + LogisticRegression (scikit-learn)
+
+Peers are tuned as fairly as the recipe: fastText's learning rate and epochs and the logistic
+regression's C are chosen on the same 10% validation split of the training data, then the chosen setting
+is retrained on all training texts. fastText 0.9.2 (the wheel) leaves the rows of words without a
+pretrained vector uninitialised, so every training word gets a row in a ``pretrainedVectors`` file: GloVe
+6B 50d where it has the word, uniform in +-1/dim otherwise. fastText runs on one thread with 5 seeds.
+Text for fastText and TF-IDF is tokenized by the same basic_english rules as the RNN tokenizer.
+
+    python benchmarks/accuracy.py [--datasets sms,trec] [--methods ours,tfidf] [--seeds 1,2,3]
+        [--recipes bilstm-glove] [--json results.json] [--markdown results.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import pickle
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np
+import torch
+
+from rnn_textclf import basic_english_tokenize, load_word_vectors
+from rnn_textclf.data import stratified_split
+from rnn_textclf.metrics import classification_metrics
+from rnn_textclf.recipes import get_recipe, predict, train_recipe
+
+logger = logging.getLogger("benchmarks.accuracy")
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SPLIT_SEED = 0
+ALL_DATASETS = ("ag", "sst2", "trec", "sms", "rt")
+ALL_METHODS = ("ours", "fasttext-unigram", "fasttext-bigram", "tfidf", "lecture")
+FASTTEXT_SEEDS = 5
+#: Published numbers for the docs (accuracy, %).
+PUBLISHED = {
+    "sst2": {"BiLSTM (300d, Tai et al. 2015 / Kim 2014 table)": 87.5, "CNN-multichannel (Kim 2014)": 88.1},
+    "ag (full 120k train)": {
+        "fastText bigram (Joulin et al. 2016)": 92.5,
+        "LSTM (Zhang et al. 2015)": 86.1,
+        "Disconnected RNN (Wang 2018)": 94.5,
+    },
+}
+
+
+@dataclass
+class DataSplit:
+    name: str
+    train_texts: list[str]
+    train_labels: np.ndarray
+    test_texts: list[str]
+    test_labels: np.ndarray
+    label_names: list[str]
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the benchmark needs ../shared/data beside the repo")
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _encode(values: list[str], names: list[str]) -> np.ndarray:
+    index = {n: i for i, n in enumerate(names)}
+    return np.array([index[v] for v in values], dtype=np.int64)
+
+
+def _carve(name: str, texts: list[str], labels: np.ndarray, test_share: float, names: list[str]) -> DataSplit:
+    train_idx, test_idx = stratified_split(labels, (1 - test_share, test_share), SPLIT_SEED)
+    return DataSplit(
+        name,
+        [texts[i] for i in train_idx],
+        labels[train_idx],
+        [texts[i] for i in test_idx],
+        labels[test_idx],
+        names,
+    )
+
+
+def load_sst2() -> DataSplit:
+    train = _read_csv(DATA / "sst2" / "sst2_train.csv")
+    test = _read_csv(DATA / "sst2" / "sst2_test.csv")
+    return DataSplit(
+        "sst2",
+        [r["text"] for r in train],
+        np.array([int(r["label"]) for r in train]),
+        [r["text"] for r in test],
+        np.array([int(r["label"]) for r in test]),
+        ["negative", "positive"],
+    )
+
+
+def load_trec() -> DataSplit:
+    train = _read_csv(DATA / "trec" / "trec_train.csv")
+    test = _read_csv(DATA / "trec" / "trec_test.csv")
+    names = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+    return DataSplit(
+        "trec",
+        [r["text"] for r in train],
+        _encode([r["label"] for r in train], names),
+        [r["text"] for r in test],
+        _encode([r["label"] for r in test], names),
+        names,
+    )
+
+
+def load_ag() -> DataSplit:
+    path = DATA / "ag_news_csv" / "test.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the benchmark needs ../shared/data beside the repo")
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    texts = [f"{title} {description}" for _, title, description in rows]
+    labels = np.array([int(r[0]) - 1 for r in rows])
+    return _carve("ag", texts, labels, 0.2, ["World", "Sports", "Business", "Sci/Tech"])
+
+
+def load_rt() -> DataSplit:
+    rows = _read_csv(DATA / "rt_polarity" / "rt_polarity.csv")
+    labels = np.array([int(r["label"]) for r in rows])
+    return _carve("rt", [r["text"] for r in rows], labels, 0.1, ["negative", "positive"])
+
+
+def load_sms() -> DataSplit:
+    rows = _read_csv(DATA / "sms_spam" / "sms_spam.csv")
+    names = ["ham", "spam"]
+    return _carve("sms", [r["text"] for r in rows], _encode([r["label"] for r in rows], names), 0.2, names)
+
+
+LOADERS: dict[str, Callable[[], DataSplit]] = {
+    "sst2": load_sst2,
+    "trec": load_trec,
+    "ag": load_ag,
+    "rt": load_rt,
+    "sms": load_sms,
+}
+
+
+@dataclass
+class RunResult:
+    accuracy: float
+    macro_f1: float
+    positive_f1: float | None
+    train_seconds: float
+    parameters: int
+    size_bytes: int
+    extra: dict[str, Any]
+
+
+def _scores(split: DataSplit, preds: np.ndarray) -> tuple[float, float, float | None]:
+    m = classification_metrics(split.test_labels, preds, split.label_names)
+    return m["accuracy"], m["macro_f1"], m.get("f1") if len(split.label_names) == 2 else None
+
+
+def _validation_part(split: DataSplit) -> tuple[np.ndarray, np.ndarray]:
+    # The same carve as train_recipe's default (share 0.1, seeded by the run seed there; 0 here).
+    return stratified_split(split.train_labels, (0.9, 0.1), SPLIT_SEED)
+
+
+# ---------------------------------------------------------------------------------------------- neural
+_VECTORS: dict[str, Any] = {}
+
+
+def run_recipe(split: DataSplit, recipe_name: str, seed: int) -> RunResult:
+    recipe = get_recipe(recipe_name)
+    vectors = None
+    if recipe.vectors is not None:
+        if recipe.vectors not in _VECTORS:
+            _VECTORS[recipe.vectors] = load_word_vectors(recipe.vectors)
+        vectors = _VECTORS[recipe.vectors]
+    result = train_recipe(
+        recipe,
+        split.train_texts,
+        split.train_labels,
+        label_names=split.label_names,
+        seed=seed,
+        vectors=vectors,
+    )
+    preds = predict(result.model, result.tokenizer, split.test_texts, max_length=recipe.max_length)
+    acc, f1, pos = _scores(split, preds)
+    params = sum(p.numel() for p in result.model.parameters())
+    size = sum(t.numel() * t.element_size() for t in result.model.state_dict().values())
+    return RunResult(
+        acc,
+        f1,
+        pos,
+        result.train_seconds,
+        params,
+        size,
+        {
+            "best_epoch": result.best_epoch,
+            "validation_accuracy": result.best_validation_accuracy,
+            "epochs_run": len(result.history),
+            "vocab_size": len(result.tokenizer),
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------- fastText
+def _ft_lines(texts: list[str], labels: np.ndarray | None) -> list[str]:
+    out = []
+    for i, text in enumerate(texts):
+        tokens = " ".join(basic_english_tokenize(text))
+        out.append(f"__label__{int(labels[i])} {tokens}" if labels is not None else tokens)
+    return out
+
+
+def _write_vec(path: Path, words: set[str], dim: int, seed: int) -> None:
+    """Every training word gets a row (fastText 0.9.2 leaves words without one uninitialised)."""
+    glove = _VECTORS.get("glove.6B.50d")
+    if glove is None:
+        glove = _VECTORS["glove.6B.50d"] = load_word_vectors("glove.6B.50d")
+    rng = np.random.default_rng(seed)
+    index = glove.index
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(f"{len(words)} {dim}\n")
+        for word in sorted(words):
+            row = glove.vectors[index[word]] if word in index else rng.uniform(-1 / dim, 1 / dim, dim)
+            handle.write(word + " " + " ".join(f"{v:.5f}" for v in row) + "\n")
+
+
+def _ft_train(
+    workdir: Path, lines: list[str], vec: Path, ngrams: int, lr: float, epoch: int, seed: int
+) -> Any:
+    import fasttext
+
+    train_file = workdir / "train.txt"
+    train_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return fasttext.train_supervised(
+        input=str(train_file),
+        dim=50,
+        pretrainedVectors=str(vec),
+        wordNgrams=ngrams,
+        lr=lr,
+        epoch=epoch,
+        minCount=1,
+        thread=1,
+        seed=seed,
+        verbose=0,
+    )
+
+
+def _ft_predict(model: Any, lines: list[str]) -> np.ndarray:
+    labels, _ = model.predict(lines, k=1)
+    return np.array([int(lab[0].removeprefix("__label__")) for lab in labels])
+
+
+def run_fasttext(split: DataSplit, ngrams: int, seed: int) -> RunResult:
+    started = time.perf_counter()
+    lines = _ft_lines(split.train_texts, split.train_labels)
+    words = {w for line in lines for w in line.split(" ")[1:] if w}
+    with tempfile.TemporaryDirectory(prefix="bench-fasttext-") as tmp:
+        workdir = Path(tmp)
+        vec = workdir / "vectors.vec"
+        _write_vec(vec, words, 50, seed)
+        # Choose lr and epochs on a validation split of the training texts, then retrain on all of them.
+        keep, held = _validation_part(split)
+        held_lines = _ft_lines([split.train_texts[i] for i in held], None)
+        best: tuple[float, float, int] = (-1.0, 0.1, 5)
+        for lr in (0.1, 0.5):
+            for epoch in (5, 25):
+                model = _ft_train(workdir, [lines[i] for i in keep], vec, ngrams, lr, epoch, seed)
+                acc = float((_ft_predict(model, held_lines) == split.train_labels[held]).mean())
+                if acc > best[0]:
+                    best = (acc, lr, epoch)
+        model = _ft_train(workdir, lines, vec, ngrams, best[1], best[2], seed)
+        seconds = time.perf_counter() - started
+        preds = _ft_predict(model, _ft_lines(split.test_texts, None))
+        rows, dim = model.get_input_matrix().shape
+        params = rows * dim + model.get_output_matrix().size
+        model_path = workdir / "model.bin"
+        model.save_model(str(model_path))
+        size = model_path.stat().st_size
+    acc, f1, pos = _scores(split, preds)
+    return RunResult(
+        acc,
+        f1,
+        pos,
+        seconds,
+        int(params),
+        size,
+        {"lr": best[1], "epoch": best[2], "validation_accuracy": best[0]},
+    )
+
+
+# ---------------------------------------------------------------------------------------------- TF-IDF
+def run_tfidf(split: DataSplit, seed: int) -> RunResult:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    def build(c: float) -> Any:
+        return make_pipeline(
+            TfidfVectorizer(
+                tokenizer=basic_english_tokenize,
+                lowercase=False,
+                token_pattern=None,
+                ngram_range=(1, 2),
+                sublinear_tf=True,
+                min_df=1,
+            ),
+            LogisticRegression(C=c, max_iter=2000, random_state=seed),
+        )
+
+    started = time.perf_counter()
+    keep, held = _validation_part(split)
+    best = (-1.0, 1.0)
+    for c in (1.0, 10.0, 100.0):
+        pipe = build(c).fit([split.train_texts[i] for i in keep], split.train_labels[keep])
+        acc = float((pipe.predict([split.train_texts[i] for i in held]) == split.train_labels[held]).mean())
+        if acc > best[0]:
+            best = (acc, c)
+    pipe = build(best[1]).fit(split.train_texts, split.train_labels)
+    seconds = time.perf_counter() - started
+    preds = pipe.predict(split.test_texts)
+    lr = pipe[-1]
+    params = int(lr.coef_.size + lr.intercept_.size)
+    size = len(pickle.dumps(pipe))
+    acc, f1, pos = _scores(split, preds)
+    return RunResult(
+        acc,
+        f1,
+        pos,
+        seconds,
+        params,
+        size,
+        {"C": best[1], "validation_accuracy": best[0], "features": len(pipe[0].vocabulary_)},
+    )
+
+
+# ---------------------------------------------------------------------------------------------- table
+def _summarise(runs: list[RunResult]) -> dict[str, Any]:
+    accs = [r.accuracy for r in runs]
+    pos = [r.positive_f1 for r in runs if r.positive_f1 is not None]
+    return {
+        "runs": len(runs),
+        "accuracy_mean": statistics.fmean(accs),
+        "accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+        "accuracy_min": min(accs),
+        "accuracy_max": max(accs),
+        "macro_f1_mean": statistics.fmean(r.macro_f1 for r in runs),
+        "positive_f1_mean": statistics.fmean(pos) if pos else None,
+        "train_seconds_mean": statistics.fmean(r.train_seconds for r in runs),
+        "parameters": runs[0].parameters,
+        "size_bytes": runs[0].size_bytes,
+        "per_run": [r.__dict__ for r in runs],
+    }
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.0f}k"
+
+
+def markdown_table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
+    lines = [
+        "| data set | method | test accuracy (mean ± std, runs) | min-max | macro-F1 | train time | parameters | model size |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for dataset, methods in results.items():
+        for method, s in methods.items():
+            if "error" in s:
+                lines.append(f"| {dataset} | {method} | failed: {s['error']} | | | | | |")
+                continue
+            lines.append(
+                f"| {dataset} | {method} | {100 * s['accuracy_mean']:.2f} ± {100 * s['accuracy_std']:.2f} ({s['runs']}) "
+                f"| {100 * s['accuracy_min']:.1f}-{100 * s['accuracy_max']:.1f} | {100 * s['macro_f1_mean']:.2f} "
+                f"| {s['train_seconds_mean']:.1f} s | {_count(s['parameters'])} | {_size(s['size_bytes'])} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--datasets", default=",".join(ALL_DATASETS), help=f"comma list of {', '.join(ALL_DATASETS)}"
+    )
+    parser.add_argument(
+        "--methods",
+        default=",".join(ALL_METHODS),
+        help=f"comma list of {', '.join(ALL_METHODS)} (fasttext = both fastText variants)",
+    )
+    parser.add_argument("--seeds", default="1,2,3", help="model seeds of the neural methods (comma list)")
+    parser.add_argument(
+        "--recipes", default="bilstm-glove", help="recipe names or files for 'ours' (comma list)"
+    )
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--markdown", type=Path, help="write the table here")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    torch.set_num_threads(args.threads)
+
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    bad = sorted(set(datasets) - set(ALL_DATASETS))
+    if bad:
+        parser.error(f"--datasets {args.datasets!r}: unknown {bad}; allowed: {', '.join(ALL_DATASETS)}")
+    methods: list[str] = []
+    for m in (m.strip() for m in args.methods.split(",") if m.strip()):
+        methods += ["fasttext-unigram", "fasttext-bigram"] if m == "fasttext" else [m]
+    bad = sorted(set(methods) - set(ALL_METHODS))
+    if bad:
+        parser.error(
+            f"--methods {args.methods!r}: unknown {bad}; allowed: {', '.join(ALL_METHODS)}, fasttext"
+        )
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--seeds {args.seeds!r} must be a comma list of integers")
+    recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
+    for r in recipes:
+        get_recipe(r)  # fails early on an unknown name
+
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for dataset in datasets:
+        split = LOADERS[dataset]()
+        logger.info("%s: %d train / %d test texts", dataset, len(split.train_texts), len(split.test_texts))
+        results[dataset] = {}
+        plan: list[tuple[str, Callable[[int], RunResult], list[int]]] = []
+        for m in methods:
+            if m == "ours":
+                for r in recipes:
+                    plan.append((f"ours: {Path(r).stem}", lambda s, r=r, d=split: run_recipe(d, r, s), seeds))
+            elif m == "lecture":
+                plan.append(("lecture (nn.RNN)", lambda s, d=split: run_recipe(d, "lecture-rnn", s), seeds))
+            elif m.startswith("fasttext"):
+                n = 2 if m.endswith("bigram") else 1
+                plan.append(
+                    (m, lambda s, n=n, d=split: run_fasttext(d, n, s), list(range(1, FASTTEXT_SEEDS + 1)))
+                )
+            else:
+                plan.append(("tfidf+LR", lambda s, d=split: run_tfidf(d, s), [0]))
+        for label, fn, method_seeds in plan:
+            runs = []
+            try:
+                for s in method_seeds:
+                    run = fn(s)
+                    logger.info(
+                        "%s / %s / seed %d: accuracy %.4f in %.1fs",
+                        dataset,
+                        label,
+                        s,
+                        run.accuracy,
+                        run.train_seconds,
+                    )
+                    runs.append(run)
+                results[dataset][label] = _summarise(runs)
+            except Exception as err:  # one failing method must not lose the others' results
+                logger.exception("%s / %s failed", dataset, label)
+                results[dataset][label] = {"error": f"{type(err).__name__}: {err}"}
+            if args.json:  # written as it goes, so a partial run keeps what finished
+                _write_json(args.json, results, argv)
+
+    table = markdown_table(results)
+    print(table)
+    if args.markdown:
+        args.markdown.write_text(table + "\n", encoding="utf-8")
+    if args.json:
+        _write_json(args.json, results, argv)
+    return 0
+
+
+def _write_json(path: Path, results: dict[str, Any], argv: list[str] | None) -> None:
+    payload = {
+        "command": "python benchmarks/accuracy.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+        },
+        "split_seed": SPLIT_SEED,
+        "results": results,
+    }
+    path.write_text(json.dumps(payload, indent=2, default=float) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

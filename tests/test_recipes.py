@@ -1,0 +1,243 @@
+"""Recipes: the shipped files load and validate, train a few steps on real data, and drive the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rnn_textclf.recipes import (
+    InvalidRecipeError,
+    Recipe,
+    get_recipe,
+    list_recipes,
+    predict,
+    predict_logits,
+    train_recipe,
+)
+
+
+def _trec(shared_data: Path, rows: int) -> tuple[list[str], np.ndarray]:
+    with (shared_data / "trec" / "trec_train.csv").open(newline="", encoding="utf-8") as handle:
+        data = list(csv.DictReader(handle))[:rows]
+    names = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+    return [r["text"] for r in data], np.array([names.index(r["label"]) for r in data])
+
+
+@pytest.fixture(scope="module")
+def glove():
+    from rnn_textclf import load_word_vectors
+
+    return load_word_vectors("glove.6B.50d")
+
+
+def test_shipped_recipes_load_and_validate():
+    names = list_recipes()
+    assert {"bilstm-glove", "lecture-rnn"} <= set(names)
+    for name in names:
+        recipe = get_recipe(name)
+        assert recipe.name == name
+        assert recipe.description  # documented
+        assert Recipe.from_dict(recipe.to_dict()) == recipe
+    lecture = get_recipe("lecture-rnn")
+    assert lecture.model["rnn_type"] == "rnn" and lecture.model["hidden_size"] == 128
+    assert (lecture.optimizer, lecture.lr, lecture.batch_size, lecture.epochs) == ("adam", 1e-4, 32, 5)
+    assert lecture.freeze_epochs == -1 and lecture.vectors == "glove.6B.50d"
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_save_and_load_file_round_trip(tmp_path, suffix):
+    recipe = get_recipe("bilstm-glove").replace(name="mine", lr=0.005, model={"rnn_type": "gru"})
+    assert recipe.model["pooling"] == "mean_max"  # model entries are merged, not replaced
+    path = tmp_path / f"mine{suffix}"
+    recipe.save(path)
+    assert get_recipe(path) == recipe
+    assert get_recipe(str(path)).model["rnn_type"] == "gru"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"lr": -1.0}, "`lr` must be a number in (0, 1), got -1.0"),
+        ({"optimizer": "sgd"}, "`optimizer` must be one of 'adam', 'adamw', got 'sgd'"),
+        ({"schedule": "step"}, "`schedule` must be one of"),
+        ({"freeze_epochs": -2}, "`freeze_epochs` must be an integer >= 0, or -1"),
+        ({"batch_size": 0}, "`batch_size` must be an integer >= 1, got 0"),
+        ({"epochs": True}, "`epochs` must be an integer >= 1, got True"),
+        ({"word_dropout": 1.0}, "`word_dropout` must be a number in [0, 1)"),
+        ({"patience": 0}, "`patience` must be an integer >= 1 or null"),
+        ({"model": {"colour": "blue"}}, "unknown keys ['colour']"),
+        ({"model": {"pooling": "sum"}}, "`pooling` must be one of"),
+        ({"vectors": None}, "must set `model.embedding_dim`"),
+    ],
+)
+def test_invalid_fields_name_field_value_and_allowed(changes, message):
+    with pytest.raises(InvalidRecipeError) as info:
+        get_recipe("bilstm-glove").replace(**changes)
+    assert message in str(info.value)
+
+
+def test_bad_files_and_names(tmp_path):
+    (tmp_path / "extra.yaml").write_text("name: x\ncolour: blue\n")
+    with pytest.raises(InvalidRecipeError, match=r"extra.yaml.*Unknown recipe fields \['colour'\]"):
+        get_recipe(tmp_path / "extra.yaml")
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(InvalidRecipeError, match="is not valid"):
+        get_recipe(tmp_path / "broken.json")
+    with pytest.raises(InvalidRecipeError, match=r"not a shipped recipe \(bilstm-glove"):
+        get_recipe("no-such-recipe")
+    # The name defaults to the file's stem.
+    (tmp_path / "tiny.yaml").write_text("vectors: null\nmodel:\n  embedding_dim: 8\n")
+    assert get_recipe(tmp_path / "tiny.yaml").name == "tiny"
+
+
+def test_train_few_steps_on_real_trec(shared_data, glove):
+    texts, labels = _trec(shared_data, 600)
+    recipe = get_recipe("bilstm-glove").replace(epochs=2, batch_size=32)
+    result = train_recipe(
+        recipe,
+        texts,
+        labels,
+        label_names=["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"],
+        seed=3,
+        vectors=glove,
+        max_steps=12,
+    )
+    # 600 rows: 540 train / 60 validation (seeded stratified), 17 steps per epoch, stopped at 12.
+    assert (result.train_rows, result.validation_rows) == (540, 60)
+    assert len(result.history) == 1 and result.best_epoch == 1
+    assert result.history[0]["embeddings_frozen"] is True  # freeze_epochs: 1
+    assert np.isfinite(result.history[0]["train_loss"])
+    model, tokenizer = result.model, result.tokenizer
+    assert not model.training
+    assert model.config.recipe == "bilstm-glove" and model.config.id2label[3] == "HUM"
+    logits = predict_logits(model, tokenizer, [*texts[:5], ""])
+    assert logits.shape == (6, 6) and np.isfinite(logits).all()
+    # Rows come back in input order, the same as one text at a time.
+    one = predict_logits(model, tokenizer, [texts[3]])
+    np.testing.assert_allclose(logits[3], one[0], atol=1e-5)
+
+
+def test_freeze_schedule_and_best_epoch_weights(shared_data, glove):
+    texts, labels = _trec(shared_data, 400)
+    val_texts, val_labels = _trec(shared_data, 520)
+    val_texts, val_labels = val_texts[400:], val_labels[400:]
+    frozen = train_recipe(
+        get_recipe("lecture-rnn").replace(epochs=1),
+        texts,
+        labels,
+        num_labels=6,
+        validation_texts=val_texts,
+        validation_labels=val_labels,
+        seed=0,
+        vectors=glove,
+    )
+    assert frozen.train_rows == 400 and frozen.validation_rows == 120  # the given validation set is used
+    # Never unfrozen: the embedding still holds GloVe exactly.
+    vocab = frozen.tokenizer.get_vocab()
+    row = frozen.model.get_input_embeddings().weight[vocab["what"]].detach().numpy()
+    np.testing.assert_array_equal(row, glove["what"])
+    assert frozen.model.config.freeze_embeddings is True
+
+    tuned = train_recipe(
+        get_recipe("bilstm-glove").replace(epochs=2, freeze_epochs=1, patience=None),
+        texts,
+        labels,
+        num_labels=6,
+        validation_texts=val_texts,
+        validation_labels=val_labels,
+        seed=0,
+        vectors=glove,
+    )
+    assert [h["embeddings_frozen"] for h in tuned.history] == [True, False]
+    row = tuned.model.get_input_embeddings().weight[tuned.tokenizer.get_vocab()["what"]].detach().numpy()
+    # The kept weights are the best epoch's: fine-tuned only if epoch 2 won.
+    assert (not np.array_equal(row, glove["what"])) == (tuned.best_epoch == 2)
+    # The reported validation accuracy is that of the returned weights.
+    acc = float((predict(tuned.model, tuned.tokenizer, val_texts) == val_labels).mean())
+    assert acc == pytest.approx(tuned.best_validation_accuracy)
+    assert acc == max(h["validation_accuracy"] for h in tuned.history)
+
+
+def test_seeded_runs_repeat(shared_data, glove):
+    texts, labels = _trec(shared_data, 300)
+    recipe = get_recipe("bilstm-glove").replace(epochs=1)
+    a = train_recipe(recipe, texts, labels, num_labels=6, seed=5, vectors=glove, max_steps=4)
+    b = train_recipe(recipe, texts, labels, num_labels=6, seed=5, vectors=glove, max_steps=4)
+    for (name, x), (_, y) in zip(a.model.state_dict().items(), b.model.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
+
+
+def test_train_recipe_rejects_bad_input():
+    recipe = get_recipe("lecture-rnn")
+    with pytest.raises(
+        ValueError, match="`train_texts` must be a sequence of texts as long as `train_labels`"
+    ):
+        train_recipe(recipe, ["a", "b"], [0])
+    with pytest.raises(ValueError, match=r"`train_labels` must hold class ids in \[0, 2\)"):
+        train_recipe(recipe, ["a", "b"], [0, 2], num_labels=2)
+    with pytest.raises(ValueError, match="Pass both `validation_texts` and `validation_labels`"):
+        train_recipe(recipe, ["a", "b"], [0, 1], validation_texts=["c"])
+
+
+def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
+    return subprocess.run(
+        [sys.executable, "-m", "rnn_textclf.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_cli_trains_by_recipe_name_and_config_file(tmp_path):
+    proc = _run_cli(
+        "train",
+        "--recipe",
+        "bilstm-glove",
+        "--max-train-samples",
+        "400",
+        "--max-steps",
+        "6",
+        "--hidden-size",
+        "32",
+        "--output-dir",
+        "by-name",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "test split results" in proc.stdout
+    out = tmp_path / "by-name"
+    config = json.loads((out / "config.json").read_text())
+    assert config["recipe"] == "bilstm-glove"
+    assert config["hidden_size"] == 32  # the flag overrides the recipe's 128
+    assert config["pooling"] == "mean_max" and config["embedding_dim"] == 50  # the rest is the recipe's
+    saved = get_recipe(out / "recipe.yaml")
+    assert saved.model["hidden_size"] == 32 and saved.lr == get_recipe("bilstm-glove").lr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_rows"] == 400 and "accuracy" in metrics["test"]
+
+    # A --config file can name the recipe (and override its fields); a recipe file works as --recipe.
+    recipe_file = tmp_path / "my-rnn.yaml"
+    get_recipe("lecture-rnn").replace(name="my-rnn", model={"hidden_size": 16}).save(recipe_file)
+    (tmp_path / "cfg.yaml").write_text(f"recipe: {recipe_file}\nmax_steps: 3\nmax_train_samples: 300\n")
+    proc = _run_cli("train", "--config", "cfg.yaml", "--output-dir", "by-file", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    config = json.loads((tmp_path / "by-file" / "config.json").read_text())
+    assert (config["recipe"], config["rnn_type"], config["hidden_size"]) == ("my-rnn", "rnn", 16)
+
+
+def test_cli_unknown_recipe_one_line_exit_2(tmp_path):
+    proc = _run_cli("train", "--recipe", "nope", cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--recipe 'nope'" in lines[0] and "bilstm-glove" in lines[0], proc.stderr
