@@ -9,6 +9,7 @@ from .configuration import RNNClassifierConfig
 from .export import OnnxClassifier, QuantizedRNNClassifier, export_onnx, quantize_dynamic, quantize_onnx
 from .modelcard import write_model_card
 from .modeling import RNNClassifier, RNNClassifierPreTrainedModel
+from .streaming import LengthBucketedStream, bucket_stream
 from .tokenization import RNNTokenizer, basic_english_tokenize
 from .vectors import CoverageReport, WordVectors, load_word_vectors
 
@@ -30,6 +31,7 @@ RNNClassifier.model_card_writer = staticmethod(write_model_card)
 __all__ = [
     "BucketBatchSampler",
     "CoverageReport",
+    "LengthBucketedStream",
     "OnnxClassifier",
     "PackedBatch",
     "PackedSequenceCollator",
@@ -42,6 +44,7 @@ __all__ = [
     "WordVectors",
     "__version__",
     "basic_english_tokenize",
+    "bucket_stream",
     "export_onnx",
     "load_word_vectors",
     "quantize_dynamic",
