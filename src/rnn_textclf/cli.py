@@ -691,6 +691,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "labels": names,
                 "train_rows": len(encoded["train"]),
                 "validation_rows": len(encoded["validation"]),
+                "processes": training_args.world_size,  # > 1 under torchrun / accelerate launch
                 "best_validation": {best_metric: trainer.state.best_metric},
                 "history": history,
             }
