@@ -75,9 +75,13 @@ class RNNClassifierConfig(PreTrainedConfig):
         freeze_embeddings (`bool`, defaults to `False`): Keep the embedding fixed during training (set by
             ``load_pretrained_embeddings(freeze=True)`` so a reloaded checkpoint trains the same way).
         initializer_range (`float`, defaults to 0.1): Std of the normal init of the embedding and classifier.
+
+    Keyword Args:
         num_labels (`int`, defaults to 2): Number of outputs of the classifier head.
-        id2label / label2id / problem_type: The standard ``transformers`` classification fields. The loss
-            follows ``problem_type`` exactly as transformers' sequence-classification heads do.
+        id2label (`dict[int, str]`): Label name of each output, the standard ``transformers`` field.
+        label2id (`dict[str, int]`): The inverse of ``id2label``.
+        problem_type (`str`): ``"single_label_classification"``, ``"multi_label_classification"`` or
+            ``"regression"``. The loss follows it exactly as transformers' sequence-classification heads do.
 
     Example:
         ```python
