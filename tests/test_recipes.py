@@ -40,7 +40,7 @@ def glove():
 
 def test_shipped_recipes_load_and_validate():
     names = list_recipes()
-    assert {"bilstm-glove", "lecture-rnn"} <= set(names)
+    assert {"bilstm-glove", "bigru-glove", "lecture-rnn"} <= set(names)
     for name in names:
         recipe = get_recipe(name)
         assert recipe.name == name
@@ -91,7 +91,9 @@ def test_bad_files_and_names(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(InvalidRecipeError, match="is not valid"):
         get_recipe(tmp_path / "broken.json")
-    with pytest.raises(InvalidRecipeError, match=r"not a shipped recipe \(bilstm-glove"):
+    with pytest.raises(
+        InvalidRecipeError, match=r"not a shipped recipe \(bigru-glove, bilstm-glove, lecture-rnn\)"
+    ):
         get_recipe("no-such-recipe")
     # The name defaults to the file's stem.
     (tmp_path / "tiny.yaml").write_text("vectors: null\nmodel:\n  embedding_dim: 8\n")
@@ -100,7 +102,7 @@ def test_bad_files_and_names(tmp_path):
 
 def test_train_few_steps_on_real_trec(shared_data, glove):
     texts, labels = _trec(shared_data, 600)
-    recipe = get_recipe("bilstm-glove").replace(epochs=2, batch_size=32)
+    recipe = get_recipe("bilstm-glove").replace(epochs=2, batch_size=32, freeze_epochs=1)
     result = train_recipe(
         recipe,
         texts,
@@ -241,3 +243,12 @@ def test_cli_unknown_recipe_one_line_exit_2(tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--recipe 'nope'" in lines[0] and "bilstm-glove" in lines[0], proc.stderr
+
+
+def test_time_budget_stops_between_epochs(shared_data, glove):
+    texts, labels = _trec(shared_data, 200)
+    recipe = get_recipe("lecture-rnn").replace(epochs=3, max_train_seconds=0.001)
+    result = train_recipe(recipe, texts, labels, num_labels=6, seed=0, vectors=glove)
+    assert len(result.history) == 1  # one epoch always runs; the next would pass the budget
+    with pytest.raises(InvalidRecipeError, match="`max_train_seconds` must be a positive number"):
+        recipe.replace(max_train_seconds=0)

@@ -106,6 +106,9 @@ class Recipe:
             and model selection when no validation set is passed.
         patience: Stop after this many epochs without a better validation accuracy (``None``: never; the
             best epoch is still the one kept).
+        max_train_seconds: Wall-time budget of the whole ``train_recipe`` call: no epoch is started that,
+            at the speed of the last one, would end past it (``None``: no budget). Runs that hit it depend
+            on the machine's speed; the history says how many epochs ran.
     """
 
     name: str
@@ -129,6 +132,7 @@ class Recipe:
     grad_clip: float | None = None
     validation_fraction: float = 0.1
     patience: int | None = None
+    max_train_seconds: float | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -181,6 +185,10 @@ class Recipe:
             _fail("grad_clip", self.grad_clip, "a positive number or null")
         if self.patience is not None and (not _is_int(self.patience) or self.patience < 1):
             _fail("patience", self.patience, "an integer >= 1 or null")
+        if self.max_train_seconds is not None and (
+            not _is_number(self.max_train_seconds) or self.max_train_seconds <= 0
+        ):
+            _fail("max_train_seconds", self.max_train_seconds, "a positive number of seconds or null")
         # The model fields are checked by the config itself (vocab size etc. are placeholders here).
         from ..configuration import RNNClassifierConfig
 
@@ -576,6 +584,16 @@ def train_recipe(
                 break
         if max_steps is not None and step >= max_steps:
             break
+        if recipe.max_train_seconds is not None and epoch < recipe.epochs:
+            elapsed = time.perf_counter() - started
+            if elapsed + (time.perf_counter() - epoch_start) > recipe.max_train_seconds:
+                logger.info(
+                    "%s: stopping after epoch %d: another epoch would pass max_train_seconds=%s",
+                    recipe.name,
+                    epoch,
+                    recipe.max_train_seconds,
+                )
+                break
     if best_state is not None:
         model.load_state_dict(best_state)
     model.config.freeze_embeddings = not embedding.requires_grad
