@@ -16,6 +16,15 @@ Data: AG News CSVs as published by Zhang et al. (2015): no header, columns class
 the text is title + " " + description. Every rank builds the vocabulary from the training texts itself
 (the same file and the same counting rules give the same vocabulary; ``--hash-dir`` records it).
 
+``--stream`` reads the training file as a ``datasets`` stream instead (``load_dataset(..., streaming=True)``,
+never materialised): the vocabulary comes from one streamed pass and the batches from
+``bucket_stream`` (length bucketing inside a shuffle buffer); ``--max-steps`` is then required. Under DDP
+every rank reads the stream and keeps its slice of each block of ``batch size x processes`` rows
+(``dispatch_batches=False``), so ``bucket_stream`` groups whole blocks by length:
+
+    torchrun --nproc_per_node 2 examples/train_ddp.py --train-file train.csv --eval-file test.csv \
+        --batch-size 16 --stream --max-steps 500
+
 ``--hash-dir DIR`` makes every rank write ``DIR/rank{R}.json`` with SHA-256 digests of its vocabulary and
 of its model's state_dict after training (the DDP test compares them); rank 0 writes ``--metrics-json``
 and saves the model and tokenizer to ``--output-dir``.
@@ -35,7 +44,7 @@ import torch
 from datasets import Dataset, load_dataset
 from transformers import TrainingArguments, set_seed
 
-from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer, RNNTrainer
+from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer, RNNTrainer, bucket_stream
 from rnn_textclf.metrics import make_compute_metrics
 
 logger = logging.getLogger("train_ddp")
@@ -58,6 +67,28 @@ def read_ag_news(path: str, tokenizer: RNNTokenizer | None, max_length: int) -> 
             remove_columns=["text"],
         )
     return ds, texts
+
+
+def stream_ag_news(path: str, tokenizer: RNNTokenizer | None, max_length: int) -> Any:
+    """An AG News CSV as a ``datasets.IterableDataset`` of text/label rows, tokenized when a tokenizer is given."""
+    stream = load_dataset(
+        "csv", data_files=path, column_names=["label", "title", "description"], split="train", streaming=True
+    )
+    stream = stream.map(
+        lambda b: {
+            "text": [f"{t} {d}" for t, d in zip(b["title"], b["description"], strict=True)],
+            "label": [int(v) - 1 for v in b["label"]],
+        },
+        batched=True,
+        remove_columns=["title", "description"],
+    )
+    if tokenizer is None:
+        return stream
+    return stream.map(
+        lambda b: tokenizer(b["text"], truncation=True, max_length=max_length, return_length=True),
+        batched=True,
+        remove_columns=["text"],
+    )
 
 
 def state_dict_sha256(model: torch.nn.Module) -> str:
@@ -98,6 +129,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="length-grouped training batches (single process: LengthGroupedSampler; DDP: its distributed "
         "twin, which orders rows differently, so runs no longer see the same batches)",
     )
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="stream the training file (datasets streaming + bucket_stream); needs --max-steps",
+    )
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (GPUs with bf16 support)")
     p.add_argument("--dataloader-workers", type=int, default=0)
     p.add_argument("--hash-dir", help="every rank writes rank{R}.json with vocab and weight digests")
@@ -107,6 +143,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    if args.stream and args.max_steps <= 0:
+        raise SystemExit(
+            "--stream needs --max-steps N: a stream has no length, so Trainer cannot count epochs."
+        )
     rank = int(os.environ.get("RANK", "0"))
     logging.basicConfig(
         level=logging.INFO if rank == 0 else logging.WARNING, format=f"[rank {rank}] %(message)s"
@@ -128,6 +168,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         bf16=args.bf16,
         dataloader_num_workers=args.dataloader_workers,
         use_cpu=not torch.cuda.is_available(),
+        # Every parameter takes part in each forward pass: spare DDP the search for unused ones.
+        ddp_find_unused_parameters=False,
+        # A stream under DDP: every rank reads it and keeps its share of each block of batch x world rows
+        # (the default, rank 0 reading and sending batches, needs equal widths and broadcasts CPU lengths).
+        accelerator_config={"dispatch_batches": False} if args.stream else None,
     )
     world = training_args.world_size
     logger.info(
@@ -138,12 +183,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.batch_size * world,
     )
     set_seed(args.seed)
-    # Every rank reads the files; main_process_first lets rank 0 fill the datasets cache alone.
-    with training_args.main_process_first(desc="reading AG News"):
-        _, train_texts = read_ag_news(args.train_file, None, args.max_length)
-    tokenizer = RNNTokenizer.train_from_iterator(iter(train_texts), min_freq=args.min_freq)
+    if args.stream:
+        # One streamed pass counts the words (bounded memory); the same rows give the same vocab on every rank.
+        tokenizer = RNNTokenizer.train_from_dataset(
+            stream_ag_news(args.train_file, None, args.max_length), text_column="text", min_freq=args.min_freq
+        )
+        rows = stream_ag_news(args.train_file, tokenizer, args.max_length).shuffle(
+            seed=args.seed, buffer_size=10_000
+        )
+        # One length group per block of batch x world rows, the block each optimizer step shares out.
+        train = bucket_stream(rows, batch_size=args.batch_size * world, seed=args.seed)
+    else:
+        # Every rank reads the files; main_process_first lets rank 0 fill the datasets cache alone.
+        with training_args.main_process_first(desc="reading AG News"):
+            _, train_texts = read_ag_news(args.train_file, None, args.max_length)
+        tokenizer = RNNTokenizer.train_from_iterator(iter(train_texts), min_freq=args.min_freq)
+        with training_args.main_process_first(desc="tokenizing"):
+            train, _ = read_ag_news(args.train_file, tokenizer, args.max_length)
     with training_args.main_process_first(desc="tokenizing"):
-        train, _ = read_ag_news(args.train_file, tokenizer, args.max_length)
         evaluation, _ = read_ag_news(args.eval_file, tokenizer, args.max_length)
 
     config = RNNClassifierConfig(

@@ -198,3 +198,49 @@ def test_cli_train_under_accelerate_launch(ag_subset, tmp_path):
     model, tokenizer = _load_model_and_tokenizer(str(out))
     [row] = predict_texts(model, tokenizer, ["Stocks fell as oil prices rose"])
     assert row["label"] in {"1", "2", "3", "4"}
+
+
+@pytest.mark.slow
+def test_torchrun_ddp_on_a_stream(ag_subset, tmp_path):
+    """DDP on a `datasets` stream: every rank reads it and keeps its share of each length-grouped block."""
+    run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(free_port()),
+            str(SCRIPT),
+            "--train-file",
+            str(ag_subset / "train.csv"),
+            "--eval-file",
+            str(ag_subset / "eval.csv"),
+            "--stream",
+            "--max-steps",
+            "64",
+            "--batch-size",
+            "16",
+            "--output-dir",
+            str(tmp_path / "ddp"),
+            "--hash-dir",
+            str(tmp_path / "h"),
+            "--metrics-json",
+            str(tmp_path / "ddp.json"),
+        ],
+        cwd=tmp_path,
+    )
+    ranks = [json.loads((tmp_path / "h" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["state_dict_sha256"] == ranks[1]["state_dict_sha256"]
+    assert ranks[0]["global_step"] == 64
+    # The vocabulary counted over the stream is the one counted over the texts in memory.
+    example = load_example()
+    with (ag_subset / "train.csv").open(newline="", encoding="utf-8") as handle:
+        texts = [f"{title} {description}" for _, title, description in csv.reader(handle)]
+    in_memory = example.RNNTokenizer.train_from_iterator(iter(texts), min_freq=2)
+    assert ranks[0]["vocab_sha256"] == ranks[1]["vocab_sha256"] == example.vocab_sha256(in_memory)
+    metrics = json.loads((tmp_path / "ddp.json").read_text())
+    assert metrics["eval_accuracy"] > 0.4, metrics
