@@ -41,7 +41,7 @@ class LengthBucketedStream(torch.utils.data.IterableDataset):
 
     Made by [`bucket_stream`][rnn_textclf.bucket_stream]; see there for the arguments. Iterating yields
     rows (what ``Trainer`` and ``DataLoader(stream, batch_size=batch_size, collate_fn=collator)`` expect);
-    [`iter_batches`][rnn_textclf.streaming.LengthBucketedStream.iter_batches] yields the lists of rows.
+    [`iter_batches`][rnn_textclf.LengthBucketedStream.iter_batches] yields the lists of rows.
     A short batch, when the stream length is not a multiple of ``batch_size``, comes last, so a
     ``DataLoader`` with the same batch size cuts exactly these batches.
     """
@@ -196,6 +196,12 @@ def bucket_stream(
     too (``stream.shuffle(seed=..., buffer_size=...)`` reorders the shards and mixes rows across them);
     this buffer then only decides which rows share a batch.
 
+    Under DDP (torchrun, accelerate launch) pass ``TrainingArguments(accelerator_config={"dispatch_batches":
+    False})`` and ``batch_size=per_device_train_batch_size * world_size``: every rank then reads the stream
+    and keeps its share of each block of ``batch_size`` rows, one length group. (accelerate's default for
+    iterable data sets, rank 0 reading and sending out batches, needs batches of one width and broadcasts
+    the CPU ``lengths``, which NCCL cannot.)
+
     Args:
         dataset: Rows with ``input_ids`` and, ideally, the tokenizer's ``length`` column
             (``tokenizer(texts, return_length=True)``); other columns (labels) pass through.
@@ -211,7 +217,7 @@ def bucket_stream(
         drop_last: Drop the final short batch.
 
     Returns:
-        A [`LengthBucketedStream`][rnn_textclf.streaming.LengthBucketedStream].
+        A [`LengthBucketedStream`][rnn_textclf.LengthBucketedStream].
 
     Raises:
         ValueError: For a non-positive ``batch_size`` or a ``buffer_size`` smaller than it, and (while
