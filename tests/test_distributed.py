@@ -244,3 +244,53 @@ def test_torchrun_ddp_on_a_stream(ag_subset, tmp_path):
     assert ranks[0]["vocab_sha256"] == ranks[1]["vocab_sha256"] == example.vocab_sha256(in_memory)
     metrics = json.loads((tmp_path / "ddp.json").read_text())
     assert metrics["eval_accuracy"] > 0.4, metrics
+
+
+def test_rnn_trainer_hands_lengths_past_ddp_input_moving(tmp_path):
+    """With one GPU per process, DDP moves every tensor argument to its GPU; RNNTrainer passes lengths as
+    NumPy, which DDP leaves on the CPU, so the model never copies them back."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    from torch.distributed.utils import _to_kwargs
+    from transformers import TrainingArguments
+
+    from rnn_textclf import (
+        PackedSequenceCollator,
+        RNNClassifier,
+        RNNClassifierConfig,
+        RNNTokenizer,
+        RNNTrainer,
+    )
+
+    tokenizer = RNNTokenizer.train_from_iterator(["a b c", "b c d e", "e f"])
+    torch.manual_seed(0)
+    model = RNNClassifier(
+        RNNClassifierConfig(
+            vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, num_labels=2, hidden_size=8
+        )
+    ).eval()
+    trainer = RNNTrainer(
+        model=model,
+        args=TrainingArguments(str(tmp_path), use_cpu=True, report_to="none"),
+        processing_class=tokenizer,
+    )
+    collator = PackedSequenceCollator(tokenizer)
+    rows = [
+        {"input_ids": ids, "label": i % 2}
+        for i, ids in enumerate(tokenizer(["a b c", "e", "b c d e f"])["input_ids"])
+    ]
+
+    plain = trainer._prepare_inputs(collator(rows))
+    assert isinstance(plain["lengths"], torch.Tensor) and plain["lengths"].device.type == "cpu"
+
+    trainer.model_wrapped = SimpleNamespace(
+        device_ids=[0]
+    )  # as accelerate wraps the model on a multi-GPU machine
+    ddp_inputs = trainer._prepare_inputs(collator(rows))
+    assert isinstance(ddp_inputs["lengths"], np.ndarray)
+    # DDP's input mover (DistributedDataParallel._pre_forward with device_ids) moves the tensors only.
+    _, [moved] = _to_kwargs((), dict(ddp_inputs), torch.device("meta"), False)
+    assert moved["input_ids"].device.type == "meta" and moved["lengths"] is ddp_inputs["lengths"]
+    with torch.no_grad():
+        assert torch.equal(model(**ddp_inputs).logits, model(**plain).logits)

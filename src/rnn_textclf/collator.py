@@ -324,7 +324,8 @@ class RNNTrainer(Trainer):
     - The tokenizer's ``length`` column (``tokenizer(..., return_length=True)``) survives
       ``remove_unused_columns`` so the length-grouped sampler reads it instead of measuring every row.
     - ``lengths`` stay on the CPU when batches move to the accelerator, so packing needs no
-      device-to-host copy.
+      device-to-host copy. Under multi-GPU DDP they go to the model as a NumPy array: DDP moves every
+      tensor argument to its GPU, and the model would have to copy the lengths back at every step.
     - With no ``data_collator`` but a ``processing_class`` (the tokenizer), it uses
       [`PackedSequenceCollator`][rnn_textclf.PackedSequenceCollator].
     """
@@ -369,7 +370,9 @@ class RNNTrainer(Trainer):
         if isinstance(lengths, torch.Tensor) and lengths.device.type == "cpu":
             rest = type(inputs)({k: v for k, v in inputs.items() if k != "lengths"})
             prepared = super()._prepare_inputs(rest)
-            prepared["lengths"] = lengths
+            # DDP with device_ids (one GPU per process) moves tensor arguments, not NumPy arrays.
+            ddp_moves_tensors = bool(getattr(self.model_wrapped, "device_ids", None))
+            prepared["lengths"] = lengths.numpy() if ddp_moves_tensors else lengths
             return prepared
         return super()._prepare_inputs(inputs)
 
