@@ -6,8 +6,11 @@ DistributedDataParallel and gives every rank its share of each batch:
 
     python examples/train_ddp.py --train-file train.csv --eval-file test.csv --batch-size 32
     torchrun --nproc_per_node 2 examples/train_ddp.py --train-file train.csv --eval-file test.csv --batch-size 16
-    accelerate launch --num_processes 2 examples/train_ddp.py --train-file train.csv --eval-file test.csv \\
-        --batch-size 16
+    accelerate launch --multi_gpu --num_processes 2 examples/train_ddp.py --train-file train.csv \\
+        --eval-file test.csv --batch-size 16
+
+(On a machine without GPUs, ``accelerate launch`` starts a single process unless given ``--multi_gpu``;
+with it, the processes train on the CPU over gloo.)
 
 ``--batch-size`` is per process: with N processes the optimizer sees N times as many rows per step, so halve
 it with 2 processes to train with the same effective batch as the single-process run.
