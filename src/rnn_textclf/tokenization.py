@@ -47,6 +47,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import BatchEncoding, TokenizersBackend
 from transformers.tokenization_utils_base import PaddingStrategy, TruncationStrategy
@@ -130,11 +131,13 @@ class _UnicodeTables:
 @functools.cache
 def _unicode_tables() -> _UnicodeTables:
     """Probe the running Python and the installed `tokenizers` (about half a second, once per process)."""
-    everything = "".join(map(chr, itertools.chain(range(0xD800), range(0xE000, 0x110000))))
+    codepoints = np.arange(0x110000, dtype=np.uint32)
+    codepoints = codepoints[(codepoints < 0xD800) | (codepoints > 0xDFFF)]  # no lone surrogates
+    everything = _string_of(codepoints)
     # Final-sigma context (CPython's handle_capital_sigma): in "c + Σ", the Σ becomes ς iff c is cased
     # and not case-ignorable; in "Α + c + Σ", iff c is case-ignorable or cased.
-    cased = _final_sigma_after(everything, "")
-    case_ignorable = _final_sigma_after(everything, "\u0391") - cased
+    cased = _final_sigma_after(codepoints, "")
+    case_ignorable = _final_sigma_after(codepoints, "\u0391") - cased
     whitespace = [ord(c) for c in re.findall(r"\s", everything)]  # re's \s for str is str.isspace()
     # Rust's White_Space: Python's whitespace plus the controls and (formerly) space-like format chars.
     splitter = pre_tokenizers.WhitespaceSplit()
@@ -154,18 +157,23 @@ def _unicode_tables() -> _UnicodeTables:
     rust = normalizers.Lowercase()
     keep_case: dict[str, str] = {}
     python_lower: dict[str, str] = {}
-    for start in range(0, len(everything), 4096):
-        block = everything[start : start + 4096]
-        if rust.normalize_str(block) == block.lower():
+    # Compare blocks, then the 64-character pieces of differing blocks, then their characters
+    # (lowercasing is per character in both, except for Σ, which is handled above).
+    differing = [
+        piece
+        for start in range(0, len(everything), 4096)
+        if rust.normalize_str(block := everything[start : start + 4096]) != block.lower()
+        for piece in (block[i : i + 64] for i in range(0, len(block), 64))
+        if rust.normalize_str(piece) != piece.lower()
+    ]
+    for char in itertools.chain.from_iterable(differing):
+        ours, theirs = char.lower(), rust.normalize_str(char)
+        if ours == theirs:
             continue
-        for char in block:
-            ours, theirs = char.lower(), rust.normalize_str(char)
-            if ours == theirs:
-                continue
-            if ours == char:
-                keep_case[char] = theirs
-            else:
-                python_lower[char] = ours
+        if ours == char:
+            keep_case[char] = theirs
+        else:
+            python_lower[char] = ours
     problems = [
         c for c, low in python_lower.items() if rust.normalize_str(low) != low or set(low) & set(keep_case)
     ]
@@ -201,19 +209,32 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _final_sigma_after(chars: str, prefix: str) -> set[int]:
-    """Code points c for which Python lowercases the Σ of ``prefix + c + "Σ"`` to a final ς."""
-    chars = chars.replace("\x00", "")  # "\x00" separates the probes; it is neither cased nor case-ignorable
-    lowered = (prefix + ("\u03a3\x00" + prefix).join(chars) + "\u03a3").lower()
+def _string_of(codepoints: np.ndarray) -> str:
+    """The string of these code points (built in C: no Python object per character)."""
+    return codepoints.astype("<u4").tobytes().decode("utf-32-le")
+
+
+def _final_sigma_after(codepoints: np.ndarray, prefix: str) -> set[int]:
+    """Code points c for which Python lowercases the Σ of ``prefix + c + "Σ"`` to a final ς.
+
+    All probes are lowercased as one string, ``prefix c Σ \\x00`` after another ("\\x00" is neither
+    cased nor case-ignorable, so each probe is judged on its own).
+    """
+    probes = codepoints[codepoints != 0]
+    columns = [*map(ord, prefix), -1, ord(_SIGMA), 0]
+    table = np.empty((len(probes), len(columns)), dtype=np.uint32)
+    for j, column in enumerate(columns):
+        table[:, j] = probes if column < 0 else column
+    lowered = _string_of(table.ravel()).lower()
     found: set[int] = set()
     probe = previous = 0
     for match in re.finditer(_FINAL_SIGMA, lowered):
         position = match.start()
-        if position + 1 < len(lowered) and lowered[position + 1] != "\x00":
+        if lowered[position + 1] != "\x00":
             continue  # a ς inside a probe (c itself lowercases to ς), not the probe's Σ
         probe += lowered.count("\x00", previous, position)
         previous = position
-        found.add(ord(chars[probe]))
+        found.add(int(probes[probe]))
     return found
 
 
