@@ -167,8 +167,12 @@ def print_table(result: dict, title: str) -> None:
             f"{m['vocab_speedup']:>9.2f}x{m['encode_speedup']:>9.2f}x{m['total_speedup']:>9.2f}x"
             f"{m['total_cpu']:>10.3f}{m['total_cpu_speedup']:>9.2f}x"
         )
+    setup = result["setup_once_s"]
+    auto = result["median"]["rnn_textclf auto"]["total"]
+    python_total = result["median"]["python"]["total"]
     print(
-        f"one-time Unicode table probe (first build in a process, not in the table): {result['setup_once_s']:.3f} s"
+        f"one-time Unicode table probe (first build in a process, not in the table): {setup:.3f} s; "
+        f"rnn_textclf auto with it added: {auto + setup:.3f} s, {python_total / (auto + setup):.2f}x"
     )
     print(f"identical ids (every path, every repetition): {result['identical_ids']}")
     before, after = env["load_average_1min"]
