@@ -133,7 +133,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", default=str(DATA))
-    parser.add_argument("--repeats", type=int, default=2, help="epochs timed per variant; the fastest counts")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds; the median counts")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
@@ -189,31 +189,38 @@ def main() -> None:
 
     results: dict[str, dict[str, float]] = {}
 
-    def timed(name: str, make_batches, *, trainer: bool = False) -> None:
-        best = float("inf")
-        for rep in range(args.repeats):
-            model = make_model(len(tokenizer), tokenizer.pad_token_id, seed=rep)
-            optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-            batches = make_batches(rep)
-            t0 = time.perf_counter()
-            run_epoch(model, optimizer, batches)
-            best = min(best, time.perf_counter() - t0)
-        results[name] = {"seconds": best}
+    def one_epoch(make_batches, rep: int) -> float:
+        model = make_model(len(tokenizer), tokenizer.pad_token_id, seed=rep)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        batches = make_batches(rep)
+        t0 = time.perf_counter()
+        run_epoch(model, optimizer, batches)
+        return time.perf_counter() - t0
 
-    timed("(a) lecture pipeline", lecture_batches)
+    # Padding of the bucketed batches (one epoch's worth), then the timed rounds.
     collator.reset_stats()
-    timed("(b) rnn-textclf plain loop", ours_batches)
-    bucketed_padding = collator.padding_fraction
-
     premade = list(ours_batches(0))
-    timed("(c) model steps only", lambda rep: premade)
+    bucketed_padding = collator.padding_fraction
+    variants = {
+        "(a) lecture pipeline": lecture_batches,
+        "(b) rnn-textclf plain loop": ours_batches,
+        "(c) model steps only": lambda rep: premade,
+    }
+    # Interleaved rounds: on a shared machine the load changes by the minute, so each round times every
+    # variant back to back and the median over rounds is compared.
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for rep in range(args.repeats):
+        for name, make_batches in variants.items():
+            times[name].append(one_epoch(make_batches, rep))
+    for name, values in times.items():
+        results[name] = {"seconds": float(np.median(values)), "all_seconds": values}
 
     # Trainer: same model, batches grouped by length, one epoch, no eval/saving
     from datasets import Dataset
     from transformers import TrainingArguments
 
     ds = Dataset.from_dict({"input_ids": encoded, "label": train_labels, "length": lengths.tolist()})
-    best = float("inf")
+    trainer_times = []
     for rep in range(args.repeats):
         with tempfile.TemporaryDirectory() as out:
             model = make_model(len(tokenizer), tokenizer.pad_token_id, seed=rep)
@@ -236,8 +243,11 @@ def main() -> None:
             trainer = RNNTrainer(model=model, args=targs, train_dataset=ds, data_collator=collator)
             t0 = time.perf_counter()
             trainer.train()
-            best = min(best, time.perf_counter() - t0)
-    results["(b) rnn-textclf RNNTrainer"] = {"seconds": best}
+            trainer_times.append(time.perf_counter() - t0)
+    results["(b) rnn-textclf RNNTrainer"] = {
+        "seconds": float(np.median(trainer_times)),
+        "all_seconds": trainer_times,
+    }
 
     # padding of the lecture's random batches, for comparison
     random_padding = []

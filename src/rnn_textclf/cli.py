@@ -665,6 +665,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 report_to="none",
                 disable_tqdm=args.quiet,
                 use_cpu=not torch.cuda.is_available(),
+                dataloader_pin_memory=torch.cuda.is_available(),  # pinning warns and does nothing on CPU
                 save_only_model=True,
                 # Every parameter takes part in each forward pass: spare DDP the search for unused ones.
                 ddp_find_unused_parameters=False,

@@ -143,7 +143,7 @@ def write_model_card(
         **info,
     )
     card.save(path)
-    logger.info("Wrote the model card %s.", path)
+    logger.debug("Wrote the model card %s.", path)
     return card
 
 
