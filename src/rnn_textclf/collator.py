@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 from transformers import BatchEncoding, Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,10 @@ class PackedSequenceCollator:
     Args:
         tokenizer: The tokenizer that made the ids; gives the pad id and the vocab size (ids are checked
             on the CPU, before any copy to an accelerator). ``None`` needs ``pad_token_id``.
-        max_length: Truncate each row to at most this many tokens (``None``: no truncation).
+        max_length: Truncate each row to at most this many tokens (``None``: no truncation). The batch is
+            padded to its longest row, so one very long text costs ``batch_size x its length`` memory; with
+            ``None``, a row longer than the tokenizer's ``model_max_length`` (512 for tokenizers built by
+            rnn-textclf) logs a warning once. Truncate when tokenizing (``truncation=True``) or set this.
         pad_to_multiple_of: Round the padded width up to a multiple of this (tensor-core friendly shapes).
         label_column: Name of the label field; by default ``"labels"`` or ``"label"``, whichever is present.
         label_kind: ``"auto"`` makes integer labels int64 (single-label) and float or list labels float32
@@ -68,6 +72,10 @@ class PackedSequenceCollator:
             loops. Leave ``None`` with ``Trainer``, which places batches itself.
         pad_token_id: Pad id when no tokenizer is given.
         vocab_size: Vocab size for the id check when no tokenizer is given.
+        num_labels: When set, integer class ids must lie in ``[0, num_labels)`` (or be -100, ignored) and
+            label rows of 2-D labels must have ``num_labels`` columns. Checked on the CPU before any copy
+            to an accelerator, where a bad class id is an opaque device-side assert. ``RNNTrainer`` sets it
+            from the model's config for classification.
 
     Example:
         ```python
@@ -88,6 +96,7 @@ class PackedSequenceCollator:
         device: str | torch.device | None = None,
         pad_token_id: int | None = None,
         vocab_size: int | None = None,
+        num_labels: int | None = None,
     ) -> None:
         if tokenizer is not None:
             pad_token_id = tokenizer.pad_token_id if pad_token_id is None else pad_token_id
@@ -95,6 +104,11 @@ class PackedSequenceCollator:
         if pad_token_id is None:
             raise ValueError(
                 "PackedSequenceCollator needs a pad id: pass the tokenizer (with a pad token) or `pad_token_id=`."
+            )
+        if vocab_size is not None and not 0 <= int(pad_token_id) < vocab_size:
+            raise ValueError(
+                f"The pad id {pad_token_id} is outside the vocab [0, {vocab_size}): padding would hold ids the "
+                "embedding does not have. Use the tokenizer's pad_token_id (a token of its vocab)."
             )
         if max_length is not None and (
             isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1
@@ -110,6 +124,10 @@ class PackedSequenceCollator:
             )
         if label_kind not in _LABEL_KINDS:
             raise ValueError(f"`label_kind` must be one of {_LABEL_KINDS}, got {label_kind!r}.")
+        if num_labels is not None and (
+            isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1
+        ):
+            raise ValueError(f"`num_labels` must be a positive integer or None, got {num_labels!r}.")
         self.tokenizer = tokenizer
         self.pad_token_id = int(pad_token_id)
         self.vocab_size = vocab_size
@@ -117,7 +135,11 @@ class PackedSequenceCollator:
         self.pad_to_multiple_of = pad_to_multiple_of
         self.label_column = label_column
         self.label_kind = label_kind
+        self.num_labels = num_labels
         self.device = torch.device(device) if device is not None else None
+        model_max = getattr(tokenizer, "model_max_length", None)
+        self._long_row_limit = model_max if isinstance(model_max, int) and model_max < 10**9 else None
+        self._warned_long_row = False
         self.reset_stats()
 
     # ------------------------------------------------------------------ statistics
@@ -153,6 +175,17 @@ class PackedSequenceCollator:
             ids_rows = [ids[: self.max_length] for ids in ids_rows]
         lengths = np.fromiter(map(len, ids_rows), dtype=np.int64, count=len(ids_rows))  # (batch,)
         width = int(lengths.max())
+        if self._long_row_limit is not None and width > self._long_row_limit and not self._warned_long_row:
+            self._warned_long_row = True
+            logger.warning(
+                "A row has %d tokens, more than the tokenizer's model_max_length=%d, and the collator does not "
+                "truncate (max_length=None): its batch is padded to %d positions, which costs memory and time. "
+                "Tokenize with truncation=True (or max_length=...), or pass PackedSequenceCollator(max_length=...). "
+                "(Warned once.)",
+                width,
+                self._long_row_limit,
+                width,
+            )
         if self.pad_to_multiple_of:
             width = math.ceil(width / self.pad_to_multiple_of) * self.pad_to_multiple_of
         mask = np.arange(width)[None, :] < lengths[:, None]  # (batch, width)
@@ -229,6 +262,7 @@ class PackedSequenceCollator:
                     f"Labels in column {key!r} must be numbers, got {type(bad).__name__} {bad!r}."
                 )
             labels = torch.from_numpy(array)
+        self._check_label_values(labels, key)
         kind = self.label_kind
         if kind == "auto":
             integer = not labels.is_floating_point() and labels.dtype != torch.bool
@@ -242,6 +276,34 @@ class PackedSequenceCollator:
                 raise TypeError("Single-label classification needs integer class ids; got fractional labels.")
             return labels.to(torch.int64)
         return labels.to(torch.float32)
+
+    def _check_label_values(self, labels: torch.Tensor, key: str) -> None:
+        """Class ids in range and label widths, on the CPU (``num_labels`` set), naming the fix."""
+        n = self.num_labels
+        if n is None or labels.numel() == 0:
+            return
+        if labels.dim() == 2 and labels.shape[1] != n:
+            raise ValueError(
+                f"Labels in column {key!r} have {labels.shape[1]} columns but the model has num_labels={n}: "
+                f"multi-label rows need one 0/1 value per label ({n} values)."
+            )
+        integer = not labels.is_floating_point() and labels.dtype != torch.bool
+        if labels.dim() == 1 and not integer and self.label_kind == "auto" and n > 1:
+            raise ValueError(
+                f"Labels in column {key!r} are {labels.dtype} values (e.g. {labels[0].item()!r}), one per row, but the "
+                f"model has num_labels={n} classes: single-label classification needs integer class ids. Cast the "
+                f"column, e.g. ds = ds.cast_column({key!r}, datasets.Value('int64')); for multi-label, give each "
+                f"row a list of {n} 0/1 values."
+            )
+        if labels.dim() == 1 and integer and self.label_kind in ("auto", "single_label_classification"):
+            bad = (labels < 0) & (labels != -100) | (labels >= n)
+            if bool(bad.any()):
+                row = int(bad.nonzero()[0, 0])
+                raise ValueError(
+                    f"Label {int(labels[row])} (row {row} of the batch, column {key!r}) is not a class id in "
+                    f"[0, {n}) (num_labels={n}; -100 means 'ignore'). Fix the labels, or build the model with "
+                    "RNNClassifierConfig(num_labels=...) for all classes."
+                )
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -312,6 +374,28 @@ class BucketBatchSampler(Sampler[list[int]]):
             yield batch.tolist()
 
 
+class _EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """transformers' ``LengthGroupedSampler`` whose order depends only on ``seed + epoch``.
+
+    The stock sampler draws each epoch's order from the global torch RNG when the epoch starts. A run
+    resumed in epoch ``e > 0`` starts its first epoch from another RNG state than the interrupted run
+    had at that point, so it would train on other batches. Seeding per epoch (``set_epoch``, which the
+    Trainer's data loader calls) makes the order of every epoch reproducible on its own.
+    """
+
+    def __init__(self, batch_size: int, *, lengths: list[int], seed: int) -> None:
+        super().__init__(batch_size, lengths=lengths, generator=torch.Generator())
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        self.generator.manual_seed(self.seed + self.epoch)
+        return super().__iter__()
+
+
 class RNNTrainer(Trainer):
     """A thin ``transformers.Trainer`` for recurrent classifiers.
 
@@ -328,12 +412,68 @@ class RNNTrainer(Trainer):
       tensor argument to its GPU, and the model would have to copy the lengths back at every step.
     - With no ``data_collator`` but a ``processing_class`` (the tokenizer), it uses
       [`PackedSequenceCollator`][rnn_textclf.PackedSequenceCollator].
+    - The tokenizer and the model must agree: a tokenizer with more tokens than ``config.vocab_size``
+      (ids the embedding does not have) or another pad id raises ``ValueError`` here, not an opaque
+      error mid-training; a smaller tokenizer logs a warning (fine for an embedding padded to a round
+      size, a silent mismatch otherwise). A ``PackedSequenceCollator`` gets the model's ``num_labels``
+      so bad class ids are caught on the CPU.
+    - ``train_sampling_strategy="group_by_length"`` shuffles each epoch from ``(data_seed or seed) +
+      epoch`` instead of the global RNG, so ``resume_from_checkpoint`` replays exactly the batches of
+      an uninterrupted run (transformers' sampler would draw a resumed epoch's order from another RNG state).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if kwargs.get("data_collator") is None and kwargs.get("processing_class") is not None:
             kwargs["data_collator"] = PackedSequenceCollator(kwargs["processing_class"])
         super().__init__(*args, **kwargs)
+        self._check_tokenizer_matches_model()
+
+    def _check_tokenizer_matches_model(self) -> None:
+        config = getattr(self.model, "config", None)
+        tokenizer = self.processing_class
+        vocab_size = getattr(config, "vocab_size", None)
+        if tokenizer is not None and isinstance(vocab_size, int) and hasattr(tokenizer, "get_vocab"):
+            size = len(tokenizer)
+            if size > vocab_size:
+                raise ValueError(
+                    f"The tokenizer has {size:,} tokens but the model's embedding has config.vocab_size="
+                    f"{vocab_size:,} rows: ids >= {vocab_size:,} would not exist. Pass the tokenizer the model was "
+                    f"built for, or build the model with RNNClassifierConfig(vocab_size={size}, ...)."
+                )
+            if size < vocab_size:
+                logger.warning(
+                    "The tokenizer has %s tokens but config.vocab_size is %s: the last %s embedding rows are never "
+                    "used. Fine if the embedding was padded on purpose; otherwise this is not the tokenizer the "
+                    "model was built for (ids would mean other words).",
+                    f"{size:,}",
+                    f"{vocab_size:,}",
+                    f"{vocab_size - size:,}",
+                )
+            pad = getattr(tokenizer, "pad_token_id", None)
+            model_pad = getattr(config, "pad_token_id", None)
+            if getattr(config, "model_type", None) == "rnn_textclf" and pad is not None and pad != model_pad:
+                raise ValueError(
+                    f"The tokenizer's pad_token_id is {pad} but config.pad_token_id is {model_pad}: the model would "
+                    f"keep token {model_pad}'s embedding at zero, untrained. Build the model with "
+                    f"RNNClassifierConfig(pad_token_id={pad}, ...)."
+                )
+        collator = self.data_collator
+        num_labels = getattr(config, "num_labels", None)
+        if (
+            isinstance(collator, PackedSequenceCollator)
+            and collator.num_labels is None
+            and isinstance(num_labels, int)
+            and num_labels > 1
+            and getattr(config, "problem_type", None) != "regression"
+        ):
+            collator.num_labels = num_labels
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> torch.utils.data.Sampler | None:
+        sampler = super()._get_train_sampler(train_dataset)
+        if type(sampler) is LengthGroupedSampler and sampler.generator is None:
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return _EpochSeededLengthGroupedSampler(sampler.batch_size, lengths=sampler.lengths, seed=seed)
+        return sampler
 
     def _get_eval_sampler(self, eval_dataset: Any) -> torch.utils.data.Sampler | None:
         if self.args.train_sampling_strategy == "group_by_length" and eval_dataset is not None:

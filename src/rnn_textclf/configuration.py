@@ -6,9 +6,12 @@ next to the weights for ``trust_remote_code=True`` loading on machines without r
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal
 
 from transformers import PreTrainedConfig
+
+logger = logging.getLogger(__name__)
 
 RNNType = Literal["rnn", "lstm", "gru"]
 Nonlinearity = Literal["tanh", "relu"]
@@ -18,6 +21,30 @@ RNN_TYPES: tuple[str, ...] = ("rnn", "lstm", "gru")
 NONLINEARITIES: tuple[str, ...] = ("tanh", "relu")
 POOLINGS: tuple[str, ...] = ("last", "mean", "max", "mean_max")
 PROBLEM_TYPES: tuple[str, ...] = ("regression", "single_label_classification", "multi_label_classification")
+
+# config.json keys that are not __init__ arguments of RNNClassifierConfig or PreTrainedConfig but are
+# expected: written by transformers, by other parts of rnn-textclf, or by older transformers versions.
+_EXPECTED_EXTRA_KEYS = frozenset(
+    {
+        "num_labels",
+        "torch_dtype",
+        "auto_map",
+        "_name_or_path",
+        "model_type",
+        "transformers_version",
+        "architectures",
+        "output_attentions",
+        "pretrained_vectors",
+        "rnn_textclf_quantization",
+        "tie_word_embeddings",
+        "bos_token_id",
+        "eos_token_id",
+        "sep_token_id",
+        "tokenizer_class",
+        "finetuning_task",
+        "use_cache",
+    }
+)
 
 
 class InvalidConfigError(ValueError):
@@ -43,6 +70,24 @@ def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
         raise ValueError(f"`{name}` must be True or False, got {value!r}.")
+
+
+def _check_label_fields(kwargs: dict[str, Any]) -> None:
+    """Types of the standard label fields, checked before PreTrainedConfig uses them (its errors name no field)."""
+    if kwargs.get("num_labels") is not None:
+        _check_int("num_labels", kwargs["num_labels"], 1)
+    for name, example in (("id2label", '{"0": "neg", "1": "pos"}'), ("label2id", '{"neg": 0, "pos": 1}')):
+        value = kwargs.get(name)
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(
+                f"`{name}` must be a mapping such as {example}, got {type(value).__name__} {value!r}."
+            )
+    for key in kwargs.get("id2label") or {}:
+        if isinstance(key, bool) or not (isinstance(key, int) or (isinstance(key, str) and key.isdigit())):
+            raise ValueError(f"`id2label` keys must be class ids 0, 1, ..., got {key!r}.")
+    for label, index in (kwargs.get("label2id") or {}).items():
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise ValueError(f"`label2id` values must be integer class ids, got {label!r}: {index!r}.")
 
 
 class RNNClassifierConfig(PreTrainedConfig):
@@ -127,6 +172,10 @@ class RNNClassifierConfig(PreTrainedConfig):
         self.pad_token_id = pad_token_id
         self.freeze_embeddings = freeze_embeddings
         self.initializer_range = initializer_range
+        try:
+            _check_label_fields(kwargs)
+        except ValueError as err:
+            raise InvalidConfigError(str(err)) from None
         super().__init__(**kwargs)
         try:
             self._validate_fields()
@@ -152,8 +201,36 @@ class RNNClassifierConfig(PreTrainedConfig):
         return config_dict, kwargs
 
     @classmethod
+    def from_dict(cls, config_dict: dict[str, Any], **kwargs: Any) -> Any:
+        """``PreTrainedConfig.from_dict`` (every load of a config.json, ``AutoConfig`` included) that names
+        unknown fields in a warning and says where to fix an invalid one.
+        """
+        source = kwargs.get("name_or_path") or config_dict.get("_name_or_path")
+        where = f"The config.json of {str(source)!r}" if source else "This config"
+        known = set(cls().to_dict()) | _EXPECTED_EXTRA_KEYS
+        unknown = sorted(key for key in config_dict if key not in known)
+        if unknown:
+            logger.warning(
+                "%s has fields that rnn-textclf does not use: %s. They are kept as attributes but change nothing. "
+                "If a newer rnn-textclf saved this model, upgrade; if they are typos of real fields, fix them in "
+                "config.json.",
+                where,
+                ", ".join(unknown),
+            )
+        try:
+            return super().from_dict(config_dict, **kwargs)
+        except InvalidConfigError as err:
+            if "is not a valid rnn-textclf config" in str(err):
+                raise
+            raise InvalidConfigError(
+                f"{where} is not a valid rnn-textclf config: {err} Fix that field in config.json, or upgrade "
+                "rnn-textclf if a newer version saved it."
+            ) from None
+
+    @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: Any, **kwargs: Any) -> Any:
         """``PreTrainedConfig.from_pretrained`` whose errors about a bad field name the checkpoint."""
+        kwargs.setdefault("name_or_path", str(pretrained_model_name_or_path))  # as AutoConfig passes it
         try:
             return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         except InvalidConfigError as err:
@@ -203,6 +280,10 @@ class RNNClassifierConfig(PreTrainedConfig):
         if self.initializer_range <= 0:
             raise ValueError(f"`initializer_range` must be a positive float, got {self.initializer_range!r}.")
         _check_int("num_labels", self.num_labels, 1)
+        if sorted(self.id2label) != list(range(self.num_labels)):
+            raise ValueError(
+                f"`id2label` must name each class id 0..{self.num_labels - 1} once, got keys {sorted(self.id2label)}."
+            )
         if self.problem_type is not None:
             _check_choice("problem_type", self.problem_type, PROBLEM_TYPES)
 

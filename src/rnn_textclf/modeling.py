@@ -59,6 +59,131 @@ def _no_safetensors_message(source: Any, kwargs: dict[str, Any]) -> str:
     )
 
 
+def _safetensors_shapes(source: Any, download_kwargs: Any) -> dict[str, tuple[int, ...]] | None:
+    """Tensor name -> shape from the safetensors header(s) of a local or already-downloaded checkpoint.
+
+    Reads only the JSON headers (no tensor data, no safetensors import); None when the files are not
+    found locally or cannot be read.
+    """
+    import json
+    import struct
+
+    kwargs = dict(download_kwargs or {})
+    subfolder = kwargs.get("subfolder") or ""
+
+    def locate(filename: str) -> str | None:
+        folder = os.path.join(str(source), subfolder)
+        if os.path.isdir(folder):
+            path = os.path.join(folder, filename)
+            return path if os.path.isfile(path) else None
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            found = try_to_load_from_cache(
+                str(source),
+                f"{subfolder}/{filename}" if subfolder else filename,
+                cache_dir=kwargs.get("cache_dir"),
+                revision=kwargs.get("revision"),
+            )
+        except Exception:
+            return None
+        return found if isinstance(found, str) else None
+
+    files: list[str] = []
+    single = locate("model.safetensors")
+    if single is not None:
+        files = [single]
+    else:
+        index = locate("model.safetensors.index.json")
+        if index is None:
+            return None
+        try:
+            with open(index, encoding="utf-8") as handle:
+                shards = sorted(set(json.load(handle)["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        files = [f for f in map(locate, shards) if f is not None]
+        if len(files) != len(shards):
+            return None
+    shapes: dict[str, tuple[int, ...]] = {}
+    try:
+        for path in files:
+            with open(path, "rb") as handle:
+                (size,) = struct.unpack("<Q", handle.read(8))
+                header = json.loads(handle.read(size))
+            shapes.update({k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"})
+    except (OSError, ValueError, KeyError, TypeError, struct.error):
+        return None
+    return shapes
+
+
+def _architecture(shapes: dict[str, tuple[int, ...]]) -> dict[str, Any]:
+    """The config fields that a state dict's tensor names and shapes determine."""
+    arch: dict[str, Any] = {}
+    embedding = shapes.get("embeddings.weight")
+    if embedding is not None and len(embedding) == 2:
+        arch["vocab_size"], arch["embedding_dim"] = embedding
+    layers = [int(m.group(1)) for k in shapes if (m := re.fullmatch(r"rnn\.weight_ih_l(\d+)", k))]
+    if layers:
+        arch["num_layers"] = max(layers) + 1
+        arch["bidirectional"] = any(k.startswith("rnn.") and k.endswith("_reverse") for k in shapes)
+    recurrent, projection = shapes.get("rnn.weight_hh_l0"), shapes.get("rnn.weight_hr_l0")
+    if recurrent is not None and len(recurrent) == 2:
+        hidden = projection[1] if projection is not None and len(projection) == 2 else recurrent[1]
+        arch["proj_size"] = projection[0] if projection is not None and len(projection) == 2 else 0
+        arch["hidden_size"] = hidden
+        if hidden and recurrent[0] % hidden == 0:
+            arch["rnn_type"] = {1: "rnn", 3: "gru", 4: "lstm"}.get(recurrent[0] // hidden, "unknown")
+    classifier = shapes.get("classifier.weight")
+    if classifier is not None and len(classifier) == 2:
+        arch["num_labels"], arch["classifier input size"] = classifier
+    return arch
+
+
+def _weights_do_not_fit_message(model: Any, load_config: Any, loading_info: Any) -> str:
+    """Which config fields the checkpoint's weights contradict, and what to do."""
+    source = str(getattr(load_config, "pretrained_model_name_or_path", "the checkpoint"))
+    model_shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing = sorted(getattr(loading_info, "missing_keys", ()) or ())
+    unexpected = sorted(getattr(loading_info, "unexpected_keys", ()) or ())
+    mismatched = sorted(getattr(loading_info, "mismatched_keys", ()) or ())
+    file_shapes = _safetensors_shapes(source, getattr(load_config, "download_kwargs", None))
+    if file_shapes is None:  # what the loading report tells (unexpected keys without their shapes)
+        file_shapes = {k: s for k, s in model_shapes.items() if k not in missing}
+        file_shapes.update({key: tuple(ckpt) for key, ckpt, _ in mismatched})
+        file_shapes.update({k: () for k in unexpected})
+    ours, theirs = _architecture(model_shapes), _architecture(file_shapes)
+    config = model.config
+    lines: list[str] = []
+    for field, value in theirs.items():
+        if field in ours and ours[field] != value:
+            if field == "classifier input size":
+                if lines:  # a consequence of the recurrent fields already named
+                    continue
+                lines.append(
+                    f"  - the classifier takes {value} features in the weights, {ours[field]} with this config "
+                    f"(pooling={config.pooling!r}: 'mean_max' doubles it; bidirectional doubles it)"
+                )
+            else:
+                lines.append(
+                    f"  - {field}: the weights have {value!r}, the config says {getattr(config, field)!r}"
+                )
+    tensors = [
+        f"{key} is {tuple(ckpt)} in the file but {tuple(want)} in the model" for key, ckpt, want in mismatched
+    ]
+    tensors += [f"{key} is missing from the file" for key in missing]
+    tensors += [f"{key} is in the file but not in the model" for key in unexpected]
+    shown = "; ".join(tensors[:4]) + (f"; and {len(tensors) - 4} more" if len(tensors) > 4 else "")
+    fields = ("\n".join(lines) + "\n") if lines else ""
+    return (
+        f"The weights of {source!r} do not fit the model built from its config:\n{fields}({shown}.)\n"
+        "Load the checkpoint with the config.json saved beside its weights, without overriding these fields "
+        "in from_pretrained(...) (e.g. rnn_type=..., hidden_size=..., num_layers=...); if config.json was edited, "
+        "restore those values. To re-initialise the parts that do not fit on purpose (e.g. a new classifier for "
+        "another num_labels), pass ignore_mismatched_sizes=True."
+    )
+
+
 class RNNClassifierPreTrainedModel(PreTrainedModel):
     """Base class holding the config class and the weight initialisation."""
 
@@ -140,17 +265,43 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         Loading replaces the parameters, so the embedding's freeze is re-applied from the config.
         """
         safetensors_only = kwargs.setdefault("use_safetensors", True) is True
+        source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
         try:
             loaded = super().from_pretrained(*args, **kwargs)
         except OSError as err:
             # transformers' advice here ("do not set use_safetensors=True") would mean unpickling.
             if not safetensors_only or "safetensors" not in str(err):
                 raise
-            source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
             raise OSError(_no_safetensors_message(source, kwargs)) from err
+        except Exception as err:
+            if type(err).__name__ != "SafetensorError":
+                raise
+            raise OSError(
+                f"Cannot load the weights of {str(source)!r}: its model.safetensors is truncated or corrupted "
+                f"({err}). Download it again (from_pretrained(..., force_download=True)) or save the model again; "
+                "a save that was interrupted never replaces a complete checkpoint, so an earlier checkpoint "
+                "(e.g. a Trainer's checkpoint-*) still loads."
+            ) from err
         model = loaded[0] if isinstance(loaded, tuple) else loaded
         model._apply_freeze()
         return loaded
+
+    @staticmethod
+    def _finalize_model_loading(model: Any, load_config: Any, loading_info: Any) -> Any:
+        """Refuses weights that do not fit the config instead of initialising the rest at random.
+
+        transformers fills missing or unexpected tensors with fresh random values (with a logged report)
+        and raises a generic error for mismatched shapes; for this model any of them means a wrong
+        config (or a wrong ``from_pretrained`` override), so the error names the fields that differ.
+        ``ignore_mismatched_sizes=True`` keeps transformers' behaviour (re-initialise what does not fit).
+        """
+        if not getattr(load_config, "ignore_mismatched_sizes", False) and (
+            getattr(loading_info, "missing_keys", None)
+            or getattr(loading_info, "unexpected_keys", None)
+            or getattr(loading_info, "mismatched_keys", None)
+        ):
+            raise ValueError(_weights_do_not_fit_message(model, load_config, loading_info))
+        return PreTrainedModel._finalize_model_loading(model, load_config, loading_info)
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
         """``PreTrainedModel.save_pretrained``, made atomic, plus a model card when rnn-textclf is installed.
@@ -158,7 +309,9 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         Everything is first written to a temporary folder beside ``save_directory`` and only then moved in
         file by file (weights first, ``config.json`` last), so a crash or kill mid-save leaves the previous
         checkpoint in ``save_directory`` intact. Other files already there (a Trainer's ``checkpoint-*``
-        folders, the tokenizer) are kept; stale weight shards from an earlier save are removed.
+        folders, the tokenizer) are kept; stale weight shards from an earlier save are removed. A process
+        killed mid-save leaves its temporary folder (``.<name>.saving-*``, beside ``save_directory``)
+        behind: nothing reads it (a Trainer looks for ``checkpoint-<step>``) and it can be deleted.
         """
         target = Path(save_directory)
         if target.exists() and not target.is_dir():
@@ -436,18 +589,29 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
             labels = torch.as_tensor(labels, device=logits.device)
         if labels.shape[0] != batch:
             raise ValueError(f"`labels` has {labels.shape[0]} rows but the batch has {batch} texts.")
-        if self.config.problem_type is None:
-            if self.num_labels == 1:
-                self.config.problem_type = "regression"
-            elif self.num_labels > 1 and not labels.is_floating_point() and labels.dtype != torch.bool:
-                self.config.problem_type = "single_label_classification"
-            else:
-                self.config.problem_type = "multi_label_classification"
+        # Inferred as transformers does, but recorded in the config only once the labels passed the
+        # checks: one bad batch must not turn the model into a multi-label one for good.
         problem = self.config.problem_type
+        inferred = problem is None
+        if inferred:
+            if self.num_labels == 1:
+                problem = "regression"
+            elif not labels.is_floating_point() and labels.dtype != torch.bool:
+                problem = "single_label_classification"
+            elif labels.dim() == 1:
+                raise ValueError(
+                    f"`labels` are {labels.dtype} values of shape ({batch},) but the model has num_labels="
+                    f"{self.num_labels}: for single-label classification pass integer class ids (labels.long()); "
+                    f"for multi-label classification pass shape ({batch}, {self.num_labels}) 0/1 values; or set "
+                    "config.problem_type."
+                )
+            else:
+                problem = "multi_label_classification"
         if problem == "single_label_classification":
             if labels.is_floating_point() or labels.dtype == torch.bool:
                 raise ValueError(
-                    f"`labels` must be integer class ids for single_label_classification, got dtype {labels.dtype}."
+                    f"`labels` must be integer class ids for single_label_classification, got dtype {labels.dtype}; "
+                    "cast them with labels.long() (or the data set column to int64)."
                 )
             if labels.dim() != 1:
                 raise ValueError(
@@ -476,6 +640,8 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                     f"{tuple(labels.shape)}."
                 )
             labels = labels.to(logits.dtype)
+        if inferred:
+            self.config.problem_type = problem
         return labels.to(logits.device)
 
     # ------------------------------------------------------------------ forward
