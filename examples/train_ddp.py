@@ -129,8 +129,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--group-by-length",
         action="store_true",
-        help="length-grouped training batches (single process: LengthGroupedSampler; DDP: its distributed "
-        "twin, which orders rows differently, so runs no longer see the same batches)",
+        help="length-grouped training batches (transformers' LengthGroupedSampler over per-process batches, "
+        "so one process and DDP no longer see the same batches)",
     )
     p.add_argument(
         "--stream",
