@@ -263,7 +263,10 @@ def _ft_train(
     import fasttext
 
     train_file = workdir / "train.txt"
-    train_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # fastText's SGD reads the file in order: shuffle (rt-polarity's file is sorted by label, and
+    # fastText then learns the last class it saw).
+    order = np.random.default_rng(seed).permutation(len(lines))
+    train_file.write_text("\n".join(lines[i] for i in order) + "\n", encoding="utf-8")
     return fasttext.train_supervised(
         input=str(train_file),
         dim=50,
@@ -286,7 +289,8 @@ def _ft_predict(model: Any, lines: list[str]) -> np.ndarray:
 def run_fasttext(split: DataSplit, ngrams: int, seed: int) -> RunResult:
     started = time.perf_counter()
     lines = _ft_lines(split.train_texts, split.train_labels)
-    words = {w for line in lines for w in line.split(" ")[1:] if w}
+    # fastText splits on whitespace and adds "</s>" (end of line) to every dictionary: it needs a row too.
+    words = {w for line in lines for w in line.split()[1:]} | {"</s>"}
     with tempfile.TemporaryDirectory(prefix="bench-fasttext-") as tmp:
         workdir = Path(tmp)
         vec = workdir / "vectors.vec"
@@ -302,6 +306,12 @@ def run_fasttext(split: DataSplit, ngrams: int, seed: int) -> RunResult:
                 if acc > best[0]:
                     best = (acc, lr, epoch)
         model = _ft_train(workdir, lines, vec, ngrams, best[1], best[2], seed)
+        uncovered = set(model.get_words()) - words
+        if uncovered:
+            raise RuntimeError(
+                f"fastText words without a pretrained row (the 0.9.2 wheel leaves them uninitialised): "
+                f"{sorted(uncovered)[:10]}"
+            )
         seconds = time.perf_counter() - started
         preds = _ft_predict(model, _ft_lines(split.test_texts, None))
         rows, dim = model.get_input_matrix().shape
