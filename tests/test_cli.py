@@ -13,9 +13,9 @@ SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
 def run_cli(
-    *args: str, cwd: Path, stdin: str | None = None, timeout: int = 600
+    *args: str, cwd: Path, stdin: str | None = None, timeout: int = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
+    env = env or dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
     return subprocess.run(
         [sys.executable, "-m", "rnn_textclf.cli", *args],
         cwd=cwd,
@@ -112,6 +112,30 @@ def test_predict_quantized_and_onnx_agree_with_float(trained, tmp_path):
             assert labels[tuple(flag)] == base, flag
     both = run_cli("predict", str(trained), "hi", "--quantize", "--onnx", cwd=tmp_path)
     assert both.returncode == 2 and "either --quantize or --onnx" in both.stderr
+
+
+def test_push_then_predict_from_the_hub(trained, tmp_path, minihub):
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    env.update(
+        HF_ENDPOINT=minihub,
+        HF_TOKEN="hf_test_token",
+        HF_HUB_DISABLE_XET="1",
+        HF_HOME=str(tmp_path / "hf_push"),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
+    pushed = run_cli("push", str(trained), "cli-user/sms-lstm", cwd=tmp_path, env=env)
+    assert pushed.returncode == 0, pushed.stderr[-3000:]
+    assert "Pushed" in pushed.stdout
+    local = run_cli("predict", str(trained), "free prize call now", "see you soon", cwd=tmp_path)
+    env["HF_HOME"] = str(tmp_path / "hf_pull")  # a fresh cache: everything comes over HTTP
+    remote = run_cli(
+        "predict", "cli-user/sms-lstm", "free prize call now", "see you soon", cwd=tmp_path, env=env
+    )
+    assert remote.returncode == 0, remote.stderr[-3000:]
+    assert remote.stdout == local.stdout
+    missing = run_cli("predict", "cli-user/no-such-repo", "x", cwd=tmp_path, env=env)
+    assert missing.returncode == 2 and "could not load MODEL 'cli-user/no-such-repo'" in missing.stderr
 
 
 def test_evaluate_on_a_labelled_file(trained, tmp_path):
