@@ -1134,4 +1134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    # `python -m rnn_textclf.cli` runs this file as `__main__`, a second copy of the module; run the imported
+    # `rnn_textclf.cli` instead so that there is one CLIError class (other modules raise that one).
+    from rnn_textclf.cli import main as _main
+
+    raise SystemExit(_main())
