@@ -18,6 +18,7 @@ files = [
     "accuracy-ours-seeds23.json",
     "accuracy-ours-seeds23-ag-sms.json",
     "accuracy-sst2-large-seed2.json",
+    "accuracy-sst2-large-seed3.json",
 ]
 runs = {}
 for f in files:
