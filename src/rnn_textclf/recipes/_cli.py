@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -42,22 +41,9 @@ _TRAINING_OPTIONS = (
 )
 
 
-def _cli_module(args: argparse.Namespace) -> Any:
-    """The running CLI module: ``rnn_textclf.cli``, or ``__main__`` under ``python -m rnn_textclf.cli``.
-
-    Its ``CLIError`` is the class that ``main`` catches (one line, exit 2).
-    """
-    func = getattr(args, "func", None)
-    module = sys.modules.get(getattr(func, "__module__", ""), None)
-    if module is None or not hasattr(module, "CLIError"):
-        from .. import cli as module
-    return module
-
-
 def recipe_from_args(args: argparse.Namespace) -> Recipe:
     """The recipe named by ``args.recipe`` with the options that differ from the CLI defaults applied."""
-    cli = _cli_module(args)
-    TRAIN_DEFAULTS, CLIError = cli.TRAIN_DEFAULTS, cli.CLIError
+    from ..cli import TRAIN_DEFAULTS, CLIError
 
     try:
         recipe = get_recipe(args.recipe)
@@ -91,9 +77,8 @@ def recipe_from_args(args: argparse.Namespace) -> Recipe:
 
 def cmd_train_recipe(args: argparse.Namespace) -> int:
     """Trains by a recipe on the CLI's data, writes model, tokenizer, card and metrics.json to --output-dir."""
+    from .. import cli
     from ..metrics import classification_metrics
-
-    cli = _cli_module(args)
 
     output_dir = Path(args.output_dir)
     cli._check_output_dir(output_dir, args.overwrite)
