@@ -6,7 +6,8 @@ time, parameters, model size); ``--json`` and ``--markdown`` write it to files.
 
 Data sets (split seed 0 for every carved split, independent of the model seeds):
 
-  sst2  SST-2 phrase-level train (67,349) -> the labelled sentence-level test set (1,821)
+  sst2  SST-2 phrase-level train (67,349) -> the labelled sentence-level test set (1,821); model
+        selection on GLUE's sentence-level dev set (872), as in the SST literature
   trec  TREC-6 train (5,452) -> test (500)
   ag    AG News canonical test CSV (7,600), seeded stratified 6,080 / 1,520 split (the 120k train set is
         not on these machines; text = title + " " + description)
@@ -16,7 +17,8 @@ Data sets (split seed 0 for every carved split, independent of the model seeds):
 Methods:
 
   ours              the rnn-textclf recipe(s) (``--recipes``, default bilstm-glove); early stopping and
-                    model selection on a seeded 10% validation split of the training data
+                    model selection on a seeded 10% validation split of the training data (on SST-2:
+                    the dev set)
   lecture           the lecture's recipe (recipe lecture-rnn: frozen GloVe, nn.RNN 128, Adam 1e-4, batch 32,
                     5 epochs)
   fasttext-unigram  fastText supervised (fasttext-numpy2-wheel), wordNgrams=1
@@ -25,7 +27,7 @@ Methods:
 
 Peers are tuned as fairly as the recipe: fastText's learning rate and epochs and the logistic
 regression's C are chosen on the same 10% validation split of the training data, then the chosen setting
-is retrained on all training texts. fastText 0.9.2 (the wheel) leaves the rows of words without a
+is retrained on all training texts (on SST-2 every method trains on all of train and selects on dev). fastText 0.9.2 (the wheel) leaves the rows of words without a
 pretrained vector uninitialised, so every training word gets a row in a ``pretrainedVectors`` file: GloVe
 6B 50d where it has the word, uniform in +-1/dim otherwise. fastText runs on one thread with 5 seeds.
 Text for fastText and TF-IDF is tokenized by the same basic_english rules as the RNN tokenizer.
@@ -89,6 +91,9 @@ class DataSplit:
     test_texts: list[str]
     test_labels: np.ndarray
     label_names: list[str]
+    #: A separate validation set for model selection (SST-2's dev set); None: carve 10% from train.
+    val_texts: list[str] | None = None
+    val_labels: np.ndarray | None = None
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -117,6 +122,7 @@ def _carve(name: str, texts: list[str], labels: np.ndarray, test_share: float, n
 
 def load_sst2() -> DataSplit:
     train = _read_csv(DATA / "sst2" / "sst2_train.csv")
+    dev = _read_csv(DATA / "sst2" / "sst2_dev.csv")
     test = _read_csv(DATA / "sst2" / "sst2_test.csv")
     return DataSplit(
         "sst2",
@@ -125,6 +131,8 @@ def load_sst2() -> DataSplit:
         [r["text"] for r in test],
         np.array([int(r["label"]) for r in test]),
         ["negative", "positive"],
+        [r["text"] for r in dev],
+        np.array([int(r["label"]) for r in dev]),
     )
 
 
@@ -190,9 +198,23 @@ def _scores(split: DataSplit, preds: np.ndarray) -> tuple[float, float, float | 
     return m["accuracy"], m["macro_f1"], m.get("f1") if len(split.label_names) == 2 else None
 
 
-def _validation_part(split: DataSplit) -> tuple[np.ndarray, np.ndarray]:
-    # The same carve as train_recipe's default (share 0.1, seeded by the run seed there; 0 here).
-    return stratified_split(split.train_labels, (0.9, 0.1), SPLIT_SEED)
+def _selection_sets(split: DataSplit) -> tuple[list[str], np.ndarray, list[str], np.ndarray, bool]:
+    """(fit texts, fit labels, validation texts, validation labels, carved) for model selection.
+
+    The split's own validation set where it has one (SST-2's dev set: then the models fitted for
+    selection already saw all training texts); otherwise the same carve as train_recipe's default
+    (share 0.1, seeded by the run seed there; 0 here), and the chosen setting is retrained on all texts.
+    """
+    if split.val_texts is not None and split.val_labels is not None:
+        return split.train_texts, split.train_labels, split.val_texts, split.val_labels, False
+    keep, held = stratified_split(split.train_labels, (0.9, 0.1), SPLIT_SEED)
+    return (
+        [split.train_texts[i] for i in keep],
+        split.train_labels[keep],
+        [split.train_texts[i] for i in held],
+        split.train_labels[held],
+        True,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- neural
@@ -211,6 +233,8 @@ def run_recipe(split: DataSplit, recipe_name: str, seed: int) -> RunResult:
         split.train_texts,
         split.train_labels,
         label_names=split.label_names,
+        validation_texts=split.val_texts,
+        validation_labels=split.val_labels,
         seed=seed,
         vectors=vectors,
     )
@@ -295,17 +319,20 @@ def run_fasttext(split: DataSplit, ngrams: int, seed: int) -> RunResult:
         workdir = Path(tmp)
         vec = workdir / "vectors.vec"
         _write_vec(vec, words, 50, seed)
-        # Choose lr and epochs on a validation split of the training texts, then retrain on all of them.
-        keep, held = _validation_part(split)
-        held_lines = _ft_lines([split.train_texts[i] for i in held], None)
+        # Choose lr and epochs on a validation split of the training texts (or the data set's own
+        # validation set), then retrain on all of them.
+        fit_texts, fit_labels, val_texts, val_labels, carved = _selection_sets(split)
+        fit_lines = _ft_lines(fit_texts, fit_labels)
+        val_lines = _ft_lines(val_texts, None)
         best: tuple[float, float, int] = (-1.0, 0.1, 5)
+        best_model = None
         for lr in (0.1, 0.5):
             for epoch in (5, 25):
-                model = _ft_train(workdir, [lines[i] for i in keep], vec, ngrams, lr, epoch, seed)
-                acc = float((_ft_predict(model, held_lines) == split.train_labels[held]).mean())
+                model = _ft_train(workdir, fit_lines, vec, ngrams, lr, epoch, seed)
+                acc = float((_ft_predict(model, val_lines) == val_labels).mean())
                 if acc > best[0]:
-                    best = (acc, lr, epoch)
-        model = _ft_train(workdir, lines, vec, ngrams, best[1], best[2], seed)
+                    best, best_model = (acc, lr, epoch), model
+        model = _ft_train(workdir, lines, vec, ngrams, best[1], best[2], seed) if carved else best_model
         uncovered = set(model.get_words()) - words
         if uncovered:
             raise RuntimeError(
@@ -351,14 +378,14 @@ def run_tfidf(split: DataSplit, seed: int) -> RunResult:
         )
 
     started = time.perf_counter()
-    keep, held = _validation_part(split)
-    best = (-1.0, 1.0)
+    fit_texts, fit_labels, val_texts, val_labels, carved = _selection_sets(split)
+    best: tuple[float, float, Any] = (-1.0, 1.0, None)
     for c in (1.0, 10.0, 100.0):
-        pipe = build(c).fit([split.train_texts[i] for i in keep], split.train_labels[keep])
-        acc = float((pipe.predict([split.train_texts[i] for i in held]) == split.train_labels[held]).mean())
+        pipe = build(c).fit(fit_texts, fit_labels)
+        acc = float((pipe.predict(val_texts) == val_labels).mean())
         if acc > best[0]:
-            best = (acc, c)
-    pipe = build(best[1]).fit(split.train_texts, split.train_labels)
+            best = (acc, c, pipe)
+    pipe = build(best[1]).fit(split.train_texts, split.train_labels) if carved else best[2]
     seconds = time.perf_counter() - started
     preds = pipe.predict(split.test_texts)
     lr = pipe[-1]

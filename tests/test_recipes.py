@@ -76,6 +76,8 @@ def test_save_and_load_file_round_trip(tmp_path, suffix):
         ({"model": {"colour": "blue"}}, "unknown keys ['colour']"),
         ({"model": {"pooling": "sum"}}, "`pooling` must be one of"),
         ({"vectors": None}, "must set `model.embedding_dim`"),
+        ({"vectors_vocab": -5}, "`vectors_vocab` must be an integer >= 0, got -5"),
+        ({"vectors_vocab": 10, "vectors": None, "model": {"embedding_dim": 8}}, "`vectors` is null"),
     ],
 )
 def test_invalid_fields_name_field_value_and_allowed(changes, message):
@@ -124,6 +126,29 @@ def test_train_few_steps_on_real_trec(shared_data, glove):
     # Rows come back in input order, the same as one text at a time.
     one = predict_logits(model, tokenizer, [texts[3]])
     np.testing.assert_allclose(logits[3], one[0], atol=1e-5)
+
+
+def test_vectors_vocab_gives_unseen_words_their_pretrained_rows(shared_data, glove):
+    texts, labels = _trec(shared_data, 300)
+    recipe = get_recipe("bilstm-glove").replace(epochs=1, vectors_vocab=2000)
+    result = train_recipe(recipe, texts, labels, num_labels=6, seed=0, vectors=glove, max_steps=2)
+    plain = train_recipe(
+        recipe.replace(vectors_vocab=0), texts, labels, num_labels=6, seed=0, vectors=glove, max_steps=2
+    )
+    vocab, plain_vocab = result.tokenizer.get_vocab(), plain.tokenizer.get_vocab()
+    # The training vocabulary keeps its ids; the first 2,000 GloVe words it lacks follow, in GloVe's order.
+    assert all(vocab[w] == i for w, i in plain_vocab.items())
+    added = [w for w in glove.words[:2000] if w not in plain_vocab]
+    assert len(added) > 1000 and len(vocab) == len(plain_vocab) + len(added)
+    assert [w for w, _ in sorted(vocab.items(), key=lambda kv: kv[1])][len(plain_vocab) :] == added
+    assert result.model.config.vocab_size == len(vocab)
+    # A word never seen in training keeps its GloVe vector (the embedding trained 2 steps; unseen rows
+    # get no gradient) instead of becoming <unk>.
+    word = added[-1]
+    row = result.model.get_input_embeddings().weight[vocab[word]].detach().numpy()
+    np.testing.assert_allclose(row, glove[word], atol=1e-6)
+    assert result.tokenizer(word)["input_ids"] == [vocab[word]]
+    assert plain.tokenizer(word)["input_ids"] == [plain.tokenizer.unk_token_id]
 
 
 def test_freeze_schedule_and_best_epoch_weights(shared_data, glove):

@@ -99,6 +99,10 @@ class Recipe:
         max_length: Truncate texts to this many tokens (``None``: no truncation).
         min_freq: Keep words seen at least this many times in the training texts.
         max_vocab_size: Cap of the vocabulary, specials included (``None``: no cap).
+        vectors_vocab: Also give vocabulary rows to the first ``vectors_vocab`` words of ``vectors``
+            (GloVe lists its words most frequent first) that the training texts lack, so words first seen
+            at test time keep their pretrained vectors instead of becoming ``<unk>``. Added after
+            ``max_vocab_size`` applies; ``0`` adds none. Needs ``vectors``.
         word_dropout: Probability of replacing a training token by ``<unk>`` (a regulariser).
         label_smoothing: Label smoothing of the cross-entropy loss.
         grad_clip: Clip the gradient norm to this value (``None``: no clipping).
@@ -127,6 +131,7 @@ class Recipe:
     max_length: int | None = None
     min_freq: int = 1
     max_vocab_size: int | None = None
+    vectors_vocab: int = 0
     word_dropout: float = 0.0
     label_smoothing: float = 0.0
     grad_clip: float | None = None
@@ -173,6 +178,13 @@ class Recipe:
                 _fail(name, value, "a number in [0, 1)")
         if not _is_number(self.validation_fraction) or not 0 < self.validation_fraction < 1:
             _fail("validation_fraction", self.validation_fraction, "a number in (0, 1)")
+        if not _is_int(self.vectors_vocab) or self.vectors_vocab < 0:
+            _fail("vectors_vocab", self.vectors_vocab, "an integer >= 0")
+        if self.vectors_vocab and self.vectors is None:
+            raise InvalidRecipeError(
+                f"Recipe field `vectors_vocab` is {self.vectors_vocab} but `vectors` is null: words can "
+                "only be added from pretrained vectors; set `vectors` or `vectors_vocab: 0`."
+            )
         for name in ("batch_size", "epochs", "min_freq"):
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
@@ -468,15 +480,26 @@ def train_recipe(
     tokenizer = RNNTokenizer.train_from_iterator(
         iter(texts), min_freq=recipe.min_freq, max_vocab_size=recipe.max_vocab_size
     )
+    if recipe.vectors is not None and vectors is None:
+        from ..vectors import load_word_vectors
+
+        # With vectors_vocab the leading words of the file are needed too: read it all.
+        vectors = load_word_vectors(
+            recipe.vectors, vocab=None if recipe.vectors_vocab else tokenizer.get_vocab()
+        )
+    if recipe.vectors_vocab and vectors is not None:
+        itos = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+        known = set(itos)
+        added = [w for w in vectors.words[: recipe.vectors_vocab] if w not in known]
+        tokenizer = RNNTokenizer.from_vocab(itos + added)
+        logger.info(
+            "vectors_vocab: %d words of the vectors added to the %d-token vocabulary", len(added), len(itos)
+        )
     truncate = recipe.max_length is not None
     train_ids = tokenizer(texts, truncation=truncate, max_length=recipe.max_length)["input_ids"]
     val_ids = tokenizer(val_texts, truncation=truncate, max_length=recipe.max_length)["input_ids"]
 
     model_fields = dict(recipe.model)
-    if recipe.vectors is not None and vectors is None:
-        from ..vectors import load_word_vectors
-
-        vectors = load_word_vectors(recipe.vectors, vocab=tokenizer.get_vocab())
     if vectors is not None:
         model_fields["embedding_dim"] = int(vectors.dim)
     names = list(label_names) if label_names else [str(i) for i in range(num_labels)]
