@@ -77,6 +77,7 @@ def test_save_and_load_file_round_trip(tmp_path, suffix):
         ({"model": {"pooling": "sum"}}, "`pooling` must be one of"),
         ({"vectors": None}, "must set `model.embedding_dim`"),
         ({"vectors_vocab": -5}, "`vectors_vocab` must be an integer >= 0, got -5"),
+        ({"ema_decay": 1.0}, "`ema_decay` must be a number in [0, 1), got 1.0"),
         ({"vectors_vocab": 10, "vectors": None, "model": {"embedding_dim": 8}}, "`vectors` is null"),
     ],
 )
@@ -149,6 +150,28 @@ def test_vectors_vocab_gives_unseen_words_their_pretrained_rows(shared_data, glo
     np.testing.assert_allclose(row, glove[word], atol=1e-6)
     assert result.tokenizer(word)["input_ids"] == [vocab[word]]
     assert plain.tokenizer(word)["input_ids"] == [plain.tokenizer.unk_token_id]
+
+
+def test_ema_decay_validates_and_keeps_the_averaged_weights(shared_data, glove):
+    texts, labels = _trec(shared_data, 400)
+    recipe = get_recipe("bilstm-glove").replace(epochs=2, patience=None, max_train_seconds=None)
+    plain = train_recipe(recipe, texts, labels, num_labels=6, seed=5, vectors=glove)
+    ema = train_recipe(recipe.replace(ema_decay=0.9), texts, labels, num_labels=6, seed=5, vectors=glove)
+    # The average rides along: training itself (the loss of every epoch) is unchanged ...
+    assert [h["train_loss"] for h in ema.history] == [h["train_loss"] for h in plain.history]
+    # ... but the weights validated and returned are the averaged ones, not the trained ones.
+    differs = [
+        not torch.equal(a, b)
+        for a, b in zip(ema.model.state_dict().values(), plain.model.state_dict().values(), strict=True)
+    ]
+    assert any(differs)
+    # The kept model is the one whose validation accuracy was recorded for the best epoch: the 10%
+    # validation split of train_recipe (seed 5) scored again with the returned weights.
+    from rnn_textclf.data import stratified_split
+
+    _, held = stratified_split(labels, (0.9, 0.1), 5)
+    accuracy = float((predict(ema.model, ema.tokenizer, [texts[i] for i in held]) == labels[held]).mean())
+    assert accuracy == pytest.approx(ema.best_validation_accuracy)
 
 
 def test_freeze_schedule_and_best_epoch_weights(shared_data, glove):
