@@ -519,10 +519,8 @@ def train_recipe(
     )
     model = RNNClassifier(config)
     if vectors is not None:
-        report = model.load_pretrained_embeddings(
-            vectors, tokenizer, freeze=recipe.freeze_epochs != 0, seed=seed
-        )
-        logger.info("%s", report)
+        # The coverage report is logged by WordVectors.align (with the vectors' source).
+        model.load_pretrained_embeddings(vectors, tokenizer, freeze=recipe.freeze_epochs != 0, seed=seed)
     model.config.recipe = recipe.name
     embedding = model.get_input_embeddings().weight
     if recipe.freeze_epochs != 0:
