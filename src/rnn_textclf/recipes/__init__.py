@@ -554,7 +554,7 @@ def train_recipe(
     best_state, best_acc, best_epoch, since_best = None, -1.0, 0, 0
     history: list[dict[str, Any]] = []
     step = 0
-    weights = [p for p in model.parameters()]
+    weights = list(model.parameters())
     # The moving average of the weights (ema_decay), kept beside the trained ones.
     averaged = [p.detach().clone() for p in weights] if recipe.ema_decay else []
     for epoch in range(1, recipe.epochs + 1):
