@@ -203,23 +203,26 @@ def _scores(split: DataSplit, preds: np.ndarray) -> tuple[float, float, float | 
     return m["accuracy"], m["macro_f1"], m.get("f1") if len(split.label_names) == 2 else None
 
 
-def _selection_sets(split: DataSplit) -> tuple[list[str], np.ndarray, list[str], np.ndarray, bool]:
-    """(fit texts, fit labels, validation texts, validation labels, carved) for model selection.
+def _selection_sets(split: DataSplit) -> tuple[np.ndarray | None, list[str], np.ndarray]:
+    """(training rows to fit on, validation texts, validation labels) for model selection.
 
-    The split's own validation set where it has one (SST-2's dev set: then the models fitted for
-    selection already saw all training texts); otherwise the same carve as train_recipe's default
-    (share 0.1, seeded by the run seed there; 0 here), and the chosen setting is retrained on all texts.
+    The split's own validation set where it has one (SST-2's dev set): the models fitted for selection
+    see all training texts (rows ``None``) and the best one is kept. Otherwise the same carve as
+    train_recipe's default (share 0.1, seeded by the run seed there; 0 here): the models fit on the
+    other 90% and the chosen setting is retrained on all texts.
     """
     if split.val_texts is not None and split.val_labels is not None:
-        return split.train_texts, split.train_labels, split.val_texts, split.val_labels, False
+        return None, split.val_texts, split.val_labels
     keep, held = stratified_split(split.train_labels, (0.9, 0.1), SPLIT_SEED)
-    return (
-        [split.train_texts[i] for i in keep],
-        split.train_labels[keep],
-        [split.train_texts[i] for i in held],
-        split.train_labels[held],
-        True,
-    )
+    return keep, [split.train_texts[i] for i in held], split.train_labels[held]
+
+
+def _result(
+    split: DataSplit, preds: np.ndarray, seconds: float, params: int, size: int, extra: dict[str, Any]
+) -> RunResult:
+    """Scores test predictions and packs them with the run's cost figures."""
+    acc, f1, pos = _scores(split, preds)
+    return RunResult(acc, f1, pos, seconds, params, size, extra)
 
 
 # ---------------------------------------------------------------------------------------------- neural
@@ -244,13 +247,11 @@ def run_recipe(split: DataSplit, recipe_name: str, seed: int) -> RunResult:
         vectors=vectors,
     )
     preds = predict(result.model, result.tokenizer, split.test_texts, max_length=recipe.max_length)
-    acc, f1, pos = _scores(split, preds)
     params = sum(p.numel() for p in result.model.parameters())
     size = sum(t.numel() * t.element_size() for t in result.model.state_dict().values())
-    return RunResult(
-        acc,
-        f1,
-        pos,
+    return _result(
+        split,
+        preds,
         result.train_seconds,
         params,
         size,
@@ -326,8 +327,8 @@ def run_fasttext(split: DataSplit, ngrams: int, seed: int) -> RunResult:
         _write_vec(vec, words, 50, seed)
         # Choose lr and epochs on a validation split of the training texts (or the data set's own
         # validation set), then retrain on all of them.
-        fit_texts, fit_labels, val_texts, val_labels, carved = _selection_sets(split)
-        fit_lines = _ft_lines(fit_texts, fit_labels)
+        keep, val_texts, val_labels = _selection_sets(split)
+        fit_lines = lines if keep is None else [lines[i] for i in keep]
         val_lines = _ft_lines(val_texts, None)
         best: tuple[float, float, int] = (-1.0, 0.1, 5)
         best_model = None
@@ -337,7 +338,7 @@ def run_fasttext(split: DataSplit, ngrams: int, seed: int) -> RunResult:
                 acc = float((_ft_predict(model, val_lines) == val_labels).mean())
                 if acc > best[0]:
                     best, best_model = (acc, lr, epoch), model
-        model = _ft_train(workdir, lines, vec, ngrams, best[1], best[2], seed) if carved else best_model
+        model = best_model if keep is None else _ft_train(workdir, lines, vec, ngrams, best[1], best[2], seed)
         uncovered = set(model.get_words()) - words
         if uncovered:
             raise RuntimeError(
@@ -351,11 +352,9 @@ def run_fasttext(split: DataSplit, ngrams: int, seed: int) -> RunResult:
         model_path = workdir / "model.bin"
         model.save_model(str(model_path))
         size = model_path.stat().st_size
-    acc, f1, pos = _scores(split, preds)
-    return RunResult(
-        acc,
-        f1,
-        pos,
+    return _result(
+        split,
+        preds,
         seconds,
         int(params),
         size,
@@ -383,24 +382,24 @@ def run_tfidf(split: DataSplit, seed: int) -> RunResult:
         )
 
     started = time.perf_counter()
-    fit_texts, fit_labels, val_texts, val_labels, carved = _selection_sets(split)
+    keep, val_texts, val_labels = _selection_sets(split)
+    fit_texts = split.train_texts if keep is None else [split.train_texts[i] for i in keep]
+    fit_labels = split.train_labels if keep is None else split.train_labels[keep]
     best: tuple[float, float, Any] = (-1.0, 1.0, None)
     for c in (1.0, 10.0, 100.0):
         pipe = build(c).fit(fit_texts, fit_labels)
         acc = float((pipe.predict(val_texts) == val_labels).mean())
         if acc > best[0]:
             best = (acc, c, pipe)
-    pipe = build(best[1]).fit(split.train_texts, split.train_labels) if carved else best[2]
+    pipe = best[2] if keep is None else build(best[1]).fit(split.train_texts, split.train_labels)
     seconds = time.perf_counter() - started
     preds = pipe.predict(split.test_texts)
     lr = pipe[-1]
     params = int(lr.coef_.size + lr.intercept_.size)
     size = len(pickle.dumps(pipe))
-    acc, f1, pos = _scores(split, preds)
-    return RunResult(
-        acc,
-        f1,
-        pos,
+    return _result(
+        split,
+        preds,
         seconds,
         params,
         size,
@@ -513,9 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1 or args.threads < 1:
         parser.error(f"--jobs and --threads must be >= 1, got --jobs {args.jobs} --threads {args.threads}")
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("transformers").setLevel(logging.ERROR)
-    torch.set_num_threads(args.threads)
+    _init_worker(args.threads)
 
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     bad = sorted(set(datasets) - set(ALL_DATASETS))
@@ -617,6 +614,7 @@ _SPLITS: dict[str, DataSplit] = {}
 
 
 def _init_worker(threads: int) -> None:
+    """Logging and torch threads, for the main process and each --jobs worker alike."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("transformers").setLevel(logging.ERROR)
     torch.set_num_threads(threads)
