@@ -554,9 +554,10 @@ def train_recipe(
     best_state, best_acc, best_epoch, since_best = None, -1.0, 0, 0
     history: list[dict[str, Any]] = []
     step = 0
-    weights = list(model.parameters())
+    # Views of the parameters (sharing their storage) for the in-place average and swaps below.
+    weights = [p.detach() for p in model.parameters()]
     # The moving average of the weights (ema_decay), kept beside the trained ones.
-    averaged = [p.detach().clone() for p in weights] if recipe.ema_decay else []
+    averaged = [w.clone() for w in weights] if recipe.ema_decay else []
     for epoch in range(1, recipe.epochs + 1):
         epoch_start = time.perf_counter()
         if recipe.freeze_epochs > 0 and epoch == recipe.freeze_epochs + 1:
@@ -583,16 +584,16 @@ def train_recipe(
             if averaged:
                 decay = min(recipe.ema_decay, (1 + step) / (10 + step))
                 with torch.no_grad():
-                    torch._foreach_lerp_(averaged, [p.detach() for p in weights], 1.0 - decay)
+                    torch._foreach_lerp_(averaged, weights, 1.0 - decay)
             total_loss += loss.item() * len(rows)
             seen += len(rows)
             step += 1
             if max_steps is not None and step >= max_steps:
                 break
         if averaged:  # validate (and keep) the averaged weights; training goes on from the trained ones
-            trained = [p.detach().clone() for p in weights]
+            trained = [w.clone() for w in weights]
             with torch.no_grad():
-                torch._foreach_copy_([p.detach() for p in weights], averaged)
+                torch._foreach_copy_(weights, averaged)
         val_pred = _logits_for_ids(model, val_ids, collator, 256).argmax(-1)
         val_acc = float((val_pred == val_labels).mean())
         row = {
@@ -617,7 +618,7 @@ def train_recipe(
             best_state = copy.deepcopy(model.state_dict())
         if averaged:
             with torch.no_grad():
-                torch._foreach_copy_([p.detach() for p in weights], trained)
+                torch._foreach_copy_(weights, trained)
         if not improved:
             since_best += 1
             if recipe.patience is not None and since_best >= recipe.patience:
