@@ -78,6 +78,11 @@ def test_save_and_load_file_round_trip(tmp_path, suffix):
         ({"vectors": None}, "must set `model.embedding_dim`"),
         ({"vectors_vocab": -5}, "`vectors_vocab` must be an integer >= 0, got -5"),
         ({"ema_decay": 1.0}, "`ema_decay` must be a number in [0, 1), got 1.0"),
+        ({"adversarial_eps": -0.5}, "`adversarial_eps` must be a number in [0, 100], got -0.5"),
+        (
+            {"normalization": "bert"},
+            "`normalization` must be one of 'basic_english', 'whitespace', got 'bert'",
+        ),
         ({"vectors_vocab": 10, "vectors": None, "model": {"embedding_dim": 8}}, "`vectors` is null"),
     ],
 )
@@ -172,6 +177,120 @@ def test_ema_decay_validates_and_keeps_the_averaged_weights(shared_data, glove):
     _, held = stratified_split(labels, (0.9, 0.1), 5)
     accuracy = float((predict(ema.model, ema.tokenizer, [texts[i] for i in held]) == labels[held]).mean())
     assert accuracy == pytest.approx(ema.best_validation_accuracy)
+
+
+def _sst2_dev(shared_data: Path, rows: int) -> tuple[list[str], np.ndarray]:
+    with (shared_data / "sst2" / "sst2_dev.csv").open(newline="", encoding="utf-8") as handle:
+        data = list(csv.DictReader(handle))[:rows]
+    return [r["text"] for r in data], np.array([int(r["label"]) for r in data])
+
+
+def test_whitespace_normalization_keeps_pretokenized_words(shared_data, glove):
+    # SST's text is already tokenized ("does n't", "it 's"): split on whitespace only, "n't" stays the
+    # word GloVe has a vector for; torchtext's rules split it into "n ' t".
+    texts, labels = _sst2_dev(shared_data, 200)
+    assert any(" n't " in t for t in texts)
+    recipe = get_recipe("bilstm-glove").replace(epochs=1, vectors_vocab=500)
+    spaced = train_recipe(
+        recipe.replace(normalization="whitespace"),
+        texts,
+        labels,
+        num_labels=2,
+        seed=0,
+        vectors=glove,
+        max_steps=1,
+    )
+    basic = train_recipe(recipe, texts, labels, num_labels=2, seed=0, vectors=glove, max_steps=1)
+    # Both tokenizers (the one counted from the texts and the one with vectors_vocab's words) keep it.
+    assert spaced.tokenizer.normalization == "whitespace"
+    words = spaced.tokenizer.convert_ids_to_tokens(spaced.tokenizer("it does n't work")["input_ids"])
+    assert words == ["it", "does", "n't", "work"]
+    row = spaced.model.get_input_embeddings().weight[spaced.tokenizer.convert_tokens_to_ids("n't")]
+    assert basic.tokenizer.normalization == "basic_english"
+    assert basic.tokenizer.convert_ids_to_tokens(basic.tokenizer("does n't")["input_ids"]) == [
+        "does",
+        "n",
+        "'",
+        "t",
+    ]
+    # After one step from the GloVe row, the embedding of "n't" is still close to it.
+    assert torch.dist(row, torch.from_numpy(glove["n't"])) < 0.1
+
+
+def test_adversarial_hook_moves_each_text_along_its_loss_gradient():
+    from rnn_textclf import RNNClassifier, RNNClassifierConfig
+    from rnn_textclf.recipes import _adversarial_hook
+
+    torch.manual_seed(0)
+    config = RNNClassifierConfig(vocab_size=30, embedding_dim=6, hidden_size=5, num_labels=3, pad_token_id=0)
+    model = RNNClassifier(config).eval()
+    input_ids = torch.tensor([[4, 5, 6, 7], [8, 9, 0, 0], [3, 0, 0, 0]])
+    lengths = torch.tensor([4, 2, 1])
+    target = torch.tensor([0, 2, 1])
+    state: dict[str, torch.Tensor] = {}
+    handle = model.get_input_embeddings().register_forward_hook(
+        lambda m, a, out: _adversarial_hook(state, out)
+    )
+
+    def loss() -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(model(input_ids=input_ids, lengths=lengths).logits, target)
+
+    clean = loss()
+    clean.backward()
+    grad = state.pop("embedded").grad  # (batch, seq, emb)
+    # The gradient of the loss with respect to the embedded batch, taken independently:
+    handle.remove()
+    embedded = model.get_input_embeddings()(input_ids).detach().requires_grad_(True)
+    handle = model.get_input_embeddings().register_forward_hook(lambda m, a, out: embedded)
+    (expected,) = torch.autograd.grad(loss(), embedded)
+    handle.remove()
+    torch.testing.assert_close(grad, expected)
+    assert torch.all(grad[1, 2:] == 0) and torch.all(grad[2, 1:] == 0)  # padding is not read
+
+    eps = 1e-3
+    norms = grad.flatten(1).norm(dim=1)
+    state["delta"] = eps * grad / norms[:, None, None]
+    handle = model.get_input_embeddings().register_forward_hook(
+        lambda m, a, out: _adversarial_hook(state, out)
+    )
+    with torch.no_grad():
+        adversarial = loss()
+    # To first order the loss rises by eps * |gradient| for every text: the steepest way up.
+    torch.testing.assert_close(adversarial - clean.detach(), eps * norms.sum(), rtol=0.05, atol=0.0)
+    # Validation (no gradients, no delta) leaves the embeddings alone.
+    del state["delta"]
+    with torch.no_grad():
+        torch.testing.assert_close(loss(), clean.detach())
+    assert "embedded" not in state
+    handle.remove()
+
+
+def test_adversarial_training_trains_differently_and_leaves_no_hook(shared_data, glove):
+    texts, labels = _trec(shared_data, 300)
+    recipe = get_recipe("bilstm-glove").replace(epochs=2, patience=None, max_train_seconds=None)
+    plain = train_recipe(recipe, texts, labels, num_labels=6, seed=2, vectors=glove, max_steps=12)
+    adv = train_recipe(
+        recipe.replace(adversarial_eps=2.0), texts, labels, num_labels=6, seed=2, vectors=glove, max_steps=12
+    )
+    assert [h["train_loss"] for h in adv.history] != [h["train_loss"] for h in plain.history]
+    assert not adv.model.get_input_embeddings()._forward_hooks
+    # A frozen embedding has no gradient of its own: the hook takes the gradient at its output instead,
+    # and the embedding stays the pretrained vectors.
+    frozen = train_recipe(
+        recipe.replace(adversarial_eps=2.0, freeze_epochs=-1),
+        texts,
+        labels,
+        num_labels=6,
+        seed=2,
+        vectors=glove,
+        max_steps=12,
+    )
+    weight = frozen.model.get_input_embeddings().weight
+    word = "what"
+    np.testing.assert_allclose(
+        weight[frozen.tokenizer.convert_tokens_to_ids(word)].numpy(), glove[word], atol=1e-6
+    )
+    assert all(np.isfinite(h["train_loss"]) for h in frozen.history)
 
 
 def test_freeze_schedule_and_best_epoch_weights(shared_data, glove):

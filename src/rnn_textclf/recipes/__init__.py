@@ -97,6 +97,10 @@ class Recipe:
         batch_size: Texts per training batch (batches group texts of similar length).
         epochs: Maximum number of epochs.
         max_length: Truncate texts to this many tokens (``None``: no truncation).
+        normalization: How texts are split into words: ``"basic_english"`` (torchtext's rules, for raw
+            text) or ``"whitespace"`` (lowercase and split on whitespace only, for text that is already
+            tokenized, such as SST's, where ``n't`` and ``'s`` then stay the words GloVe has vectors for
+            instead of becoming ``n ' t`` and ``' s``).
         min_freq: Keep words seen at least this many times in the training texts.
         max_vocab_size: Cap of the vocabulary, specials included (``None``: no cap).
         vectors_vocab: Also give vocabulary rows to the first ``vectors_vocab`` words of ``vectors``
@@ -110,6 +114,11 @@ class Recipe:
             with decay ``min(ema_decay, (1 + step) / (10 + step))``; validation, early stopping and the
             returned model use the averaged weights. It smooths the noise of the last steps (a cheap
             relative of checkpoint averaging). ``0`` turns it off; typical values 0.99-0.999.
+        adversarial_eps: Adversarial training on the word embeddings (Miyato et al. 2017): every step
+            also trains on the batch with each text's embedding sequence moved by L2 norm
+            ``adversarial_eps`` in the direction that raises its loss most (the loss gradient), and the
+            two losses are summed. It roughly doubles the time of a step. ``0`` turns it off; the
+            paper's value is 5.0 for unit-variance embeddings.
         validation_fraction: Share of the training texts held out (seeded, stratified) for early stopping
             and model selection when no validation set is passed.
         patience: Stop after this many epochs without a better validation accuracy (``None``: never; the
@@ -133,6 +142,7 @@ class Recipe:
     batch_size: int = 64
     epochs: int = 10
     max_length: int | None = None
+    normalization: str = "basic_english"
     min_freq: int = 1
     max_vocab_size: int | None = None
     vectors_vocab: int = 0
@@ -140,6 +150,7 @@ class Recipe:
     label_smoothing: float = 0.0
     grad_clip: float | None = None
     ema_decay: float = 0.0
+    adversarial_eps: float = 0.0
     validation_fraction: float = 0.1
     patience: int | None = None
     max_train_seconds: float | None = None
@@ -181,6 +192,12 @@ class Recipe:
             value = getattr(self, name)
             if not _is_number(value) or not 0 <= value < 1:
                 _fail(name, value, "a number in [0, 1)")
+        from ..tokenization import NORMALIZATIONS
+
+        if self.normalization not in NORMALIZATIONS:
+            _fail("normalization", self.normalization, f"one of {', '.join(map(repr, NORMALIZATIONS))}")
+        if not _is_number(self.adversarial_eps) or not 0 <= self.adversarial_eps <= 100:
+            _fail("adversarial_eps", self.adversarial_eps, "a number in [0, 100]")
         if not _is_number(self.validation_fraction) or not 0 < self.validation_fraction < 1:
             _fail("validation_fraction", self.validation_fraction, "a number in (0, 1)")
         if not _is_int(self.vectors_vocab) or self.vectors_vocab < 0:
@@ -403,6 +420,20 @@ def predict(
     return predict_logits(model, tokenizer, texts, batch_size=batch_size, max_length=max_length).argmax(-1)
 
 
+def _adversarial_hook(state: dict[str, torch.Tensor], output: torch.Tensor) -> torch.Tensor | None:
+    """Forward hook of the embedding layer for ``adversarial_eps`` (see ``train_recipe``)."""
+    if "delta" in state:  # adversarial pass: move the embeddings along the loss gradient
+        return output + state["delta"]
+    if not torch.is_grad_enabled():  # validation
+        return None
+    if not output.requires_grad:  # frozen embedding: a leaf to take the gradient at
+        output = output.detach().requires_grad_(True)
+    else:
+        output.retain_grad()
+    state["embedded"] = output
+    return output
+
+
 def train_recipe(
     recipe: Recipe | str,
     train_texts: Sequence[str],
@@ -483,7 +514,10 @@ def train_recipe(
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     tokenizer = RNNTokenizer.train_from_iterator(
-        iter(texts), min_freq=recipe.min_freq, max_vocab_size=recipe.max_vocab_size
+        iter(texts),
+        min_freq=recipe.min_freq,
+        max_vocab_size=recipe.max_vocab_size,
+        normalization=recipe.normalization,  # type: ignore[arg-type]  # validated
     )
     if recipe.vectors is not None and vectors is None:
         from ..vectors import load_word_vectors
@@ -496,7 +530,10 @@ def train_recipe(
         itos = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
         known = set(itos)
         added = [w for w in vectors.words[: recipe.vectors_vocab] if w not in known]
-        tokenizer = RNNTokenizer.from_vocab(itos + added)
+        tokenizer = RNNTokenizer.from_vocab(
+            itos + added,
+            normalization=recipe.normalization,  # type: ignore[arg-type]  # validated
+        )
         logger.info(
             "vectors_vocab: %d words of the vectors added to the %d-token vocabulary", len(added), len(itos)
         )
@@ -558,6 +595,16 @@ def train_recipe(
     weights = [p.detach() for p in model.parameters()]
     # The moving average of the weights (ema_decay), kept beside the trained ones.
     averaged = [w.clone() for w in weights] if recipe.ema_decay else []
+    # Adversarial training: a hook on the embedding layer keeps its output (for the loss gradient with
+    # respect to it) on the clean pass and adds the perturbation on the adversarial pass.
+    adversarial: dict[str, torch.Tensor] = {}
+    hook = (
+        model.get_input_embeddings().register_forward_hook(
+            lambda module, args, output: _adversarial_hook(adversarial, output)
+        )
+        if recipe.adversarial_eps
+        else None
+    )
     for epoch in range(1, recipe.epochs + 1):
         epoch_start = time.perf_counter()
         if recipe.freeze_epochs > 0 and epoch == recipe.freeze_epochs + 1:
@@ -577,6 +624,15 @@ def train_recipe(
             loss = torch.nn.functional.cross_entropy(logits, target, label_smoothing=recipe.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if hook is not None:
+                grad = adversarial.pop("embedded").grad  # (batch, seq, emb); zero at padding
+                norm = grad.flatten(1).norm(dim=1).clamp(min=1e-12)[:, None, None]  # one norm per text
+                adversarial["delta"] = recipe.adversarial_eps * grad / norm
+                adv_logits = model(input_ids=input_ids, lengths=batch["lengths"]).logits
+                del adversarial["delta"]
+                torch.nn.functional.cross_entropy(
+                    adv_logits, target, label_smoothing=recipe.label_smoothing
+                ).backward()  # gradients add up with the clean pass's
             if recipe.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
             optimizer.step()
@@ -636,6 +692,8 @@ def train_recipe(
                     recipe.max_train_seconds,
                 )
                 break
+    if hook is not None:
+        hook.remove()
     if best_state is not None:
         model.load_state_dict(best_state)
     model.config.freeze_embeddings = not embedding.requires_grad
