@@ -1,8 +1,9 @@
 """CPU inference benchmark: fp32 eager vs dynamic int8 vs onnxruntime, side by side in one run.
 
-One model, trained here on real data: a BiLSTM with max pooling (embedding 100, hidden 128), trained for
-one epoch on 6,080 rows of a seeded stratified split of the canonical AG News test CSV
-(../shared/data/ag_news_csv/test.csv, text = title + " " + description) and evaluated on the other 1,520.
+One model, trained here on real data: a BiLSTM with max pooling (embedding 100, hidden 128 or
+``--hidden-size``), trained for one epoch on 6,080 rows of a seeded stratified split of the canonical AG
+News test CSV (../shared/data/ag_news_csv/test.csv, text = title + " " + description) and evaluated on
+the other 1,520.
 The same trained weights are then served four ways, through the same batch API (``model(**batch).logits``
 on PackedSequenceCollator batches):
 
@@ -18,7 +19,7 @@ the rounds plus the median of the per-round speed ratios to fp32 eager, which is
 a shared machine. ``--threads`` sets torch's and onnxruntime's intra-op threads (several values: one
 block per value).
 
-    python benchmarks/inference.py [--threads 1 2] [--repeats 5] [--json results.json] [--quick]
+    python benchmarks/inference.py [--threads 1 2] [--repeats 5] [--hidden-size 128] [--json results.json] [--quick]
 """
 
 from __future__ import annotations
@@ -70,13 +71,18 @@ def read_ag_news(path: Path) -> tuple[list[str], np.ndarray]:
 
 
 def train(
-    tokenizer: RNNTokenizer, ids: list[list[int]], labels: np.ndarray, epochs: int, seed: int
+    tokenizer: RNNTokenizer,
+    ids: list[list[int]],
+    labels: np.ndarray,
+    epochs: int,
+    seed: int,
+    hidden_size: int,
 ) -> tuple[RNNClassifier, float]:
     torch.manual_seed(seed)
     config = RNNClassifierConfig(
         vocab_size=len(tokenizer),
         embedding_dim=100,
-        hidden_size=128,
+        hidden_size=hidden_size,
         rnn_type="lstm",
         bidirectional=True,
         pooling="max",
@@ -159,6 +165,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32, 256])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--hidden-size",
+        type=int,
+        default=128,
+        help="LSTM hidden size (default: 128, the recipes' size; int8's gain grows with it)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 1,000 train rows, 300 test rows, 2 rounds"
@@ -171,6 +183,8 @@ def main() -> None:
     logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization logs advice on the root logger
     if not args.data.is_file():
         parser.error(f"--data {str(args.data)!r} does not exist")
+    if args.hidden_size < 1:
+        parser.error(f"--hidden-size must be a positive integer, got {args.hidden_size}")
     load_before = os.getloadavg()
     wall = time.perf_counter()
 
@@ -194,7 +208,9 @@ def main() -> None:
     logger.info(
         "training on %d rows (%d epoch(s), %d thread(s))...", len(train_ids), args.epochs, args.threads[0]
     )
-    model, train_seconds = train(tokenizer, train_ids, labels[train_idx], args.epochs, args.seed)
+    model, train_seconds = train(
+        tokenizer, train_ids, labels[train_idx], args.epochs, args.seed, args.hidden_size
+    )
 
     work = Path(tempfile.mkdtemp(prefix="rnn-textclf-inference-"))
     model.save_pretrained(work / "fp32")
@@ -238,7 +254,7 @@ def main() -> None:
     # ------------------------------------------------------------------ report
     base_acc = accuracy["fp32 eager"]
     print(
-        f"\nAG News: {len(train_ids):,} train / {len(test_ids):,} test rows; BiLSTM-max, embedding 100, hidden 128, "
+        f"\nAG News: {len(train_ids):,} train / {len(test_ids):,} test rows; BiLSTM-max, embedding 100, hidden {args.hidden_size}, "
         f"{args.epochs} epoch(s) in {train_seconds:.0f} s; torch {torch.__version__}, "
         f"onnxruntime {__import__('onnxruntime').__version__}, {os.cpu_count()} CPUs, load {load_before[0]:.1f}"
     )

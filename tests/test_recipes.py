@@ -268,7 +268,10 @@ def test_adversarial_hook_moves_each_text_along_its_loss_gradient():
 def test_adversarial_training_trains_differently_and_leaves_no_hook(shared_data, glove):
     texts, labels = _trec(shared_data, 300)
     recipe = get_recipe("bilstm-glove").replace(epochs=2, patience=None, max_train_seconds=None)
-    plain = train_recipe(recipe, texts, labels, num_labels=6, seed=2, vectors=glove, max_steps=12)
+    assert recipe.adversarial_eps == 1.0  # the shipped recipes train adversarially
+    plain = train_recipe(
+        recipe.replace(adversarial_eps=0.0), texts, labels, num_labels=6, seed=2, vectors=glove, max_steps=12
+    )
     adv = train_recipe(
         recipe.replace(adversarial_eps=2.0), texts, labels, num_labels=6, seed=2, vectors=glove, max_steps=12
     )
