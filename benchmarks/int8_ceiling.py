@@ -41,10 +41,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from inference import DATA, read_ag_news  # benchmarks/ is on sys.path when run as a script
+from inference import DATA, model_config, read_ag_news  # benchmarks/ is on sys.path when run as a script
 from torch import nn
 
-from rnn_textclf import PackedSequenceCollator, RNNClassifier, RNNClassifierConfig, quantize_dynamic
+from rnn_textclf import PackedSequenceCollator, RNNClassifier, quantize_dynamic
 from rnn_textclf.export import UnpackedRNNClassifier
 from rnn_textclf.tokenization import RNNTokenizer
 
@@ -178,17 +178,7 @@ def measure(
     hidden: int, tokenizer: RNNTokenizer, batches: list[dict[str, Any]], repeats: int, default_engine: str
 ) -> dict[str, Any]:
     torch.manual_seed(0)
-    config = RNNClassifierConfig(
-        vocab_size=len(tokenizer),
-        embedding_dim=100,
-        hidden_size=hidden,
-        rnn_type="lstm",
-        bidirectional=True,
-        pooling="max",
-        num_labels=4,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model = RNNClassifier(config).eval()
+    model = RNNClassifier(model_config(tokenizer, hidden)).eval()
     engines = [e for e in torch.backends.quantized.supported_engines if e not in ("none", default_engine)]
     int8: dict[str, Any] = {}
     for engine in [default_engine, *engines]:
