@@ -68,7 +68,8 @@ class HoistedLoop(nn.Module):
     ``C = 2c``, so ``tanh(c) = 2 * sigmoid(C) - 1``). Both directions run in the same step: the backward
     one reads each row reversed within its length, so at step ``t`` the rows still running are the same
     ``counts[t]`` longest rows for both. ``block=True`` does both directions' recurrent products as one
-    product with a block-diagonal ``(8H, 2H)`` matrix (one call, twice the multiply-adds).
+    product with a block-diagonal ``(8H, 2H)`` matrix (one call, twice the multiply-adds). Empty texts are
+    not special-cased (the timed texts have none; the model zeroes their pooled vector).
     """
 
     def __init__(self, model: RNNClassifier, int8: bool, block: bool) -> None:
