@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -133,21 +134,31 @@ def size_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in files) / 1e6
 
 
+def timed_rounds(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
+    """Seconds of each call per round; every round calls each function once, in a rotating order.
+
+    Interleaving spreads other load on a shared machine over all functions alike. No warm-up: call
+    each function once before.
+    """
+    names = list(fns)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(repeats):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            start = time.perf_counter()
+            fns[name]()
+            seconds[name].append(time.perf_counter() - start)
+    return seconds
+
+
 def throughput(
     models: dict[str, Any], batches: list[dict[str, Any]], repeats: int
 ) -> dict[str, dict[str, float]]:
     n = sum(len(batch["input_ids"]) for batch in batches)
-    names = list(models)
-    rates: dict[str, list[float]] = {name: [] for name in names}
-    for name in names:  # warm-up: first-call allocations, lazy initialisation
-        run_batches(models[name], batches[:1])
-    for round_ in range(repeats):
-        order = names[round_ % len(names) :] + names[: round_ % len(names)]
-        for name in order:
-            start = time.perf_counter()
-            run_batches(models[name], batches)
-            rates[name].append(n / (time.perf_counter() - start))
-    base = rates[names[0]]
+    for model in models.values():  # warm-up: first-call allocations, lazy initialisation
+        run_batches(model, batches[:1])
+    seconds = timed_rounds({name: lambda m=m: run_batches(m, batches) for name, m in models.items()}, repeats)
+    rates = {name: [n / value for value in values] for name, values in seconds.items()}
+    base = rates[next(iter(models))]
     return {
         name: {
             "texts_per_s": statistics.median(values),

@@ -34,14 +34,19 @@ import os
 import platform
 import statistics
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from inference import DATA, model_config, read_ag_news  # benchmarks/ is on sys.path when run as a script
+from inference import (  # benchmarks/ is on sys.path when run as a script
+    DATA,
+    make_batches,
+    model_config,
+    read_ag_news,
+    timed_rounds,
+)
 from torch import nn
 
 from rnn_textclf import PackedSequenceCollator, RNNClassifier, quantize_dynamic
@@ -153,20 +158,6 @@ class HoistedLoop(nn.Module):
         return self.classifier(restored)
 
 
-def timed(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
-    """Seconds per round for each function; every round runs all of them once, in a rotating order."""
-    seconds: dict[str, list[float]] = {name: [] for name in fns}
-    names = list(fns)
-    for name in names:
-        fns[name]()  # warm-up
-    for round_ in range(repeats):
-        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
-            start = time.perf_counter()
-            fns[name]()
-            seconds[name].append(time.perf_counter() - start)
-    return seconds
-
-
 def summary(values: list[float], base: list[float]) -> dict[str, float]:
     """Median seconds and the median of the per-round speed ratios to ``base``."""
     return {
@@ -243,13 +234,14 @@ def measure(
             *(whole(name, lambda b, m=m: m(b["input_ids"], b["lengths"])) for name, m in loops.items()),
         ]
     )
-    reference = variants["fp32 eager"]().argmax(-1)
+    outputs = {name: run() for name, run in variants.items()}  # also the warm-up
+    reference = outputs["fp32 eager"].argmax(-1)
     agreement = {
-        name: float((run().argmax(-1) == reference).float().mean())
-        for name, run in variants.items()
-        if not name.startswith("rnn only")
+        name: float((logits.argmax(-1) == reference).float().mean())
+        for name, logits in outputs.items()
+        if logits is not None  # the rnn-only runs return nothing
     }
-    seconds = timed(variants, repeats)
+    seconds = timed_rounds(variants, repeats)
     results: dict[str, dict[str, float]] = {}
     for name, values in seconds.items():
         # rnn-only ratios are to the fp32 recurrent layer alone, the others to the whole fp32 model.
@@ -288,9 +280,7 @@ def main() -> None:
     tokenizer = RNNTokenizer.train_from_iterator(texts[:6000], min_freq=2)
     ids = tokenizer(texts[6000 : 6000 + args.texts], truncation=True, max_length=256)["input_ids"]
     collator = PackedSequenceCollator(tokenizer)
-    batches = [
-        dict(collator([{"input_ids": row} for row in ids[i : i + 32]])) for i in range(0, len(ids), 32)
-    ]
+    batches = make_batches(collator, ids, 32)
     load_before = os.getloadavg()
     default_engine = torch.backends.quantized.engine  # this build's choice for this CPU
     runs = []
