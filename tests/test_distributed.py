@@ -193,7 +193,7 @@ def test_cli_train_under_accelerate_launch(ag_subset, tmp_path):
     assert metrics["test"]["accuracy"] > 0.4, metrics["test"]
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
 
-    from rnn_textclf.cli import _load_model_and_tokenizer, predict_texts
+    from rnn_textclf.cli._inference import _load_model_and_tokenizer, predict_texts
 
     model, tokenizer = _load_model_and_tokenizer(str(out))
     [row] = predict_texts(model, tokenizer, ["Stocks fell as oil prices rose"])

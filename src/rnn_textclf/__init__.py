@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
-from .collator import BucketBatchSampler, PackedBatch, PackedSequenceCollator, RNNTrainer
+from .collator import BucketBatchSampler, PackedBatch, PackedSequenceCollator
 from .configuration import RNNClassifierConfig
 from .export import OnnxClassifier, QuantizedRNNClassifier, export_onnx, quantize_dynamic, quantize_onnx
 from .modelcard import write_model_card
 from .modeling import RNNClassifier, RNNClassifierPreTrainedModel
 from .streaming import LengthBucketedStream, bucket_stream
 from .tokenization import RNNTokenizer, basic_english_tokenize
+from .trainer import RNNTrainer
 from .vectors import CoverageReport, WordVectors, load_word_vectors
 
 __version__ = "0.1.0"

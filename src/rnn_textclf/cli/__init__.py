@@ -1,0 +1,73 @@
+"""The ``rnn-textclf`` command line: train, evaluate, predict and push recurrent text classifiers.
+
+One module a command (``train``, ``evaluate``, ``predict``, ``push``), each with its ``add_parser``; the
+private modules hold what several commands share (``_common``: errors, option types, logging;
+``_data``: the data options; ``_inference``: loading a model to run; ``_output``: the output folder).
+
+Progress goes to stderr, results to stdout. Bad input ends with one line on stderr saying what is wrong and
+how to fix it, and exit status 2; nothing in an existing output folder is overwritten without
+``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import evaluate, predict, push, train
+from ._common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CLIError, _configure_logging, _configure_threads
+from ._inference import predict_texts
+from .train import TRAIN_DEFAULTS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rnn-textclf`` parser with its sub-commands."""
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="rnn-textclf",
+        description="Train, evaluate, run and share RNN/LSTM/GRU text classifiers (Hugging Face compatible).",
+    )
+    parser.add_argument("--version", action="version", version=f"rnn-textclf {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.train_parser = train.add_parser(sub)  # `--config FILE` sets this sub-parser's defaults
+    evaluate.add_parser(sub)
+    predict.add_parser(sub)
+    push.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``rnn-textclf``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.command == "train":
+            args = train._merge_config_file(parser, args, argv)
+            args.embedding_dim_given = any(a.startswith("--embedding-dim") for a in argv)
+        _configure_logging(args.quiet)
+        _configure_threads(args.threads)
+        return args.func(args)
+    except CLIError as err:
+        print(f"rnn-textclf: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("rnn-textclf: interrupted", file=sys.stderr)
+        return 130
+
+
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "TRAIN_DEFAULTS",
+    "CLIError",
+    "build_parser",
+    "main",
+    "predict_texts",
+]

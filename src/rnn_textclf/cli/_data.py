@@ -1,0 +1,217 @@
+"""Data options: reading csv/tsv/jsonl/parquet files or a data set, text columns and label plans."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._common import CLIError, _info
+
+DATA_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+
+
+def _add_data_options(parser: argparse.ArgumentParser, *, train: bool) -> None:
+    group = parser.add_argument_group("data")
+    if train:
+        group.add_argument("--train-file", help="training data (.csv, .tsv, .jsonl/.json, .parquet)")
+        group.add_argument("--validation-file", help="validation data, same format (default: 10%% of train)")
+        group.add_argument("--test-file", help="test data, same format (reported at the end)")
+        group.add_argument("--dataset", help="a datasets.load_dataset name, e.g. fancyzhx/ag_news")
+        group.add_argument("--dataset-config", help="the data set's configuration name")
+        group.add_argument(
+            "--label-column",
+            action="append",
+            help="label column (default: label); repeat for multi-label 0/1 columns",
+        )
+    else:
+        group.add_argument(
+            "--test-file", required=True, help="labelled data (.csv, .tsv, .jsonl/.json, .parquet)"
+        )
+        group.add_argument("--label-column", help="label column (default: label)")
+    group.add_argument(
+        "--text-column",
+        action="append",
+        help="text column (default: text); repeat to join several, e.g. title and description",
+    )
+    group.add_argument(
+        "--csv-column-names",
+        type=lambda s: s.split(","),
+        help="comma-separated names for a CSV without a header row, e.g. label,title,description",
+    )
+
+
+def _load_files(files: dict[str, str], csv_column_names: list[str] | None) -> Any:
+    import datasets
+
+    formats = set()
+    for split, name in files.items():
+        path = Path(name)
+        if not path.is_file():
+            raise CLIError(f"--{split}-file {name!r} does not exist (or is not a file); check the path.")
+        suffix = path.suffix.lower()
+        if suffix not in DATA_FORMATS:
+            raise CLIError(
+                f"--{split}-file {name!r} has an unknown format {suffix or '(none)'!r}; "
+                f"use one of {', '.join(sorted(DATA_FORMATS))}."
+            )
+        formats.add((DATA_FORMATS[suffix], suffix == ".tsv"))
+    if len(formats) > 1:
+        raise CLIError("--train-file/--validation-file/--test-file must all have the same format.")
+    builder, tsv = formats.pop()
+    kwargs: dict[str, Any] = {}
+    if builder == "csv":
+        if tsv:
+            kwargs["delimiter"] = "\t"
+        if csv_column_names:
+            kwargs["column_names"] = csv_column_names
+    # Small local files load in a blink; their "Generating split" bars would only clutter error output.
+    bars_were_on = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        return datasets.load_dataset(builder, data_files=files, **kwargs)
+    except Exception as err:  # the datasets parsers raise many types
+        raise CLIError(f"could not read {', '.join(files.values())}: {str(err).splitlines()[0]}") from None
+    finally:
+        if bars_were_on:
+            datasets.enable_progress_bars()
+
+
+def _load_data(args: argparse.Namespace) -> Any:
+    """Returns a DatasetDict with train (+ validation, + test) splits."""
+    import datasets
+
+    if args.dataset and args.train_file:
+        raise CLIError("use either --dataset or --train-file, not both.")
+    if args.dataset:
+        try:
+            data = datasets.load_dataset(args.dataset, args.dataset_config)
+        except Exception as err:
+            raise CLIError(
+                f"could not load --dataset {args.dataset!r}: {str(err).splitlines()[0]} "
+                "(no network? download it once, or pass --train-file)"
+            ) from None
+        return data
+    if args.train_file:
+        files = {"train": args.train_file}
+        if args.validation_file:
+            files["validation"] = args.validation_file
+        if args.test_file:
+            files["test"] = args.test_file
+        return _load_files(files, args.csv_column_names)
+    if args.validation_file or args.test_file:
+        raise CLIError("--validation-file/--test-file need --train-file.")
+    from ..data import load_sms_spam
+
+    _info("No data given: training on the embedded SMS Spam Collection (Almeida & Gómez Hidalgo, 2011).")
+    return load_sms_spam(seed=args.seed)
+
+
+def _text_columns(args: argparse.Namespace, columns: Sequence[str]) -> list[str]:
+    wanted = args.text_column or ["text"]
+    missing = [c for c in wanted if c not in columns]
+    if missing:
+        raise CLIError(
+            f"--text-column {missing[0]!r} is not in the data; columns are {', '.join(columns)}. "
+            "Pass --text-column NAME (repeat it to join several columns)."
+        )
+    return wanted
+
+
+def _check_text_features(split: Any, text_columns: list[str], split_name: str) -> None:
+    """Rejects text columns that hold numbers or other non-text values, naming the first one."""
+    for name in text_columns:
+        if name not in split.column_names:
+            raise CLIError(f"--text-column {name!r} is missing from the {split_name} split.")
+        if getattr(split.features[name], "dtype", None) in ("string", "large_string"):
+            continue
+        row, value = next(((i, v) for i, v in enumerate(split[name]) if v is not None), (0, None))
+        raise CLIError(
+            f"--text-column {name!r} holds a non-text value {value!r} ({type(value).__name__}) in row {row} of "
+            f"the {split_name} split; choose a text column."
+        )
+
+
+def _joined_texts(split: Any, text_columns: list[str], split_name: str) -> list[str]:
+    columns = [split[c] for c in text_columns]
+    texts = []
+    for row, values in enumerate(zip(*columns, strict=True)):
+        for name, value in zip(text_columns, values, strict=True):
+            if value is not None and not isinstance(value, str):
+                raise CLIError(
+                    f"--text-column {name!r} holds a non-text value {value!r} ({type(value).__name__}) in row "
+                    f"{row} of the {split_name} split; choose a text column."
+                )
+        texts.append(" ".join(v for v in values if v))
+    return texts
+
+
+def _label_plan(args: argparse.Namespace, data: Any) -> dict[str, Any]:
+    """Decides single- vs multi-label and the label names from the training split."""
+    train = data["train"]
+    label_columns = args.label_column or ["label"]
+    missing = [c for c in label_columns if c not in train.column_names]
+    if missing:
+        raise CLIError(
+            f"--label-column {missing[0]!r} is not in the data; columns are {', '.join(train.column_names)}."
+        )
+    if len(label_columns) > 1:
+        return {
+            "problem_type": "multi_label_classification",
+            "columns": label_columns,
+            "names": label_columns,
+        }
+    column = label_columns[0]
+    feature = train.features[column]
+    if getattr(feature, "names", None):
+        names = list(feature.names)
+        mapping = None
+    else:
+        values = train[column]
+        if any(v is None for v in values):
+            raise CLIError(
+                f"--label-column {column!r} has empty values in the train split; fill or drop them."
+            )
+        if any(isinstance(v, (list, tuple)) for v in values):
+            raise CLIError(
+                f"--label-column {column!r} holds lists; for multi-label data give one 0/1 column per label "
+                "(repeat --label-column)."
+            )
+        if any(isinstance(v, float) and not float(v).is_integer() for v in values):
+            raise CLIError(
+                f"--label-column {column!r} holds fractional numbers; the CLI trains classifiers "
+                "(use the Python API with problem_type='regression' for regression)."
+            )
+        uniques = sorted(set(values), key=lambda v: (isinstance(v, str), v))
+        names = [str(v) for v in uniques]
+        mapping = {v: i for i, v in enumerate(uniques)}
+    if len(names) < 2:
+        raise CLIError(
+            f"--label-column {column!r} has only one class ({names[0] if names else 'none'}) in the train split; "
+            "a classifier needs at least two."
+        )
+    return {
+        "problem_type": "single_label_classification",
+        "columns": [column],
+        "names": names,
+        "mapping": mapping,
+    }
+
+
+def _encode_labels(split: Any, plan: dict[str, Any], split_name: str) -> list[Any]:
+    if plan["problem_type"] == "multi_label_classification":
+        rows = list(zip(*(split[c] for c in plan["columns"]), strict=True))
+        return [[float(v) for v in row] for row in rows]
+    column = plan["columns"][0]
+    values = split[column]
+    if plan["mapping"] is None:
+        return list(values)
+    mapping = plan["mapping"]
+    unknown = sorted({str(v) for v in values if v not in mapping})
+    if unknown:
+        raise CLIError(
+            f"the {split_name} split has labels {unknown[:5]} that the train split lacks; "
+            f"known labels: {', '.join(plan['names'])}."
+        )
+    return [mapping[v] for v in values]

@@ -1,0 +1,185 @@
+"""The output folder of ``train``: staged, then published whole; plots, model card and the final report."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ._common import CLIError
+
+
+def _check_output_dir(path: Path, overwrite: bool) -> None:
+    if path.exists() and not path.is_dir():
+        raise CLIError(f"--output-dir {str(path)!r} is a file; choose a folder.")
+    if path.exists() and any(path.iterdir()) and not overwrite:
+        raise CLIError(
+            f"--output-dir {str(path)!r} exists and is not empty; pass --overwrite to replace it or choose "
+            "another --output-dir."
+        )
+
+
+@contextlib.contextmanager
+def _shared_work_dirs(state: Any, output_dir: Path) -> Iterator[tuple[str, Path]]:
+    """Trainer's working folder and the staging folder: made by rank 0, the same paths on every rank.
+
+    Both sit beside ``output_dir`` (shared storage in a multi-node run), so every rank loads the best
+    checkpoint that rank 0 saved. Rank 0 removes the working folder at the end.
+    """
+    parent = output_dir.absolute().parent
+    paths: list[Any] = [None, None]
+    if state.is_main_process:
+        paths = [
+            tempfile.mkdtemp(prefix=f".{output_dir.name}.work-", dir=parent),
+            tempfile.mkdtemp(prefix=f".{output_dir.name}.staging-", dir=parent),
+        ]
+    if state.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        broadcast_object_list(paths)
+    try:
+        yield paths[0], Path(paths[1])
+    finally:
+        if state.is_main_process:
+            shutil.rmtree(paths[0], ignore_errors=True)
+
+
+def _publish(staging: Path, target: Path) -> None:
+    """Moves the finished staging folder to the target, replacing it only at the very end."""
+    backup = None
+    if target.exists():
+        backup = target.with_name(f".{target.name}.old-{os.getpid()}")
+        target.rename(backup)
+    staging.rename(target)
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def _plot_confusion(cm: list[list[int]], names: list[str], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    matrix = np.asarray(cm)
+    size = max(3.5, 0.8 * len(names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    limit = matrix.max() / 2 if matrix.size else 0
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            ax.text(
+                j,
+                i,
+                str(matrix[i, j]),
+                ha="center",
+                va="center",
+                color="white" if matrix[i, j] > limit else "black",
+            )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_curves(history: list[dict[str, Any]], metric: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [(h["epoch"], h["loss"]) for h in history if "loss" in h]
+    evals = [h for h in history if "eval_loss" in h]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if train:
+        ax.plot(*zip(*train, strict=True), marker="o", label="train loss")
+    if evals:
+        ax.plot(
+            [h["epoch"] for h in evals], [h["eval_loss"] for h in evals], marker="o", label="validation loss"
+        )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    if evals and f"eval_{metric}" in evals[0]:
+        other = ax.twinx()
+        other.plot(
+            [h["epoch"] for h in evals],
+            [h[f"eval_{metric}"] for h in evals],
+            color="green",
+            marker="s",
+            label=f"validation {metric}",
+        )
+        other.set_ylabel(metric)
+        other.legend(loc="center right")
+    ax.legend(loc="upper right")
+    ax.set_title("training curve")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _write_card(
+    model: Any, folder: Path, args: argparse.Namespace, report: dict[str, Any], split: str, coverage: Any
+) -> None:
+    from ..modelcard import write_model_card
+
+    if args.dataset:
+        data = f"`{args.dataset}`" + (f" ({args.dataset_config})" if args.dataset_config else "")
+    elif args.train_file:
+        data = f"`{Path(args.train_file).name}`"
+    else:
+        data = "the SMS Spam Collection v.1 (embedded in rnn-textclf), seeded stratified 80/10/10 split"
+    info: dict[str, Any] = {
+        "training_data": f"{data}; {report['train_rows']:,} training and {report['validation_rows']:,} validation rows.",
+        "hyperparameters": {
+            k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "min_freq", "max_length", "seed")
+        },
+        "metrics": {k: v for k, v in report[split].items() if isinstance(v, float)},
+        "eval_data": f"the {split} split",
+        "training_results": [
+            {k: v for k, v in row.items() if isinstance(v, (int, float))}
+            for row in report["history"]
+            if "eval_loss" in row
+        ],
+    }
+    if args.dataset:
+        info["datasets"] = [args.dataset]
+    if coverage is not None:
+        info["vectors"] = coverage
+    if not args.dataset and not args.train_file:
+        from ..data import SMS_SPAM_CITATION
+
+        info["citation"] = SMS_SPAM_CITATION
+    write_model_card(model, folder, if_exists="replace", **info)
+
+
+def _print_report(
+    report: dict[str, Any], split: str, names: list[str], multi: bool, output_dir: Path
+) -> None:
+    final = report[split]
+    out = sys.stdout
+    print(f"\nrnn-textclf: trained in {report['train_seconds']:.1f} s; {split} split results:", file=out)
+    if multi:
+        for key, value in final.items():
+            print(f"  {key:<12} {value:.4f}", file=out)
+    else:
+        print(f"  accuracy     {final['accuracy']:.4f}", file=out)
+        print(f"  macro F1     {final['macro_f1']:.4f}", file=out)
+        print(f"  {'class':<14}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}", file=out)
+        for name in names:
+            row = final["per_class"][name]
+            print(
+                f"  {name:<14}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}{row['support']:>10}",
+                file=out,
+            )
+    print(f"Saved model, tokenizer, model card, metrics.json and plots to {output_dir}/", file=out)
