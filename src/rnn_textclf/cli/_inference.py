@@ -12,7 +12,21 @@ from typing import Any
 
 import numpy as np
 
-from ._common import CLIError
+from ._common import CLIError, _positive_int
+
+#: Lines (rows) read, classified and written at a time by ``predict`` and ``evaluate``: enough to batch
+#: by length well (16 batches of 256), few enough that the first results come within a second and
+#: memory stays flat.
+DEFAULT_CHUNK_SIZE = 4096
+
+
+def _add_chunk_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--chunk-size",
+        type=_positive_int,
+        default=DEFAULT_CHUNK_SIZE,
+        help=f"{what} read and classified at a time; memory grows with it (default {DEFAULT_CHUNK_SIZE})",
+    )
 
 
 def _progress(quiet: bool, what: str) -> Any:

@@ -23,6 +23,7 @@ from typing import Any
 
 from ._common import EXIT_OK, CLIError, _positive_int
 from ._inference import (
+    _add_chunk_option,
     _add_inference_options,
     _is_terminal,
     _load_for_inference,
@@ -30,10 +31,6 @@ from ._inference import (
     _stdout_gone,
     predict_texts,
 )
-
-#: Lines read, classified and written at a time: large enough to batch by length well (16 batches of
-#: 256), small enough that the first results come within a second and memory stays a few MB.
-DEFAULT_CHUNK_SIZE = 4096
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _FILE_BLOCK = 1 << 20
@@ -194,12 +191,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     predict.add_argument("--file", help="a UTF-8 text file, one text per line, or a gzip of one")
     predict.add_argument("--top-k", type=_positive_int, default=1)
     predict.add_argument("--batch-size", type=_positive_int, default=256)
-    predict.add_argument(
-        "--chunk-size",
-        type=_positive_int,
-        default=DEFAULT_CHUNK_SIZE,
-        help=f"lines read, classified and written at a time (default {DEFAULT_CHUNK_SIZE})",
-    )
+    _add_chunk_option(predict, "lines")
     predict.add_argument("--quiet", action="store_true")
     predict.add_argument(
         "--threads", type=_positive_int, help="torch threads (default 1, or OMP_NUM_THREADS)"
