@@ -32,6 +32,10 @@ from ._inference import (
     predict_texts,
 )
 
+#: The first chunk's size; chunks then double up to ``--chunk-size``, so the first results of a long input
+#: come after a fraction of a second, not after a whole chunk.
+FIRST_CHUNK_SIZE = 256
+
 _GZIP_MAGIC = b"\x1f\x8b"
 _FILE_BLOCK = 1 << 20
 _PIPE_BLOCK = 1 << 16
@@ -126,13 +130,14 @@ def _line_chunks(
     source: str,
     idle: Callable[[], bool] | None = None,
 ) -> Iterator[list[str]]:
-    """Splits a byte stream into lists of at most ``chunk_size`` lines.
+    """Splits a byte stream into lists of lines: 256, 512, ... then ``chunk_size`` at most.
 
     A line ends at ``\\n`` (a ``\\r`` before it is dropped, for CRLF files); a last line without ``\\n``
     counts; an empty line is a line (it gets a prediction like any other). Blocks are cut at their last
     ``\\n`` before decoding, so a UTF-8 sequence is never split. ``idle()`` (pipes only) says the producer
     has paused: the lines read so far are yielded without waiting for a full chunk.
     """
+    size = min(FIRST_CHUNK_SIZE, chunk_size)
     pending: list[str] = []
     tail = bytearray()  # the unfinished last line of the blocks read so far
     done = 0  # lines decoded so far, for error messages
@@ -156,9 +161,10 @@ def _line_chunks(
         lines.pop()  # the empty string after the block's last "\n"
         done += len(lines)
         pending.extend(lines)
-        while len(pending) >= chunk_size:
-            yield pending[:chunk_size]
-            del pending[:chunk_size]
+        while len(pending) >= size:
+            yield pending[:size]
+            del pending[:size]
+            size = min(2 * size, chunk_size)
     if tail:
         pending.append(_decode(bytes(tail), source, done))
     if pending:
