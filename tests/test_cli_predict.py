@@ -230,6 +230,21 @@ def test_bad_input_files(trained, tmp_path, capsysbinary):
     assert code == 2 and "nope.txt' does not exist" in err
 
 
+def test_line_chunks_split_rules_and_ramp():
+    from rnn_textclf.cli.predict import FIRST_CHUNK_SIZE, _line_chunks
+
+    texts = ["café ☕ 1", "", "two\r", "naïve", *(f"line {i}" for i in range(1200)), "last"]
+    data = ("\r\n".join(texts[:3]) + "\n" + "\n".join(texts[3:])).encode("utf-8")  # no final newline
+    # Blocks of 5 bytes cut lines and multi-byte UTF-8 characters anywhere.
+    blocks = iter([data[i : i + 5] for i in range(0, len(data), 5)])
+    chunks = list(_line_chunks(lambda: next(blocks, b""), 300, source="test"))
+    assert [line for chunk in chunks for line in chunk] == ["café ☕ 1", "", "two", *texts[3:]]
+    # The first chunk is small (results come soon), then chunks double up to chunk_size.
+    assert FIRST_CHUNK_SIZE == 256 and [len(chunk) for chunk in chunks] == [256, 300, 300, 300, 49]
+    blocks = iter([b"a\n\n", b""])
+    assert list(_line_chunks(lambda: next(blocks, b""), 10, source="test")) == [["a", ""]]
+
+
 def test_progress_bar_only_on_a_terminal(monkeypatch):
     from rnn_textclf.cli._inference import _progress
 

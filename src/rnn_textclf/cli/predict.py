@@ -16,6 +16,7 @@ import os
 import select
 import stat
 import sys
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -40,8 +41,10 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _FILE_BLOCK = 1 << 20
 _PIPE_BLOCK = 1 << 16
 # A pipe that has had nothing to read for this long is answered with what has come so far, so an
-# interactive producer (`tail -f log | rnn-textclf predict ...`) sees results without waiting for a chunk.
+# interactive producer (`tail -f log | rnn-textclf predict ...`) sees results without waiting for a chunk;
+# a slow but steady one is answered at least this often.
 _IDLE_WAIT_S = 0.1
+_MAX_WAIT_S = 1.0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -135,14 +138,16 @@ def _line_chunks(
     A line ends at ``\\n`` (a ``\\r`` before it is dropped, for CRLF files); a last line without ``\\n``
     counts; an empty line is a line (it gets a prediction like any other). Blocks are cut at their last
     ``\\n`` before decoding, so a UTF-8 sequence is never split. ``idle()`` (pipes only) says the producer
-    has paused: the lines read so far are yielded without waiting for a full chunk.
+    has paused: the lines read so far are then yielded without waiting for a full chunk, as they are
+    when the oldest of them has waited a second.
     """
     size = min(FIRST_CHUNK_SIZE, chunk_size)
     pending: list[str] = []
     tail = bytearray()  # the unfinished last line of the blocks read so far
     done = 0  # lines decoded so far, for error messages
+    since = 0.0  # when the oldest pending line was read
     while True:
-        if pending and idle is not None and idle():
+        if pending and idle is not None and (idle() or time.monotonic() - since > _MAX_WAIT_S):
             yield pending
             pending = []
         block = read()
@@ -160,11 +165,14 @@ def _line_chunks(
         lines = text.split("\n")
         lines.pop()  # the empty string after the block's last "\n"
         done += len(lines)
+        if not pending:
+            since = time.monotonic()
         pending.extend(lines)
         while len(pending) >= size:
             yield pending[:size]
             del pending[:size]
             size = min(2 * size, chunk_size)
+            since = time.monotonic()
     if tail:
         pending.append(_decode(bytes(tail), source, done))
     if pending:
