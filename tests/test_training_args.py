@@ -401,8 +401,8 @@ def test_embedding_lr_scale_in_the_groups_and_the_update(sms, tmp_path):
         groups = trainer.optimizer.param_groups
         embedding = model.get_input_embeddings().weight
         (group,) = [g for g in groups if any(p is embedding for p in g["params"])]
-        assert group["params"] == [embedding] and group["lr"] == pytest.approx(0.5 * scale)
-        assert group["weight_decay"] == 0.0  # never decayed
+        assert group["lr"] == pytest.approx(0.5 * scale) and group["weight_decay"] == 0.0  # never decayed
+        assert (group["params"] == [embedding]) == (scale != 1.0)  # own group unless at the full rate
         assert groups[0]["weight_decay"] == 0.01 and groups[0]["lr"] == pytest.approx(0.5)
         updates[scale] = {n: w - start[n] for n, w in weights(model).items()}
     # Same batch, same gradient: the embedding moved a quarter as far, the rest the same.
@@ -521,6 +521,25 @@ def test_word_dropout_replaces_about_p_of_the_real_tokens_in_training_only(sms):
     model.eval()
     model(input_ids=ids, lengths=lengths)
     assert torch.equal(seen["ids"], ids)  # never in evaluation
+
+
+def test_adversarial_pass_sees_the_same_dropped_words(sms, tmp_path):
+    train, _, tokenizer = sms
+    model = make_model(tokenizer, word_dropout=0.3)
+    seen = []
+    model.get_input_embeddings().register_forward_hook(lambda m, args, out: seen.append(args[0].clone()))
+    trainer = RNNTrainer(
+        model=model,
+        args=make_args(tmp_path, adversarial_eps=1.0, max_steps=2),
+        train_dataset=train,
+        processing_class=tokenizer,
+    )
+    trainer.train()
+    assert len(seen) == 4  # clean and adversarial pass of 2 steps
+    for clean, adversarial in (seen[0:2], seen[2:4]):
+        assert torch.equal(clean, adversarial)
+        real = clean[clean != tokenizer.pad_token_id]
+        assert (real == tokenizer.unk_token_id).float().mean() > 0.3  # 0.3 dropped + the <unk> already there
 
 
 def test_word_dropout_config_validates_and_old_configs_load(tmp_path, sms):

@@ -128,6 +128,11 @@ class RNNTrainingArguments(TrainingArguments):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.validate_techniques()
+
+    def validate_techniques(self) -> None:
+        """Checks the fields this class adds (``RNNTrainer`` calls it again when ``train()`` starts, after
+        ``hyperparameter_search`` may have set them); raises ``ValueError`` naming field, value and range."""
         if not _is_number(self.adversarial_eps) or not 0 <= self.adversarial_eps <= 100:
             _fail("adversarial_eps", self.adversarial_eps, "a number in [0, 100] (0 turns it off)")
         if not _is_number(self.ema_decay) or not 0 <= self.ema_decay < 1:
