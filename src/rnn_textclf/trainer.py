@@ -20,6 +20,7 @@ from transformers.training_args import ParallelMode
 
 from .callbacks import EMACallback, EmbeddingFreezeCallback, TimeBudgetCallback, current_epoch
 from .collator import PackedSequenceCollator
+from .training_args import RNNTrainingArguments
 
 logger = logging.getLogger(__name__)
 
@@ -170,39 +171,25 @@ class RNNTrainer(Trainer):
         validate = getattr(self.args, "validate_techniques", None)
         if validate is not None:
             validate()
-        model = self.model
-        eps = self._technique("adversarial_eps", 0.0)
-        lr_scale = self._technique("embedding_lr_scale", 1.0)
         freeze = self._technique("embedding_freeze_epochs", 0)
         decay = self._technique("ema_decay", 0.0)
         budget = self._technique("max_train_seconds", None)
-        if model is not None:
-            needs_embedding = [
-                f"{name}={value!r}"
-                for name, value, off in (
-                    ("adversarial_eps", eps, 0.0),
-                    ("embedding_lr_scale", lr_scale, 1.0),
-                    ("embedding_freeze_epochs", freeze, 0),
-                )
-                if value != off
-            ]
-            if needs_embedding and _input_embedding(self.accelerator.unwrap_model(model)) is None:
-                raise ValueError(
-                    f"RNNTrainingArguments {', '.join(needs_embedding)} need a model with an input embedding "
-                    f"(get_input_embeddings() returning an nn.Embedding), but {type(model).__name__} has none. "
-                    "Turn these options off for this model."
-                )
-        backend = "DeepSpeed" if self.is_deepspeed_enabled else "FSDP" if self.is_fsdp_enabled else None
-        active = [
-            f"{name}={value!r}"
-            for name, value, off in (
-                ("adversarial_eps", eps, 0.0),
-                ("ema_decay", decay, 0.0),
-                ("embedding_lr_scale", lr_scale, 1.0),
-                ("embedding_freeze_epochs", freeze, 0),
+        active = self.args.active_techniques() if isinstance(self.args, RNNTrainingArguments) else []
+        # All but the weight average act on the input embedding.
+        needs_embedding = [a for a in active if not a.startswith("ema_decay=")]
+        model = self.model
+        if (
+            needs_embedding
+            and model is not None
+            and _input_embedding(self.accelerator.unwrap_model(model)) is None
+        ):
+            raise ValueError(
+                f"RNNTrainingArguments {', '.join(needs_embedding)} need a model with an input embedding "
+                f"(get_input_embeddings() returning an nn.Embedding), but {type(model).__name__} has none. "
+                "Turn these options off for this model."
             )
-            if value != off
-        ]
+        # The arguments refuse an explicit deepspeed/fsdp; this also catches them set by an accelerate config.
+        backend = "DeepSpeed" if self.is_deepspeed_enabled else "FSDP" if self.is_fsdp_enabled else None
         if backend and active:
             raise ValueError(
                 f"RNNTrainingArguments {', '.join(active)} cannot be used with {backend}: it shards the parameters, "

@@ -152,8 +152,9 @@ class RNNTrainingArguments(TrainingArguments):
             _fail("max_train_seconds", self.max_train_seconds, "a positive number of seconds or None")
         self._refuse_sharded_training()
 
-    def _active_techniques(self) -> list[str]:
-        """``name=value`` of each technique that is switched on."""
+    def active_techniques(self) -> list[str]:
+        """``"name=value"`` of each technique that is switched on (the time budget aside), e.g.
+        ``["adversarial_eps=1.0", "ema_decay=0.999"]``: what DeepSpeed and FSDP refuse."""
         active = []
         for name, off in (
             ("adversarial_eps", 0.0),
@@ -170,7 +171,7 @@ class RNNTrainingArguments(TrainingArguments):
         # parameter group, its freezing and the hook on its output all need the whole embedding and
         # weights on every process. The time budget works with any backend.
         backend = "DeepSpeed" if self.deepspeed else "FSDP" if self.fsdp else None
-        active = self._active_techniques()
+        active = self.active_techniques()
         if backend and active:
             raise ValueError(
                 f"RNNTrainingArguments {', '.join(active)} cannot be used with {backend}: {backend} shards the "
