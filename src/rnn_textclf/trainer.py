@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
@@ -25,9 +26,11 @@ class _EpochSeededLengthGroupedSampler(LengthGroupedSampler):
     """
 
     def __init__(self, batch_size: int, *, lengths: list[int], seed: int) -> None:
-        # A list of ints: the stock sampler sorts with `lengths[i]` as key, and indexing a `datasets`
-        # column (what `Trainer` passes) fetches a row from the Arrow table per index, every epoch.
-        super().__init__(batch_size, lengths=[int(n) for n in lengths], generator=torch.Generator())
+        # A list of ints: the stock sampler sorts with `lengths[i]` as key, and indexing (or iterating) a
+        # `datasets` column, what `Trainer` passes, fetches a row from the Arrow table per index, every
+        # epoch; its slice `[:]` is one read.
+        lengths = np.asarray(lengths[:], dtype=np.int64).tolist()
+        super().__init__(batch_size, lengths=lengths, generator=torch.Generator())
         self.seed = int(seed)
         self.epoch = 0
 
