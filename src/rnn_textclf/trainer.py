@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import Trainer
+from transformers.trainer import TRAINING_ARGS_NAME
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from .collator import PackedSequenceCollator
 
 logger = logging.getLogger(__name__)
+
+#: What ``RNNTrainer.save_model`` writes instead of transformers' pickled ``training_args.bin``.
+TRAINING_ARGS_JSON = "training_args.json"
 
 
 class _EpochSeededLengthGroupedSampler(LengthGroupedSampler):
@@ -61,6 +66,10 @@ class RNNTrainer(Trainer):
     - ``train_sampling_strategy="group_by_length"`` shuffles each epoch from ``(data_seed or seed) +
       epoch`` instead of the global RNG, so ``resume_from_checkpoint`` replays exactly the batches of
       an uninterrupted run (transformers' sampler would draw a resumed epoch's order from another RNG state).
+    - ``save_model`` (and each checkpoint) writes the training arguments as ``training_args.json``, not the
+      pickled ``training_args.bin``: a model folder meant to be shared holds no pickle.
+    - Without an accelerator, batches are not pinned (``dataloader_pin_memory`` is turned off): pinning
+      does nothing on the CPU, and torch's ``DataLoader`` warns about it on every run.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -68,6 +77,13 @@ class RNNTrainer(Trainer):
             kwargs["data_collator"] = PackedSequenceCollator(kwargs["processing_class"])
         super().__init__(*args, **kwargs)
         self._check_tokenizer_matches_model()
+        self._no_pin_memory_without_accelerator()
+
+    def _no_pin_memory_without_accelerator(self) -> None:
+        # TrainingArguments pins batches by default; without an accelerator torch's DataLoader pins nothing
+        # and warns on every run ("'pin_memory' argument is set as true but no accelerator is found").
+        if self.args.dataloader_pin_memory and not torch.accelerator.is_available():
+            self.args.dataloader_pin_memory = False
 
     def _check_tokenizer_matches_model(self) -> None:
         config = getattr(self.model, "config", None)
@@ -145,6 +161,21 @@ class RNNTrainer(Trainer):
         from .modelcard import write_trainer_model_card
 
         write_trainer_model_card(self, **kwargs)
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """``Trainer._save`` with the training arguments as ``training_args.json``, not a pickle.
+
+        ``Trainer`` writes ``training_args.bin`` with ``torch.save`` into every folder ``save_model`` fills
+        (the model folder a user shares, and each checkpoint); transformers never reads it back (resuming
+        uses ``trainer_state.json``), so it is replaced by the same arguments as JSON
+        (``TrainingArguments.to_json_string()``) and no pickle is left in a model folder.
+        """
+        super()._save(output_dir, state_dict=state_dict)
+        if not self.args.should_save:
+            return
+        folder = Path(output_dir if output_dir is not None else self.args.output_dir)
+        (folder / TRAINING_ARGS_JSON).write_text(self.args.to_json_string() + "\n", encoding="utf-8")
+        (folder / TRAINING_ARGS_NAME).unlink(missing_ok=True)
 
     def _prepare_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         lengths = inputs.get("lengths") if isinstance(inputs, Mapping) else None

@@ -86,9 +86,18 @@ def _configure_logging(quiet: bool) -> None:
     import datasets
 
     datasets.logging.set_verbosity_error()
+    # transformers' own bars ("Writing model shards" at every checkpoint, "Loading weights" when the best one is
+    # loaded back) say nothing to a CLI user and break up the epoch table; the training bar (tqdm, from the
+    # Trainer's ProgressCallback) is not one of them. transformers' switch also turns off huggingface_hub's
+    # download/upload bars, which do tell the user something: those come back unless --quiet.
+    from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
+
+    hub_bars_were_on = not are_progress_bars_disabled()
+    transformers.utils.logging.disable_progress_bar()
     if quiet:
         datasets.disable_progress_bars()
-        transformers.utils.logging.disable_progress_bar()
+    elif hub_bars_were_on:
+        enable_progress_bars()
 
 
 def _info(message: str) -> None:

@@ -129,8 +129,16 @@ def _plot_curves(history: list[dict[str, Any]], metric: str, path: Path) -> None
 
 
 def _write_card(
-    model: Any, folder: Path, args: argparse.Namespace, report: dict[str, Any], split: str, coverage: Any
+    model: Any,
+    folder: Path,
+    args: argparse.Namespace,
+    report: dict[str, Any],
+    split: str,
+    coverage: Any,
+    *,
+    name: str,
 ) -> None:
+    """Writes the card into ``folder`` (the staging folder), titled ``name``: the folder the user asked for."""
     from ..modelcard import write_model_card
 
     if args.dataset:
@@ -160,7 +168,7 @@ def _write_card(
         from ..data import SMS_SPAM_CITATION
 
         info["citation"] = SMS_SPAM_CITATION
-    write_model_card(model, folder, if_exists="replace", **info)
+    write_model_card(model, folder, if_exists="replace", model_name=name, **info)
 
 
 def _print_report(

@@ -6,15 +6,28 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_OK, CLIError, _positive_int
+from ._common import EXIT_OK, CLIError, _info, _positive_int
 from ._inference import _load_model_and_tokenizer
+
+#: Suffixes of pickled files (``torch.save``/``pickle``); loading one can run arbitrary code.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle")
 
 
 def _push(folder: Path, repo: str) -> None:
+    """Uploads the model (safetensors, config, code, card named after ``repo``) and its tokenizer.
+
+    The upload is written afresh from the loaded model and tokenizer, so nothing else in the folder goes
+    up; a pickle there (e.g. ``training_args.bin`` of an older rnn-textclf) is named and left behind.
+    """
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
+    if pickles:
+        _info(
+            f"Not uploading {', '.join(pickles)}: pickled files are never pushed (loading one can run code); "
+            "the model goes up as safetensors."
+        )
     model, tokenizer = _load_model_and_tokenizer(str(folder))
     try:
-        url = model.push_to_hub(repo)
-        tokenizer.push_to_hub(repo)
+        url = model.push_to_hub(repo, tokenizer=tokenizer)
     except Exception as err:  # huggingface_hub raises many HTTP error types
         raise CLIError(f"could not push to {repo!r}: {str(err).splitlines()[0]} (is HF_TOKEN set?)") from None
     print(f"Pushed {folder} to {repo} ({url})")
