@@ -182,3 +182,45 @@ def test_empty_texts_train_and_predict(ag_news, tmp_path):
     trainer.train()
     prediction = trainer.predict(ds)
     assert prediction.predictions.shape == (4, 4) and np.isfinite(prediction.predictions).all()
+
+
+def test_saved_folders_hold_training_args_as_json_and_no_pickle_and_resume_works(ag_news, tmp_path):
+    # transformers' Trainer writes training_args.bin (torch.save) into every saved folder; a model folder
+    # meant to be shared must hold no pickle. Resuming from a checkpoint must still work without it.
+    import json
+    import warnings
+
+    train, test, tokenizer = ag_news
+    run_args = args(tmp_path / "run", num_train_epochs=2, save_strategy="epoch", use_cpu=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = RNNTrainer(
+            model=make_model(tokenizer),
+            args=run_args,
+            train_dataset=train.select(range(300)),
+            processing_class=tokenizer,
+        )
+        trainer.train()
+    if not torch.accelerator.is_available():
+        assert not [w for w in caught if "pin_memory" in str(w.message)]  # item 11: no pinning on the CPU
+        assert trainer.args.dataloader_pin_memory is False
+    trainer.save_model(str(tmp_path / "final"))
+    for folder in [tmp_path / "final", *sorted((tmp_path / "run").glob("checkpoint-*"))]:
+        names = {p.name for p in folder.iterdir()}
+        assert "training_args.bin" not in names, folder
+        saved = json.loads((folder / "training_args.json").read_text())
+        assert saved["learning_rate"] == 5e-3 and saved["num_train_epochs"] == 2
+    final = {p.name for p in (tmp_path / "final").iterdir()}
+    assert not [n for n in final if n.endswith((".bin", ".pt", ".pth", ".pkl"))], final
+    # Resume from the first checkpoint: the second epoch replays to the same weights.
+    first = sorted((tmp_path / "run").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[0]
+    resumed = RNNTrainer(
+        model=make_model(tokenizer),
+        args=args(tmp_path / "run", num_train_epochs=2, save_strategy="no"),
+        train_dataset=train.select(range(300)),
+        processing_class=tokenizer,
+    )
+    resumed.train(resume_from_checkpoint=str(first))
+    np.testing.assert_allclose(
+        resumed.predict(test).predictions, trainer.predict(test).predictions, atol=1e-5, rtol=0
+    )

@@ -351,13 +351,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                 data_collator=PackedSequenceCollator(tokenizer),
                 processing_class=tokenizer,
                 compute_metrics=make_compute_metrics(plan["problem_type"], names),
-                callbacks=[TableCallback(), EarlyStoppingCallback(early_stopping_patience=3)],
+                callbacks=[EarlyStoppingCallback(early_stopping_patience=3)],
             )
             # Trainer prints every log dict; the table above says the same once per epoch.
             trainer.remove_callback(PrinterCallback)
             trainer.remove_callback(ProgressCallback)
             if not args.quiet:
                 trainer.add_callback(_BarsOnly())
+            # After the bars: the evaluation bar is closed before the epoch's row is written.
+            trainer.add_callback(TableCallback())
             with _stdout_to_stderr():
                 trainer.train()
             report: dict[str, Any] = {
