@@ -224,3 +224,24 @@ def test_saved_folders_hold_training_args_as_json_and_no_pickle_and_resume_works
     np.testing.assert_allclose(
         resumed.predict(test).predictions, trainer.predict(test).predictions, atol=1e-5, rtol=0
     )
+
+
+def test_collator_label_column_survives_remove_unused_columns(ag_news, tmp_path):
+    # docs/how-to/trainer.md: PackedSequenceCollator(..., label_column="topic") passed to RNNTrainer.
+    train, test, tokenizer = ag_news
+    train = train.rename_column("label", "topic")
+    test = test.rename_column("label", "topic")
+    collator = PackedSequenceCollator(tokenizer, label_column="topic")
+    trainer = RNNTrainer(
+        model=make_model(tokenizer),
+        args=args(tmp_path, num_train_epochs=2),
+        train_dataset=train,
+        eval_dataset=test,
+        data_collator=collator,
+        processing_class=tokenizer,
+        compute_metrics=make_compute_metrics(),
+    )
+    trainer.train()
+    metrics = trainer.evaluate()
+    assert metrics["eval_accuracy"] > 0.4  # 4 balanced classes: chance is 0.25
+    np.testing.assert_array_equal(trainer.predict(test).label_ids, np.asarray(test["topic"]))

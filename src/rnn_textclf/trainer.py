@@ -66,6 +66,8 @@ class RNNTrainer(Trainer):
     - ``train_sampling_strategy="group_by_length"`` shuffles each epoch from ``(data_seed or seed) +
       epoch`` instead of the global RNG, so ``resume_from_checkpoint`` replays exactly the batches of
       an uninterrupted run (transformers' sampler would draw a resumed epoch's order from another RNG state).
+    - The ``label_column`` of a ``PackedSequenceCollator`` (e.g. ``"topic"``) survives
+      ``remove_unused_columns`` too, so the collator finds the labels it was told to read.
     - ``save_model`` (and each checkpoint) writes the training arguments as ``training_args.json``, not the
       pickled ``training_args.bin``: a model folder meant to be shared holds no pickle.
     - Without an accelerator, batches are not pinned (``dataloader_pin_memory`` is turned off): pinning
@@ -145,6 +147,10 @@ class RNNTrainer(Trainer):
             super()._set_signature_columns_if_needed()
             if self.args.length_column_name not in self._signature_columns:
                 self._signature_columns.append(self.args.length_column_name)
+            # A collator told to read the labels from another column (label_column="topic") needs it.
+            label_column = getattr(self.data_collator, "label_column", None)
+            if isinstance(label_column, str) and label_column not in self._signature_columns:
+                self._signature_columns.append(label_column)
 
     def create_model_card(self, **kwargs: Any) -> None:
         """Writes rnn-textclf's model card (not transformers' generic one) to ``args.output_dir/README.md``.
