@@ -234,3 +234,45 @@ def test_push_titles_the_card_after_the_repo_and_uploads_no_pickle(run, tmp_path
     assert "model.safetensors" in names and "tokenizer.json" in names
     assert not [n for n in names if n.endswith(PICKLES)], names
     assert "\n# sms-spam-lstm\n" in card
+
+
+def test_training_curve_has_whole_epochs_the_kept_epoch_and_a_legend_off_the_lines(run):
+    import matplotlib.pyplot as plt
+
+    from rnn_textclf.cli._output import _curve_figure
+
+    assert (run["folder"] / "training_curve.png").read_bytes()[:4] == b"\x89PNG"
+    metrics = json.loads((run["folder"] / "metrics.json").read_text())
+    fig = _curve_figure(metrics["history"], "f1")
+    try:
+        ax = fig.axes[0]
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+        evals = [h for h in metrics["history"] if "eval_f1" in h]
+        best = max(evals, key=lambda h: h["eval_f1"])["epoch"]
+        kept = [line for line in ax.get_lines() if line.get_label().startswith("kept")]
+        assert len(kept) == 1 and list(kept[0].get_xdata()) == [best, best]
+        fig.canvas.draw()
+        legend = ax.get_legend().get_window_extent()
+        assert legend.y1 <= ax.get_window_extent().y0  # below the plot, over no line
+        assert len(ax.get_legend().get_texts()) == 4  # train loss, validation loss, kept, validation f1
+    finally:
+        plt.close(fig)
+
+
+def test_help_shows_the_defaults(capsys, monkeypatch):
+    from rnn_textclf.cli import TRAIN_DEFAULTS
+
+    monkeypatch.setenv("COLUMNS", "200")  # no wrapping inside a value
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for option in ("epochs", "batch_size", "hidden_size", "lr", "seed", "dropout", "max_length"):
+        flag = "--" + option.replace("_", "-")
+        described = re.search(rf"{flag} \S+ (.*?)(?= --|$)", text.split("options:", 1)[1]).group(1)
+        assert f"default: {TRAIN_DEFAULTS[option]}" in described, (flag, described)
+    assert "(default: ./rnn-textclf-model)" in text and "(default: rnn-textclf-model)" not in text
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    assert "--top-k TOP_K default: 1" in " ".join(capsys.readouterr().out.split())

@@ -52,6 +52,22 @@ def _probability(text: str) -> float:
     return value
 
 
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Appends "(default: X)" to the help of every option that has a default, so ``--help`` tells it.
+
+    Options without a help text get one; flags (``store_true``) and options defaulting to None are left as
+    they are. Call it after all options and ``set_defaults`` are in place.
+    """
+    for action in parser._actions:
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
+            continue
+        if not action.option_strings or "default" in (action.help or ""):
+            continue
+        if isinstance(action, argparse.BooleanOptionalAction):
+            continue  # argparse adds "(default: ...)" to these itself
+        action.help = f"{action.help} (default: %(default)s)" if action.help else "default: %(default)s"
+
+
 @contextlib.contextmanager
 def _stdout_to_stderr() -> Iterator[None]:
     """Training libraries print progress to stdout; keep stdout for results."""

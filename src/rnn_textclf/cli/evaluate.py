@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_OK, CLIError, _positive_int
+from ._common import EXIT_OK, CLIError, _positive_int, _show_defaults
 from ._data import _add_data_options, _joined_texts, _load_files, _text_columns
 from ._inference import _add_inference_options, _load_for_inference, predict_texts
 
@@ -69,4 +69,5 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     _add_inference_options(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
+    _show_defaults(evaluate)
     return evaluate

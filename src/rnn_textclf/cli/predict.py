@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_OK, CLIError, _positive_int
+from ._common import EXIT_OK, CLIError, _positive_int, _show_defaults
 from ._inference import _add_inference_options, _load_for_inference, predict_texts
 
 
@@ -43,4 +43,5 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     _add_inference_options(predict)
     predict.set_defaults(func=cmd_predict)
+    _show_defaults(predict)
     return predict

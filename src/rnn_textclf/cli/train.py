@@ -20,6 +20,7 @@ from ._common import (
     _positive_float,
     _positive_int,
     _probability,
+    _show_defaults,
     _stdout_to_stderr,
 )
 from ._data import (
@@ -580,9 +581,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     t.add_argument(
         "--max-train-samples",
         type=_positive_int,
+        metavar="N",
         help="train on a seeded sample of N training rows (stratified by class; --seed chooses it)",
     )
-    t.add_argument("--max-steps", type=int, help="stop after N optimizer steps (overrides --epochs)")
+    t.add_argument(
+        "--max-steps", type=int, help="stop after N optimizer steps (overrides --epochs; default: off)"
+    )
     t.add_argument(
         "--recipe",
         help="train by a named recipe (bilstm-glove, lecture-rnn; see rnn_textclf.recipes) or a recipe "
@@ -596,4 +600,5 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     o.add_argument("--quiet", action="store_true", help="no progress output")
     o.add_argument("--threads", type=_positive_int, help="torch threads (default 1, or OMP_NUM_THREADS)")
     train.set_defaults(func=cmd_train, **TRAIN_DEFAULTS)
+    _show_defaults(train)
     return train
