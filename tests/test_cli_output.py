@@ -276,3 +276,30 @@ def test_help_shows_the_defaults(capsys, monkeypatch):
     with pytest.raises(SystemExit):
         main(["predict", "--help"])
     assert "--top-k TOP_K default: 1" in " ".join(capsys.readouterr().out.split())
+
+
+def test_recipe_run_card_is_titled_after_the_asked_folder_and_sample_is_stratified(tmp_path):
+    data = _sorted_sms(tmp_path / "sorted.csv")
+    proc = run_cli(
+        "train",
+        "--recipe",
+        "lecture-rnn",
+        "--train-file",
+        str(data),
+        "--max-train-samples",
+        "300",
+        "--max-steps",
+        "4",
+        "--output-dir",
+        "recipe-model",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folder = tmp_path / "recipe-model"
+    card = (folder / "README.md").read_text()
+    assert "\n# recipe-model\n" in card and "staging" not in card
+    assert not [p.name for p in folder.iterdir() if p.name.endswith(PICKLES)]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert (
+        metrics["train_rows"] + metrics["validation_rows"] == 300
+    )  # the recipe holds out its validation rows
