@@ -231,9 +231,14 @@ def test_push_titles_the_card_after_the_repo_and_uploads_no_pickle(run, tmp_path
     assert files.returncode == 0, files.stderr[-3000:]
     listed, card = files.stdout.split("\n", 1)
     names = json.loads(listed)
-    assert "model.safetensors" in names and "tokenizer.json" in names
+    for name in ("model.safetensors", "config.json", "modeling.py", "tokenizer.json", "metrics.json"):
+        assert name in names, name
+    assert "training_curve.png" in names and "confusion_matrix.png" in names
     assert not [n for n in names if n.endswith(PICKLES)], names
     assert "\n# sms-spam-lstm\n" in card
+    assert "`sorted.csv`" in card  # the training details the local card holds went up with it
+    assert 'model="new-user/sms-spam-lstm"' in card and 'model="spam-model"' not in card
+    assert "\n# spam-model\n" in (folder / "README.md").read_text()  # the local card is left as it was
 
 
 def test_training_curve_has_whole_epochs_the_kept_epoch_and_a_legend_off_the_lines(run):
