@@ -245,3 +245,65 @@ def test_collator_label_column_survives_remove_unused_columns(ag_news, tmp_path)
     metrics = trainer.evaluate()
     assert metrics["eval_accuracy"] > 0.4  # 4 balanced classes: chance is 0.25
     np.testing.assert_array_equal(trainer.predict(test).label_ids, np.asarray(test["topic"]))
+
+
+def test_batches_come_from_an_in_memory_table_equal_to_the_rows(ag_news, tmp_path):
+    """RNNTrainer's data path reads the ids once into NumPy; every batch equals the collated Arrow rows."""
+    from rnn_textclf.collator import _TokenTable
+
+    train, test, tokenizer = ag_news
+    trainer = RNNTrainer(
+        model=make_model(tokenizer),
+        args=args(tmp_path, train_sampling_strategy="group_by_length"),
+        train_dataset=train,
+        processing_class=tokenizer,
+    )
+    collator = trainer.data_collator
+    loader = trainer.get_train_dataloader()
+    assert isinstance(loader.dataset, _TokenTable)
+    sampler = loader.batch_sampler.sampler  # one process: torch's BatchSampler as is
+    assert sampler.lengths == train["length"] and all(type(n) is int for n in sampler.lengths)
+    index_batches = list(loader.batch_sampler)
+    seen = []
+    for indices, batch in zip(index_batches, loader, strict=True):
+        expected = collator([train[i] for i in indices])
+        for key in expected:
+            assert torch.equal(batch[key], expected[key]), key
+        seen.extend(indices)
+    assert sorted(seen) == list(range(len(train)))  # every row once per epoch
+    # evaluation: in data-set order, from the table as well
+    eval_loader = trainer.get_eval_dataloader(test)
+    assert isinstance(eval_loader.dataset, _TokenTable)
+    labels = torch.cat([batch["labels"] for batch in eval_loader])
+    assert labels.tolist() == test["label"]
+
+    class Custom(PackedSequenceCollator):  # a collator of its own reads the Arrow rows as before
+        def __call__(self, features):
+            assert isinstance(features[0]["input_ids"], list)
+            return super().__call__(features)
+
+    custom = RNNTrainer(
+        model=make_model(tokenizer), args=args(tmp_path), train_dataset=train, data_collator=Custom(tokenizer)
+    )
+    assert not isinstance(custom.get_train_dataloader().dataset, _TokenTable)
+    next(iter(custom.get_train_dataloader()))
+
+
+def test_first_train_skips_the_needless_full_gc_later_runs_free(ag_news, tmp_path, monkeypatch):
+    import accelerate.accelerator
+
+    train, _, tokenizer = ag_news
+    calls = []
+    release = accelerate.accelerator.release_memory
+    monkeypatch.setattr(accelerate.accelerator, "release_memory", lambda *o: calls.append(1) or release(*o))
+    trainer = RNNTrainer(
+        model=make_model(tokenizer),
+        args=args(tmp_path, max_steps=2),
+        train_dataset=train,
+        processing_class=tokenizer,
+    )
+    trainer.train()
+    assert calls == []  # nothing was prepared before the first run: no gc.collect
+    assert "free_memory" not in vars(trainer.accelerator)  # the accelerator's own method again
+    trainer.train()  # a second run frees what the first prepared, as Trainer does
+    assert calls == [1]
