@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import EXIT_OK, CLIError, _positive_int
+from ._common import EXIT_OK, CLIError, _positive_int, _show_defaults
 from ._data import _add_data_options, _check_text_features, _joined_texts, _load_files, _text_columns
 from ._inference import (
     _add_chunk_option,
@@ -111,4 +111,5 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     _add_inference_options(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
+    _show_defaults(evaluate)
     return evaluate

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_OK, CLIError, _positive_int
+from ._common import EXIT_OK, CLIError, _positive_int, _show_defaults
 from ._inference import (
     _add_chunk_option,
     _add_inference_options,
@@ -212,4 +212,5 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     _add_inference_options(predict)
     predict.set_defaults(func=cmd_predict)
+    _show_defaults(predict)
     return predict
