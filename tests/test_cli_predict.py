@@ -71,7 +71,7 @@ def trained(tmp_path_factory) -> Path:
     """A small LSTM trained by the default command on SMS rows."""
     cwd = tmp_path_factory.mktemp("predict")
     proc = run_cli(
-        "train", "--epochs", "2", "--max-train-samples", "2000", "--hidden-size", "32", "--quiet", cwd=cwd
+        "train", "--epochs", "4", "--max-train-samples", "2000", "--hidden-size", "32", "--quiet", cwd=cwd
     )
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     return cwd / "rnn-textclf-model"
