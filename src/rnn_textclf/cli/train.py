@@ -56,7 +56,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "vectors": None,
     "freeze_vectors": False,
     "min_freq": 1,
-    "max_vocab_size": 30000,
+    "tokenizer": "auto",
+    "max_vocab_size": None,  # build_tokenizer's default: 30,000 words, 8,000 subwords
     "max_length": 256,
     "epochs": 6,
     "batch_size": 32,
@@ -148,7 +149,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..configuration import RNNClassifierConfig
     from ..metrics import classification_metrics, make_compute_metrics
     from ..modeling import RNNClassifier
-    from ..tokenization import RNNTokenizer
+    from ..tokenization import build_tokenizer
     from ..trainer import RNNTrainer
 
     # Under torchrun / accelerate launch every rank runs this command. Joining the process group first lets
@@ -201,15 +202,17 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "label": _encode_labels(split, plan, name),
             }
 
-    tokenizer = RNNTokenizer.train_from_iterator(
-        iter(splits["train"]["text"]),
-        min_freq=args.min_freq,
-        max_vocab_size=args.max_vocab_size,
-        show_progress=not args.quiet,
-    )
-    _info(
-        f"Vocab: {len(tokenizer):,} tokens (min_freq={args.min_freq}, max_vocab_size={args.max_vocab_size})."
-    )
+    try:
+        tokenizer = build_tokenizer(
+            args.tokenizer,
+            splits["train"]["text"],
+            min_freq=args.min_freq,
+            max_vocab_size=args.max_vocab_size,
+            show_progress=not args.quiet,
+        )
+    except (OSError, ValueError) as err:
+        raise CLIError(f"--tokenizer {args.tokenizer!r}: {str(err).splitlines()[0]}") from None
+    _info(f"Vocab: {len(tokenizer):,} tokens ({_describe_tokenizer(tokenizer, args)}).")
 
     from datasets import Dataset
 
@@ -407,6 +410,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _describe_tokenizer(tokenizer: Any, args: argparse.Namespace) -> str:
+    model = getattr(tokenizer, "tokenizer_model", None)
+    if model is None:
+        return f"pretrained {args.tokenizer}"
+    name = {"word": getattr(tokenizer, "normalization", None) or "word"}.get(model, model)
+    return f"{name}, min_freq={args.min_freq}, max_vocab_size={args.max_vocab_size or 'default'}"
+
+
 def recipe_from_args(args: argparse.Namespace) -> Any:
     """The recipe named by ``args.recipe`` with the options that differ from the CLI defaults applied."""
     from ..recipes import InvalidRecipeError, get_recipe
@@ -560,8 +571,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     m.add_argument("--classifier-dropout", type=_probability)
     m.add_argument("--vectors", help="pretrained word vectors, e.g. glove.6B.50d or a path")
     m.add_argument("--freeze-vectors", action=argparse.BooleanOptionalAction, help="keep the vectors fixed")
+    m.add_argument(
+        "--tokenizer",
+        metavar="NAME_OR_PATH",
+        help="auto (default: basic_english for space-separated text, char for Chinese/Japanese/Thai...), "
+        "basic_english, whitespace, bpe, unigram, wordpiece, char, or a pretrained tokenizer folder or Hub id",
+    )
     m.add_argument("--min-freq", type=_positive_int, help="drop words seen fewer times in train")
-    m.add_argument("--max-vocab-size", type=_positive_int)
+    m.add_argument(
+        "--max-vocab-size", type=_positive_int, help="vocabulary cap (default 30000 words, 8000 subwords)"
+    )
     m.add_argument("--max-length", type=_positive_int, help="truncate texts to this many tokens")
     t = train.add_argument_group("training")
     t.add_argument("--epochs", type=_positive_float)
