@@ -992,6 +992,46 @@ class _FastPath:
         return self._rust
 
 
+_CHAR_SEPARATOR = -1  # the sentinel between joined texts
+_CHAR_SPACE = -2  # whitespace: dropped
+_CHAR_OTHER = -3  # not in the table: the text goes through Rust
+# Characters that NFKC-normalize on their own (no combining marks, nothing that composes with a
+# neighbour: e.g. half-width katakana voicing marks and half-width Hangul are left out): ASCII, Latin-1,
+# Latin Extended-A, CJK punctuation (without the combining 302A-302F), kana (without the combining
+# 3099-309C), CJK ideographs, full-width ASCII and half-width punctuation/katakana.
+_CHAR_TABLE_RANGES = (
+    (0x21, 0x7E),
+    (0xA1, 0x17F),
+    (0x3001, 0x3029),
+    (0x3030, 0x303F),
+    (0x3041, 0x3096),
+    (0x30A1, 0x30FF),
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xFF01, 0xFF5E),
+    (0xFF61, 0xFF9D),
+)
+
+
+def _char_table(backend: Tokenizer, vocab: Mapping[str, int], unk_id: int, sentinel: str) -> np.ndarray:
+    """Code point (BMP) -> id of the backend's normalized form; see `_BackendFastPath.encode_python`."""
+    table = np.full(0x10000, _CHAR_OTHER, dtype=np.int64)
+    table[[0x09, 0x0A, 0x0D, 0x20]] = _CHAR_SPACE
+    table[ord(sentinel)] = _CHAR_SEPARATOR
+    normalizer = backend.normalizer
+    for start, end in _CHAR_TABLE_RANGES:
+        chars = [chr(cp) for cp in range(start, end + 1)]
+        # Each character normalized alone (newline-separated: a starter, and not part of any mapping).
+        normalized = normalizer.normalize_str("\n".join(chars)).split("\n") if normalizer else chars
+        if len(normalized) != len(chars):
+            continue  # a mapping produced a newline: leave this range to Rust
+        for char, norm in zip(chars, normalized, strict=True):
+            single = len(norm) == 1 and not norm.isspace()
+            if single and not unicodedata.combining(norm) and unicodedata.category(norm)[0] != "M":
+                table[ord(char)] = vocab.get(norm, unk_id)
+    return table
+
+
 class _BackendFastPath:
     """Plain texts through a copy of the backend without truncation, padding or post-processor.
 
@@ -1014,6 +1054,51 @@ class _BackendFastPath:
         self.sentinel = self.backend.token_to_id(self.sentinel_word)
         self.one_by_one = Tokenizer.from_str(json.dumps(spec))
         self.one_by_one.encode_special_tokens = backend.encode_special_tokens
+        # The Python path of character models built here (NFKC [+ Lowercase], the \S\p{M}* splitter,
+        # WordLevel, special tokens split): char -> id, unknown chars -> unk.
+        self.table: np.ndarray | None = None
+        if (
+            spec["model"].get("type") == "WordLevel"
+            and _state(backend.pre_tokenizer) == _state(_subword_pre_tokenizer("char", True))
+            and backend.encode_special_tokens
+            and spec["model"].get("unk_token") in vocab
+        ):
+            self.table = _char_table(backend, vocab, vocab[spec["model"]["unk_token"]], self.sentinel_word)
+
+    def encode_python(self, texts: list[str]) -> list[list[int]]:
+        """Character models: a code point -> id table applied to all texts at once (numpy).
+
+        The table holds, for each character of `_CHAR_TABLE_RANGES`, the id of what the backend's own
+        normalizer makes of it (so NFKC and lowercasing are Rust's), and marks whitespace to drop. Those
+        characters normalize one by one (no combining marks, nothing that composes with a neighbour), so
+        a text made of them gets exactly the backend's ids; any other text goes through the Rust pipeline.
+        """
+        table = self.table
+        if table is None:
+            return self.encode_rust(texts)
+        separator = self.sentinel_word
+        joined = separator.join(texts)
+        if joined.count(separator) != len(texts) - 1:
+            return self.encode_rust(texts)
+        points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)  # (chars,)
+        ids = table[np.minimum(points, 0xFFFF)]  # (chars,)
+        ids[points > 0xFFFF] = _CHAR_OTHER
+        is_separator = ids == _CHAR_SEPARATOR
+        other = ids == _CHAR_OTHER
+        rust = np.unique(np.cumsum(is_separator)[other]).tolist() if other.any() else []
+        kept = ids[ids >= _CHAR_SEPARATOR]  # drops whitespace
+        bounds = np.flatnonzero(kept == _CHAR_SEPARATOR).tolist()
+        flat = kept.tolist()
+        out: list[list[int]] = []
+        start = 0
+        for end in bounds:
+            out.append(flat[start:end])
+            start = end + 1
+        out.append(flat[start:])
+        if rust:
+            for i, row in zip(rust, self.encode_rust([texts[i] for i in rust]), strict=True):
+                out[i] = row
+        return out
 
     def encode_rust(self, texts: list[str]) -> list[list[int]]:
         joiner = f"\n{self.sentinel_word}\n"
@@ -1038,8 +1123,6 @@ class _BackendFastPath:
                 start = end + 1
             out.append(ids[start:])
         return out
-
-    encode_python = encode_rust
 
 
 class RNNTokenizer(TokenizersBackend):
