@@ -1,4 +1,10 @@
-"""Word-level tokenizer that reproduces torchtext's ``basic_english`` as a Hugging Face fast tokenizer.
+"""Word, subword and character tokenizers as Hugging Face fast tokenizers; words reproduce torchtext's ``basic_english``.
+
+Besides words, `RNNTokenizer.train_from_iterator(texts, model=...)` trains ``"bpe"``, ``"unigram"`` and
+``"wordpiece"`` subword models with the `tokenizers` trainers and ``"char"`` character vocabularies, for
+text written without spaces between words (Chinese, Japanese, Thai) or rich morphology; `build_tokenizer`
+picks one from the data (`choose_tokenizer`) or loads any pretrained tokenizer, and `check_vocabulary`
+warns about vocabularies of whole clauses. The rest of this description is about words.
 
 [`RNNTokenizer`][rnn_textclf.RNNTokenizer] is a `transformers` fast tokenizer (a subclass of
 `TokenizersBackend`, alias `PreTrainedTokenizerFast`) around a `tokenizers` **WordLevel** model. Its
@@ -1126,7 +1132,12 @@ class _BackendFastPath:
 
 
 class RNNTokenizer(TokenizersBackend):
-    """Word-level tokenizer with torchtext ``basic_english`` semantics, as a Hugging Face fast tokenizer.
+    """Word-level tokenizer with torchtext ``basic_english`` semantics, as a Hugging Face fast tokenizer;
+    also subword (``bpe``, ``unigram``, ``wordpiece``) and character (``char``) models.
+
+    ``train_from_iterator(texts, model="char")`` (or ``"bpe"``...) trains the other models, for text
+    without spaces between words (see the how-to "Non-English text"); everything below about words and
+    ``basic_english`` applies to ``model="word"``, the default.
 
     Build one with [`train_from_iterator`][rnn_textclf.RNNTokenizer.train_from_iterator],
     [`train_from_dataset`][rnn_textclf.RNNTokenizer.train_from_dataset] or
