@@ -316,3 +316,16 @@ def test_cli_with_a_pretrained_tokenizer_and_its_transformer_embeddings(tmp_path
     assert model.config.embedding_dim == 16
     clf = pipeline("text-classification", model=str(tmp_path / "out"))
     assert len(clf(texts[:3])) == 3
+
+
+@pytest.mark.parametrize("model", ["char", "bpe"])
+def test_datasets_map_and_train_from_dataset(model: str) -> None:
+    import datasets
+
+    texts, _ = waimai(300)
+    ds = datasets.Dataset.from_dict({"review": texts})
+    tok = RNNTokenizer.train_from_dataset(ds, "review", model=model)
+    assert tok.get_vocab() == RNNTokenizer.train_from_iterator(texts, model=model).get_vocab()
+    encoded = ds.map(lambda b: tok(b["review"], return_length=True), batched=True, batch_size=64)
+    assert encoded["input_ids"] == tok(texts)["input_ids"]
+    assert encoded["length"] == [len(ids) for ids in encoded["input_ids"]]

@@ -426,6 +426,12 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
         recipe = get_recipe(args.recipe)
     except InvalidRecipeError as err:
         raise CLIError(f"--recipe {args.recipe!r}: {err}") from None
+    if getattr(args, "tokenizer", "auto") != TRAIN_DEFAULTS["tokenizer"]:
+        # Recipes train basic_english word vocabularies (their GloVe vectors are word vectors).
+        raise CLIError(
+            f"--tokenizer {args.tokenizer!r} does not apply to --recipe {args.recipe!r} (its vocabulary is "
+            "basic_english words for its word vectors); drop --tokenizer, or train without --recipe."
+        )
     changes: dict[str, Any] = {}
     model = {o: getattr(args, o) for o in _MODEL_OPTIONS if getattr(args, o) != TRAIN_DEFAULTS[o]}
     if model:
