@@ -20,6 +20,7 @@ from ._common import (
     _positive_float,
     _positive_int,
     _probability,
+    _show_defaults,
     _stdout_to_stderr,
 )
 from ._data import (
@@ -29,7 +30,9 @@ from ._data import (
     _joined_texts,
     _label_plan,
     _load_data,
+    _sample_train_split,
     _text_columns,
+    _train_sample_indices,
 )
 from ._output import (
     _check_output_dir,
@@ -188,7 +191,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"No validation split given: holding out {len(held)} seeded stratified train rows for validation."
         )
     if args.max_train_samples:
-        data["train"] = data["train"].select(range(min(args.max_train_samples, len(data["train"]))))
+        data["train"] = _sample_train_split(data["train"], plan, args.max_train_samples, args.seed)
 
     splits: dict[str, dict[str, list[Any]]] = {}
     for name in ("train", "validation", "test"):
@@ -299,22 +302,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         ) -> None:
             if args.quiet or not metrics:
                 return
+            from tqdm.auto import tqdm
+
             train_loss = next((h["loss"] for h in reversed(history) if "loss" in h), None)
             row = {"epoch": state.epoch, "loss": train_loss, **metrics}
+            titles = ["epoch", *[k.replace("eval_", "val_") for k in metric_keys]]
+            widths = [max(10, len(t)) for t in titles]
+            # tqdm.write: the row goes above the training bar instead of into it.
             if not self.printed_header:
-                print(
-                    "\n"
-                    + " | ".join(
-                        f"{h:>10}" for h in ["epoch", *[k.replace("eval_", "val_") for k in metric_keys]]
-                    ),
-                    file=sys.stderr,
+                tqdm.write(
+                    " | ".join(f"{t:>{w}}" for t, w in zip(titles, widths, strict=True)), file=sys.stderr
                 )
                 self.printed_header = True
-            cells = [f"{row['epoch']:>10.2f}"] + [
-                f"{row[k]:>10.4f}" if isinstance(row.get(k), (int, float)) else f"{'-':>10}"
-                for k in metric_keys
+            cells = [f"{row['epoch']:>{widths[0]}.2f}"] + [
+                f"{row[k]:>{w}.4f}" if isinstance(row.get(k), (int, float)) else f"{'-':>{w}}"
+                for k, w in zip(metric_keys, widths[1:], strict=True)
             ]
-            print(" | ".join(cells), file=sys.stderr)
+            tqdm.write(" | ".join(cells), file=sys.stderr)
 
     with _shared_work_dirs(state, output_dir) as (work, staging):
         try:
@@ -351,13 +355,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                 data_collator=PackedSequenceCollator(tokenizer),
                 processing_class=tokenizer,
                 compute_metrics=make_compute_metrics(plan["problem_type"], names),
-                callbacks=[TableCallback(), EarlyStoppingCallback(early_stopping_patience=3)],
+                callbacks=[EarlyStoppingCallback(early_stopping_patience=3)],
             )
             # Trainer prints every log dict; the table above says the same once per epoch.
             trainer.remove_callback(PrinterCallback)
             trainer.remove_callback(ProgressCallback)
             if not args.quiet:
                 trainer.add_callback(_BarsOnly())
+            # After the bars: the evaluation bar is closed before the epoch's row is written.
+            trainer.add_callback(TableCallback())
             with _stdout_to_stderr():
                 trainer.train()
             report: dict[str, Any] = {
@@ -394,7 +400,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             trainer.save_model(str(staging))  # every rank calls it; rank 0 writes
             if state.is_main_process:
                 _plot_curves(history, best_metric, staging / "training_curve.png")
-                _write_card(trainer.model, staging, args, report, eval_split, coverage)
+                _write_card(
+                    trainer.model, staging, args, report, eval_split, coverage, name=output_dir.resolve().name
+                )
                 (staging / "metrics.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
                 _publish(staging, output_dir)
         except BaseException:
@@ -461,6 +469,7 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
 def cmd_train_recipe(args: argparse.Namespace) -> int:
     """Trains by a recipe on the CLI's data, writes model, tokenizer, card and metrics.json to --output-dir."""
     from ..metrics import classification_metrics
+    from ..modelcard import write_model_card
     from ..recipes import predict, train_recipe
 
     output_dir = Path(args.output_dir)
@@ -485,10 +494,8 @@ def cmd_train_recipe(args: argparse.Namespace) -> int:
     }
     train_texts, train_labels = splits["train"]
     if args.max_train_samples:
-        train_texts, train_labels = (
-            train_texts[: args.max_train_samples],
-            train_labels[: args.max_train_samples],
-        )
+        rows = _train_sample_indices(train_labels, args.max_train_samples, args.seed, plan)
+        train_texts, train_labels = [train_texts[i] for i in rows], [train_labels[i] for i in rows]
     validation = splits.get("validation")
     names = plan["names"]
     _info(f"Recipe {recipe.name}: {recipe.description}")
@@ -539,6 +546,8 @@ def cmd_train_recipe(args: argparse.Namespace) -> int:
         result.tokenizer.save_pretrained(staging)
         result.model.save_pretrained(staging)
         recipe.save(staging / "recipe.yaml")
+        # save_pretrained titled the card after the staging folder; the card is the asked folder's.
+        write_model_card(result.model, staging, if_exists="replace", model_name=output_dir.resolve().name)
         (staging / "metrics.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
         _publish(staging, output_dir)
     except BaseException:
@@ -594,8 +603,15 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_positive_float, help="learning rate (AdamW)")
     t.add_argument("--weight-decay", type=float)
     t.add_argument("--seed", type=int)
-    t.add_argument("--max-train-samples", type=_positive_int, help="use only the first N training rows")
-    t.add_argument("--max-steps", type=int, help="stop after N optimizer steps (overrides --epochs)")
+    t.add_argument(
+        "--max-train-samples",
+        type=_positive_int,
+        metavar="N",
+        help="train on a seeded sample of N training rows (stratified by class; --seed chooses it)",
+    )
+    t.add_argument(
+        "--max-steps", type=int, help="stop after N optimizer steps (overrides --epochs; default: off)"
+    )
     t.add_argument(
         "--recipe",
         help="train by a named recipe (bilstm-glove, lecture-rnn; see rnn_textclf.recipes) or a recipe "
@@ -609,4 +625,5 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     o.add_argument("--quiet", action="store_true", help="no progress output")
     o.add_argument("--threads", type=_positive_int, help="torch threads (default 1, or OMP_NUM_THREADS)")
     train.set_defaults(func=cmd_train, **TRAIN_DEFAULTS)
+    _show_defaults(train)
     return train
