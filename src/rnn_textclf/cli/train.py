@@ -422,8 +422,15 @@ def _describe_tokenizer(tokenizer: Any, args: argparse.Namespace) -> str:
     model = getattr(tokenizer, "tokenizer_model", None)
     if model is None:
         return f"pretrained {args.tokenizer}"
+    from ..tokenization import DEFAULT_SUBWORD_VOCAB_SIZE, DEFAULT_WORD_VOCAB_SIZE, SUBWORD_MODELS
+
     name = {"word": getattr(tokenizer, "normalization", None) or "word"}.get(model, model)
-    return f"{name}, min_freq={args.min_freq}, max_vocab_size={args.max_vocab_size or 'default'}"
+    cap = args.max_vocab_size
+    if cap is None:  # build_tokenizer's default for this model
+        cap = {"word": DEFAULT_WORD_VOCAB_SIZE}.get(
+            model, DEFAULT_SUBWORD_VOCAB_SIZE if model in SUBWORD_MODELS else None
+        )
+    return f"{name}, min_freq={args.min_freq}, max_vocab_size={cap}"
 
 
 def recipe_from_args(args: argparse.Namespace) -> Any:
