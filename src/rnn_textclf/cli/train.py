@@ -59,7 +59,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "vectors": None,
     "freeze_vectors": False,
     "min_freq": 1,
-    "max_vocab_size": 30000,
+    "tokenizer": "auto",
+    "max_vocab_size": None,  # build_tokenizer's default: 30,000 words, 8,000 subwords
     "max_length": 256,
     "epochs": 6,
     "batch_size": 32,
@@ -151,7 +152,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..configuration import RNNClassifierConfig
     from ..metrics import classification_metrics, make_compute_metrics
     from ..modeling import RNNClassifier
-    from ..tokenization import RNNTokenizer
+    from ..tokenization import build_tokenizer
     from ..trainer import RNNTrainer
 
     # Under torchrun / accelerate launch every rank runs this command. Joining the process group first lets
@@ -204,15 +205,17 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "label": _encode_labels(split, plan, name),
             }
 
-    tokenizer = RNNTokenizer.train_from_iterator(
-        iter(splits["train"]["text"]),
-        min_freq=args.min_freq,
-        max_vocab_size=args.max_vocab_size,
-        show_progress=not args.quiet,
-    )
-    _info(
-        f"Vocab: {len(tokenizer):,} tokens (min_freq={args.min_freq}, max_vocab_size={args.max_vocab_size})."
-    )
+    try:
+        tokenizer = build_tokenizer(
+            args.tokenizer,
+            splits["train"]["text"],
+            min_freq=args.min_freq,
+            max_vocab_size=args.max_vocab_size,
+            show_progress=not args.quiet,
+        )
+    except (OSError, ValueError) as err:
+        raise CLIError(f"--tokenizer {args.tokenizer!r}: {str(err).splitlines()[0]}") from None
+    _info(f"Vocab: {len(tokenizer):,} tokens ({_describe_tokenizer(tokenizer, args)}).")
 
     from datasets import Dataset
 
@@ -415,6 +418,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _describe_tokenizer(tokenizer: Any, args: argparse.Namespace) -> str:
+    model = getattr(tokenizer, "tokenizer_model", None)
+    if model is None:
+        return f"pretrained {args.tokenizer}"
+    from ..tokenization import DEFAULT_SUBWORD_VOCAB_SIZE, DEFAULT_WORD_VOCAB_SIZE, SUBWORD_MODELS
+
+    name = {"word": getattr(tokenizer, "normalization", None) or "word"}.get(model, model)
+    cap = args.max_vocab_size
+    if cap is None:  # build_tokenizer's default for this model
+        cap = {"word": DEFAULT_WORD_VOCAB_SIZE}.get(
+            model, DEFAULT_SUBWORD_VOCAB_SIZE if model in SUBWORD_MODELS else None
+        )
+    return f"{name}, min_freq={args.min_freq}, max_vocab_size={cap}"
+
+
 def recipe_from_args(args: argparse.Namespace) -> Any:
     """The recipe named by ``args.recipe`` with the options that differ from the CLI defaults applied."""
     from ..recipes import InvalidRecipeError, get_recipe
@@ -423,6 +441,12 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
         recipe = get_recipe(args.recipe)
     except InvalidRecipeError as err:
         raise CLIError(f"--recipe {args.recipe!r}: {err}") from None
+    if getattr(args, "tokenizer", "auto") != TRAIN_DEFAULTS["tokenizer"]:
+        # Recipes train basic_english word vocabularies (their GloVe vectors are word vectors).
+        raise CLIError(
+            f"--tokenizer {args.tokenizer!r} does not apply to --recipe {args.recipe!r} (its vocabulary is "
+            "basic_english words for its word vectors); drop --tokenizer, or train without --recipe."
+        )
     changes: dict[str, Any] = {}
     model = {o: getattr(args, o) for o in _MODEL_OPTIONS if getattr(args, o) != TRAIN_DEFAULTS[o]}
     if model:
@@ -569,8 +593,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     m.add_argument("--classifier-dropout", type=_probability)
     m.add_argument("--vectors", help="pretrained word vectors, e.g. glove.6B.50d or a path")
     m.add_argument("--freeze-vectors", action=argparse.BooleanOptionalAction, help="keep the vectors fixed")
+    m.add_argument(
+        "--tokenizer",
+        metavar="NAME_OR_PATH",
+        help="auto (default: basic_english for space-separated text, char for Chinese/Japanese/Thai...), "
+        "basic_english, whitespace, bpe, unigram, wordpiece, char, or a pretrained tokenizer folder or Hub id",
+    )
     m.add_argument("--min-freq", type=_positive_int, help="drop words seen fewer times in train")
-    m.add_argument("--max-vocab-size", type=_positive_int)
+    m.add_argument(
+        "--max-vocab-size", type=_positive_int, help="vocabulary cap (default 30000 words, 8000 subwords)"
+    )
     m.add_argument("--max-length", type=_positive_int, help="truncate texts to this many tokens")
     t = train.add_argument_group("training")
     t.add_argument("--epochs", type=_positive_float)

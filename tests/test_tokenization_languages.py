@@ -1,0 +1,331 @@
+"""Tokenization beyond space-separated English: subword and character models, any HF tokenizer."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import PreTrainedTokenizerFast, pipeline
+
+from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer
+from rnn_textclf.tokenization import build_tokenizer, check_vocabulary, choose_tokenizer
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+WAIMAI = SHARED / "waimai_10k" / "waimai_10k.csv"
+
+JAPANESE = [
+    "今日はとても良い天気ですね。",
+    "このレストランの料理は美味しかったです。",
+    "配達が遅すぎて、料理が冷めていました。",
+    "また注文したいと思います！",
+    "コンピューターが壊れてしまいました。",
+]
+THAI = [
+    "อาหารอร่อยมากและส่งเร็ว",
+    "สวัสดีครับ วันนี้อากาศดีมาก",
+    "ร้านนี้บริการแย่มาก",
+    "ฉันชอบกินข้าวผัดกุ้ง",
+]
+FRENCH_GERMAN = [
+    "Le café était délicieux, très bien servi.",
+    "Où est la bibliothèque ? À côté de l'église.",
+    "Die Straße war gesperrt, wir mussten über die Brücke fahren.",
+    "Schöne Grüße aus München: das Frühstück war großartig!",
+    "Ça coûte ｃｉｎｑ euros, le ﬁlm était génial.",
+]
+SPACE_SEPARATED = [
+    "Free entry in 2 a wkly comp to win FA Cup final tkts",
+    "Ok lar... Joking wif u oni...",
+    "I'm gonna be home soon and i don't want to talk about this stuff anymore tonight",
+    "Even my brother is not like to speak with me.",
+] * 10
+
+MODELS = ("bpe", "unigram", "wordpiece", "char")
+
+
+def waimai(n: int, offset: int = 0) -> tuple[list[str], list[int]]:
+    with WAIMAI.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    # The file is sorted by label: a seeded permutation mixes the classes.
+    order = np.random.default_rng(0).permutation(len(rows))[offset : offset + n]
+    return [rows[i]["review"] for i in order], [int(rows[i]["label"]) for i in order]
+
+
+def standard_ids(tok: RNNTokenizer, texts: list[str]) -> list[list[int]]:
+    path = tok.call_path
+    tok.call_path = "standard"
+    try:
+        return tok(texts)["input_ids"]
+    finally:
+        tok.call_path = path
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_chinese_models_give_character_units_and_the_standard_ids(model: str) -> None:
+    texts, _ = waimai(800)
+    tok = RNNTokenizer.train_from_iterator(texts, model=model)
+    assert (tok.pad_token_id, tok.unk_token_id) == (0, 1)
+    assert tok.tokenizer_model == model
+    ids = tok(texts)["input_ids"]
+    assert ids == standard_ids(tok, texts)  # the fast path gives exactly the backend's ids
+    tokens = tok.convert_ids_to_tokens(tok("味道不错，送餐很快")["input_ids"])
+    assert tokens == ["味", "道", "不", "错", ",", "送", "餐", "很", "快"]  # NFKC folds the full-width comma
+    check = check_vocabulary(tok, texts, warn=False)
+    assert check.tokens_per_text > 10 and not check.looks_like_clauses
+    batch = tok(
+        texts[:5], padding=True, truncation=True, max_length=8, return_tensors="pt", return_length=True
+    )
+    assert batch["input_ids"].shape == (5, 8)
+    assert batch["input_ids"].tolist() == [(row + [0] * 8)[:8] for row in ids[:5]]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_japanese_and_thai_split_into_characters_with_their_marks(model: str) -> None:
+    tok = RNNTokenizer.train_from_iterator(JAPANESE + THAI, model=model)
+    thai = tok.convert_ids_to_tokens(tok("สวัสดี")["input_ids"])
+    if model == "unigram":  # the unigram model may split a unit into pieces of its alphabet
+        assert "".join(thai) == "สวัสดี" and len(thai) >= 4
+    else:  # a vowel sign stays with its consonant
+        assert thai == ["ส", "วั", "ส", "ดี"]
+    assert tok.convert_ids_to_tokens(tok("天気です")["input_ids"]) == ["天", "気", "で", "す"]
+    assert tok(JAPANESE + THAI)["input_ids"] == standard_ids(tok, JAPANESE + THAI)
+    assert all(tok.unk_token_id not in row for row in tok(JAPANESE + THAI)["input_ids"])
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_european_accents_are_kept_and_compatibility_forms_fold(model: str) -> None:
+    tok = RNNTokenizer.train_from_iterator(FRENCH_GERMAN * 3, model=model, max_vocab_size=300)
+    decoded = "".join(tok.convert_ids_to_tokens(tok("Café Straße ﬁlm ｃｉｎｑ")["input_ids"])).replace(
+        "##", ""
+    )
+    assert decoded == "caféstraßefilmcinq"  # accents and ß kept, lowercase, NFKC folds ﬁ and full-width
+    assert tok(FRENCH_GERMAN)["input_ids"] == standard_ids(tok, FRENCH_GERMAN)
+    cased = RNNTokenizer.train_from_iterator(FRENCH_GERMAN, model=model, lowercase=False)
+    assert "É" in "".join(cased.convert_ids_to_tokens(cased("À côté, Église")["input_ids"])).upper()
+    assert cased("München")["input_ids"] != cased("münchen")["input_ids"]
+
+
+def test_bad_options_name_the_argument() -> None:
+    with pytest.raises(ValueError, match="model must be one of"):
+        RNNTokenizer.train_from_iterator(["a"], model="sentencepiece")
+    with pytest.raises(ValueError, match="min_freq=2 does not apply to model='unigram'"):
+        RNNTokenizer.train_from_iterator(["a"], model="unigram", min_freq=2)
+    with pytest.raises(ValueError, match="lowercase=False does not apply to model='word'"):
+        RNNTokenizer.train_from_iterator(["a"], lowercase=False)
+    with pytest.raises(ValueError, match="normalization='whitespace' applies to model='word' only"):
+        RNNTokenizer.train_from_iterator(["a"], model="char", normalization="whitespace")
+    with pytest.raises(TypeError, match=r"text\[1\] must be a str, got NoneType"):
+        RNNTokenizer.train_from_iterator(["a", None], model="bpe")
+    with pytest.raises(OSError, match="is not one of"):
+        build_tokenizer("no/such-tokenizer-here", ["a"], local_files_only=True)
+
+
+_CLEAN_LOAD = r"""
+import importlib.util, json, sys
+from pathlib import Path
+sys.path[:] = [p for p in sys.path if not (Path(p or ".") / "rnn_textclf").is_dir()]
+assert importlib.util.find_spec("rnn_textclf") is None, "rnn_textclf is importable"
+from transformers import AutoTokenizer
+texts = json.loads(sys.argv[1])
+out = {}
+for folder in sys.argv[2:]:
+    tok = AutoTokenizer.from_pretrained(folder)
+    out[folder] = {"class": type(tok).__name__, "ids": tok(texts)["input_ids"], "pad": tok.pad_token_id}
+print(json.dumps(out))
+"""
+
+
+def test_auto_tokenizer_loads_every_model_without_rnn_textclf(tmp_path: Path) -> None:
+    chinese, _ = waimai(300)
+    texts = chinese[:20] + JAPANESE + THAI + FRENCH_GERMAN
+    expected = {}
+    for model in MODELS:
+        tok = RNNTokenizer.train_from_iterator(chinese + JAPANESE + THAI + FRENCH_GERMAN, model=model)
+        folder = str(tmp_path / model)
+        tok.save_pretrained(folder)
+        expected[folder] = tok(texts)["input_ids"]
+        assert RNNTokenizer.from_pretrained(folder)(texts)["input_ids"] == expected[folder]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", _CLEAN_LOAD, json.dumps(texts), *expected],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    for folder, ids in expected.items():
+        assert loaded[folder]["class"] in ("TokenizersBackend", "PreTrainedTokenizerFast")
+        assert loaded[folder]["ids"] == ids
+        assert loaded[folder]["pad"] == 0
+
+
+def test_whole_clause_vocabulary_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    texts, _ = waimai(2000)
+    with caplog.at_level(logging.WARNING, logger="rnn_textclf.tokenization"):
+        RNNTokenizer.train_from_iterator(texts)
+    warnings = [r.getMessage() for r in caplog.records if "whole clauses" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "occur once" in warnings[0] and "--tokenizer char" in warnings[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rnn_textclf.tokenization"):
+        RNNTokenizer.train_from_iterator(texts, model="char")
+        RNNTokenizer.train_from_iterator(SPACE_SEPARATED)
+    assert not [r for r in caplog.records if "whole clauses" in r.getMessage()]
+    # Any tokenizer: a word-level one checked on its texts from outside gives the same verdict.
+    word = RNNTokenizer.train_from_iterator(texts)
+    check = check_vocabulary(word, texts, warn=False)
+    assert check.looks_like_clauses and check.singleton_share > 0.9 and check.tokens_per_text < 3
+
+
+def test_auto_choice_picks_characters_for_unsegmented_scripts_and_words_for_english() -> None:
+    chinese, _ = waimai(500)
+    assert choose_tokenizer(chinese)[0] == "char"
+    assert choose_tokenizer(JAPANESE)[0] == "char"
+    assert choose_tokenizer(THAI)[0] == "char"
+    assert choose_tokenizer(SPACE_SEPARATED)[0] == "basic_english"
+    assert choose_tokenizer(FRENCH_GERMAN)[0] == "basic_english"
+    english = build_tokenizer("auto", SPACE_SEPARATED)
+    assert english.tokenizer_model == "word" and english.normalization == "basic_english"
+    assert build_tokenizer("auto", chinese).tokenizer_model == "char"
+
+
+def _wordpiece_folder(tmp_path: Path, texts: list[str]) -> Path:
+    """A BERT-style WordPiece tokenizer ([CLS] ... [SEP], token_type_ids), built with `tokenizers`."""
+    backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    backend.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=400, special_tokens=specials))
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", 2), ("[SEP]", 3)],
+    )
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_input_names=["input_ids", "token_type_ids", "attention_mask"],
+    )
+    folder = tmp_path / "wordpiece"
+    tok.save_pretrained(folder)
+    return folder
+
+
+def test_pipeline_with_a_wordpiece_tokenizer(tmp_path: Path) -> None:
+    texts, _ = waimai(300)
+    folder = _wordpiece_folder(tmp_path, texts + SPACE_SEPARATED)
+    tok = build_tokenizer(str(folder), texts)
+    assert "token_type_ids" in tok(texts[:2])
+    torch.manual_seed(0)
+    config = RNNClassifierConfig(
+        vocab_size=len(tok), pad_token_id=tok.pad_token_id, num_labels=2, hidden_size=8
+    )
+    model = RNNClassifier(config).eval()
+    model.save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+    batch = tok(texts[:4], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**batch).logits  # token_type_ids accepted and ignored
+        plain = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    torch.testing.assert_close(logits, plain)
+    clf = pipeline("text-classification", model=str(tmp_path / "model"))
+    assert clf.tokenizer("味道")["input_ids"] == tok("味道")["input_ids"]
+    expected = torch.softmax(logits, -1)
+    got = [max(x["score"] for x in row) for row in clf(texts[:4], top_k=None)]
+    np.testing.assert_allclose(got, expected.max(-1).values.numpy(), rtol=1e-4)
+    tok.padding_side = "left"
+    left = tok(texts[:4], padding=True, return_tensors="pt")
+    if left["attention_mask"].all():
+        return
+    with pytest.raises(ValueError, match="padding_side must be 'right'"):
+        model(**left)
+
+
+def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    return subprocess.run(
+        [sys.executable, "-m", "rnn_textclf.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _write_split(path: Path, texts: list[str], labels: list[int]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["label", "review"])
+        writer.writerows(zip(labels, texts, strict=True))
+
+
+def test_cli_default_on_chinese_beats_the_majority_class(tmp_path: Path) -> None:
+    train_texts, train_labels = waimai(1500)
+    test_texts, test_labels = waimai(400, offset=1500)
+    _write_split(tmp_path / "train.csv", train_texts, train_labels)
+    _write_split(tmp_path / "test.csv", test_texts, test_labels)
+    proc = _run_cli(
+        "train", "--train-file", "train.csv", "--test-file", "test.csv", "--text-column", "review",
+        "--label-column", "label", "--epochs", "3", "--hidden-size", "16", "--embedding-dim", "32",
+        "--max-length", "64", "--batch-size", "64", "--lr", "0.01", "--output-dir", "out", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Tokenizer: char (auto:" in proc.stderr
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    majority = max(np.mean(test_labels), 1 - np.mean(test_labels))
+    assert metrics["test"]["accuracy"] >= majority + 0.1, (metrics["test"]["accuracy"], majority)
+    saved = json.loads((tmp_path / "out" / "tokenizer_config.json").read_text())
+    assert saved["tokenizer_model"] == "char"
+
+
+def test_cli_with_a_pretrained_tokenizer_and_its_transformer_embeddings(tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    texts, labels = waimai(400)
+    folder = _wordpiece_folder(tmp_path, texts)
+    vocab = json.loads((folder / "tokenizer.json").read_text())["model"]["vocab"]
+    weights = np.random.default_rng(0).normal(size=(len(vocab), 16)).astype(np.float32)
+    save_file({"bert.embeddings.word_embeddings.weight": weights}, str(folder / "model.safetensors"))
+    _write_split(tmp_path / "train.csv", texts, labels)
+    proc = _run_cli(
+        "train", "--train-file", "train.csv", "--text-column", "review", "--label-column", "label",
+        "--tokenizer", str(folder), "--vectors", str(folder), "--max-steps", "4", "--hidden-size", "8",
+        "--output-dir", "out", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"coverage: {len(vocab) - 5:,} / {len(vocab) - 5:,} tokens found (100.0%)" in proc.stderr
+    model = RNNClassifier.from_pretrained(tmp_path / "out")
+    assert model.config.embedding_dim == 16
+    clf = pipeline("text-classification", model=str(tmp_path / "out"))
+    assert len(clf(texts[:3])) == 3
+
+
+@pytest.mark.parametrize("model", ["char", "bpe"])
+def test_datasets_map_and_train_from_dataset(model: str) -> None:
+    import datasets
+
+    texts, _ = waimai(300)
+    ds = datasets.Dataset.from_dict({"review": texts})
+    tok = RNNTokenizer.train_from_dataset(ds, "review", model=model)
+    assert tok.get_vocab() == RNNTokenizer.train_from_iterator(texts, model=model).get_vocab()
+    encoded = ds.map(lambda b: tok(b["review"], return_length=True), batched=True, batch_size=64)
+    assert encoded["input_ids"] == tok(texts)["input_ids"]
+    assert encoded["length"] == [len(ids) for ids in encoded["input_ids"]]
