@@ -287,52 +287,39 @@ def test_whitespace_normalization_keeps_pretokenized_words(shared_data, glove):
     assert torch.dist(row, torch.from_numpy(glove["n't"])) < 0.1
 
 
-def test_adversarial_hook_moves_each_text_along_its_loss_gradient():
-    from rnn_textclf import RNNClassifier, RNNClassifierConfig
-    from rnn_textclf.recipes import _adversarial_hook
-
-    torch.manual_seed(0)
-    config = RNNClassifierConfig(vocab_size=30, embedding_dim=6, hidden_size=5, num_labels=3, pad_token_id=0)
-    model = RNNClassifier(config).eval()
-    input_ids = torch.tensor([[4, 5, 6, 7], [8, 9, 0, 0], [3, 0, 0, 0]])
-    lengths = torch.tensor([4, 2, 1])
-    target = torch.tensor([0, 2, 1])
-    state: dict[str, torch.Tensor] = {}
-    handle = model.get_input_embeddings().register_forward_hook(
-        lambda m, a, out: _adversarial_hook(state, out)
+def test_adversarial_step_of_a_recipe_moves_each_text_along_its_loss_gradient(shared_data, glove, tmp_path):
+    # The step itself is checked against a two-pass autograd reference in test_training_args; here a
+    # recipe's adversarial_eps reaches RNNTrainer and perturbs what the recurrent layer reads.
+    texts, labels = _trec(shared_data, 64)
+    recipe = get_recipe("bilstm-glove").replace(
+        adversarial_eps=2.0, word_dropout=0.0, model={"hidden_size": 8, "embedding_dropout": 0.0}
     )
-
-    def loss() -> torch.Tensor:
-        return torch.nn.functional.cross_entropy(model(input_ids=input_ids, lengths=lengths).logits, target)
-
-    clean = loss()
-    clean.backward()
-    grad = state.pop("embedded").grad  # (batch, seq, emb)
-    # The gradient of the loss with respect to the embedded batch, taken independently:
-    handle.remove()
-    embedded = model.get_input_embeddings()(input_ids).detach().requires_grad_(True)
-    handle = model.get_input_embeddings().register_forward_hook(lambda m, a, out: embedded)
-    (expected,) = torch.autograd.grad(loss(), embedded)
-    handle.remove()
-    torch.testing.assert_close(grad, expected)
-    assert torch.all(grad[1, 2:] == 0) and torch.all(grad[2, 1:] == 0)  # padding is not read
-
-    eps = 1e-3
-    norms = grad.flatten(1).norm(dim=1)
-    state["delta"] = eps * grad / norms[:, None, None]
-    handle = model.get_input_embeddings().register_forward_hook(
-        lambda m, a, out: _adversarial_hook(state, out)
+    tokenizer, vectors = recipe.build_tokenizer(texts, vectors=glove)
+    model, _ = recipe.build_model(tokenizer, label_names=[str(i) for i in range(6)], vectors=vectors, seed=0)
+    trainer = recipe.trainer(
+        model,
+        tokenizer,
+        recipe.training_arguments(tmp_path, seed=0, per_device_train_batch_size=8, disable_tqdm=True),
+        train_dataset=recipe.encode(tokenizer, texts, labels),
+        eval_dataset=recipe.encode(tokenizer, texts[:8], labels[:8]),
     )
-    with torch.no_grad():
-        adversarial = loss()
-    # To first order the loss rises by eps * |gradient| for every text: the steepest way up.
-    torch.testing.assert_close(adversarial - clean.detach(), eps * norms.sum(), rtol=0.05, atol=0.0)
-    # Validation (no gradients, no delta) leaves the embeddings alone.
-    del state["delta"]
-    with torch.no_grad():
-        torch.testing.assert_close(loss(), clean.detach())
-    assert "embedded" not in state
-    handle.remove()
+    batch = next(iter(trainer.get_train_dataloader()))
+    seen: list[torch.Tensor] = []  # what the recurrent layer reads: (batch, seq, emb), pass by pass
+    handle = model.embedding_dropout.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach()))
+    try:
+        model.train()
+        trainer.current_gradient_accumulation_steps = 1  # set by the training loop, which is skipped here
+        trainer.training_step(model, batch)
+    finally:
+        handle.remove()
+    assert len(seen) == 2  # the clean pass, then the adversarial pass over the same words
+    delta = seen[1] - seen[0]
+    lengths = batch["lengths"]
+    norms = delta.flatten(1).norm(dim=1)
+    torch.testing.assert_close(norms, torch.full_like(norms, 2.0), rtol=1e-4, atol=1e-4)  # eps per text
+    for row, length in enumerate(lengths.tolist()):
+        assert torch.all(delta[row, length:] == 0)  # padding is not moved
+    assert not model.get_input_embeddings()._forward_hooks  # the hooks are gone after the step
 
 
 def test_adversarial_training_trains_differently_and_leaves_no_hook(shared_data, glove):
