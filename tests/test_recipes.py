@@ -131,7 +131,7 @@ def test_recipe_maps_onto_training_arguments_and_model_config(tmp_path):
         "max_steps": -1,
     }
     assert {k: getattr(args, k) for k in expected} == expected
-    assert str(args.optim) in ("adamw_torch", "OptimizerNames.ADAMW_TORCH")
+    assert args.optim == "adamw_torch_fused"
     assert [type(c).__name__ for c in recipe.callbacks()] == ["EarlyStoppingCallback"]
     assert recipe.callbacks()[0].early_stopping_patience == 4
     # The lecture's recipe: no clipping, a constant rate, Adam (= AdamW without weight decay), frozen for good.
