@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -167,3 +169,84 @@ def test_bucket_sampler_covers_every_row_once_and_reduces_padding():
     assert len(list(BucketBatchSampler(lengths, batch_size=300, drop_last=True))) == 3
     with pytest.raises(ValueError, match="batch_size"):
         BucketBatchSampler(lengths, batch_size=0)
+
+
+# ---------------------------------------------------------------- the in-memory table RNNTrainer feeds
+def _same_batch(a, b):
+    assert set(a) == set(b)
+    for key in a:
+        assert a[key].dtype == b[key].dtype, key
+        assert torch.equal(a[key], b[key]), key
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 99), max_size=15), min_size=1, max_size=30),
+    st.sampled_from(["int", "float", "bool", "multi", "none"]),
+    st.sampled_from([None, 1, 4]),
+    st.data(),
+)
+def test_table_rows_make_the_same_batch_as_arrow_rows(id_lists, label_kind, max_length, data):
+    """A batch gathered from `_TokenTable` equals the batch of the data set's own rows, bit for bit."""
+    from datasets import Dataset
+
+    from rnn_textclf.collator import _TokenRows, _TokenTable
+
+    n = len(id_lists)
+    columns = {"input_ids": id_lists, "text": [f"t{i}" for i in range(n)]}
+    if label_kind != "none":
+        columns["label"] = {
+            "int": [i % 3 for i in range(n)],
+            "float": [i / 7 for i in range(n)],
+            "bool": [i % 2 == 0 for i in range(n)],
+            "multi": [[i % 2, 1 - i % 2, 1] for i in range(n)],
+        }[label_kind]
+    ds = Dataset.from_dict(columns)
+    if n > 2:  # an indices mapping, as after shuffle/select
+        ds = ds.shuffle(seed=0).select(range(n - 1))
+    table = _TokenTable.from_dataset(ds)
+    assert table is not None and len(table) == len(ds)
+    assert table.lengths.tolist() == [len(ids) for ids in ds["input_ids"]]
+    indices = data.draw(st.lists(st.integers(0, len(ds) - 1), min_size=1, max_size=12))
+    collator = PackedSequenceCollator(pad_token_id=100, vocab_size=101, max_length=max_length, num_labels=3)
+    batch_rows = table.__getitems__(indices)
+    assert isinstance(batch_rows, _TokenRows)
+    try:
+        expected = collator([ds[i] for i in indices])
+    except ValueError as err:  # float/bool labels for a 3-class model: the same error either way
+        with pytest.raises(ValueError, match=re.escape(str(err))):
+            collator(batch_rows)
+    else:
+        _same_batch(expected, collator(batch_rows))
+    # rows of the table read like the data set's (any collator can use them)
+    assert [batch_rows[j] for j in range(len(indices))] == [
+        {k: v for k, v in ds[i].items() if k != "text"} for i in indices
+    ]
+
+
+def test_table_keeps_the_collator_errors_and_declines_what_it_cannot_hold():
+    from datasets import Dataset
+
+    from rnn_textclf.collator import _TokenTable
+
+    collator = PackedSequenceCollator(pad_token_id=0, vocab_size=10, num_labels=2)
+    bad_class = _TokenTable.from_dataset(Dataset.from_dict({"input_ids": [[1], [2]], "label": [0, 5]}))
+    with pytest.raises(ValueError, match=r"Label 5 \(row 1 of the batch"):
+        collator(bad_class.__getitems__([0, 1]))
+    bad_id = _TokenTable.from_dataset(Dataset.from_dict({"input_ids": [[1], [12]], "label": [0, 1]}))
+    with pytest.raises(ValueError, match="Token id 12 is outside"):
+        collator(bad_id.__getitems__([0, 1]))
+    # a custom label column is read when the collator names it
+    topic = Dataset.from_dict({"input_ids": [[1], [2]], "topic": [1, 0]})
+    named = PackedSequenceCollator(pad_token_id=0, label_column="topic")
+    assert named(_TokenTable.from_dataset(topic, label_column="topic").__getitems__([1, 0]))[
+        "labels"
+    ].tolist() == [0, 1]
+    # nulls, text labels or no ids: no table (the caller keeps the Arrow rows and the collator's errors)
+    assert _TokenTable.from_dataset(Dataset.from_dict({"input_ids": [[1], [2]], "label": [0, None]})) is None
+    assert _TokenTable.from_dataset(Dataset.from_dict({"input_ids": [[1], None], "label": [0, 1]})) is None
+    assert _TokenTable.from_dataset(Dataset.from_dict({"input_ids": [[1], [2]], "label": ["a", "b"]})) is None
+    assert _TokenTable.from_dataset(Dataset.from_dict({"text": ["a"]})) is None
+    # the `length` column (when there is one) is what samplers get
+    with_length = Dataset.from_dict({"input_ids": [[1, 2], [2]], "length": [5, 1]})
+    assert _TokenTable.from_dataset(with_length).lengths.tolist() == [5, 1]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -354,3 +355,18 @@ def test_import_does_not_load_onnx():
     code = "import sys, rnn_textclf; print(sorted(m for m in ('onnx', 'onnxruntime') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_quantize_onnx_pre_processes_so_onnxruntime_does_not_warn(tmp_path, caplog):
+    # onnxruntime logs "Please consider to run pre-processing before quantization" (root logger, WARNING)
+    # for a model that was not pre-processed; quantize_onnx pre-processes, so a user sees nothing.
+    torch.manual_seed(0)
+    model = _tiny("lstm", vocab_size=300, embedding_dim=32, hidden_size=64, bidirectional=True, pooling="max")
+    path = export_onnx(model, tmp_path / "fp32.onnx")
+    with caplog.at_level(logging.WARNING):
+        int8_path = quantize_onnx(path, tmp_path / "int8.onnx")
+    assert not [r.getMessage() for r in caplog.records if "pre-process" in r.getMessage()]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fp32.onnx", "int8.onnx"]  # no leftovers
+    ids, lens = _random_batch([12, 1, 7, 12], 300, seed=4)
+    got = OnnxClassifier(int8_path)(input_ids=ids, lengths=lens).logits
+    assert float((got - _logits(model, ids, lens)).abs().max()) < 0.05

@@ -182,3 +182,128 @@ def test_empty_texts_train_and_predict(ag_news, tmp_path):
     trainer.train()
     prediction = trainer.predict(ds)
     assert prediction.predictions.shape == (4, 4) and np.isfinite(prediction.predictions).all()
+
+
+def test_saved_folders_hold_training_args_as_json_and_no_pickle_and_resume_works(ag_news, tmp_path):
+    # transformers' Trainer writes training_args.bin (torch.save) into every saved folder; a model folder
+    # meant to be shared must hold no pickle. Resuming from a checkpoint must still work without it.
+    import json
+    import warnings
+
+    train, test, tokenizer = ag_news
+    run_args = args(tmp_path / "run", num_train_epochs=2, save_strategy="epoch", use_cpu=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = RNNTrainer(
+            model=make_model(tokenizer),
+            args=run_args,
+            train_dataset=train.select(range(300)),
+            processing_class=tokenizer,
+        )
+        trainer.train()
+    if not torch.accelerator.is_available():
+        assert not [w for w in caught if "pin_memory" in str(w.message)]  # item 11: no pinning on the CPU
+        assert trainer.args.dataloader_pin_memory is False
+    trainer.save_model(str(tmp_path / "final"))
+    for folder in [tmp_path / "final", *sorted((tmp_path / "run").glob("checkpoint-*"))]:
+        names = {p.name for p in folder.iterdir()}
+        assert "training_args.bin" not in names, folder
+        saved = json.loads((folder / "training_args.json").read_text())
+        assert saved["learning_rate"] == 5e-3 and saved["num_train_epochs"] == 2
+    final = {p.name for p in (tmp_path / "final").iterdir()}
+    assert not [n for n in final if n.endswith((".bin", ".pt", ".pth", ".pkl"))], final
+    # Resume from the first checkpoint: the second epoch replays to the same weights.
+    first = sorted((tmp_path / "run").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[0]
+    resumed = RNNTrainer(
+        model=make_model(tokenizer),
+        args=args(tmp_path / "run", num_train_epochs=2, save_strategy="no"),
+        train_dataset=train.select(range(300)),
+        processing_class=tokenizer,
+    )
+    resumed.train(resume_from_checkpoint=str(first))
+    np.testing.assert_allclose(
+        resumed.predict(test).predictions, trainer.predict(test).predictions, atol=1e-5, rtol=0
+    )
+
+
+def test_collator_label_column_survives_remove_unused_columns(ag_news, tmp_path):
+    # docs/how-to/trainer.md: PackedSequenceCollator(..., label_column="topic") passed to RNNTrainer.
+    train, test, tokenizer = ag_news
+    train = train.rename_column("label", "topic")
+    test = test.rename_column("label", "topic")
+    collator = PackedSequenceCollator(tokenizer, label_column="topic")
+    trainer = RNNTrainer(
+        model=make_model(tokenizer),
+        args=args(tmp_path, num_train_epochs=2),
+        train_dataset=train,
+        eval_dataset=test,
+        data_collator=collator,
+        processing_class=tokenizer,
+        compute_metrics=make_compute_metrics(),
+    )
+    trainer.train()
+    metrics = trainer.evaluate()
+    assert metrics["eval_accuracy"] > 0.4  # 4 balanced classes: chance is 0.25
+    np.testing.assert_array_equal(trainer.predict(test).label_ids, np.asarray(test["topic"]))
+
+
+def test_batches_come_from_an_in_memory_table_equal_to_the_rows(ag_news, tmp_path):
+    """RNNTrainer's data path reads the ids once into NumPy; every batch equals the collated Arrow rows."""
+    from rnn_textclf.collator import _TokenTable
+
+    train, test, tokenizer = ag_news
+    trainer = RNNTrainer(
+        model=make_model(tokenizer),
+        args=args(tmp_path, train_sampling_strategy="group_by_length"),
+        train_dataset=train,
+        processing_class=tokenizer,
+    )
+    collator = trainer.data_collator
+    loader = trainer.get_train_dataloader()
+    assert isinstance(loader.dataset, _TokenTable)
+    sampler = loader.batch_sampler.sampler  # one process: torch's BatchSampler as is
+    assert sampler.lengths == train["length"] and all(type(n) is int for n in sampler.lengths)
+    index_batches = list(loader.batch_sampler)
+    seen = []
+    for indices, batch in zip(index_batches, loader, strict=True):
+        expected = collator([train[i] for i in indices])
+        for key in expected:
+            assert torch.equal(batch[key], expected[key]), key
+        seen.extend(indices)
+    assert sorted(seen) == list(range(len(train)))  # every row once per epoch
+    # evaluation: in data-set order, from the table as well
+    eval_loader = trainer.get_eval_dataloader(test)
+    assert isinstance(eval_loader.dataset, _TokenTable)
+    labels = torch.cat([batch["labels"] for batch in eval_loader])
+    assert labels.tolist() == test["label"]
+
+    class Custom(PackedSequenceCollator):  # a collator of its own reads the Arrow rows as before
+        def __call__(self, features):
+            assert isinstance(features[0]["input_ids"], list)
+            return super().__call__(features)
+
+    custom = RNNTrainer(
+        model=make_model(tokenizer), args=args(tmp_path), train_dataset=train, data_collator=Custom(tokenizer)
+    )
+    assert not isinstance(custom.get_train_dataloader().dataset, _TokenTable)
+    next(iter(custom.get_train_dataloader()))
+
+
+def test_first_train_skips_the_needless_full_gc_later_runs_free(ag_news, tmp_path, monkeypatch):
+    import accelerate.accelerator
+
+    train, _, tokenizer = ag_news
+    calls = []
+    release = accelerate.accelerator.release_memory
+    monkeypatch.setattr(accelerate.accelerator, "release_memory", lambda *o: calls.append(1) or release(*o))
+    trainer = RNNTrainer(
+        model=make_model(tokenizer),
+        args=args(tmp_path, max_steps=2),
+        train_dataset=train,
+        processing_class=tokenizer,
+    )
+    trainer.train()
+    assert calls == []  # nothing was prepared before the first run: no gc.collect
+    assert "free_memory" not in vars(trainer.accelerator)  # the accelerator's own method again
+    trainer.train()  # a second run frees what the first prepared, as Trainer does
+    assert calls == [1]

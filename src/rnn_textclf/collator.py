@@ -4,6 +4,10 @@ The collator turns tokenized rows (``{"input_ids": [...], "label": 3}``) into a 
 true lengths as an int64 CPU tensor, which is what ``pack_padded_sequence`` needs. Rows are never
 reordered: the model packs with ``enforce_sorted=False`` and returns logits in input order, so
 predictions always line up with the data set.
+
+``RNNTrainer`` feeds it from a ``_TokenTable``: the data set's token ids as one flat array plus offsets,
+read from the Arrow table once per data loader. A batch is then one NumPy gather (``_TokenRows``), not
+one Arrow row fetch and one Python list per row.
 """
 
 from __future__ import annotations
@@ -24,6 +28,165 @@ logger = logging.getLogger(__name__)
 
 LabelKind = Literal["auto", "single_label_classification", "multi_label_classification", "regression"]
 _LABEL_KINDS = ("auto", "single_label_classification", "multi_label_classification", "regression")
+_LABEL_KEYS = ("labels", "label", "label_ids")
+
+
+class _TokenTable(torch.utils.data.Dataset):
+    """A tokenized data set held as NumPy columns: token ids flat with row offsets, labels as one array.
+
+    ``__getitems__`` (what a ``DataLoader`` calls with a batch's indices) returns a
+    [`_TokenRows`][rnn_textclf.collator._TokenRows] view, which ``PackedSequenceCollator`` pads with one
+    gather; ``__getitem__`` returns the row as ``datasets`` would (Python lists and numbers).
+
+    Args:
+        values: Every row's ids one after another, ``(total_tokens,)``.
+        offsets: Row ``i`` is ``values[offsets[i]:offsets[i + 1]]``, ``(rows + 1,)``.
+        scalars: Columns with one number per row (labels), ``(rows,)`` each.
+        lists: Other columns of number lists (multi-label rows), ``(values, offsets)`` each.
+        lengths: One length per row for samplers (the ``length`` column when there is one).
+        input_name: The token id column's name.
+    """
+
+    def __init__(
+        self,
+        values: np.ndarray,
+        offsets: np.ndarray,
+        *,
+        scalars: dict[str, np.ndarray],
+        lists: dict[str, tuple[np.ndarray, np.ndarray]],
+        lengths: np.ndarray,
+        input_name: str = "input_ids",
+    ) -> None:
+        self.values, self.offsets = values, offsets
+        self.scalars, self.lists = scalars, lists
+        self.lengths = lengths
+        self.input_name = input_name
+        self.column_names = [input_name, *scalars, *lists]
+
+    @classmethod
+    def from_dataset(
+        cls,
+        dataset: Any,
+        *,
+        input_name: str = "input_ids",
+        label_column: str | None = None,
+        length_column: str | None = "length",
+    ) -> _TokenTable | None:
+        """Reads ``input_ids`` and the label columns of a ``datasets.Dataset`` into memory, once.
+
+        Columns of number lists become ``(values, offsets)`` (zero-copy where Arrow allows), number columns
+        NumPy arrays; other columns are left out (``PackedSequenceCollator`` reads only ids and labels).
+        Returns ``None`` (the caller keeps the Arrow data set, and the collator sees its rows and raises
+        its usual errors) when a needed column has nulls or another type.
+
+        Args:
+            dataset: A map-style ``datasets.Dataset``.
+            input_name: The token id column.
+            label_column: A label column besides ``labels``/``label``/``label_ids`` (the collator's).
+            length_column: The column samplers read lengths from, when present.
+        """
+        import pyarrow as pa
+
+        columns = dataset.column_names
+        if input_name not in columns or len(dataset) == 0:
+            return None
+        wanted = [input_name, *(key for key in (*_LABEL_KEYS, label_column) if key in columns)]
+        if length_column is not None and length_column in columns and length_column not in wanted:
+            wanted.append(length_column)
+        wanted = list(dict.fromkeys(wanted))
+        # Arrow format, in data-set order (a take only when the data set has an indices mapping).
+        table = dataset.select_columns(wanted).with_format("arrow")[:]
+        scalars: dict[str, np.ndarray] = {}
+        lists: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for name in wanted:
+            column = table.column(name).combine_chunks()
+            if column.null_count:
+                return None
+            kind = column.type
+            if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+                values = column.values  # the list offsets already account for a sliced column
+                start, stop = column.offsets[0].as_py(), column.offsets[-1].as_py()
+                if pa.types.is_null(values.type) and start == stop:  # every list empty: Arrow typed them null
+                    values = pa.array([], type=pa.int64())
+                elif not _is_number(values.type) or values.slice(start, stop - start).null_count:
+                    return None
+                lists[name] = (values.to_numpy(zero_copy_only=False), column.offsets.to_numpy())
+            elif _is_number(kind):
+                scalars[name] = column.to_numpy(zero_copy_only=False)
+            else:
+                return None
+        if input_name not in lists:
+            return None
+        values, offsets = lists.pop(input_name)
+        lengths = (
+            scalars[length_column].astype(np.int64)
+            if length_column is not None and length_column in scalars
+            else np.diff(offsets).astype(np.int64)
+        )
+        return cls(values, offsets, scalars=scalars, lists=lists, lengths=lengths, input_name=input_name)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        index = int(index)
+        row: dict[str, Any] = {
+            self.input_name: self.values[self.offsets[index] : self.offsets[index + 1]].tolist()
+        }
+        for name, column in self.scalars.items():
+            row[name] = column[index].item()
+        for name, (values, offsets) in self.lists.items():
+            row[name] = values[offsets[index] : offsets[index + 1]].tolist()
+        return row
+
+    def __getitems__(self, indices: Sequence[int]) -> _TokenRows:
+        return _TokenRows(self, np.asarray(indices, dtype=np.int64))
+
+
+class _TokenRows(Sequence):
+    """The rows ``indices`` of a [`_TokenTable`][rnn_textclf.collator._TokenTable], still as columns.
+
+    A sequence of row dicts for any collator (``rows[i]``, iteration), plus the column accessors
+    ``PackedSequenceCollator`` uses to build the batch without a Python loop over the rows.
+    """
+
+    def __init__(self, table: _TokenTable, indices: np.ndarray) -> None:
+        self.table, self.indices = table, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:  # type: ignore[override]
+        return self.table[self.indices[i]]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self.table[index] for index in self.indices)
+
+    def has_column(self, name: str) -> bool:
+        return name in self.table.column_names
+
+    def token_ids(self, max_length: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """Every row's ids (cut to ``max_length``) one after another ``(total,)``, and the lengths ``(batch,)``."""
+        table = self.table
+        starts = table.offsets[self.indices]  # (batch,)
+        lengths = (table.offsets[self.indices + 1] - starts).astype(np.int64)  # (batch,)
+        if max_length is not None:
+            lengths = np.minimum(lengths, max_length)
+        # Position of every kept token in `values`: its row's start plus its place in the row.
+        first = np.cumsum(lengths) - lengths  # (batch,) where each row begins in the output
+        positions = np.arange(int(lengths.sum())) + np.repeat(starts - first, lengths)  # (total,)
+        return table.values[positions].astype(np.int64, copy=False), lengths
+
+    def scalar_column(self, name: str) -> np.ndarray | None:
+        """The batch's values of a one-number-per-row column (``None`` when it is not one)."""
+        column = self.table.scalars.get(name)
+        return None if column is None else column[self.indices]
+
+
+def _is_number(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
 
 
 class PackedBatch(BatchEncoding):
@@ -162,17 +325,24 @@ class PackedSequenceCollator:
             )
         if len(features) == 0:
             raise ValueError("PackedSequenceCollator got an empty list of rows.")
-        first = features[0]
-        if not isinstance(first, Mapping) or "input_ids" not in first:
-            keys = sorted(first) if isinstance(first, Mapping) else type(first).__name__
-            raise ValueError(
-                f"Each row needs `input_ids` (tokenize the texts first, e.g. ds.map(lambda b: tokenizer(b['text']), "
-                f"batched=True)); row 0 has {keys}."
-            )
-        ids_rows = [row["input_ids"] for row in features]
-        if self.max_length is not None:
-            ids_rows = [ids[: self.max_length] for ids in ids_rows]
-        lengths = np.fromiter(map(len, ids_rows), dtype=np.int64, count=len(ids_rows))  # (batch,)
+        if isinstance(features, _TokenRows) and features.table.input_name == "input_ids":
+            # RNNTrainer's in-memory table: one gather for the whole batch.
+            flat, lengths = features.token_ids(self.max_length)  # (total_tokens,), (batch,)
+        else:
+            first = features[0]
+            if not isinstance(first, Mapping) or "input_ids" not in first:
+                keys = sorted(first) if isinstance(first, Mapping) else type(first).__name__
+                raise ValueError(
+                    f"Each row needs `input_ids` (tokenize the texts first, e.g. ds.map(lambda b: tokenizer(b['text']), "
+                    f"batched=True)); row 0 has {keys}."
+                )
+            ids_rows = [row["input_ids"] for row in features]
+            if self.max_length is not None:
+                ids_rows = [ids[: self.max_length] for ids in ids_rows]
+            lengths = np.fromiter(map(len, ids_rows), dtype=np.int64, count=len(ids_rows))  # (batch,)
+            flat = np.fromiter(
+                itertools.chain.from_iterable(ids_rows), dtype=np.int64, count=int(lengths.sum())
+            )  # (total_tokens,)
         width = int(lengths.max())
         if self._long_row_limit is not None and width > self._long_row_limit and not self._warned_long_row:
             self._warned_long_row = True
@@ -188,17 +358,14 @@ class PackedSequenceCollator:
         if self.pad_to_multiple_of:
             width = math.ceil(width / self.pad_to_multiple_of) * self.pad_to_multiple_of
         mask = np.arange(width)[None, :] < lengths[:, None]  # (batch, width)
-        # Row-major boolean assignment fills each row's prefix in order: one scatter for the whole batch.
-        flat = np.fromiter(
-            itertools.chain.from_iterable(ids_rows), dtype=np.int64, count=int(lengths.sum())
-        )  # (total_tokens,)
         if flat.size and self.vocab_size is not None and (flat.min() < 0 or flat.max() >= self.vocab_size):
             bad = int(flat.max()) if flat.max() >= self.vocab_size else int(flat.min())
             raise ValueError(
                 f"Token id {bad} is outside the tokenizer's vocab [0, {self.vocab_size}); were these rows tokenized "
                 "with a different tokenizer?"
             )
-        input_ids = np.full((len(ids_rows), width), self.pad_token_id, dtype=np.int64)
+        input_ids = np.full((len(lengths), width), self.pad_token_id, dtype=np.int64)
+        # Row-major boolean assignment fills each row's prefix in order: one scatter for the whole batch.
         input_ids[mask] = flat
         self.real_tokens += int(lengths.sum())
         self.padded_tokens += int(mask.size - lengths.sum())
@@ -219,12 +386,25 @@ class PackedSequenceCollator:
     def _label_key(self, row: Mapping[str, Any]) -> str | None:
         if self.label_column is not None:
             return self.label_column
-        for key in ("labels", "label", "label_ids"):
+        for key in _LABEL_KEYS:
             if key in row:
                 return key
         return None
 
     def _collect_labels(self, features: Sequence[Mapping[str, Any]]) -> torch.Tensor | None:
+        if isinstance(features, _TokenRows):
+            key = self.label_column or next((k for k in _LABEL_KEYS if features.has_column(k)), None)
+            column = features.scalar_column(key) if key is not None else None
+            if column is not None:
+                # The dtypes np.asarray gives the rows' Python numbers, so both paths make the same tensors.
+                dtype = (
+                    np.bool_
+                    if column.dtype == np.bool_
+                    else np.float64
+                    if column.dtype.kind == "f"
+                    else np.int64
+                )
+                return self._finish_labels(torch.from_numpy(column.astype(dtype, copy=False)), key)
         key = self._label_key(features[0])
         if key is None:
             return None
@@ -261,6 +441,10 @@ class PackedSequenceCollator:
                     f"Labels in column {key!r} must be numbers, got {type(bad).__name__} {bad!r}."
                 )
             labels = torch.from_numpy(array)
+        return self._finish_labels(labels, key)
+
+    def _finish_labels(self, labels: torch.Tensor, key: str) -> torch.Tensor:
+        """Checks the values and picks the dtype for the label kind."""
         self._check_label_values(labels, key)
         kind = self.label_kind
         if kind == "auto":

@@ -660,6 +660,7 @@ def quantize_onnx(path: str | os.PathLike, output: str | os.PathLike) -> Path:
     _import_onnxruntime()
     from onnxruntime.quantization import QuantType
     from onnxruntime.quantization import quantize_dynamic as ort_quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     source = Path(path)
     if source.is_dir():
@@ -677,7 +678,11 @@ def quantize_onnx(path: str | os.PathLike, output: str | os.PathLike) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.quantize-") as tmp:
         staging = Path(tmp) / target.name
-        ort_quantize_dynamic(str(source), str(staging), weight_type=QuantType.QInt8)
+        # onnxruntime's recommended pre-processing (shape inference, graph clean-up) first: it is what the
+        # quantizer expects, and without it onnxruntime logs a WARNING on every call.
+        prepared = Path(tmp) / f"prepared-{target.name}"
+        quant_pre_process(str(source), str(prepared))
+        ort_quantize_dynamic(str(prepared), str(staging), weight_type=QuantType.QInt8)
         proto = onnx.load(str(staging))
         if ONNX_CONFIG_KEY not in {p.key for p in proto.metadata_props}:
             entry = proto.metadata_props.add()

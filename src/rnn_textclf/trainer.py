@@ -7,23 +7,28 @@ import copy
 import logging
 import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import safetensors.torch
 import torch
 from torch import nn
 from transformers import Trainer
+from transformers.trainer import TRAINING_ARGS_NAME
 from transformers.trainer_optimizer import is_optimizer_factory
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.training_args import ParallelMode
 
 from .callbacks import EMACallback, EmbeddingFreezeCallback, TimeBudgetCallback, current_epoch
-from .collator import PackedSequenceCollator
+from .collator import PackedSequenceCollator, _TokenTable
 from .training_args import RNNTrainingArguments
 
 logger = logging.getLogger(__name__)
 
+#: What ``RNNTrainer.save_model`` writes instead of transformers' pickled ``training_args.bin``.
+TRAINING_ARGS_JSON = "training_args.json"
 #: With ``ema_decay``, a checkpoint's ``model.safetensors`` holds the weight average (what was evaluated)
 #: and this file the trained weights that ``resume_from_checkpoint`` continues from.
 TRAINED_WEIGHTS_NAME = "trained_weights.safetensors"
@@ -100,6 +105,10 @@ class _EpochSeededLengthGroupedSampler(LengthGroupedSampler):
     """
 
     def __init__(self, batch_size: int, *, lengths: list[int], seed: int) -> None:
+        # A list of ints: the stock sampler sorts with `lengths[i]` as key, and indexing (or iterating) a
+        # `datasets` column, what `Trainer` passes, fetches a row from the Arrow table per index, every
+        # epoch; its slice `[:]` is one read.
+        lengths = np.asarray(lengths[:], dtype=np.int64).tolist()
         super().__init__(batch_size, lengths=lengths, generator=torch.Generator())
         self.seed = int(seed)
         self.epoch = 0
@@ -136,6 +145,12 @@ class RNNTrainer(Trainer):
     - ``train_sampling_strategy="group_by_length"`` shuffles each epoch from ``(data_seed or seed) +
       epoch`` instead of the global RNG, so ``resume_from_checkpoint`` replays exactly the batches of
       an uninterrupted run (transformers' sampler would draw a resumed epoch's order from another RNG state).
+    - The ``label_column`` of a ``PackedSequenceCollator`` (e.g. ``"topic"``) survives
+      ``remove_unused_columns`` too, so the collator finds the labels it was told to read.
+    - ``save_model`` (and each checkpoint) writes the training arguments as ``training_args.json``, not the
+      pickled ``training_args.bin``: a model folder meant to be shared holds no pickle.
+    - Without an accelerator, batches are not pinned (``dataloader_pin_memory`` is turned off): pinning
+      does nothing on the CPU, and torch's ``DataLoader`` warns about it on every run.
     - The input embedding never gets weight decay and is always in the optimizer (learning rate
       ``learning_rate * embedding_lr_scale``), even while frozen, so it can be unfrozen later. Decay would shrink every word's vector at every step, most of all the rare words'.
 
@@ -148,6 +163,12 @@ class RNNTrainer(Trainer):
     are added from the arguments (again when ``train()`` starts, so ``hyperparameter_search`` can tune
     them). With a plain ``TrainingArguments`` they are all off. Word dropout is a model option:
     ``RNNClassifierConfig(word_dropout=...)``.
+
+    Speed: with a ``PackedSequenceCollator``, a ``datasets.Dataset``'s token ids and labels are read
+    into NumPy arrays once per data loader, and each batch is one gather from them (not one Arrow row
+    fetch and one Python list per row); the sampler gets the lengths as one array. The first
+    ``train()`` skips the full garbage collection ``Trainer`` runs to free what an earlier run prepared
+    (there is none yet).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -159,7 +180,14 @@ class RNNTrainer(Trainer):
         self._ema_resume: dict[str, torch.Tensor] | None = None
         super().__init__(*args, **kwargs)
         self._check_tokenizer_matches_model()
+        self._no_pin_memory_without_accelerator()
         self._configure_techniques()
+
+    def _no_pin_memory_without_accelerator(self) -> None:
+        # TrainingArguments pins batches by default; without an accelerator torch's DataLoader pins nothing
+        # and warns on every run ("'pin_memory' argument is set as true but no accelerator is found").
+        if self.args.dataloader_pin_memory and not torch.accelerator.is_available():
+            self.args.dataloader_pin_memory = False
 
     # ------------------------------------------------------------------ techniques (RNNTrainingArguments)
     def _technique(self, name: str, off: Any) -> Any:
@@ -440,7 +468,58 @@ class RNNTrainer(Trainer):
         ):
             collator.num_labels = num_labels
 
+    def train(self, *args: Any, **kwargs: Any) -> Any:
+        """``Trainer.train``; see the class notes for what differs."""
+        accelerator = self.accelerator
+        prepared = ("_models", "_optimizers", "_schedulers", "_dataloaders", "deepspeed_engine_wrapped")
+        if not any(getattr(accelerator, name, None) for name in prepared):
+            # The training loop starts with accelerator.free_memory(): forget what an earlier run prepared,
+            # then gc.collect(), a full pass over every Python object in the process (0.1-0.3 s with
+            # transformers and a data set loaded: 5-10% of a short epoch). Nothing was prepared yet, so
+            # the first call does nothing; later runs (another train(), auto_find_batch_size retries,
+            # hyperparameter_search trials) free as usual.
+            original = accelerator.free_memory
+
+            def free_memory(*objects: Any) -> list[None]:
+                accelerator.free_memory = original
+                return [None] * len(objects)
+
+            accelerator.free_memory = free_memory
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            accelerator.__dict__.pop("free_memory", None)
+
+    def _remove_unused_columns(self, dataset: Any, description: str | None = None) -> Any:
+        """``Trainer``'s column removal, then the rows the collator reads as an in-memory ``_TokenTable``.
+
+        Only for a ``PackedSequenceCollator`` as is (it reads ``input_ids`` and the label column, nothing
+        else); any other collator, or columns the table cannot hold (nulls, text), keep the Arrow rows.
+        """
+        dataset = super()._remove_unused_columns(dataset, description=description)
+        collator = self.data_collator
+        if (
+            isinstance(collator, PackedSequenceCollator)
+            and type(collator).__call__ is PackedSequenceCollator.__call__
+        ):
+            table = _TokenTable.from_dataset(
+                dataset, label_column=collator.label_column, length_column=self.args.length_column_name
+            )
+            if table is not None:
+                return table
+        return dataset
+
     def _get_train_sampler(self, train_dataset: Any = None) -> torch.utils.data.Sampler | None:
+        if train_dataset is None:
+            train_dataset = self.train_dataset
+        if self.args.train_sampling_strategy == "group_by_length" and isinstance(train_dataset, _TokenTable):
+            # Lengths from the table: one array, no pass over the rows.
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return _EpochSeededLengthGroupedSampler(
+                self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                lengths=train_dataset.lengths.tolist(),
+                seed=seed,
+            )
         sampler = super()._get_train_sampler(train_dataset)
         if type(sampler) is LengthGroupedSampler and sampler.generator is None:
             seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
@@ -460,6 +539,10 @@ class RNNTrainer(Trainer):
             super()._set_signature_columns_if_needed()
             if self.args.length_column_name not in self._signature_columns:
                 self._signature_columns.append(self.args.length_column_name)
+            # A collator told to read the labels from another column (label_column="topic") needs it.
+            label_column = getattr(self.data_collator, "label_column", None)
+            if isinstance(label_column, str) and label_column not in self._signature_columns:
+                self._signature_columns.append(label_column)
 
     def create_model_card(self, **kwargs: Any) -> None:
         """Writes rnn-textclf's model card (not transformers' generic one) to ``args.output_dir/README.md``.
@@ -476,6 +559,21 @@ class RNNTrainer(Trainer):
         from .modelcard import write_trainer_model_card
 
         write_trainer_model_card(self, **kwargs)
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """``Trainer._save`` with the training arguments as ``training_args.json``, not a pickle.
+
+        ``Trainer`` writes ``training_args.bin`` with ``torch.save`` into every folder ``save_model`` fills
+        (the model folder a user shares, and each checkpoint); transformers never reads it back (resuming
+        uses ``trainer_state.json``), so it is replaced by the same arguments as JSON
+        (``TrainingArguments.to_json_string()``) and no pickle is left in a model folder.
+        """
+        super()._save(output_dir, state_dict=state_dict)
+        if not self.args.should_save:
+            return
+        folder = Path(output_dir if output_dir is not None else self.args.output_dir)
+        (folder / TRAINING_ARGS_JSON).write_text(self.args.to_json_string() + "\n", encoding="utf-8")
+        (folder / TRAINING_ARGS_NAME).unlink(missing_ok=True)
 
     def _prepare_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         lengths = inputs.get("lengths") if isinstance(inputs, Mapping) else None

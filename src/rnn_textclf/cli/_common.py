@@ -52,6 +52,22 @@ def _probability(text: str) -> float:
     return value
 
 
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Appends "(default: X)" to the help of every option that has a default, so ``--help`` tells it.
+
+    Options without a help text get one; flags (``store_true``) and options defaulting to None are left as
+    they are. Call it after all options and ``set_defaults`` are in place.
+    """
+    for action in parser._actions:
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
+            continue
+        if not action.option_strings or "default" in (action.help or ""):
+            continue
+        if isinstance(action, argparse.BooleanOptionalAction):
+            continue  # argparse adds "(default: ...)" to these itself
+        action.help = f"{action.help} (default: %(default)s)" if action.help else "default: %(default)s"
+
+
 @contextlib.contextmanager
 def _stdout_to_stderr() -> Iterator[None]:
     """Training libraries print progress to stdout; keep stdout for results."""
@@ -86,9 +102,18 @@ def _configure_logging(quiet: bool) -> None:
     import datasets
 
     datasets.logging.set_verbosity_error()
+    # transformers' own bars ("Writing model shards" at every checkpoint, "Loading weights" when the best one is
+    # loaded back) say nothing to a CLI user and break up the epoch table; the training bar (tqdm, from the
+    # Trainer's ProgressCallback) is not one of them. transformers' switch also turns off huggingface_hub's
+    # download/upload bars, which do tell the user something: those come back unless --quiet.
+    from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
+
+    hub_bars_were_on = not are_progress_bars_disabled()
+    transformers.utils.logging.disable_progress_bar()
     if quiet:
         datasets.disable_progress_bars()
-        transformers.utils.logging.disable_progress_bar()
+    elif hub_bars_were_on:
+        enable_progress_bars()
 
 
 def _info(message: str) -> None:

@@ -215,3 +215,59 @@ def _encode_labels(split: Any, plan: dict[str, Any], split_name: str) -> list[An
             f"known labels: {', '.join(plan['names'])}."
         )
     return [mapping[v] for v in values]
+
+
+def _train_sample_indices(labels: Sequence[Any], n: int, seed: int, plan: dict[str, Any]) -> list[int]:
+    """Rows for ``--max-train-samples n``: a seeded sample, stratified by class for single-label data.
+
+    The first ``n`` rows of a file sorted by label would hold one class only (and train a model that always
+    says it). Each class gets its share of ``n`` (largest remainders; at least one row while ``n`` allows), the
+    rows within a class drawn by ``seed``. Multi-label rows are drawn uniformly. A sample with a single class
+    is refused like a one-class file.
+
+    Returns:
+        Sorted row indices (file order), ``len == min(n, len(labels))``.
+    """
+    import numpy as np
+
+    total = len(labels)
+    if n >= total:
+        return list(range(total))
+    rng = np.random.default_rng(seed)
+    if plan["problem_type"] != "single_label_classification":
+        return sorted(rng.choice(total, size=n, replace=False).tolist())
+    codes = np.asarray(labels)
+    classes, counts = np.unique(codes, return_counts=True)
+    exact = counts * n / total  # (classes,)
+    take = np.minimum(np.maximum(np.floor(exact), 1 if n >= len(classes) else 0), counts).astype(int)
+    # Hand out what is left by largest remainder (or take back what the one-row minimum overspent).
+    order = np.argsort(-(exact - np.floor(exact)), kind="stable")
+    while take.sum() < n:
+        for i in order:
+            if take.sum() < n and take[i] < counts[i]:
+                take[i] += 1
+    for i in np.argsort(-take, kind="stable"):
+        while take.sum() > n and take[i] > 1:
+            take[i] -= 1
+    chosen = [rng.permutation(np.flatnonzero(codes == c))[:k] for c, k in zip(classes, take, strict=True)]
+    rows = np.sort(np.concatenate(chosen))
+    present = [str(plan["names"][int(c)]) for c, k in zip(classes, take, strict=True) if k > 0]
+    if len(present) < 2:
+        raise CLIError(
+            f"--max-train-samples {n} leaves only one class ({present[0] if present else 'none'}) in the "
+            f"training subset; a classifier needs at least two. Pass a larger --max-train-samples "
+            f"(at least {len(classes)}, one row per class)."
+        )
+    return rows.tolist()
+
+
+def _sample_train_split(split: Any, plan: dict[str, Any], n: int, seed: int) -> Any:
+    """``split`` cut to ``--max-train-samples n`` rows by ``_train_sample_indices``."""
+    if n >= len(split):
+        return split
+    rows = _train_sample_indices(_encode_labels(split, plan, "train"), n, seed, plan)
+    _info(
+        f"--max-train-samples {n}: training on a seeded{' stratified' if plan['problem_type'] == 'single_label_classification' else ''} "
+        f"sample of {len(rows):,} of the {len(split):,} train rows (--seed {seed})."
+    )
+    return split.select(rows)

@@ -3,12 +3,66 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._common import CLIError
+import numpy as np
+
+from ._common import CLIError, _positive_int
+
+#: Lines (rows) read, classified and written at a time by ``predict`` and ``evaluate``: enough to batch
+#: by length well (16 batches of 256), few enough that the first results come within a second and
+#: memory stays flat.
+DEFAULT_CHUNK_SIZE = 4096
+
+
+def _add_chunk_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--chunk-size",
+        type=_positive_int,
+        default=DEFAULT_CHUNK_SIZE,
+        help=f"{what} read and classified at a time; memory grows with it (default {DEFAULT_CHUNK_SIZE})",
+    )
+
+
+def _progress(quiet: bool, what: str) -> Any:
+    """A progress bar on stderr (lines done, lines/s) for inputs that take longer than a second.
+
+    Silent under ``--quiet``, when stderr is not a terminal (a log file would fill with bar redraws) and
+    when stdout is one (the results would be printed through the bar).
+    """
+    from tqdm.auto import tqdm
+
+    quiet = quiet or not _is_terminal(sys.stderr) or _is_terminal(sys.stdout)
+    return tqdm(
+        desc=what, unit=" lines", unit_scale=True, file=sys.stderr, disable=quiet, delay=1.0, mininterval=0.5
+    )
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # replaced by an object without isatty, or closed
+        return False
+
+
+def _stdout_gone() -> None:
+    """Points stdout at the null device after a broken pipe (the reader, e.g. ``head``, has exited).
+
+    Python flushes stdout again at exit; without this that flush fails a second time and prints
+    "Exception ignored ... BrokenPipeError" (see the SIGPIPE note in the ``signal`` module's docs).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # stdout without a file descriptor: nothing to redirect
+        pass
+    finally:
+        os.close(devnull)
 
 
 def _add_inference_options(parser: argparse.ArgumentParser) -> None:
@@ -78,6 +132,51 @@ def _load_model_and_tokenizer(name: str) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def _classify(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 256,
+    top_k: int = 1,
+    max_length: int | None = 512,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k scores and class ids of ``texts``, batched by length, rows in input order.
+
+    The texts are tokenized in one call, sorted by token count and cut into batches of ``batch_size``, so
+    each batch is padded only to its own longest text (the packed RNN skips padding, but the embedding
+    and the unpacked ONNX graph do not); the results are scattered back to input order.
+
+    Returns:
+        ``(scores, ids)``, both ``(len(texts), k)`` with ``k = min(top_k, num_labels)``: float32 softmax
+        (or, for multi-label models, sigmoid) scores in descending order and their int64 class ids.
+    """
+    import torch
+
+    from ..collator import PackedSequenceCollator
+
+    k = min(top_k, model.config.num_labels)
+    scores = np.empty((len(texts), k), dtype=np.float32)  # (n, k)
+    ids = np.empty((len(texts), k), dtype=np.int64)  # (n, k)
+    if not texts:
+        return scores, ids
+    collator = PackedSequenceCollator(tokenizer)
+    multi = model.config.problem_type == "multi_label_classification"
+    encoded = tokenizer(list(texts), truncation=max_length is not None, max_length=max_length)["input_ids"]
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))  # (n,)
+    order = np.argsort(lengths, kind="stable")  # (n,) shortest first
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]  # (batch,)
+        batch = collator([{"input_ids": encoded[i]} for i in rows])
+        with torch.no_grad():
+            logits = model(**batch).logits  # (batch, num_labels)
+        probs = torch.sigmoid(logits) if multi else torch.softmax(logits, dim=-1)
+        top = probs.topk(k, dim=-1)
+        scores[rows] = top.values.numpy()
+        ids[rows] = top.indices.numpy()
+    return scores, ids
+
+
 def predict_texts(
     model: Any,
     tokenizer: Any,
@@ -87,29 +186,31 @@ def predict_texts(
     top_k: int = 1,
     max_length: int | None = 512,
 ) -> list[dict[str, Any]]:
-    """Classifies texts in input order: label, score and the top-k labels with scores."""
-    import torch
+    """Classifies texts in input order: label, score and the top-k labels with scores.
 
-    from ..collator import PackedSequenceCollator
+    ``rnn-textclf predict`` calls it once per chunk of its input, so a caller with a very long input
+    should do the same (memory grows with ``len(texts)``).
 
-    collator = PackedSequenceCollator(tokenizer)
-    multi = model.config.problem_type == "multi_label_classification"
+    Args:
+        model: An ``RNNClassifier``, its ``QuantizedRNNClassifier`` or an ``OnnxClassifier``.
+        tokenizer: The model's tokenizer.
+        texts: The texts; an empty text gets the model's prediction for no tokens.
+        batch_size: Texts per forward pass (batches are made of texts of similar length).
+        top_k: How many labels to rank per text (at most the model's number of labels).
+        max_length: Truncate each text to this many tokens (``None``: no truncation).
+
+    Returns:
+        One ``{"text", "label", "score", "top_k": [{"label", "score"}, ...]}`` per text, scores rounded to
+        6 decimals.
+    """
+    scores, ids = _classify(
+        model, tokenizer, texts, batch_size=batch_size, top_k=top_k, max_length=max_length
+    )
     id2label = model.config.id2label
     results: list[dict[str, Any]] = []
-    k = min(top_k, model.config.num_labels)
-    for start in range(0, len(texts), batch_size):
-        chunk = list(texts[start : start + batch_size])
-        enc = tokenizer(chunk, truncation=max_length is not None, max_length=max_length)
-        batch = collator([{"input_ids": ids} for ids in enc["input_ids"]])
-        with torch.no_grad():
-            logits = model(**batch).logits
-        scores = torch.sigmoid(logits) if multi else torch.softmax(logits, dim=-1)
-        top = scores.topk(k, dim=-1)
-        for text, values, indices in zip(chunk, top.values.tolist(), top.indices.tolist(), strict=True):
-            ranked = [
-                {"label": id2label[i], "score": round(v, 6)} for v, i in zip(values, indices, strict=True)
-            ]
-            results.append(
-                {"text": text, "label": ranked[0]["label"], "score": ranked[0]["score"], "top_k": ranked}
-            )
+    for text, values, indices in zip(texts, scores.tolist(), ids.tolist(), strict=True):
+        ranked = [{"label": id2label[i], "score": round(v, 6)} for v, i in zip(values, indices, strict=True)]
+        results.append(
+            {"text": text, "label": ranked[0]["label"], "score": ranked[0]["score"], "top_k": ranked}
+        )
     return results

@@ -91,15 +91,20 @@ def _plot_confusion(cm: list[list[int]], names: list[str], path: Path, title: st
     plt.close(fig)
 
 
-def _plot_curves(history: list[dict[str, Any]], metric: str, path: Path) -> None:
+def _curve_figure(history: list[dict[str, Any]], metric: str) -> Any:
+    """Train and validation loss per epoch, the validation ``metric`` on a second axis, the kept epoch marked.
+
+    Whole-epoch ticks, and the legend below the plot so it hides no line.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     train = [(h["epoch"], h["loss"]) for h in history if "loss" in h]
     evals = [h for h in history if "eval_loss" in h]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6, 4.5))
     if train:
         ax.plot(*zip(*train, strict=True), marker="o", label="train loss")
     if evals:
@@ -108,27 +113,50 @@ def _plot_curves(history: list[dict[str, Any]], metric: str, path: Path) -> None
         )
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
-    if evals and f"eval_{metric}" in evals[0]:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    handles, labels = ax.get_legend_handles_labels()
+    key = f"eval_{metric}"
+    scored = [h for h in evals if isinstance(h.get(key), (int, float))]
+    if scored:
         other = ax.twinx()
         other.plot(
-            [h["epoch"] for h in evals],
-            [h[f"eval_{metric}"] for h in evals],
+            [h["epoch"] for h in scored],
+            [h[key] for h in scored],
             color="green",
             marker="s",
             label=f"validation {metric}",
         )
         other.set_ylabel(metric)
-        other.legend(loc="center right")
-    ax.legend(loc="upper right")
+        best = max(scored, key=lambda h: h[key])  # the first best: the checkpoint the Trainer keeps
+        ax.axvline(best["epoch"], color="grey", linestyle=":", label=f"kept (best {metric})")
+        more_handles, more_labels = other.get_legend_handles_labels()
+        handles, labels = ax.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False)
     ax.set_title("training curve")
     fig.tight_layout()
+    return fig
+
+
+def _plot_curves(history: list[dict[str, Any]], metric: str, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = _curve_figure(history, metric)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 def _write_card(
-    model: Any, folder: Path, args: argparse.Namespace, report: dict[str, Any], split: str, coverage: Any
+    model: Any,
+    folder: Path,
+    args: argparse.Namespace,
+    report: dict[str, Any],
+    split: str,
+    coverage: Any,
+    *,
+    name: str,
 ) -> None:
+    """Writes the card into ``folder`` (the staging folder), titled ``name``: the folder the user asked for."""
     from ..modelcard import write_model_card
 
     if args.dataset:
@@ -158,7 +186,7 @@ def _write_card(
         from ..data import SMS_SPAM_CITATION
 
         info["citation"] = SMS_SPAM_CITATION
-    write_model_card(model, folder, if_exists="replace", **info)
+    write_model_card(model, folder, if_exists="replace", model_name=name, **info)
 
 
 def _print_report(

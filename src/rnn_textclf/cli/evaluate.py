@@ -7,9 +7,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_OK, CLIError, _positive_int
-from ._data import _add_data_options, _joined_texts, _load_files, _text_columns
-from ._inference import _add_inference_options, _load_for_inference, predict_texts
+import numpy as np
+
+from ._common import EXIT_OK, CLIError, _positive_int, _show_defaults
+from ._data import _add_data_options, _check_text_features, _joined_texts, _load_files, _text_columns
+from ._inference import (
+    _add_chunk_option,
+    _add_inference_options,
+    _classify,
+    _load_for_inference,
+    _progress,
+    _stdout_gone,
+)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -24,34 +33,66 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"--label-column {label_column!r} is not in {args.test_file!r}; columns are "
             f"{', '.join(data.column_names)}."
         )
-    texts = _joined_texts(data, text_columns, "test")
+    # Checked on the Arrow schema up front, so the per-chunk joins below cannot fail half-way.
+    _check_text_features(data, text_columns, "test")
     label2id = {str(k): v for k, v in model.config.label2id.items()}
-    labels = []
-    for row, value in enumerate(data[label_column]):
-        key = str(value)
-        if key not in label2id:
-            raise CLIError(
-                f"label {value!r} in row {row} is not one of the model's labels ({', '.join(label2id)})."
-            )
-        labels.append(label2id[key])
-    preds = predict_texts(model, tokenizer, texts, batch_size=args.batch_size)
+    labels = _label_ids(data, label_column, label2id)  # (rows,)
+    pred_ids = np.empty(len(data), dtype=np.int64)  # (rows,)
+    # The data stays in its memory-mapped Arrow file; only one chunk of texts is in Python at a time.
+    done = 0
+    with _progress(args.quiet, "evaluate") as bar:
+        for columns in data.select_columns(text_columns).iter(batch_size=args.chunk_size):
+            texts = _joined_texts(columns, text_columns, "test")
+            _, ids = _classify(model, tokenizer, texts, batch_size=args.batch_size)
+            pred_ids[done : done + len(texts)] = ids[:, 0]
+            done += len(texts)
+            bar.update(len(texts))
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    pred_ids = [label2id[str(p["label"])] for p in preds]
     metrics = classification_metrics(labels, pred_ids, names)
     metrics["rows"] = len(labels)
-    if args.json == "-":
+    try:
+        _report(metrics, names, args.json)
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        _stdout_gone()
+    return EXIT_OK
+
+
+def _report(metrics: dict[str, Any], names: list[str], json_path: str | None) -> None:
+    if json_path == "-":
         print(json.dumps(metrics, indent=2))
-        return EXIT_OK
-    print(f"rows {len(labels)}  accuracy {metrics['accuracy']:.4f}  macro F1 {metrics['macro_f1']:.4f}")
+        return
+    if json_path:  # before printing, so that a closed stdout cannot lose it
+        Path(json_path).write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"rows {metrics['rows']}  accuracy {metrics['accuracy']:.4f}  macro F1 {metrics['macro_f1']:.4f}")
     print(f"{'class':<14}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
     for name in names:
         row = metrics["per_class"][name]
         print(
             f"{name:<14}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}{row['support']:>10}"
         )
-    if args.json:
-        Path(args.json).write_text(json.dumps(metrics, indent=2) + "\n")
-    return EXIT_OK
+
+
+def _label_ids(data: Any, column: str, label2id: dict[str, int]) -> np.ndarray:
+    """The model's class id of every row's label, ``(rows,)`` int64, mapped on the Arrow column.
+
+    Each distinct value is looked up once (as ``str(value)``, so ``1`` and ``"1"`` both match a label
+    ``"1"``); the rows are then mapped by index, without a Python list of the labels.
+    """
+    import pyarrow.compute as pc
+
+    values = data.with_format("arrow")[column]
+    distinct = pc.unique(values)
+    positions = pc.index_in(values, value_set=distinct).to_numpy(zero_copy_only=False)  # (rows,)
+    ids = np.empty(len(distinct), dtype=np.int64)
+    for j, value in enumerate(distinct.to_pylist()):
+        key = str(value)
+        if key not in label2id:
+            row = int(np.flatnonzero(positions == j)[0])
+            raise CLIError(
+                f"label {value!r} in row {row} is not one of the model's labels ({', '.join(label2id)})."
+            )
+        ids[j] = label2id[key]
+    return ids[positions]
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -60,6 +101,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     evaluate.add_argument("model", help="a model folder or Hub repo id")
     _add_data_options(evaluate, train=False)
     evaluate.add_argument("--batch-size", type=_positive_int, default=256)
+    _add_chunk_option(evaluate, "rows")
     evaluate.add_argument(
         "--json", metavar="PATH", help="also write the metrics as JSON ('-': print JSON only)"
     )
@@ -69,4 +111,5 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     _add_inference_options(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
+    _show_defaults(evaluate)
     return evaluate

@@ -3,21 +3,70 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_OK, CLIError, _positive_int
+from ._common import EXIT_OK, CLIError, _info, _positive_int
 from ._inference import _load_model_and_tokenizer
+
+#: Suffixes of pickled files (``torch.save``/``pickle``); loading one can run arbitrary code.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle")
+
+
+def _card_for_repo(card: str, folder_name: str, repo: str) -> str:
+    """The folder's generated card, retitled for ``repo``: its title and usage snippets name the repo."""
+    name = repo.split("/")[-1]
+    card = card.replace(f"\n# {folder_name}\n", f"\n# {name}\n", 1)
+    return card.replace(f'model="{folder_name}"', f'model="{repo}"').replace(
+        f'from_pretrained("{folder_name}")', f'from_pretrained("{repo}")'
+    )
 
 
 def _push(folder: Path, repo: str) -> None:
-    model, tokenizer = _load_model_and_tokenizer(str(folder))
+    """Uploads the trained folder to ``repo`` in one commit: model, tokenizer, card, metrics.json, plots.
+
+    The card ``train`` wrote (training data, hyperparameters, results) goes up retitled after the repo;
+    a folder without an rnn-textclf card gets a new one. Pickled files are never uploaded: one found in
+    the folder (e.g. ``training_args.bin`` of an older rnn-textclf) is named and left behind, as are
+    hidden files.
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    from ..modelcard import GENERATED_MARKER, write_model_card
+
+    if not folder.is_dir():
+        raise CLIError(f"MODEL {str(folder)!r} is not a folder; pass the --output-dir of a training run.")
+    model, _ = _load_model_and_tokenizer(str(folder))  # the folder must load before anything goes up
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    pickles = [p.name for p in files if p.suffix.lower() in PICKLE_SUFFIXES]
+    if pickles:
+        _info(
+            f"Not uploading {', '.join(pickles)}: pickled files are never pushed (loading one can run code); "
+            "the model goes up as safetensors."
+        )
+    card_path = folder / "README.md"
+    card = card_path.read_text(encoding="utf-8") if card_path.is_file() else ""
+    if GENERATED_MARKER in card:
+        card = _card_for_repo(card, folder.resolve().name, repo)
+    elif not card:
+        with tempfile.TemporaryDirectory() as tmp:
+            card = str(write_model_card(model, tmp, tokenizer=folder, repo_id=repo))
+    operations = [
+        CommitOperationAdd(path_in_repo=p.name, path_or_fileobj=str(p))
+        for p in files
+        if p.suffix.lower() not in PICKLE_SUFFIXES and p.name != "README.md"
+    ]
+    operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card.encode("utf-8")))
     try:
-        url = model.push_to_hub(repo)
-        tokenizer.push_to_hub(repo)
+        api = HfApi()
+        api.create_repo(repo, exist_ok=True)
+        info = api.create_commit(
+            repo, operations, commit_message=f"Upload {folder.resolve().name} with rnn-textclf"
+        )
     except Exception as err:  # huggingface_hub raises many HTTP error types
         raise CLIError(f"could not push to {repo!r}: {str(err).splitlines()[0]} (is HF_TOKEN set?)") from None
-    print(f"Pushed {folder} to {repo} ({url})")
+    print(f"Pushed {folder} to {repo} ({info.commit_url})")
 
 
 def cmd_push(args: argparse.Namespace) -> int:

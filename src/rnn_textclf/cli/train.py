@@ -27,6 +27,7 @@ from ._common import (
     _positive_float,
     _positive_int,
     _probability,
+    _show_defaults,
     _stdout_to_stderr,
 )
 from ._data import (
@@ -36,6 +37,7 @@ from ._data import (
     _joined_texts,
     _label_plan,
     _load_data,
+    _sample_train_split,
     _text_columns,
 )
 from ._output import (
@@ -203,7 +205,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"No validation split given: holding out {len(held)} seeded stratified train rows for validation."
         )
     if args.max_train_samples:
-        data["train"] = data["train"].select(range(min(args.max_train_samples, len(data["train"]))))
+        data["train"] = _sample_train_split(data["train"], plan, args.max_train_samples, args.seed)
 
     splits: dict[str, dict[str, list[Any]]] = {}
     for name in ("train", "validation", "test"):
@@ -267,21 +269,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         ) -> None:
             if args.quiet or not metrics:
                 return
+            from tqdm.auto import tqdm
+
             row = {"epoch": state.epoch, "loss": self.train_loss, **metrics}
+            titles = ["epoch", *[k.replace("eval_", "val_") for k in metric_keys]]
+            widths = [max(10, len(t)) for t in titles]
+            # tqdm.write: the row goes above the training bar instead of into it.
             if not self.printed_header:
-                print(
-                    "\n"
-                    + " | ".join(
-                        f"{h:>10}" for h in ["epoch", *[k.replace("eval_", "val_") for k in metric_keys]]
-                    ),
-                    file=sys.stderr,
+                tqdm.write(
+                    " | ".join(f"{t:>{w}}" for t, w in zip(titles, widths, strict=True)), file=sys.stderr
                 )
                 self.printed_header = True
-            cells = [f"{row['epoch']:>10.2f}"] + [
-                f"{row[k]:>10.4f}" if isinstance(row.get(k), (int, float)) else f"{'-':>10}"
-                for k in metric_keys
+            cells = [f"{row['epoch']:>{widths[0]}.2f}"] + [
+                f"{row[k]:>{w}.4f}" if isinstance(row.get(k), (int, float)) else f"{'-':>{w}}"
+                for k, w in zip(metric_keys, widths[1:], strict=True)
             ]
-            print(" | ".join(cells), file=sys.stderr)
+            tqdm.write(" | ".join(cells), file=sys.stderr)
 
     finished = False
     with _shared_staging_dir(state, output_dir) as staging:
@@ -303,7 +306,6 @@ def cmd_train(args: argparse.Namespace) -> int:
                     train_dataset=encoded["train"],
                     eval_dataset=encoded["validation"],
                     compute_metrics=make_compute_metrics(plan["problem_type"], names),
-                    callbacks=[TableCallback()],
                 )
             except ValueError as err:  # a technique this setup cannot run (e.g. a freeze schedule under DDP)
                 raise CLIError(f"--recipe {recipe.name!r}: {str(err).splitlines()[0]}") from None
@@ -312,6 +314,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             trainer.remove_callback(ProgressCallback)
             if not args.quiet:
                 trainer.add_callback(_BarsOnly())
+            # After the bars: the evaluation bar is closed before the epoch's row is written.
+            trainer.add_callback(TableCallback())
             if resume is not None:
                 _info(f"Resuming from {resume}.")
             with _stdout_to_stderr():
@@ -369,7 +373,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                     }
                 )
                 _plot_curves(history, best_metric, staging / "training_curve.png")
-                _write_card(trainer.model, staging, card_args, report, eval_split, coverage)
+                _write_card(
+                    trainer.model,
+                    staging,
+                    card_args,
+                    report,
+                    eval_split,
+                    coverage,
+                    name=output_dir.resolve().name,
+                )
                 recipe.save(staging / "recipe.yaml")
                 (staging / "metrics.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
                 _publish(staging, output_dir)
@@ -509,8 +521,15 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_positive_float, help="peak learning rate (AdamW)")
     t.add_argument("--weight-decay", type=float)
     t.add_argument("--seed", type=int)
-    t.add_argument("--max-train-samples", type=_positive_int, help="use only the first N training rows")
-    t.add_argument("--max-steps", type=int, help="stop after N optimizer steps (overrides --epochs)")
+    t.add_argument(
+        "--max-train-samples",
+        type=_positive_int,
+        metavar="N",
+        help="train on a seeded sample of N training rows (stratified by class; --seed chooses it)",
+    )
+    t.add_argument(
+        "--max-steps", type=int, help="stop after N optimizer steps (overrides --epochs; default: off)"
+    )
     c = train.add_argument_group("checkpoints")
     c.add_argument(
         "--checkpoint-dir",
@@ -538,4 +557,5 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     o.add_argument("--quiet", action="store_true", help="no progress output")
     o.add_argument("--threads", type=_positive_int, help="torch threads (default 1, or OMP_NUM_THREADS)")
     train.set_defaults(func=cmd_train, **TRAIN_DEFAULTS)
+    _show_defaults(train)
     return train

@@ -1,0 +1,310 @@
+"""What a new user sees of `rnn-textclf train`: the output folder, stderr, the card, the subset, the tokenizer."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnn_textclf.cli import main
+from rnn_textclf.cli._common import CLIError
+from rnn_textclf.cli._data import _train_sample_indices
+
+SMS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sms_spam" / "sms_spam.csv"
+PICKLES = (".bin", ".pt", ".pth", ".pkl", ".pickle")
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = env or dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
+    return subprocess.run(
+        [sys.executable, "-m", "rnn_textclf.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _sorted_sms(path: Path) -> Path:
+    """The SMS data sorted by label (all ham first): the first N rows hold one class."""
+    with SMS.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    rows.sort(key=lambda r: r["label"])
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["label", "text"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> dict:
+    """`rnn-textclf train --output-dir spam-model` on a label-sorted file with --max-train-samples."""
+    cwd = tmp_path_factory.mktemp("out")
+    data = _sorted_sms(cwd / "sorted.csv")
+    proc = run_cli(
+        "train",
+        "--train-file",
+        str(data),
+        "--max-train-samples",
+        "1500",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "16",
+        "--hidden-size",
+        "32",
+        "--output-dir",
+        "spam-model",
+        cwd=cwd,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {"cwd": cwd, "folder": cwd / "spam-model", "proc": proc}
+
+
+def test_card_is_titled_after_the_asked_folder(run):
+    card = (run["folder"] / "README.md").read_text()
+    assert "\n# spam-model\n" in card
+    assert "staging" not in card and ".spam-model" not in card
+
+
+def test_folder_holds_no_pickle_and_training_args_as_json(run):
+    names = sorted(p.name for p in run["folder"].iterdir())
+    assert not [n for n in names if n.endswith(PICKLES)], names
+    saved = json.loads((run["folder"] / "training_args.json").read_text())
+    assert saved["learning_rate"] == 3e-3 and saved["num_train_epochs"] == 4
+    assert not [p.name for p in run["cwd"].iterdir() if p.name.startswith(".")]  # no staging/work leftovers
+
+
+def test_stderr_has_the_cli_progress_and_no_library_bars(run):
+    err = run["proc"].stderr
+    for noise in ("Writing model shards", "Loading weights", "pin_memory", "UserWarning"):
+        assert noise not in err, noise
+    assert "val_accuracy" in err and "val_f1" in err  # the epoch table is still there
+    header = re.search(r" *epoch \|[^\r\n]*", err).group()
+    row = re.search(r" *4\.00 \|[^\r\n]*", err).group()
+    assert len(header) == len(row)  # columns line up ("val_accuracy" is wider than 10)
+
+
+def test_max_train_samples_on_a_label_sorted_file_trains_on_every_class(run):
+    metrics = json.loads((run["folder"] / "metrics.json").read_text())
+    assert metrics["train_rows"] == 1500
+    assert "seeded stratified sample of 1,500" in run["proc"].stderr
+    validation = metrics["validation"]
+    # The first 1500 rows are all ham (a model that says "ham" scores 0.866); the sample has both classes.
+    assert validation["per_class"]["spam"]["recall"] > 0.5
+    assert validation["accuracy"] > 0.9
+
+
+def test_predict_and_evaluate_show_no_loading_bars(run, tmp_path):
+    proc = run_cli("predict", str(run["folder"]), "WINNER! claim your free prize now", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["label"] == "spam"
+    assert "Loading weights" not in proc.stderr and "it/s" not in proc.stderr
+
+
+def test_max_train_samples_refuses_a_one_class_subset(tmp_path, capsys):
+    data = _sorted_sms(tmp_path / "sorted.csv")
+    code = main(
+        ["train", "--train-file", str(data), "--max-train-samples", "1", "--output-dir", str(tmp_path / "m")]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--max-train-samples 1 leaves only one class" in err and "at least 2" in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_sample_is_seeded_and_stratified():
+    labels = [0] * 900 + [1] * 90 + [2] * 10  # sorted by label
+    plan = {"problem_type": "single_label_classification", "names": ["a", "b", "c"]}
+    rows = _train_sample_indices(labels, 100, 42, plan)
+    assert len(rows) == len(set(rows)) == 100 and rows == sorted(rows)
+    counts = np.bincount(np.asarray(labels)[rows], minlength=3).tolist()
+    assert counts == [90, 9, 1]  # each class its share
+    assert _train_sample_indices(labels, 100, 42, plan) == rows  # seeded
+    assert _train_sample_indices(labels, 100, 7, plan) != rows
+    # Too few rows for a fair share: every class still gets one while n allows.
+    assert np.bincount(np.asarray(labels)[_train_sample_indices(labels, 3, 0, plan)]).tolist() == [1, 1, 1]
+    assert _train_sample_indices(labels, 5000, 0, plan) == list(range(1000))
+    multi = {"problem_type": "multi_label_classification", "names": ["x", "y"]}
+    picked = _train_sample_indices([[1.0, 0.0]] * 50, 10, 0, multi)
+    assert len(set(picked)) == 10
+    with pytest.raises(CLIError, match="leaves only one class"):
+        _train_sample_indices(labels, 1, 0, plan)
+
+
+def test_help_says_the_sample_is_seeded(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "seeded sample of N training rows (stratified by class; --seed chooses it)" in text
+
+
+TOKENIZER_WITHOUT_PACKAGE = """
+import sys, json, warnings, logging
+sys.modules["rnn_textclf"] = None  # as in a Python without rnn-textclf
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+folder = sys.argv[1]
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+ids = tokenizer(["WINNER! claim your free prize now"])["input_ids"][0]
+print("TOKENIZER LOADED", flush=True)
+try:
+    AutoModelForSequenceClassification.from_pretrained(folder)
+    refusal = None
+except ValueError as err:
+    refusal = str(err)
+print(json.dumps({"ids": ids, "warnings": [str(w.message) for w in caught], "refusal": refusal}))
+"""
+
+
+def test_tokenizer_loads_without_the_package_with_no_prompt(run, tmp_path):
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+    proc = subprocess.run(
+        [sys.executable, "-c", TOKENIZER_WITHOUT_PACKAGE, str(run["folder"])],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,  # stdin closed: a prompt would end the input() at once
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.splitlines()[-1].split("[y/N] ")[-1])
+    before_model = proc.stdout.split("TOKENIZER LOADED")[0]
+    assert "Do you wish to run the custom code" not in before_model
+    assert "to instantiate a model of type" not in proc.stderr
+    assert result["warnings"] == []
+    from rnn_textclf import RNNTokenizer
+
+    expected = RNNTokenizer.from_pretrained(run["folder"])(["WINNER! claim your free prize now"])
+    assert result["ids"] == expected["input_ids"][0]
+    assert "trust_remote_code=True" in result["refusal"]  # the model itself keeps its clear refusal
+
+    from transformers import AutoTokenizer
+
+    assert isinstance(AutoTokenizer.from_pretrained(run["folder"]), RNNTokenizer)  # with the package
+
+
+def test_push_titles_the_card_after_the_repo_and_uploads_no_pickle(run, tmp_path, minihub):
+    import shutil
+
+    folder = tmp_path / "spam-model"
+    shutil.copytree(run["folder"], folder)
+    (folder / "training_args.bin").write_bytes(b"\x80\x04N.")  # as an older rnn-textclf left it
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    env.update(
+        HF_ENDPOINT=minihub,
+        HF_TOKEN="hf_test_token",
+        HF_HUB_DISABLE_XET="1",
+        HF_HOME=str(tmp_path / "hf"),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
+    proc = run_cli("push", str(folder), "new-user/sms-spam-lstm", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Not uploading training_args.bin: pickled files are never pushed" in proc.stderr
+    files = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, json; from huggingface_hub import HfApi, hf_hub_download;"
+            "print(json.dumps(HfApi().list_repo_files(sys.argv[1])));"
+            "print(open(hf_hub_download(sys.argv[1], 'README.md')).read())",
+            "new-user/sms-spam-lstm",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert files.returncode == 0, files.stderr[-3000:]
+    listed, card = files.stdout.split("\n", 1)
+    names = json.loads(listed)
+    for name in ("model.safetensors", "config.json", "modeling.py", "tokenizer.json", "metrics.json"):
+        assert name in names, name
+    assert "training_curve.png" in names and "confusion_matrix.png" in names
+    assert not [n for n in names if n.endswith(PICKLES)], names
+    assert "\n# sms-spam-lstm\n" in card
+    assert "`sorted.csv`" in card  # the training details the local card holds went up with it
+    assert 'model="new-user/sms-spam-lstm"' in card and 'model="spam-model"' not in card
+    assert "\n# spam-model\n" in (folder / "README.md").read_text()  # the local card is left as it was
+
+
+def test_training_curve_has_whole_epochs_the_kept_epoch_and_a_legend_off_the_lines(run):
+    import matplotlib.pyplot as plt
+
+    from rnn_textclf.cli._output import _curve_figure
+
+    assert (run["folder"] / "training_curve.png").read_bytes()[:4] == b"\x89PNG"
+    metrics = json.loads((run["folder"] / "metrics.json").read_text())
+    fig = _curve_figure(metrics["history"], "f1")
+    try:
+        ax = fig.axes[0]
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+        evals = [h for h in metrics["history"] if "eval_f1" in h]
+        best = max(evals, key=lambda h: h["eval_f1"])["epoch"]
+        kept = [line for line in ax.get_lines() if line.get_label().startswith("kept")]
+        assert len(kept) == 1 and list(kept[0].get_xdata()) == [best, best]
+        fig.canvas.draw()
+        legend = ax.get_legend().get_window_extent()
+        assert legend.y1 <= ax.get_window_extent().y0  # below the plot, over no line
+        assert len(ax.get_legend().get_texts()) == 4  # train loss, validation loss, kept, validation f1
+    finally:
+        plt.close(fig)
+
+
+def test_help_shows_the_defaults(capsys, monkeypatch):
+    from rnn_textclf.cli import TRAIN_DEFAULTS
+
+    monkeypatch.setenv("COLUMNS", "200")  # no wrapping inside a value
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for option in ("epochs", "batch_size", "hidden_size", "lr", "seed", "dropout", "max_length"):
+        flag = "--" + option.replace("_", "-")
+        described = re.search(rf"{flag} \S+ (.*?)(?= --|$)", text.split("options:", 1)[1]).group(1)
+        assert f"default: {TRAIN_DEFAULTS[option]}" in described, (flag, described)
+    assert "(default: ./rnn-textclf-model)" in text and "(default: rnn-textclf-model)" not in text
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    assert "--top-k TOP_K default: 1" in " ".join(capsys.readouterr().out.split())
+
+
+def test_recipe_run_card_is_titled_after_the_asked_folder_and_sample_is_stratified(tmp_path):
+    data = _sorted_sms(tmp_path / "sorted.csv")
+    proc = run_cli(
+        "train",
+        "--recipe",
+        "lecture-rnn",
+        "--train-file",
+        str(data),
+        "--max-train-samples",
+        "300",
+        "--max-steps",
+        "4",
+        "--output-dir",
+        "recipe-model",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folder = tmp_path / "recipe-model"
+    card = (folder / "README.md").read_text()
+    assert "\n# recipe-model\n" in card and "staging" not in card
+    assert not [p.name for p in folder.iterdir() if p.name.endswith(PICKLES)]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert (
+        metrics["train_rows"] + metrics["validation_rows"] == 300
+    )  # the recipe holds out its validation rows

@@ -1,0 +1,298 @@
+"""``rnn-textclf predict`` / ``evaluate`` on streamed input (issue 21): chunks, order, gzip, pipes."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import logging
+import os
+import select
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+SMS = SHARED / "sms_spam" / "sms_spam.csv"
+ENV = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "rnn_textclf.cli", *args]
+
+
+def run_cli(*args: str, cwd: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(cli(*args), cwd=cwd, env=ENV, input=stdin, capture_output=True, timeout=600)
+
+
+def run_main(capsysbinary, *args: str) -> tuple[int, bytes, str]:
+    """Runs the CLI in this process (no interpreter start-up): exit status, stdout bytes, stderr text.
+
+    The CLI configures process-wide state (a root log handler on the captured stderr, library verbosity,
+    torch threads); it is put back so that later tests do not log into a closed capture.
+    """
+    import datasets
+    import torch
+    import transformers
+
+    from rnn_textclf.cli import main
+
+    root, package = logging.getLogger(), logging.getLogger("rnn_textclf")
+    saved = (root.handlers[:], root.level, package.level, transformers.logging.get_verbosity())
+    saved_datasets = (datasets.logging.get_verbosity(), datasets.is_progress_bar_enabled())
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    threads = torch.get_num_threads()
+    try:
+        code = main(list(args))
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        package.setLevel(saved[2])
+        transformers.logging.set_verbosity(saved[3])
+        datasets.logging.set_verbosity(saved_datasets[0])
+        if saved_datasets[1]:
+            datasets.enable_progress_bars()
+        if bars:
+            transformers.utils.logging.enable_progress_bar()
+        torch.set_num_threads(threads)
+    out, err = capsysbinary.readouterr()
+    return code, out, err.decode("utf-8", "replace")
+
+
+def sms_rows() -> list[dict[str, str]]:
+    with SMS.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A small LSTM trained by the default command on SMS rows."""
+    cwd = tmp_path_factory.mktemp("predict")
+    proc = run_cli(
+        "train", "--epochs", "2", "--max-train-samples", "2000", "--hidden-size", "32", "--quiet", cwd=cwd
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    return cwd / "rnn-textclf-model"
+
+
+@pytest.fixture(scope="module")
+def lines() -> list[str]:
+    """SMS texts with empty lines and a text far longer than max_length (512 tokens) among them."""
+    texts = [row["text"] for row in sms_rows()[:70]]
+    long_text = " ".join(["free prize call now"] * 300)  # 1,200 tokens
+    texts[3:3] = ["", ""]
+    texts[20:20] = [long_text, ""]
+    texts.append(long_text)
+    return texts
+
+
+def in_process(
+    model_dir: Path, texts: list[str], kind: str = "float", chunk: int | None = None
+) -> list[dict]:
+    from rnn_textclf.cli._inference import _load_model_and_tokenizer, predict_texts
+
+    model, tokenizer = _load_model_and_tokenizer(str(model_dir))
+    if kind == "quantize":
+        from rnn_textclf.export import quantize_dynamic
+
+        model = quantize_dynamic(model)
+    elif kind == "onnx":
+        from rnn_textclf.export import OnnxClassifier, export_onnx
+
+        model = OnnxClassifier(export_onnx(model, model_dir.parent / "check.onnx"))
+    chunk = chunk or len(texts)
+    return [
+        row
+        for start in range(0, len(texts), chunk)
+        for row in predict_texts(model, tokenizer, texts[start : start + chunk])
+    ]
+
+
+def assert_same_predictions(stdout: bytes, expected: list[dict], texts: list[str]) -> None:
+    rows = [json.loads(line) for line in stdout.decode("utf-8").splitlines()]
+    assert [r["text"] for r in rows] == texts  # output line i belongs to input line i
+    assert [r["label"] for r in rows] == [r["label"] for r in expected]
+    # Batches are made of other rows than in one in-process call; the packed RNN gives each row the same
+    # result up to float rounding.
+    assert max(abs(r["score"] - e["score"]) for r, e in zip(rows, expected, strict=True)) < 1e-5
+
+
+def test_order_kept_across_chunks_with_empty_and_long_lines(trained, lines, tmp_path, capsysbinary):
+    file = tmp_path / "texts.txt"
+    file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    expected = in_process(trained, lines)
+    assert {r["label"] for r in expected} == {"ham", "spam"}  # a real model: both classes occur
+    code, out, err = run_main(capsysbinary, "predict", str(trained), "--file", str(file), "--chunk-size", "7")
+    assert code == 0, err[-2000:]
+    assert_same_predictions(out, expected, lines)
+    # Empty lines get the model's prediction for an empty text, wherever they sit in a chunk.
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len({(r["label"], r["score"]) for r in rows if r["text"] == ""}) == 1
+    # Positional texts come first, then the lines of --file (here in the default chunks).
+    code, both, err = run_main(capsysbinary, "predict", str(trained), "ok see you", "--file", str(file))
+    assert code == 0, err[-2000:]
+    assert json.loads(both.splitlines()[0])["text"] == "ok see you"
+    assert_same_predictions(b"\n".join(both.splitlines()[1:]), expected, lines)
+
+
+def test_gzip_crlf_and_last_line_without_newline(trained, lines, tmp_path, capsysbinary):
+    plain = tmp_path / "texts.txt"
+    plain.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    packed = tmp_path / "texts.txt.gz"
+    packed.write_bytes(gzip.compress(("\r\n".join(lines)).encode("utf-8")))  # CRLF, no final newline
+    code_a, a, _ = run_main(capsysbinary, "predict", str(trained), "--file", str(plain), "--chunk-size", "16")
+    code_b, b, err = run_main(
+        capsysbinary, "predict", str(trained), "--file", str(packed), "--chunk-size", "16"
+    )
+    assert code_a == 0 and code_b == 0, err[-2000:]
+    assert b == a and len(a.splitlines()) == len(lines)
+
+
+def test_stdin_pipe_streams_before_the_input_ends(trained, lines, tmp_path):
+    expected = in_process(trained, lines)
+    proc = subprocess.Popen(
+        cli("predict", str(trained), "--chunk-size", "5", "--quiet"),
+        cwd=tmp_path,
+        env=ENV,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        # Three lines, stdin left open: the pipe goes idle, so they are answered without waiting for more.
+        proc.stdin.write(("\n".join(lines[:3]) + "\n").encode())
+        proc.stdin.flush()
+        assert select.select([proc.stdout], [], [], 120)[0], "no output before the end of the input"
+        early = [proc.stdout.readline() for _ in range(3)]
+        proc.stdin.write(("\n".join(lines[3:]) + "\n").encode())
+        proc.stdin.close()
+        rest = proc.stdout.read()
+        assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()[-2000:]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert_same_predictions(b"".join(early) + rest, expected, lines)
+
+
+def test_broken_pipe_ends_quietly(trained, tmp_path):
+    file = tmp_path / "many.txt"
+    texts = [row["text"] for row in sms_rows()[:3000]]
+    file.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    # `rnn-textclf predict ... | head -1`: the reader exits after one line.
+    proc = subprocess.Popen(
+        cli("predict", str(trained), "--file", str(file), "--chunk-size", "50"),
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=600) == 0, stderr[-2000:]
+    assert json.loads(first)["text"] == texts[0]
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr and "Exception ignored" not in stderr
+
+
+@pytest.mark.parametrize("kind", ["quantize", "onnx"])
+def test_serving_paths_stream_the_same_way(trained, lines, tmp_path, kind, capsysbinary):
+    file = tmp_path / "texts.txt"
+    file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # int8 activations are quantized per batch, so the reference is computed in the same chunks of 6.
+    expected = in_process(trained, lines, kind, chunk=6)
+    code, out, err = run_main(
+        capsysbinary, "predict", str(trained), "--file", str(file), "--chunk-size", "6", f"--{kind}"
+    )
+    assert code == 0, err[-2000:]
+    assert_same_predictions(out, expected, lines)
+
+
+def test_evaluate_in_chunks_matches_metrics_computed_directly(trained, tmp_path, capsysbinary):
+    from rnn_textclf.metrics import classification_metrics
+
+    rows = sms_rows()[-400:]  # the tail of the file: rows the model was not trained on
+    path = tmp_path / "eval.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["label", "text"])
+        writer.writeheader()
+        writer.writerows(rows)
+    code, out, err = run_main(
+        capsysbinary, "evaluate", str(trained), "--test-file", str(path), "--json", "-", "--chunk-size", "64"
+    )
+    assert code == 0, err[-2000:]
+    metrics = json.loads(out)
+    predicted = in_process(trained, [r["text"] for r in rows])
+    ids = {"ham": 0, "spam": 1}
+    direct = classification_metrics(
+        [ids[r["label"]] for r in rows], [ids[p["label"]] for p in predicted], ["ham", "spam"]
+    )
+    assert metrics["rows"] == 400
+    assert metrics["confusion_matrix"] == direct["confusion_matrix"]
+    assert metrics["accuracy"] == pytest.approx(direct["accuracy"])
+    majority = max(sum(r["label"] == name for r in rows) for name in ids) / len(rows)
+    assert metrics["accuracy"] > majority
+
+
+def test_evaluate_names_an_unknown_label(trained, tmp_path, capsysbinary):
+    path = tmp_path / "eval.csv"
+    path.write_text("label,text\nham,hello there\nspam,win a prize\nmaybe,who knows\n", encoding="utf-8")
+    code, _, err = run_main(capsysbinary, "evaluate", str(trained), "--test-file", str(path))
+    assert code == 2
+    assert "label 'maybe' in row 2 is not one of the model's labels (ham, spam)" in err
+
+
+def test_bad_input_files(trained, tmp_path, capsysbinary):
+    latin = tmp_path / "latin1.txt"
+    latin.write_bytes("fine\nalso fine\ncaf\xe9 au lait\n".encode("latin-1"))
+    code, _, err = run_main(capsysbinary, "predict", str(trained), "--file", str(latin), "--quiet")
+    assert code == 2 and f"--file {str(latin)!r}: line 3 is not UTF-8 text" in err and "iconv" in err
+    broken = tmp_path / "cut.txt.gz"
+    broken.write_bytes(gzip.compress(b"hello\n" * 1000)[:40])
+    code, _, err = run_main(capsysbinary, "predict", str(trained), "--file", str(broken), "--quiet")
+    assert code == 2 and f"could not read --file {str(broken)!r}" in err
+    code, _, err = run_main(capsysbinary, "predict", str(trained), "--file", str(tmp_path / "nope.txt"))
+    assert code == 2 and "nope.txt' does not exist" in err
+
+
+def test_line_chunks_split_rules_and_ramp():
+    from rnn_textclf.cli.predict import FIRST_CHUNK_SIZE, _line_chunks
+
+    texts = ["café ☕ 1", "", "two\r", "naïve", *(f"line {i}" for i in range(1200)), "last"]
+    data = ("\r\n".join(texts[:3]) + "\n" + "\n".join(texts[3:])).encode("utf-8")  # no final newline
+    # Blocks of 5 bytes cut lines and multi-byte UTF-8 characters anywhere.
+    blocks = iter([data[i : i + 5] for i in range(0, len(data), 5)])
+    chunks = list(_line_chunks(lambda: next(blocks, b""), 300, source="test"))
+    assert [line for chunk in chunks for line in chunk] == ["café ☕ 1", "", "two", *texts[3:]]
+    # The first chunk is small (results come soon), then chunks double up to chunk_size.
+    assert FIRST_CHUNK_SIZE == 256 and [len(chunk) for chunk in chunks] == [256, 300, 300, 300, 49]
+    blocks = iter([b"a\n\n", b""])
+    assert list(_line_chunks(lambda: next(blocks, b""), 10, source="test")) == [["a", ""]]
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    from rnn_textclf.cli._inference import _progress
+
+    class Terminal:
+        def __init__(self, tty: bool) -> None:
+            self.tty = tty
+
+        def isatty(self) -> bool:
+            return self.tty
+
+        def write(self, text: str) -> int:
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr(sys, "stderr", Terminal(True))
+    monkeypatch.setattr(sys, "stdout", Terminal(False))
+    assert not _progress(False, "predict").disable
+    assert _progress(True, "predict").disable  # --quiet
+    monkeypatch.setattr(sys, "stdout", Terminal(True))  # results on the screen: no bar through them
+    assert _progress(False, "predict").disable
+    monkeypatch.setattr(sys, "stderr", Terminal(False))  # a log file
+    monkeypatch.setattr(sys, "stdout", Terminal(False))
+    assert _progress(False, "predict").disable
