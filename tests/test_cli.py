@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+
 def run_cli(
     *args: str, cwd: Path, stdin: str | None = None, timeout: int = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:

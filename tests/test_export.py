@@ -8,9 +8,9 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import zlib
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
