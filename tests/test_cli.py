@@ -129,6 +129,7 @@ def test_push_then_predict_from_the_hub(trained, tmp_path, minihub):
     assert pushed.returncode == 0, pushed.stderr[-3000:]
     assert "Pushed" in pushed.stdout
     local = run_cli("predict", str(trained), "free prize call now", "see you soon", cwd=tmp_path)
+    assert [json.loads(line)["label"] for line in local.stdout.splitlines()] == ["spam", "ham"]
     env["HF_HOME"] = str(tmp_path / "hf_pull")  # a fresh cache: everything comes over HTTP
     remote = run_cli(
         "predict", "cli-user/sms-lstm", "free prize call now", "see you soon", cwd=tmp_path, env=env
