@@ -12,6 +12,7 @@ from .modeling import RNNClassifier, RNNClassifierPreTrainedModel
 from .streaming import LengthBucketedStream, bucket_stream
 from .tokenization import RNNTokenizer, basic_english_tokenize
 from .trainer import RNNTrainer
+from .training_args import RNNTrainingArguments
 from .vectors import CoverageReport, WordVectors, load_word_vectors
 
 __version__ = "0.1.0"
@@ -42,6 +43,7 @@ __all__ = [
     "RNNClassifierPreTrainedModel",
     "RNNTokenizer",
     "RNNTrainer",
+    "RNNTrainingArguments",
     "WordVectors",
     "__version__",
     "basic_english_tokenize",
