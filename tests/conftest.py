@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -50,10 +51,31 @@ def minihub() -> Iterator[str]:
             proc.stdout.close()
 
 
+# CI sets CI=true: there a missing prerequisite fails the run, so a broken checkout cannot go green.
+IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def missing(reason: str) -> None:
+    """Skips the test for a missing prerequisite locally; fails it in CI (``CI=true``)."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: a missing prerequisite fails the run instead of skipping)")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The read-only real data sets in ../shared/data (skips the test where they are absent)."""
-    path = Path(__file__).parents[1] / ".." / "shared" / "data"
-    if not path.is_dir():
-        pytest.skip(f"the shared data folder {path} is not present")
-    return path
+    """The read-only real data sets in ../shared/data (skips where absent; fails under ``CI=true``)."""
+    if not SHARED_DATA.is_dir():
+        missing(f"the shared data folder {SHARED_DATA} is not present")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def export_extra() -> None:
+    """Needs the `export` extra (onnx, onnxruntime; the `test` extra has them): skips or fails like shared_data."""
+    for module in ("onnx", "onnxruntime"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing(f"{module} (the `export` extra) is not installed")

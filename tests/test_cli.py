@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-
 
 def run_cli(
     *args: str, cwd: Path, stdin: str | None = None, timeout: int = 600, env: dict[str, str] | None = None
@@ -55,7 +53,9 @@ def test_default_train_writes_everything(trained):
     metrics = json.loads((trained / "metrics.json").read_text())
     assert metrics["labels"] == ["ham", "spam"]
     assert metrics["test"]["per_class"]["spam"]["support"] == 75
-    assert metrics["test"]["accuracy"] > 0.9  # 87% of the messages are ham: must beat the majority class
+    # 86.6% of the messages are ham: a model that learnt nothing scores 0.866 and a spam F1 of 0.
+    assert metrics["test"]["accuracy"] > 0.95
+    assert metrics["test"]["per_class"]["spam"]["f1"] > 0.85
     assert (trained / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
     card = (trained / "README.md").read_text()
     assert "library_name: rnn-textclf" in card and "SMS Spam" in card
@@ -79,7 +79,8 @@ def test_predict_from_args_stdin_and_file(trained, tmp_path):
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["text"] for r in rows] == texts
-    assert all(r["label"] in ("ham", "spam") and len(r["top_k"]) == 2 for r in rows)
+    assert [r["label"] for r in rows] == ["spam", "ham"]  # the obvious cases, both ways
+    assert all(len(r["top_k"]) == 2 and r["top_k"][0]["label"] == r["label"] for r in rows)
     assert all(abs(sum(t["score"] for t in r["top_k"]) - 1) < 1e-4 for r in rows)
 
     piped = run_cli("predict", str(trained), cwd=tmp_path, stdin="\n".join(texts) + "\n")
@@ -128,6 +129,7 @@ def test_push_then_predict_from_the_hub(trained, tmp_path, minihub):
     assert pushed.returncode == 0, pushed.stderr[-3000:]
     assert "Pushed" in pushed.stdout
     local = run_cli("predict", str(trained), "free prize call now", "see you soon", cwd=tmp_path)
+    assert [json.loads(line)["label"] for line in local.stdout.splitlines()] == ["spam", "ham"]
     env["HF_HOME"] = str(tmp_path / "hf_pull")  # a fresh cache: everything comes over HTTP
     remote = run_cli(
         "predict", "cli-user/sms-lstm", "free prize call now", "see you soon", cwd=tmp_path, env=env
@@ -138,8 +140,21 @@ def test_push_then_predict_from_the_hub(trained, tmp_path, minihub):
     assert missing.returncode == 2 and "could not load MODEL 'cli-user/no-such-repo'" in missing.stderr
 
 
-def test_evaluate_on_a_labelled_file(trained, tmp_path):
-    rows = list(csv.DictReader((SHARED / "sms_spam" / "sms_spam.csv").open(encoding="utf-8")))[:300]
+def test_evaluate_on_held_out_rows(trained, tmp_path):
+    # The test split of the default command's seeded split (seed 42): never trained on or validated on.
+    # Messages that also occur in the train split (the collection has exact duplicates) are left out.
+    from rnn_textclf.data import load_sms_spam
+
+    data = load_sms_spam(seed=42)
+    seen = set(data["train"]["text"])
+    names = data["test"].features["label"].names
+    rows = [
+        {"label": names[label], "text": text}
+        for text, label in zip(data["test"]["text"], data["test"]["label"], strict=True)
+        if text not in seen
+    ]
+    majority = max(sum(r["label"] == name for r in rows) for name in names) / len(rows)
+    assert len(rows) > 500 and majority > 0.85
     path = tmp_path / "eval.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["label", "text"])
@@ -151,13 +166,16 @@ def test_evaluate_on_a_labelled_file(trained, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "accuracy" in proc.stdout
     metrics = json.loads((tmp_path / "m.json").read_text())
-    assert metrics["rows"] == 300 and metrics["accuracy"] > 0.85
+    assert metrics["rows"] == len(rows)
+    # Always answering "ham" scores `majority` and a spam F1 of 0: this must have learnt.
+    assert metrics["accuracy"] > majority + 0.08, (metrics["accuracy"], majority)
+    assert metrics["per_class"]["spam"]["f1"] > 0.85
     only_json = run_cli("evaluate", str(trained), "--test-file", str(path), "--json", "-", cwd=tmp_path)
     assert json.loads(only_json.stdout)["accuracy"] == metrics["accuracy"]
 
 
-def test_own_data_ag_news_subset_with_config_file(tmp_path):
-    lines = (SHARED / "ag_news_csv" / "test.csv").read_text(encoding="utf-8").splitlines()
+def test_own_data_ag_news_subset_with_config_file(shared_data, tmp_path):
+    lines = (shared_data / "ag_news_csv" / "test.csv").read_text(encoding="utf-8").splitlines()
     (tmp_path / "train.csv").write_text("\n".join(lines[:1200]) + "\n", encoding="utf-8")
     (tmp_path / "test.csv").write_text("\n".join(lines[-300:]) + "\n", encoding="utf-8")
     (tmp_path / "cfg.yaml").write_text("rnn_type: gru\nhidden_size: 32\nepochs: 2\nmin_freq: 2\n")
@@ -189,7 +207,8 @@ def test_own_data_ag_news_subset_with_config_file(tmp_path):
     metrics = json.loads((tmp_path / "ag" / "metrics.json").read_text())
     assert metrics["labels"] == ["1", "2", "3", "4"]
     assert len(metrics["history"]) >= 3  # --epochs 3 on the command line beat the file's 2
-    assert metrics["test"]["accuracy"] > 0.4  # four balanced classes: chance is 0.25
+    # Four classes; the largest is 27% of these 300 test rows. This run scores about 0.52.
+    assert metrics["test"]["accuracy"] > 0.45
 
 
 @pytest.mark.parametrize(

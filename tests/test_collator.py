@@ -135,6 +135,46 @@ def test_to_keeps_lengths_on_cpu():
     assert moved["lengths"].device.type == "cpu"
 
 
+def test_reset_stats_zeroes_the_padding_counters():
+    collator = PackedSequenceCollator(pad_token_id=PAD)
+    collator(rows([4, 1, 0, 6]))  # 11 real tokens in 24 positions
+    assert (collator.real_tokens, collator.padded_tokens) == (11, 13)
+    collator.reset_stats()
+    assert (collator.real_tokens, collator.padded_tokens, collator.padding_fraction) == (0, 0, 0.0)
+    collator(rows([2, 2]))  # counting starts again from this batch alone: no padding in it
+    assert (collator.real_tokens, collator.padded_tokens, collator.padding_fraction) == (4, 0, 0.0)
+
+
+def test_pin_memory_and_the_device_path():
+    features = rows([3, 1, 5])
+    plain = PackedSequenceCollator(pad_token_id=PAD)(features)
+    accelerator = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else None
+    if accelerator is not None:
+        pinned = PackedSequenceCollator(pad_token_id=PAD)(features).pin_memory()
+        assert isinstance(pinned, PackedBatch)
+        assert all(pinned[key].is_pinned() for key in plain)
+        moved = PackedSequenceCollator(pad_token_id=PAD, device=accelerator)(features)
+        target = accelerator.type
+    else:
+        # Without an accelerator torch cannot pin host memory at all; the collator's device= path then
+        # copies without pinning (to "meta" here, the one other device a CPU-only torch has).
+        with pytest.raises(RuntimeError):
+            PackedSequenceCollator(pad_token_id=PAD)(features).pin_memory()
+        moved = PackedSequenceCollator(pad_token_id=PAD, device="meta")(features)
+        target = "meta"
+    assert isinstance(moved, PackedBatch)
+    for key in ("input_ids", "attention_mask", "labels"):
+        assert moved[key].device.type == target, key
+        assert moved[key].shape == plain[key].shape and moved[key].dtype == plain[key].dtype
+        if target != "meta":
+            assert torch.equal(moved[key].cpu(), plain[key]), key
+    # pack_padded_sequence wants the lengths on the CPU: they are never moved.
+    assert moved["lengths"].device.type == "cpu" and torch.equal(moved["lengths"], plain["lengths"])
+    # device="cpu" is the plain batch, not a pinned one.
+    on_cpu = PackedSequenceCollator(pad_token_id=PAD, device="cpu")(features)
+    assert all(torch.equal(on_cpu[key], plain[key]) and not on_cpu[key].is_pinned() for key in plain)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.lists(st.integers(0, 999), max_size=12), min_size=1, max_size=20))
 def test_collator_never_drops_duplicates_or_reorders_rows(id_lists):

@@ -11,6 +11,7 @@ import json
 import logging
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,8 @@ from rnn_textclf.export import (
 )
 from rnn_textclf.tokenization import RNNTokenizer
 
-pytest.importorskip("onnxruntime", reason="the `export` extra (onnx, onnxruntime) is not installed")
+# Only the ONNX tests need the `export` extra (onnx, onnxruntime); the int8 PyTorch ones run without it.
+needs_export_extra = pytest.mark.usefixtures("export_extra")
 
 
 def _tiny(rnn_type: str = "lstm", **overrides) -> RNNClassifier:
@@ -148,6 +150,7 @@ def test_int8_agrees_with_float_on_real_texts(trained, ag_news):
     )
 
 
+@needs_export_extra
 def test_onnx_matches_packed_model_on_real_texts(trained, ag_news, tmp_path):
     tokenizer = ag_news["tokenizer"]
     texts = [*ag_news["eval_texts"][:200], "Stocks", "Reuters", "?", ""]  # one-token and empty texts
@@ -176,8 +179,10 @@ def test_onnx_matches_packed_model_on_real_texts(trained, ag_news, tmp_path):
     ("rnn_type", "bidirectional", "pooling"),
     list(itertools.product(["rnn", "lstm", "gru"], [False, True], ["last", "mean", "max", "mean_max"])),
 )
+@needs_export_extra
 def test_onnx_parity_every_config(rnn_type, bidirectional, pooling, tmp_path):
-    torch.manual_seed(hash((rnn_type, bidirectional, pooling)) % 1000)
+    # A seed that is the same in every process (hash() of a str changes with PYTHONHASHSEED).
+    torch.manual_seed(zlib.crc32(f"{rnn_type}-{bidirectional}-{pooling}".encode()) % 1000)
     model = _tiny(rnn_type, bidirectional=bidirectional, pooling=pooling)
     onnx_model = OnnxClassifier(export_onnx(model, tmp_path / "m.onnx", verify=False))
     rng = np.random.default_rng(7)
@@ -190,6 +195,7 @@ def test_onnx_parity_every_config(rnn_type, bidirectional, pooling, tmp_path):
 
 
 @pytest.mark.parametrize(("rnn_type", "nonlinearity"), [("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")])
+@needs_export_extra
 def test_onnx_parity_stacked_layers(rnn_type, nonlinearity, tmp_path):
     torch.manual_seed(3)
     model = _tiny(rnn_type, nonlinearity=nonlinearity, bidirectional=True, num_layers=3, pooling="last")
@@ -214,6 +220,7 @@ def test_unpacked_forward_matches_packed_including_empty_texts():
         torch.testing.assert_close(got[0], model.classifier.bias.detach())
 
 
+@needs_export_extra
 def test_onnx_classifier_batch_api(tmp_path):
     model = _tiny("gru", bidirectional=True, pooling="mean", id2label={0: "a", 1: "b", 2: "c"})
     onnx_model = OnnxClassifier.from_pretrained(export_onnx(model, tmp_path))  # a folder: model.onnx in it
@@ -240,6 +247,7 @@ def test_onnx_classifier_batch_api(tmp_path):
     assert onnx_model(input_ids=np.zeros((0, 4), dtype=np.int64)).logits.shape == (0, 3)
 
 
+@needs_export_extra
 def test_onnx_classifier_sorted_chunks_keep_row_order(tmp_path):
     model = _tiny("lstm", bidirectional=True, pooling="mean_max")
     path = export_onnx(model, tmp_path / "m.onnx")
@@ -252,19 +260,31 @@ def test_onnx_classifier_sorted_chunks_keep_row_order(tmp_path):
         OnnxClassifier(path, rows_per_run=0)
 
 
-def test_onnx_int8_file(tmp_path):
-    torch.manual_seed(0)
-    model = _tiny("lstm", vocab_size=300, embedding_dim=32, hidden_size=64, bidirectional=True, pooling="max")
-    path = export_onnx(model, tmp_path / "fp32.onnx")
+@needs_export_extra
+def test_onnx_int8_file_agrees_on_real_texts(trained, ag_news, tmp_path):
+    # A trained model: its logits span several units, so an int8 graph that lost the RNN (returning only
+    # the classifier bias, say) is far off; an untrained one's logits are all within a few hundredths.
+    path = export_onnx(trained, tmp_path / "fp32.onnx")
     int8_path = quantize_onnx(path, tmp_path / "int8.onnx")
     int8 = OnnxClassifier(int8_path)
     assert int8.config.to_dict() == OnnxClassifier(path).config.to_dict()
     ops = {node.op_type for node in __import__("onnx").load(str(int8_path)).graph.node}
-    assert "DynamicQuantizeLSTM" in ops
-    ids, lens = _random_batch([12, 1, 7, 12], 300, seed=4)
-    expected = _logits(model, ids, lens)
-    got = int8(input_ids=ids, lengths=lens).logits
-    assert float((got - expected).abs().max()) < 0.05  # int8 error, small but not zero
+    # onnxruntime has an int8 LSTM kernel; GRU stays float, the classifier's matrix product is int8 in both.
+    assert ("DynamicQuantizeLSTM" in ops) == (trained.config.rnn_type == "lstm"), ops
+    assert ops & {"MatMulInteger", "DynamicQuantizeMatMul"}, ops
+    batches = _batches(ag_news["eval_ids"], 64, PackedSequenceCollator(ag_news["tokenizer"]))
+    with torch.no_grad():
+        expected = torch.cat([trained(**batch).logits for batch in batches])
+    got = torch.cat([int8(**batch).logits for batch in batches])
+    scale = float(expected.abs().max())
+    error = float((got - expected).abs().max())
+    print(f"{trained.config.rnn_type}: logit scale {scale:.3f}, int8 ONNX max error {error:.4f}")
+    assert scale > 1.0  # trained: the tolerance below is not larger than the logits themselves
+    assert 0 < error <= 0.05 * scale  # int8 error: small next to the logits, but not zero
+    agreement = (got.argmax(-1) == expected.argmax(-1)).float().mean().item()
+    assert agreement >= 0.98, f"int8 ONNX agrees with float on {agreement:.2%} of {len(got)} texts"
+    accuracy = (got.argmax(-1).numpy() == ag_news["eval_labels"]).mean()
+    assert accuracy > 0.6, accuracy  # four balanced classes: the majority class is 0.25
     assert int8_path.stat().st_size < path.stat().st_size
 
 
@@ -293,6 +313,7 @@ def test_quantized_save_load_round_trip(tmp_path):
     torch.testing.assert_close(_logits(int8.to_float(), ids, lens), _logits(model, ids, lens))
 
 
+@needs_export_extra
 def test_onnx_file_round_trip_keeps_config(tmp_path):
     model = _tiny("rnn", pooling="max", num_labels=2, id2label={0: "neg", 1: "pos"})
     path = export_onnx(model, tmp_path / "sub" / "clf.onnx", opset=14)
@@ -331,6 +352,7 @@ def test_refuses_what_cannot_be_exported_or_quantized(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export")
+@needs_export_extra
 def test_onnx_classifier_rejects_bad_input(tmp_path):
     model = _tiny("lstm")
     onnx_model = OnnxClassifier(export_onnx(model, tmp_path / "m.onnx"))

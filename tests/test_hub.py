@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 
-AG_NEWS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ag_news_csv" / "test.csv"
 REPO = "acme/agnews-lstm"
 LABELS = ["World", "Sports", "Business", "Sci/Tech"]
 EXPECTED_FILES = {
@@ -74,11 +73,18 @@ def logits_of(model, tokenizer, texts):
 """
 
 
+@pytest.fixture(scope="module")
+def ag_news_csv(shared_data: Path) -> Path:
+    """The canonical AG News test CSV that the scripts read their rows from."""
+    return shared_data / "ag_news_csv" / "test.csv"
+
+
 def run_script(
     tmp_path: Path,
     endpoint: str,
     body: str,
     *,
+    ag_news: Path,
     hf_home: Path | None = None,
     offline: bool = False,
     without_package: bool = False,
@@ -112,7 +118,7 @@ def run_script(
             "-c",
             script,
             str(out),
-            json.dumps({"ag_news": str(AG_NEWS), "repo": REPO, **(args or {})}),
+            json.dumps({"ag_news": str(ag_news), "repo": REPO, **(args or {})}),
         ],
         env=env,
         cwd=tmp_path,
@@ -215,12 +221,14 @@ RESULT["saved_and_pushed"] = sorted(api.list_repo_files("acme/saved-and-pushed")
 
 
 @pytest.fixture(scope="module")
-def published(minihub: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def published(minihub: str, ag_news_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("publish")
-    return run_script(tmp, minihub, PUBLISH, args={"labels": LABELS})
+    return run_script(tmp, minihub, PUBLISH, ag_news=ag_news_csv, args={"labels": LABELS})
 
 
-def test_push_writes_one_complete_repo_with_our_card(minihub: str, published: dict[str, Any], tmp_path: Path):
+def test_push_writes_one_complete_repo_with_our_card(
+    minihub: str, ag_news_csv: Path, published: dict[str, Any], tmp_path: Path
+):
     # The card the model push wrote before the tokenizer existed in the repo.
     first = published["card_after_model_push"]
     assert "library_name: rnn-textclf" in first and "pipeline_tag: text-classification" in first
@@ -239,6 +247,7 @@ def test_push_writes_one_complete_repo_with_our_card(minihub: str, published: di
         RESULT["card_data"] = card.data.to_dict()
         RESULT["card"] = card.text
         """,
+        ag_news=ag_news_csv,
     )
     assert set(result["files"]) >= EXPECTED_FILES
     assert not {"pytorch_model.bin", "model.safetensors.index.json"} & set(result["files"])
@@ -309,11 +318,13 @@ RESULT["v1_tokenizer"] = logits_of(auto, AutoTokenizer.from_pretrained(repo, rev
 
 
 @pytest.fixture(scope="module")
-def pulled(minihub: str, published: dict[str, Any], tmp_path_factory: pytest.TempPathFactory):
+def pulled(
+    minihub: str, ag_news_csv: Path, published: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+):
     tmp = tmp_path_factory.mktemp("pull")
     hf_home = tmp / "hf_home"
     args = {"probe": published["probe"], "sha_v1": published["sha_v1"]}
-    return run_script(tmp, minihub, PULL, hf_home=hf_home, args=args), hf_home
+    return run_script(tmp, minihub, PULL, ag_news=ag_news_csv, hf_home=hf_home, args=args), hf_home
 
 
 def same_logits(got: list[list[float]], expected: list[list[float]]) -> None:
@@ -344,7 +355,7 @@ def test_tag_branch_and_sha_give_that_versions_weights(published, pulled):
     same_logits(result["exp"], published["logits_exp"])
 
 
-def test_offline_reload_from_the_cache(tmp_path: Path, published, pulled):
+def test_offline_reload_from_the_cache(tmp_path: Path, ag_news_csv: Path, published, pulled):
     _, hf_home = pulled
     # Offline and with the server's address unreachable: everything must come from the cache.
     result = run_script(
@@ -365,6 +376,7 @@ def test_offline_reload_from_the_cache(tmp_path: Path, published, pulled):
         hf_home=hf_home,
         offline=True,
         args={"probe": published["probe"]},
+        ag_news=ag_news_csv,
     )
     assert result["digests"] == [published["digest_main"], published["digest_v1"]]
     same_logits(result["main"], published["logits_main"])
@@ -377,7 +389,7 @@ def test_offline_reload_from_the_cache(tmp_path: Path, published, pulled):
 # ----------------------------------------------------------------------------------------------------
 # Remote code in a process where rnn_textclf cannot be imported
 # ----------------------------------------------------------------------------------------------------
-def test_remote_code_only_with_trust_remote_code(minihub: str, tmp_path: Path, published):
+def test_remote_code_only_with_trust_remote_code(minihub: str, tmp_path: Path, ag_news_csv: Path, published):
     result = run_script(
         tmp_path,
         minihub,
@@ -400,6 +412,7 @@ def test_remote_code_only_with_trust_remote_code(minihub: str, tmp_path: Path, p
         """,
         without_package=True,
         args={"probe": published["probe"]},
+        ag_news=ag_news_csv,
     )
     assert result["import_error"].startswith(("ModuleNotFoundError", "ImportError"))
     for key in ("untrusted", "untrusted_pipeline"):
@@ -441,7 +454,7 @@ def sigmoid(x: float) -> float:
 # ----------------------------------------------------------------------------------------------------
 # pipeline("text-classification") with rnn_textclf installed
 # ----------------------------------------------------------------------------------------------------
-def test_pipeline_on_ag_news_matches_the_model(minihub: str, tmp_path: Path, published):
+def test_pipeline_on_ag_news_matches_the_model(minihub: str, tmp_path: Path, ag_news_csv: Path, published):
     result = run_script(
         tmp_path,
         minihub,
@@ -474,6 +487,7 @@ def test_pipeline_on_ag_news_matches_the_model(minihub: str, tmp_path: Path, pub
             RESULT["gpu"] = pipeline("text-classification", model=repo, device=0)(texts, batch_size=16)
         """,
         args={"probe": published["probe"]},
+        ag_news=ag_news_csv,
     )
     assert result["texts"] == 64
     assert result["encoded_keys"] == ["attention_mask", "input_ids"]  # no token_type_ids for forward()
@@ -565,8 +579,8 @@ RESULT["no_tokenizer_pipeline"] = error_of(pipeline, "text-classification", mode
 """
 
 
-def test_bad_input_gives_clear_errors(minihub: str, tmp_path: Path, published):
-    result = run_script(tmp_path, minihub, BAD)
+def test_bad_input_gives_clear_errors(minihub: str, tmp_path: Path, ag_news_csv: Path, published):
+    result = run_script(tmp_path, minihub, BAD, ag_news=ag_news_csv)
     assert result["unknown_repo"] == (
         "OSError: acme/no-such-model is not a local folder and is not a valid model identifier listed on "
         "'https://huggingface.co/models'\nIf this is a private repository, make sure to pass a token having "

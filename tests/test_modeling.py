@@ -99,33 +99,34 @@ def test_rows_come_back_in_input_order(rnn_type):
 
 
 def _reference_features(model: RNNClassifier, ids: torch.Tensor) -> torch.Tensor:
-    """Runs the bare nn.RNN on one unpadded text and pools by hand."""
+    """Runs the bare nn.RNN on one unpadded text (no packing, no padding) and pools by hand."""
     emb = model.embeddings(ids[None])  # (1, n, emb)
-    outputs, state = model.rnn(emb)
-    h_n = state[0] if isinstance(state, tuple) else state
+    outputs, state = model.rnn(emb)  # outputs: (1, n, directions * hidden) of the top layer
+    h_n = state[0] if isinstance(state, tuple) else state  # (layers * directions, 1, hidden)
     pooling, size = model.config.pooling, model.config.hidden_size
     if pooling == "last":
         if model.config.bidirectional:
             # forward direction: output at the last token; backward direction: output at position 0
-            return torch.cat([outputs[0, -1, :size], outputs[0, 0, size:]])
-        return h_n[-1, 0]
-    if pooling == "mean":
-        return outputs[0].mean(0)
-    return outputs[0].max(0).values
+            last = torch.cat([outputs[0, -1, :size], outputs[0, 0, size:]])
+            # Stacked or not, that is the top layer's final state of each direction.
+            torch.testing.assert_close(last, torch.cat([h_n[-2, 0], h_n[-1, 0]]))
+            return last
+        return h_n[-1, 0]  # the top layer's final state
+    mean, maxed = outputs[0].mean(0), outputs[0].max(0).values
+    return {"mean": mean, "max": maxed, "mean_max": torch.cat([mean, maxed])}[pooling]
 
 
-@pytest.mark.parametrize(
-    ("rnn_type", "bidirectional", "pooling"),
-    list(itertools.product(("rnn", "lstm", "gru"), (False, True), ("last", "mean", "max"))),
-)
-def test_pooling_matches_a_hand_written_reference(rnn_type, bidirectional, pooling):
+@pytest.mark.parametrize(("rnn_type", "bidirectional", "pooling", "num_layers"), COMBOS)
+def test_pooling_matches_a_hand_written_reference(rnn_type, bidirectional, pooling, num_layers):
     torch.manual_seed(4)
-    model = RNNClassifier(tiny_config(rnn_type, bidirectional, pooling)).eval()
-    ids, mask, lens = make_batch([6, 3, 4], seed=5)
+    model = RNNClassifier(tiny_config(rnn_type, bidirectional, pooling, num_layers, dropout=0.3)).eval()
+    ids, mask, lens = make_batch([6, 3, 4, 1], seed=5)
     with torch.no_grad():
         logits = model(input_ids=ids, attention_mask=mask).logits
         for row, n in enumerate(lens.tolist()):
-            expected = model.classifier(_reference_features(model, ids[row, :n]))
+            features = _reference_features(model, ids[row, :n])
+            assert features.shape == (model.config.pooled_size,)
+            expected = features @ model.classifier.weight.T + model.classifier.bias
             torch.testing.assert_close(logits[row], expected, atol=1e-5, rtol=0)
 
 
@@ -146,6 +147,67 @@ def test_empty_texts_get_the_classifier_bias():
     out = model(input_ids=ids, attention_mask=mask, labels=torch.tensor([0, 1, 2, 0]))
     out.loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_set_input_embeddings_is_the_embedding_the_forward_pass_reads():
+    torch.manual_seed(0)
+    model = RNNClassifier(tiny_config("gru", True, "mean_max")).eval()
+    ids, _, lens = make_batch([4, 2, 5], seed=7)
+    with torch.no_grad():
+        before = model(input_ids=ids, lengths=lens).logits
+        replacement = torch.nn.Embedding(VOCAB, 6, padding_idx=PAD)
+        replacement.weight.copy_(model.embeddings.weight.flip(0))  # other vectors for every id
+        replacement.weight[PAD] = 0
+        old = model.get_input_embeddings()
+        model.set_input_embeddings(replacement)
+        assert model.get_input_embeddings() is replacement and model.embeddings is replacement
+        after = model(input_ids=ids, lengths=lens).logits
+        assert not torch.allclose(after, before, atol=1e-4)
+        model.set_input_embeddings(old)  # and back: the same logits as before
+        torch.testing.assert_close(model(input_ids=ids, lengths=lens).logits, before)
+    # transformers' resize_token_embeddings goes through get/set_input_embeddings.
+    old_weight = old.weight.detach().clone()
+    resized = model.resize_token_embeddings(VOCAB + 8, mean_resizing=False)
+    assert resized is model.get_input_embeddings() and resized.weight.shape == (VOCAB + 8, 6)
+    assert model.config.vocab_size == VOCAB + 8
+    torch.testing.assert_close(resized.weight[:VOCAB], old_weight)
+    with torch.no_grad():
+        torch.testing.assert_close(model(input_ids=ids, lengths=lens).logits, before)
+
+
+def test_pretrained_base_class_is_public_and_gives_its_init_to_other_heads(tmp_path):
+    from transformers import PreTrainedModel
+
+    import rnn_textclf
+
+    base = rnn_textclf.RNNClassifierPreTrainedModel
+    assert "RNNClassifierPreTrainedModel" in rnn_textclf.__all__
+    assert issubclass(RNNClassifier, base) and issubclass(base, PreTrainedModel)
+    assert base.config_class is RNNClassifierConfig
+
+    class Encoder(base):  # another head on the same config: the base supplies the weight init
+        def __init__(self, config: RNNClassifierConfig) -> None:
+            super().__init__(config)
+            self.embeddings = torch.nn.Embedding(config.vocab_size, config.embedding_dim, config.pad_token_id)
+            self.rnn = torch.nn.GRU(config.embedding_dim, config.hidden_size, batch_first=True)
+            self.proj = torch.nn.Linear(config.hidden_size, 2)
+            self.post_init()
+
+    config = tiny_config(hidden_size=16, initializer_range=0.5)
+    torch.manual_seed(0)
+    encoder = Encoder(config).requires_grad_(False)
+    assert torch.count_nonzero(encoder.embeddings.weight[PAD]) == 0  # the pad row starts at zero
+    others = torch.cat([encoder.embeddings.weight[:PAD], encoder.embeddings.weight[PAD + 1 :]])
+    assert 0.35 < float(others.std()) < 0.65  # normal(0, initializer_range), not nn.Embedding's N(0, 1)
+    assert torch.count_nonzero(encoder.proj.bias) == 0
+    assert 0.35 < float(encoder.proj.weight.std()) < 0.65
+    bound = 1 / 16**0.5  # PyTorch's recurrent init, uniform in +-1/sqrt(hidden)
+    assert all(float(p.abs().max()) <= bound for p in encoder.rnn.parameters())
+    encoder.save_pretrained(tmp_path)
+    reloaded = Encoder.from_pretrained(tmp_path)
+    assert isinstance(reloaded.config, RNNClassifierConfig)
+    for name, tensor in encoder.state_dict().items():
+        torch.testing.assert_close(reloaded.state_dict()[name], tensor, atol=0, rtol=0)
 
 
 def test_lengths_from_mask_and_no_mask_agree():

@@ -10,6 +10,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import datasets
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -400,7 +401,6 @@ def test_empty_and_whitespace_texts() -> None:
 
 
 def test_datasets_map_batched_with_truncation_and_length() -> None:
-    datasets = pytest.importorskip("datasets")
     texts = [" ".join(["a", "b", "c", "zz"] * (i % 7)) + " tail" for i in range(300)]
     ds = datasets.Dataset.from_dict({"text": texts, "label": [i % 2 for i in range(300)]})
     tok = RNNTokenizer.train_from_dataset(ds, text_column="text", min_freq=1)
@@ -419,7 +419,6 @@ def test_datasets_map_batched_with_truncation_and_length() -> None:
 
 
 def test_train_from_dataset_streaming_and_errors() -> None:
-    datasets = pytest.importorskip("datasets")
     ds = datasets.Dataset.from_dict({"sentence": TIES})
     streamed = datasets.IterableDataset.from_generator(lambda: ({"sentence": t} for t in TIES))
     expected = RNNTokenizer.train_from_iterator(TIES).get_vocab()

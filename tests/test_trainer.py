@@ -15,13 +15,11 @@ from rnn_textclf import PackedSequenceCollator, RNNClassifier, RNNClassifierConf
 from rnn_textclf.data import stratified_split
 from rnn_textclf.metrics import make_compute_metrics
 
-AG_NEWS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ag_news_csv" / "test.csv"
-
 
 @pytest.fixture(scope="module")
-def ag_news():
+def ag_news(shared_data: Path):
     """2,000 train / 500 test rows of AG News, tokenized with a length column, plus the tokenizer."""
-    with AG_NEWS.open(newline="", encoding="utf-8") as handle:
+    with (shared_data / "ag_news_csv" / "test.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
     texts = [f"{title} {description}" for _, title, description in rows]
     labels = [int(label) - 1 for label, _, _ in rows]

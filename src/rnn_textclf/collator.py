@@ -189,6 +189,14 @@ def _is_number(kind: Any) -> bool:
     return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
 
 
+def _is_accelerator(device: torch.device) -> bool:
+    """Whether ``device`` is the available accelerator (the device pinned memory is for)."""
+    if device.type == "cuda" and torch.cuda.is_available():
+        return True
+    accelerator = torch.accelerator.current_accelerator() if hasattr(torch, "accelerator") else None
+    return accelerator is not None and device.type == accelerator.type
+
+
 class PackedBatch(BatchEncoding):
     """A batch whose ``.to(device)`` moves every tensor except ``lengths``.
 
@@ -230,8 +238,9 @@ class PackedSequenceCollator:
         label_column: Name of the label field; by default ``"labels"`` or ``"label"``, whichever is present.
         label_kind: ``"auto"`` makes integer labels int64 (single-label) and float or list labels float32
             (regression / multi-label); the other values force the dtype.
-        device: Move the batch there (pinned, ``non_blocking``) except ``lengths``; for plain DataLoader
-            loops. Leave ``None`` with ``Trainer``, which places batches itself.
+        device: Move the batch there except ``lengths``; for plain DataLoader loops. Copies to the available
+            accelerator are pinned and ``non_blocking``. Leave ``None`` with ``Trainer``, which places
+            batches itself.
         pad_token_id: Pad id when no tokenizer is given.
         vocab_size: Vocab size for the id check when no tokenizer is given.
         num_labels: When set, integer class ids must lie in ``[0, num_labels)`` (or be -100, ignored) and
@@ -299,6 +308,9 @@ class PackedSequenceCollator:
         self.label_kind = label_kind
         self.num_labels = num_labels
         self.device = torch.device(device) if device is not None else None
+        # Pinned host memory makes the copy to an accelerator asynchronous; pinning needs that accelerator's
+        # runtime (torch raises without one), and a copy to "meta" or another host device gains nothing.
+        self._pin = self.device is not None and _is_accelerator(self.device)
         model_max = getattr(tokenizer, "model_max_length", None)
         self._long_row_limit = model_max if isinstance(model_max, int) and model_max < 10**9 else None
         self._warned_long_row = False
@@ -380,7 +392,7 @@ class PackedSequenceCollator:
             batch["labels"] = labels
         packed = PackedBatch(batch)
         if self.device is not None and self.device.type != "cpu":
-            packed = packed.pin_memory().to(self.device, non_blocking=True)
+            packed = (packed.pin_memory() if self._pin else packed).to(self.device, non_blocking=self._pin)
         return packed
 
     def _label_key(self, row: Mapping[str, Any]) -> str | None:
