@@ -6,12 +6,14 @@ from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassificati
 
 from .collator import BucketBatchSampler, PackedBatch, PackedSequenceCollator
 from .configuration import RNNClassifierConfig
+from .distillation import add_teacher_logits, augment_texts, build_transfer_set
 from .export import OnnxClassifier, QuantizedRNNClassifier, export_onnx, quantize_dynamic, quantize_onnx
 from .modelcard import write_model_card
 from .modeling import RNNClassifier, RNNClassifierPreTrainedModel
 from .streaming import LengthBucketedStream, bucket_stream
 from .tokenization import RNNTokenizer, basic_english_tokenize
 from .trainer import RNNTrainer
+from .training_args import RNNTrainingArguments
 from .vectors import CoverageReport, WordVectors, load_word_vectors
 
 __version__ = "0.1.0"
@@ -42,10 +44,14 @@ __all__ = [
     "RNNClassifierPreTrainedModel",
     "RNNTokenizer",
     "RNNTrainer",
+    "RNNTrainingArguments",
     "WordVectors",
     "__version__",
+    "add_teacher_logits",
+    "augment_texts",
     "basic_english_tokenize",
     "bucket_stream",
+    "build_transfer_set",
     "export_onnx",
     "load_word_vectors",
     "quantize_dynamic",
