@@ -326,3 +326,39 @@ def test_collator_requires_teacher_logits_on_every_row():
         )
     with pytest.raises(ValueError, match="3 logits per row but the model has num_labels=2"):
         collator([{"input_ids": [1], "teacher_logits": [0.5, 1.0, 2.0]}])
+
+
+def test_distillation_composes_with_adversarial_training_weight_averaging_and_label_smoothing(
+    sms, rnn_teacher, tmp_path
+):
+    folder, _, _ = rnn_teacher
+    rows = add_teacher_logits(sms["train"].select(range(200)), folder)
+    tokenizer = RNNTokenizer.train_from_iterator(rows["text"])
+    student = _rnn(tokenizer, seed=1)
+    trainer = RNNTrainer(
+        model=student,
+        args=_args(
+            tmp_path,
+            num_train_epochs=1,
+            distillation_alpha=0.5,
+            distillation_temperature=2.0,
+            adversarial_eps=1.0,
+            ema_decay=0.9,
+            label_smoothing_factor=0.1,
+        ),
+        train_dataset=_tokenized(rows, tokenizer),
+        processing_class=tokenizer,
+    )
+    seen = []
+    original = trainer.compute_loss
+
+    def spy(model, inputs, *args, **kwargs):
+        seen.append("teacher_logits" in inputs)
+        return original(model, inputs, *args, **kwargs)
+
+    trainer.compute_loss = spy
+    trainer.train()
+    assert np.isfinite(trainer.state.log_history[-1]["train_loss"])
+    assert len(seen) == 2 * 7 and all(
+        seen
+    )  # 7 batches, two passes each (clean + adversarial), both distilled

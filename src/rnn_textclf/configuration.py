@@ -120,6 +120,13 @@ class RNNClassifierConfig(PreTrainedConfig):
         freeze_embeddings (`bool`, defaults to `False`): Keep the embedding fixed during training (set by
             ``load_pretrained_embeddings(freeze=True)`` so a reloaded checkpoint trains the same way).
         initializer_range (`float`, defaults to 0.1): Std of the normal init of the embedding and classifier.
+        word_dropout (`float`, defaults to 0.0): In training mode only, replace each real (non-padding) token
+            by ``unk_token_id`` with this probability before the embedding, a new draw per batch: the model
+            learns not to rely on single words (word dropout, Iyyer et al. 2015, "Deep Unordered
+            Composition Rivals Syntactic Methods for Text Classification"; Dai & Le 2015). Evaluation and
+            inference never drop words. In [0, 1); needs ``unk_token_id``. The shipped recipes use 0.1.
+        unk_token_id (`int`, *optional*): Id of the unknown-word token (``tokenizer.unk_token_id``), what
+            ``word_dropout`` replaces tokens by. ``RNNTrainer`` checks it against the tokenizer.
 
     Keyword Args:
         num_labels (`int`, defaults to 2): Number of outputs of the classifier head.
@@ -155,6 +162,8 @@ class RNNClassifierConfig(PreTrainedConfig):
         pad_token_id: int = 0,
         freeze_embeddings: bool = False,
         initializer_range: float = 0.1,
+        word_dropout: float = 0.0,
+        unk_token_id: int | None = None,
         **kwargs: Any,
     ) -> None:
         self.vocab_size = vocab_size
@@ -172,6 +181,8 @@ class RNNClassifierConfig(PreTrainedConfig):
         self.pad_token_id = pad_token_id
         self.freeze_embeddings = freeze_embeddings
         self.initializer_range = initializer_range
+        self.word_dropout = word_dropout
+        self.unk_token_id = unk_token_id
         try:
             _check_label_fields(kwargs)
         except ValueError as err:
@@ -279,6 +290,23 @@ class RNNClassifierConfig(PreTrainedConfig):
             raise ValueError(f"`initializer_range` must be a positive float, got {self.initializer_range!r}.")
         if self.initializer_range <= 0:
             raise ValueError(f"`initializer_range` must be a positive float, got {self.initializer_range!r}.")
+        _check_prob("word_dropout", self.word_dropout)
+        if self.unk_token_id is not None:
+            _check_int("unk_token_id", self.unk_token_id, 0)
+            if self.unk_token_id >= self.vocab_size:
+                raise ValueError(
+                    f"`unk_token_id` must be a valid id below vocab_size={self.vocab_size}, got {self.unk_token_id}."
+                )
+            if self.unk_token_id == self.pad_token_id:
+                raise ValueError(
+                    f"`unk_token_id` must differ from pad_token_id={self.pad_token_id}: a dropped word would become "
+                    "padding, whose embedding stays zero."
+                )
+        if self.word_dropout and self.unk_token_id is None:
+            raise ValueError(
+                f"`word_dropout={self.word_dropout}` needs `unk_token_id` (the id dropped words become): pass "
+                "RNNClassifierConfig(unk_token_id=tokenizer.unk_token_id, ...), or word_dropout=0."
+            )
         _check_int("num_labels", self.num_labels, 1)
         if sorted(self.id2label) != list(range(self.num_labels)):
             raise ValueError(

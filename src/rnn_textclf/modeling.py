@@ -685,6 +685,8 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
             input_ids = torch.full((batch, 1), self.config.pad_token_id, dtype=input_ids.dtype, device=device)
             seq_len = 1
 
+        if self.training and self.config.word_dropout > 0:
+            input_ids = self._drop_words(input_ids, lengths)
         embedded = self.embedding_dropout(self.embeddings(input_ids))  # (batch, seq, emb)
         # Zero-length texts are packed as one step and their pooled vector is zeroed afterwards. Rows are
         # sorted by length here, on the CPU, and both permutations go to the device by non_blocking copies:
@@ -730,6 +732,14 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
             result = tuple(x for x in (logits, hidden_states) if x is not None)
             return ((loss, *result)) if loss is not None else result
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+
+    def _drop_words(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``config.word_dropout``: each real token becomes ``config.unk_token_id`` with that probability."""
+        batch, seq_len = input_ids.shape
+        device = input_ids.device
+        real = torch.arange(seq_len, device=device)[None, :] < lengths.to(device, non_blocking=True)[:, None]
+        drop = torch.rand((batch, seq_len), device=device) < self.config.word_dropout  # (batch, seq)
+        return input_ids.masked_fill(drop & real, self.config.unk_token_id)
 
     def _pool(
         self, outputs: torch.Tensor, h_n: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor

@@ -2,19 +2,93 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import logging
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import safetensors.torch
 import torch
 import torch.nn.functional as F
+from torch import nn
 from transformers import Trainer
+from transformers.trainer_optimizer import is_optimizer_factory
 from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from transformers.training_args import ParallelMode
 
+from .callbacks import EMACallback, EmbeddingFreezeCallback, TimeBudgetCallback, current_epoch
 from .collator import PackedSequenceCollator
 from .distillation import TEACHER_LOGITS_COLUMN, distillation_loss
 
 logger = logging.getLogger(__name__)
+
+#: With ``ema_decay``, a checkpoint's ``model.safetensors`` holds the weight average (what was evaluated)
+#: and this file the trained weights that ``resume_from_checkpoint`` continues from.
+TRAINED_WEIGHTS_NAME = "trained_weights.safetensors"
+
+
+class _EmbeddingPerturbation:
+    """Hooks on the input embedding for ``adversarial_eps`` (see ``RNNTrainer.training_step``).
+
+    Clean pass: keeps the token ids the embedding got (after the model's word dropout) and its output, as
+    a tensor whose gradient autograd keeps (a new leaf when the embedding is frozen). Adversarial pass
+    (after ``perturb``): feeds the embedding the same ids and adds the perturbation to its output.
+    """
+
+    def __init__(self, embedding: nn.Module) -> None:
+        self.ids: Any = None
+        self.embedded: torch.Tensor | None = None
+        self.delta: torch.Tensor | None = None
+        self._handles = [
+            embedding.register_forward_pre_hook(self._before),
+            embedding.register_forward_hook(self._after),
+        ]
+
+    def _before(self, module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        if self.delta is None:
+            self.ids = args[0]
+            return None
+        return (self.ids, *args[1:])  # the same words as the clean pass (word dropout is random)
+
+    def _after(self, module: nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> torch.Tensor:
+        if self.delta is not None:
+            return output + self.delta
+        if not output.requires_grad:  # frozen embedding: a leaf to take the gradient at
+            output = output.detach().requires_grad_(True)
+        else:
+            output.retain_grad()
+        self.embedded = output
+        return output
+
+    def perturb(self, eps: float) -> bool:
+        """Sets the perturbation from the clean pass's gradient; False when there is none."""
+        grad = self.embedded.grad if self.embedded is not None else None  # (batch, seq, emb); 0 at padding
+        self.embedded = None
+        if grad is None:
+            return False
+        norm = grad.flatten(1).norm(dim=1).clamp(min=1e-12)[:, None, None]  # one L2 norm per text
+        self.delta = eps * grad / norm
+        return True
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self.ids = self.embedded = self.delta = None
+
+
+def _input_embedding(model: Any) -> nn.Module | None:
+    """The model's input embedding module, or None when it has none."""
+    getter = getattr(model, "get_input_embeddings", None)
+    if getter is None:
+        return None
+    try:
+        embedding = getter()
+    except NotImplementedError:
+        return None
+    return embedding if isinstance(embedding, nn.Module) and hasattr(embedding, "weight") else None
 
 
 class _EpochSeededLengthGroupedSampler(LengthGroupedSampler):
@@ -66,14 +140,269 @@ class RNNTrainer(Trainer):
     - ``train_sampling_strategy="group_by_length"`` shuffles each epoch from ``(data_seed or seed) +
       epoch`` instead of the global RNG, so ``resume_from_checkpoint`` replays exactly the batches of
       an uninterrupted run (transformers' sampler would draw a resumed epoch's order from another RNG state).
+    - The input embedding never gets weight decay and is always in the optimizer, in a parameter group of
+      its own (learning rate ``learning_rate * embedding_lr_scale``), even while frozen, so it can be
+      unfrozen later. Decay would shrink every word's vector at every step, most of all the rare words'.
+
+    With [`RNNTrainingArguments`][rnn_textclf.RNNTrainingArguments] it also trains with the techniques of
+    the recipes, each off by default: adversarial training on the embeddings (``adversarial_eps``,
+    in ``training_step``), a moving average of the weights that evaluation and saving use
+    (``ema_decay``), an embedding learning-rate scale (``embedding_lr_scale``), a freeze-then-unfreeze
+    schedule of the embedding (``embedding_freeze_epochs``) and a wall-clock budget
+    (``max_train_seconds``). The callbacks behind them ([`rnn_textclf.callbacks`][rnn_textclf.callbacks])
+    are added from the arguments (again when ``train()`` starts, so ``hyperparameter_search`` can tune
+    them). With a plain ``TrainingArguments`` they are all off. Word dropout is a model option:
+    ``RNNClassifierConfig(word_dropout=...)``.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if kwargs.get("data_collator") is None and kwargs.get("processing_class") is not None:
             kwargs["data_collator"] = PackedSequenceCollator(kwargs["processing_class"])
+        self._ema: EMACallback | None = None
+        self._freeze: EmbeddingFreezeCallback | None = None
+        self._budget: TimeBudgetCallback | None = None
+        self._ema_resume: dict[str, torch.Tensor] | None = None
         super().__init__(*args, **kwargs)
         self._warned_unused_teacher = False
         self._check_tokenizer_matches_model()
+        self._configure_techniques()
+
+    # ------------------------------------------------------------------ techniques (RNNTrainingArguments)
+    def _technique(self, name: str, off: Any) -> Any:
+        """A technique's value from the arguments (``off`` for a plain ``TrainingArguments``)."""
+        return getattr(self.args, name, off)
+
+    def _configure_techniques(self) -> None:
+        """Checks the techniques against the model and setup, and adds, updates or removes their callbacks."""
+        model = self.model
+        eps = self._technique("adversarial_eps", 0.0)
+        lr_scale = self._technique("embedding_lr_scale", 1.0)
+        freeze = self._technique("embedding_freeze_epochs", 0)
+        decay = self._technique("ema_decay", 0.0)
+        budget = self._technique("max_train_seconds", None)
+        if model is not None:
+            needs_embedding = [
+                f"{name}={value!r}"
+                for name, value, off in (
+                    ("adversarial_eps", eps, 0.0),
+                    ("embedding_lr_scale", lr_scale, 1.0),
+                    ("embedding_freeze_epochs", freeze, 0),
+                )
+                if value != off
+            ]
+            if needs_embedding and _input_embedding(self.accelerator.unwrap_model(model)) is None:
+                raise ValueError(
+                    f"RNNTrainingArguments {', '.join(needs_embedding)} need a model with an input embedding "
+                    f"(get_input_embeddings() returning an nn.Embedding), but {type(model).__name__} has none. "
+                    "Turn these options off for this model."
+                )
+        backend = "DeepSpeed" if self.is_deepspeed_enabled else "FSDP" if self.is_fsdp_enabled else None
+        active = [
+            f"{name}={value!r}"
+            for name, value, off in (
+                ("adversarial_eps", eps, 0.0),
+                ("ema_decay", decay, 0.0),
+                ("embedding_lr_scale", lr_scale, 1.0),
+                ("embedding_freeze_epochs", freeze, 0),
+            )
+            if value != off
+        ]
+        if backend and active:
+            raise ValueError(
+                f"RNNTrainingArguments {', '.join(active)} cannot be used with {backend}: it shards the parameters, "
+                "and these techniques need each process to hold the whole model. Train with DDP or turn them off."
+            )
+        if freeze > 0 and self.args.parallel_mode == ParallelMode.DISTRIBUTED and self.args.world_size > 1:
+            raise ValueError(
+                f"RNNTrainingArguments embedding_freeze_epochs={freeze} cannot be used with {self.args.world_size} "
+                "processes: DDP registers the parameters that need gradients when it wraps the model, so an "
+                "embedding unfrozen later would not be averaged across processes (the copies would drift apart). "
+                "Use embedding_freeze_epochs=0 (fine-tune from the start) or -1 (never unfreeze), or train on one process."
+            )
+        self._ema = self._set_callback(self._ema, EMACallback, decay if decay else None, "decay")
+        self._freeze = self._set_callback(
+            self._freeze, EmbeddingFreezeCallback, freeze or None, "freeze_epochs"
+        )
+        self._budget = self._set_callback(self._budget, TimeBudgetCallback, budget, "max_seconds")
+        if self._ema is not None and self._ema_resume is not None:
+            self._ema.resume_from(self._ema_resume)
+        self._ema_resume = None
+
+    def _set_callback(self, current: Any, cls: type, value: Any, attribute: str) -> Any:
+        """The callback ``cls(value)`` in the handler (``current`` updated in place), or none when ``value`` is None."""
+        if value is None:
+            if current is not None:
+                self.remove_callback(current)
+            return None
+        if current is None:
+            current = cls(value)
+            self.add_callback(current)
+        else:
+            setattr(current, attribute, type(getattr(current, attribute))(value))
+        return current
+
+    def _averaged_weights(self) -> contextlib.AbstractContextManager[None]:
+        """The ``ema_decay`` average swapped into the model (during training), else nothing."""
+        return self._ema.swapped_in() if self._ema is not None else contextlib.nullcontext()
+
+    def _inner_training_loop(self, *args: Any, **kwargs: Any) -> Any:
+        # After model_init and hyperparameter_search's trial arguments, before the optimizer and callbacks run.
+        self._configure_techniques()
+        return super()._inner_training_loop(*args, **kwargs)
+
+    def training_step(
+        self, model: nn.Module, inputs: dict[str, Any], num_items_in_batch: torch.Tensor | int | None = None
+    ) -> torch.Tensor:
+        """``Trainer.training_step``, twice per batch with ``adversarial_eps`` (Miyato et al. 2017).
+
+        The clean pass back-propagates the batch's loss as usual (with label smoothing and the loss
+        scaling of gradient accumulation, through ``self.accelerator.backward``), keeping the gradient of
+        the loss with respect to the embedding's output ``(batch, seq, emb)``. Each text's slice of it,
+        scaled to L2 norm ``adversarial_eps``, is added to the embedding's output in a second pass over the
+        same token ids (the same word dropout), whose loss is back-propagated too: the gradients add up.
+        Under DDP the clean pass does not synchronise; the second pass reduces the sum. Returns the clean
+        loss (what is logged). The hooks are removed before it returns, also on errors.
+        """
+        eps = self._technique("adversarial_eps", 0.0)
+        if not eps:
+            return super().training_step(model, inputs, num_items_in_batch)
+        embedding = _input_embedding(self.accelerator.unwrap_model(model))
+        if embedding is None:  # model_init gave a model without one: refused in _configure_techniques
+            raise ValueError(
+                "adversarial_eps needs a model with an input embedding (get_input_embeddings())."
+            )
+        inputs = self._prepare_inputs(inputs)  # once: both passes read the same tensors on the device
+        perturbation = _EmbeddingPerturbation(embedding)
+        try:
+            with self.accelerator.no_sync(model):
+                loss = super().training_step(model, copy.copy(inputs), num_items_in_batch)
+            if perturbation.perturb(eps):
+                super().training_step(model, copy.copy(inputs), num_items_in_batch)
+        finally:
+            perturbation.remove()
+        return loss
+
+    def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
+        """``Trainer.create_optimizer`` with the input embedding in a parameter group of its own.
+
+        Groups: the weights with ``weight_decay``, the biases without, and the embedding with learning
+        rate ``learning_rate * embedding_lr_scale`` and no weight decay, in the optimizer even while
+        frozen (a parameter without a gradient is skipped by the optimizer, its state starts at its
+        first gradient). The optimizer class and its options come from ``optim``/``optim_args`` (or
+        ``optimizer_cls_and_kwargs``) as in ``Trainer``. Optimizers that build their own parameter lists
+        (GaLore, LOMO, ...) get ``Trainer``'s groups; with ``embedding_lr_scale`` or
+        ``embedding_freeze_epochs`` they are refused.
+
+        It also applies ``embedding_freeze_epochs`` for the epoch training starts in, because it runs
+        before the model is wrapped for DDP, which registers the parameters that need gradients.
+        """
+        opt_model = self.model if model is None else model
+        unwrapped = self.accelerator.unwrap_model(opt_model)
+        if self._freeze is not None:
+            self._freeze.apply(unwrapped, current_epoch(self.state))
+        embedding = _input_embedding(unwrapped)
+        if self.optimizer is not None or embedding is None:
+            return super().create_optimizer(model)
+        if self.optimizer_cls_and_kwargs is not None:
+            optimizer_cls, optimizer_kwargs = self.optimizer_cls_and_kwargs
+        else:
+            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        optimizer_kwargs = dict(optimizer_kwargs)
+        if is_optimizer_factory(optimizer_cls) or {"params", "model", "optimizer_dict"} & set(
+            optimizer_kwargs
+        ):
+            scale = self._technique("embedding_lr_scale", 1.0)
+            freeze = self._technique("embedding_freeze_epochs", 0)
+            if scale != 1.0 or freeze != 0:
+                raise ValueError(
+                    f"optim={self.args.optim!r} builds its own parameter groups, so RNNTrainingArguments "
+                    f"embedding_lr_scale={scale!r} / embedding_freeze_epochs={freeze!r} cannot give the embedding "
+                    "its own. Use an optimizer that takes parameter groups (e.g. optim='adamw_torch') or turn "
+                    "these options off."
+                )
+            return super().create_optimizer(model)
+        weight = embedding.weight
+        decay_names = set(self.get_decay_parameter_names(opt_model))
+        rest = [(name, p) for name, p in opt_model.named_parameters() if p is not weight and p.requires_grad]
+        groups = [
+            {
+                "params": [p for name, p in rest if name in decay_names],
+                "weight_decay": self.args.weight_decay,
+            },
+            {"params": [p for name, p in rest if name not in decay_names], "weight_decay": 0.0},
+            {
+                "params": [weight],
+                "weight_decay": 0.0,
+                "lr": self.args.learning_rate * self._technique("embedding_lr_scale", 1.0),
+            },
+        ]
+        # Group 0 stays the one the Trainer logs the learning rate of (the decayed weights).
+        self.optimizer = optimizer_cls([g for g in groups if g["params"]], **optimizer_kwargs)
+        return self.optimizer
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
+        """``Trainer.evaluate``; during training with ``ema_decay``, of the averaged weights."""
+        with self._averaged_weights():
+            return super().evaluate(*args, **kwargs)
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """``Trainer.save_model``; during training with ``ema_decay``, of the averaged weights.
+
+        After training the model holds the average anyway (or the best checkpoint's, itself an average).
+        """
+        with self._averaged_weights():
+            super().save_model(output_dir, _internal_call=_internal_call)
+
+    def _save_checkpoint(self, model: nn.Module, trial: Any) -> None:
+        if self._ema is not None and self._ema.active and self.args.should_save:
+            # Written before the Trainer's files: a checkpoint with a trainer_state.json has it.
+            folder = os.path.join(
+                self._get_output_dir(trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            )
+            os.makedirs(folder, exist_ok=True)
+            trained = {
+                name: p.detach().cpu().contiguous()
+                for name, p in self.accelerator.unwrap_model(model).named_parameters()
+            }
+            partial = os.path.join(folder, f".{TRAINED_WEIGHTS_NAME}.partial")
+            safetensors.torch.save_file(trained, partial, metadata={"format": "pt"})
+            os.replace(partial, os.path.join(folder, TRAINED_WEIGHTS_NAME))
+        super()._save_checkpoint(model, trial)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        trained_file = os.path.join(resume_from_checkpoint, TRAINED_WEIGHTS_NAME)
+        target = self.accelerator.unwrap_model(model if model is not None else self.model)
+        if not os.path.isfile(trained_file):
+            if self._technique("ema_decay", 0.0):
+                logger.warning(
+                    "%s has no %s (it was not saved with ema_decay): the weight average starts again from the "
+                    "checkpoint's weights.",
+                    resume_from_checkpoint,
+                    TRAINED_WEIGHTS_NAME,
+                )
+            return
+        # model.safetensors (just loaded) is the average; training continues from the trained weights.
+        named = dict(target.named_parameters())
+        average = {name: p.detach().clone() for name, p in named.items()}
+        trained = safetensors.torch.load_file(trained_file, device="cpu")
+        missing = sorted(set(named) - set(trained))
+        if missing:
+            raise ValueError(
+                f"{trained_file} lacks the parameters {missing}: it was saved for another model. Resume from a "
+                "checkpoint of this model."
+            )
+        with torch.no_grad():
+            for name, param in named.items():
+                param.copy_(trained[name])
+        if self._technique("ema_decay", 0.0):
+            self._ema_resume = average
+        else:
+            logger.warning(
+                "%s holds a weight average (it was saved with ema_decay) but ema_decay is 0 now: training continues "
+                "from the trained weights and the average is dropped.",
+                resume_from_checkpoint,
+            )
 
     def _check_tokenizer_matches_model(self) -> None:
         config = getattr(self.model, "config", None)
@@ -103,6 +432,18 @@ class RNNTrainer(Trainer):
                     f"The tokenizer's pad_token_id is {pad} but config.pad_token_id is {model_pad}: the model would "
                     f"keep token {model_pad}'s embedding at zero, untrained. Build the model with "
                     f"RNNClassifierConfig(pad_token_id={pad}, ...)."
+                )
+            unk = getattr(tokenizer, "unk_token_id", None)
+            dropout = getattr(config, "word_dropout", 0.0)
+            if (
+                getattr(config, "model_type", None) == "rnn_textclf"
+                and dropout
+                and unk != config.unk_token_id
+            ):
+                raise ValueError(
+                    f"The model's word_dropout={dropout} replaces words by config.unk_token_id="
+                    f"{config.unk_token_id}, but the tokenizer's unk_token_id is {unk}: dropped words would become "
+                    f"another token. Build the model with RNNClassifierConfig(unk_token_id={unk}, ...)."
                 )
         collator = self.data_collator
         num_labels = getattr(config, "num_labels", None)
@@ -148,7 +489,11 @@ class RNNTrainer(Trainer):
         ``distillation_loss``; the hard term keeps ``label_smoothing_factor``). Batches without the
         column (evaluation on a plain validation set) get the ordinary loss.
         """
-        teacher = inputs.pop(TEACHER_LOGITS_COLUMN, None) if isinstance(inputs, Mapping) else None
+        teacher = None
+        if isinstance(inputs, Mapping) and TEACHER_LOGITS_COLUMN in inputs:
+            teacher = inputs[TEACHER_LOGITS_COLUMN]
+            # A new dict, not a pop: the adversarial pass of training_step reuses the batch after this one.
+            inputs = {k: v for k, v in inputs.items() if k != TEACHER_LOGITS_COLUMN}
         alpha = getattr(self.args, "distillation_alpha", None)
         if teacher is None or alpha is None:
             if teacher is not None and not self._warned_unused_teacher:
@@ -165,7 +510,7 @@ class RNNTrainer(Trainer):
                 f"Distillation needs a single-label classifier; this model's problem_type is "
                 f"{config.problem_type!r}. Train it without teacher_logits or distillation_alpha."
             )
-        labels = inputs.pop("labels", None)
+        labels = inputs.pop("labels", None)  # inputs is this method's own dict here
         outputs = model(**inputs)
         smoothing = float(self.args.label_smoothing_factor or 0.0)
         loss = distillation_loss(
@@ -215,4 +560,4 @@ class RNNTrainer(Trainer):
         return super()._prepare_inputs(inputs)
 
 
-__all__ = ["RNNTrainer"]
+__all__ = ["TRAINED_WEIGHTS_NAME", "RNNTrainer"]
