@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import collections
+import json
+import os
 import re
+import subprocess
+import sys
 
 import datasets
 import numpy as np
@@ -362,3 +366,52 @@ def test_distillation_composes_with_adversarial_training_weight_averaging_and_la
     assert len(seen) == 2 * 7 and all(
         seen
     )  # 7 batches, two passes each (clean + adversarial), both distilled
+
+
+# ---------------------------------------------------------------------------------------------- command line
+def _cli(*args: str, cwd) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
+    return subprocess.run(
+        [sys.executable, "-m", "rnn_textclf.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_cli_train_with_teacher_end_to_end(rnn_teacher, tmp_path):
+    folder, _, _ = rnn_teacher
+    proc = _cli(
+        "train", "--teacher", str(folder), "--augment", "2", "--max-train-samples", "300", "--epochs", "4", "--lr", "0.01",
+        "--hidden-size", "16", "--embedding-dim", "16", "--distillation-alpha", "0.7",
+        "--distillation-temperature", "2", "--quiet", "--output-dir", "student", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "student"
+    metrics = json.loads((out / "metrics.json").read_text())
+    distilled = metrics["distillation"]
+    assert (
+        distilled["teacher"] == str(folder) and distilled["alpha"] == 0.7 and distilled["temperature"] == 2.0
+    )
+    assert distilled["augment_copies"] == 2 and 300 < distilled["transfer_rows"] <= 900
+    assert metrics["train_rows"] == distilled["transfer_rows"]
+    assert metrics["test"]["accuracy"] > 0.87  # above the majority class (ham), with 300 labelled texts
+    assert json.loads((out / "config.json").read_text())["distillation"] == distilled
+    card = (out / "README.md").read_text()
+    assert f"distilled from the teacher `{folder}`" in card and "## Distillation" in card
+    assert "| Temperature | 2 |" in card and "| alpha (weight of the teacher's term) | 0.7 |" in card
+
+
+def test_cli_distillation_options_need_a_teacher(tmp_path, capsys, monkeypatch):
+    from rnn_textclf.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--augment", "2", "--quiet"]) == 2
+    assert "--augment needs --teacher" in capsys.readouterr().err
+    assert main(["train", "--teacher", str(tmp_path / "nowhere"), "--quiet"]) == 2
+    assert "--teacher" in capsys.readouterr().err
+    assert main(["train", "--teacher", "x", "--recipe", "bilstm-glove", "--quiet"]) == 2
+    assert "--teacher cannot be combined with --recipe" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing written

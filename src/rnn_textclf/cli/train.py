@@ -91,6 +91,38 @@ _TRAINING_OPTIONS = (
 )
 
 
+#: Defaults of the distillation options (``--teacher`` and the options that only apply with it).
+DISTILLATION_DEFAULTS: dict[str, Any] = {
+    "teacher": None,
+    "teacher_revision": None,
+    "teacher_batch_size": 64,
+    "augment": 0,
+    "distillation_alpha": None,
+    "distillation_temperature": None,
+    "distillation_loss": None,
+}
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
 def _merge_config_file(
     parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str]
 ) -> argparse.Namespace:
@@ -126,6 +158,11 @@ def _merge_config_file(
 
 def cmd_train(args: argparse.Namespace) -> int:
     if getattr(args, "recipe", None):
+        if getattr(args, "teacher", None):
+            raise CLIError(
+                "--teacher cannot be combined with --recipe yet (recipes still train in their own loop); "
+                "drop --recipe and give the model options, e.g. --rnn-type lstm --vectors glove.6B.50d."
+            )
         return cmd_train_recipe(args)
     output_dir = Path(args.output_dir)
     _check_output_dir(output_dir, args.overwrite)
@@ -133,7 +170,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     import numpy as np
     import torch
-    from transformers import EarlyStoppingCallback, TrainerCallback, TrainingArguments, set_seed
+    from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     class _BarsOnly(ProgressCallback):
@@ -150,6 +187,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..modeling import RNNClassifier
     from ..tokenization import RNNTokenizer
     from ..trainer import RNNTrainer
+    from ..training_args import RNNTrainingArguments
 
     # Under torchrun / accelerate launch every rank runs this command. Joining the process group first lets
     # rank 0 alone write files and print, while every rank trains on the same data with the same vocab.
@@ -201,8 +239,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "label": _encode_labels(split, plan, name),
             }
 
+    distillation = _distillation_data(args, splits["train"], plan)  # None without --teacher
     tokenizer = RNNTokenizer.train_from_iterator(
-        iter(splits["train"]["text"]),
+        iter(distillation["dataset"]["text"] if distillation else splits["train"]["text"]),
         min_freq=args.min_freq,
         max_vocab_size=args.max_vocab_size,
         show_progress=not args.quiet,
@@ -214,7 +253,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from datasets import Dataset
 
     def encode(name: str) -> Any:
-        ds = Dataset.from_dict(splits[name])
+        ds = distillation["dataset"] if distillation and name == "train" else Dataset.from_dict(splits[name])
         return ds.map(
             lambda batch: tokenizer(
                 batch["text"], truncation=True, max_length=args.max_length, return_length=True
@@ -260,6 +299,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         embedding_dropout=args.embedding_dropout,
         classifier_dropout=args.classifier_dropout,
     )
+    if distillation:
+        config.distillation = distillation["card"]  # config.json and the model card say how it was trained
     model = RNNClassifier(config)
     coverage = None
     if vectors is not None:
@@ -315,7 +356,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     with _shared_work_dirs(state, output_dir) as (work, staging):
         try:
-            training_args = TrainingArguments(
+            training_args = RNNTrainingArguments(
                 output_dir=work,
                 per_device_train_batch_size=args.batch_size,
                 per_device_eval_batch_size=256,
@@ -339,6 +380,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 save_only_model=True,
                 # Every parameter takes part in each forward pass: spare DDP the search for unused ones.
                 ddp_find_unused_parameters=False,
+                **(distillation["arguments"] if distillation else {}),
             )
             trainer = RNNTrainer(
                 model=model,
@@ -368,6 +410,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             }
             if coverage is not None:
                 report["vectors"] = {"name": args.vectors, "coverage": str(coverage)}
+            if distillation:
+                report["distillation"] = distillation["card"]
             eval_split = "test" if "test" in encoded else "validation"
             with _stdout_to_stderr():
                 prediction = trainer.predict(encoded[eval_split])
@@ -405,6 +449,68 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.push_to_hub:
         _push(output_dir, args.push_to_hub)
     return EXIT_OK
+
+
+def _distillation_data(
+    args: argparse.Namespace, train: dict[str, list[Any]], plan: dict[str, Any]
+) -> dict[str, Any] | None:
+    """``--teacher``: the transfer set with the teacher's logits, the trainer arguments and the card entry.
+
+    The training texts keep their labels; ``--augment N`` adds N augmented copies of each (Tang et al.
+    2019: words masked with the teacher's mask token, n-grams sampled), labelled by the teacher only.
+    Returns None without ``--teacher``.
+    """
+    if not getattr(args, "teacher", None):
+        for option in ("augment", "distillation_alpha", "distillation_temperature", "distillation_loss"):
+            if getattr(args, option, None) != DISTILLATION_DEFAULTS[option]:
+                raise CLIError(f"--{option.replace('_', '-')} needs --teacher (the model to distil from).")
+        return None
+    if plan["problem_type"] != "single_label_classification":
+        raise CLIError(
+            f"--teacher distils single-label classifiers; this data is {plan['problem_type']}. Drop --teacher."
+        )
+    from ..distillation import _load_teacher, add_teacher_logits, build_transfer_set
+
+    alpha = 0.5 if args.distillation_alpha is None else args.distillation_alpha
+    temperature = 1.0 if args.distillation_temperature is None else args.distillation_temperature
+    loss = args.distillation_loss or "kl"
+    try:
+        model, teacher_tokenizer, described = _load_teacher(args.teacher, args.teacher_revision)
+    except (OSError, ValueError, TypeError) as err:
+        raise CLIError(f"--teacher {args.teacher!r}: {str(err).splitlines()[0]}") from None
+    augment = args.augment or 0
+    transfer = build_transfer_set(
+        train["text"],
+        train["label"],
+        n_copies=augment,
+        seed=args.seed,
+        mask_token=getattr(teacher_tokenizer, "mask_token", None) or "[MASK]",
+    )
+    _info(
+        f"Distilling from {described}: {len(transfer):,} transfer texts "
+        f"({len(train['text']):,} training texts + {len(transfer) - len(train['text']):,} augmented copies)."
+    )
+    try:
+        transfer = add_teacher_logits(
+            transfer, (model, teacher_tokenizer), labels=plan["names"], batch_size=args.teacher_batch_size
+        )
+    except ValueError as err:
+        raise CLIError(f"--teacher {args.teacher!r}: {err}") from None
+    card = {
+        "teacher": described,
+        "teacher_num_labels": int(model.config.num_labels),
+        "alpha": alpha,
+        "temperature": temperature,
+        "loss": loss,
+        "augment_copies": augment,
+        "transfer_rows": len(transfer),
+    }
+    arguments = {
+        "distillation_alpha": alpha,
+        "distillation_temperature": temperature,
+        "distillation_loss": loss,
+    }
+    return {"dataset": transfer, "card": card, "arguments": arguments}
 
 
 def recipe_from_args(args: argparse.Namespace) -> Any:
@@ -576,6 +682,34 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="train by a named recipe (bilstm-glove, lecture-rnn; see rnn_textclf.recipes) or a recipe "
         ".yaml/.json file; options that differ from their defaults override the recipe's fields",
     )
+    d = train.add_argument_group("distillation (Tang et al. 2019)")
+    d.add_argument(
+        "--teacher",
+        metavar="PATH_OR_REPO",
+        help="distil from this fine-tuned classifier (a folder or Hub repo id with the same labels): the "
+        "student learns the teacher's logits on the training texts",
+    )
+    d.add_argument("--teacher-revision", help="branch, tag or commit of a Hub --teacher")
+    d.add_argument("--teacher-batch-size", type=_positive_int, help="texts per teacher forward pass (64)")
+    d.add_argument(
+        "--augment",
+        type=_non_negative_int,
+        metavar="N",
+        help="add N augmented copies of each training text (words masked, n-grams sampled), teacher-labelled",
+    )
+    d.add_argument(
+        "--distillation-alpha",
+        type=_unit_interval,
+        help="weight of the teacher's signal vs the labels (default 0.5; 1.0: teacher only)",
+    )
+    d.add_argument(
+        "--distillation-temperature", type=_positive_float, help="softening temperature of the kl loss (1.0)"
+    )
+    d.add_argument(
+        "--distillation-loss",
+        choices=["kl", "mse"],
+        help="kl on softened probabilities (default) or mse on logits",
+    )
     o = train.add_argument_group("output")
     o.add_argument("--output-dir", help="where to write the model (default: ./rnn-textclf-model)")
     o.add_argument("--overwrite", action="store_true", help="replace a non-empty --output-dir")
@@ -583,5 +717,5 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     o.add_argument("--config", help="a .yaml/.json file with any of these options (flags win)")
     o.add_argument("--quiet", action="store_true", help="no progress output")
     o.add_argument("--threads", type=_positive_int, help="torch threads (default 1, or OMP_NUM_THREADS)")
-    train.set_defaults(func=cmd_train, **TRAIN_DEFAULTS)
+    train.set_defaults(func=cmd_train, **TRAIN_DEFAULTS, **DISTILLATION_DEFAULTS)
     return train
