@@ -1,8 +1,10 @@
 """Subprocess side of tests/test_reliability.py: training runs that can be killed, and a save loop.
 
-Run as ``python reliability_worker.py train OUT [--kill-after-save STEP] [--resume]`` or
-``python reliability_worker.py save-loop FOLDER``. Both kill themselves with SIGKILL at a chosen
-point, so the parent test sees exactly what a crash (OOM killer, pre-emption, power cut of the
+Run as ``python reliability_worker.py train OUT [--kill-after-save STEP] [--resume]``,
+``python reliability_worker.py save-loop FOLDER`` or ``python reliability_worker.py cli
+[--kill-after-save STEP] -- ARGS`` (``rnn-textclf ARGS`` in this process; with ``--kill-after-save``
+every ``RNNTrainer`` it builds gets a callback that kills the process once checkpoint STEP is saved).
+They kill themselves with SIGKILL at a chosen point, so the parent test sees exactly what a crash (OOM killer, pre-emption, power cut of the
 process) leaves behind. Not collected by pytest (no ``test_`` prefix).
 """
 
@@ -146,6 +148,29 @@ def save_loop(folder: Path) -> None:
         (folder.parent / "saved").write_text(str(calls["n"]))
 
 
+def cli(argv: list[str], kill_after_save: int | None) -> int:
+    """``rnn-textclf ARGV`` in this process, SIGKILLed right after the checkpoint of step ``kill_after_save``."""
+    from transformers import TrainerCallback
+
+    from rnn_textclf.cli import main as cli_main
+    from rnn_textclf.trainer import RNNTrainer
+
+    class KillAfterSave(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            if state.global_step == kill_after_save:
+                _kill_self()
+
+    if kill_after_save is not None:
+        init = RNNTrainer.__init__
+
+        def init_with_kill(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            init(self, *args, **kwargs)
+            self.add_callback(KillAfterSave())
+
+        RNNTrainer.__init__ = init_with_kill  # type: ignore[method-assign]
+    return cli_main(argv)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,7 +180,12 @@ def main() -> None:
     train_parser.add_argument("--resume", action="store_true")
     loop_parser = sub.add_parser("save-loop")
     loop_parser.add_argument("folder", type=Path)
+    cli_parser = sub.add_parser("cli")
+    cli_parser.add_argument("--kill-after-save", type=int)
+    cli_parser.add_argument("cli_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
+    if args.command == "cli":
+        sys.exit(cli([a for a in args.cli_args if a != "--"], args.kill_after_save))
     if args.command == "train":
         train(args.out, args.kill_after_save, args.resume)
     else:

@@ -294,3 +294,57 @@ def test_rnn_trainer_hands_lengths_past_ddp_input_moving(tmp_path):
     assert moved["input_ids"].device.type == "meta" and moved["lengths"] is ddp_inputs["lengths"]
     with torch.no_grad():
         assert torch.equal(model(**ddp_inputs).logits, model(**plain).logits)
+
+
+def test_torchrun_trains_a_recipe_on_two_processes(ag_subset, tmp_path):
+    """`torchrun --nproc_per_node 2 -m rnn_textclf.cli train --recipe bilstm-glove`: the recipe path is the DDP path."""
+    out = tmp_path / "model"
+    proc = run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(free_port()),
+            "-m",
+            "rnn_textclf.cli",
+            "train",
+            "--recipe",
+            "bilstm-glove",
+            "--train-file",
+            str(ag_subset / "train.csv"),
+            "--test-file",
+            str(ag_subset / "eval.csv"),
+            "--csv-column-names",
+            "label,title,description",
+            "--text-column",
+            "title",
+            "--text-column",
+            "description",
+            "--hidden-size",
+            "32",
+            "--max-length",
+            "60",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--output-dir",
+            str(out),
+        ],
+        cwd=tmp_path,
+    )
+    assert proc.stdout.count("rnn-textclf: trained in") == 1, proc.stdout  # rank 0 alone reports
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no checkpoint or staging folder left
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["processes"] == 2
+    assert metrics["recipe"]["name"] == "bilstm-glove" and metrics["recipe"]["adversarial_eps"] == 1.0
+    # 922 training rows, 32 a process a step: 15 steps an epoch on 2 processes (29 on one).
+    assert metrics["train_rows"] == 922 and metrics["history"][-1]["step"] == 30
+    assert sum(row["support"] for row in metrics["test"]["per_class"].values()) == 500  # no duplicates
+    assert metrics["test"]["accuracy"] > 0.5, metrics["test"]  # four balanced classes: chance is 0.25
+    config = json.loads((out / "config.json").read_text())
+    assert (config["recipe"], config["hidden_size"], config["embedding_dim"]) == ("bilstm-glove", 32, 50)

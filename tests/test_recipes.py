@@ -1,10 +1,13 @@
-"""Recipes: the shipped files load and validate, train a few steps on real data, and drive the CLI."""
+"""Recipes: the shipped files load and validate, map onto RNNTrainingArguments and the model config,
+train a few steps on real data through RNNTrainer, and drive the CLI (one path with the default
+training), including checkpoints and kill-and-resume."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -38,9 +41,12 @@ def glove():
     return load_word_vectors("glove.6B.50d")
 
 
+WORKER = Path(__file__).resolve().parent / "reliability_worker.py"
+
+
 def test_shipped_recipes_load_and_validate():
     names = list_recipes()
-    assert {"bilstm-glove", "bilstm-glove-large", "bigru-glove", "lecture-rnn"} <= set(names)
+    assert {"bilstm-glove", "bilstm-glove-large", "bigru-glove", "default", "lecture-rnn"} <= set(names)
     for name in names:
         recipe = get_recipe(name)
         assert recipe.name == name
@@ -67,10 +73,16 @@ def test_save_and_load_file_round_trip(tmp_path, suffix):
     [
         ({"lr": -1.0}, "`lr` must be a number in (0, 1), got -1.0"),
         ({"optimizer": "sgd"}, "`optimizer` must be one of 'adam', 'adamw', got 'sgd'"),
-        ({"schedule": "step"}, "`schedule` must be one of"),
+        (
+            {"schedule": "onecycle"},
+            "`schedule` must be one of 'constant', 'linear', 'cosine', got 'onecycle'",
+        ),
+        ({"optimizer": "adam", "weight_decay": 0.01}, "`weight_decay` must be 0 with `optimizer: adam`"),
+        ({"metric_for_best_model": "loss"}, "`metric_for_best_model` must be one of 'accuracy', 'f1'"),
         ({"freeze_epochs": -2}, "`freeze_epochs` must be an integer >= 0, or -1"),
         ({"batch_size": 0}, "`batch_size` must be an integer >= 1, got 0"),
-        ({"epochs": True}, "`epochs` must be an integer >= 1, got True"),
+        ({"epochs": True}, "`epochs` must be a positive number (whole or fractional epochs), got True"),
+        ({"epochs": 0}, "`epochs` must be a positive number"),
         ({"word_dropout": 1.0}, "`word_dropout` must be a number in [0, 1)"),
         ({"patience": 0}, "`patience` must be an integer >= 1 or null"),
         ({"model": {"colour": "blue"}}, "unknown keys ['colour']"),
@@ -90,6 +102,64 @@ def test_invalid_fields_name_field_value_and_allowed(changes, message):
     with pytest.raises(InvalidRecipeError) as info:
         get_recipe("bilstm-glove").replace(**changes)
     assert message in str(info.value)
+
+
+def test_recipe_maps_onto_training_arguments_and_model_config(tmp_path):
+    from rnn_textclf import RNNTokenizer, RNNTrainingArguments
+
+    recipe = get_recipe("bilstm-glove")
+    args = recipe.training_arguments(tmp_path, seed=7)
+    assert isinstance(args, RNNTrainingArguments)
+    expected = {
+        "per_device_train_batch_size": 32,
+        "num_train_epochs": 15,
+        "learning_rate": 0.003,
+        "weight_decay": 0.0001,
+        "lr_scheduler_type": "linear",
+        "warmup_steps": 0.05,
+        "max_grad_norm": 5.0,
+        "label_smoothing_factor": 0.0,
+        "adversarial_eps": 1.0,
+        "ema_decay": 0.0,
+        "embedding_lr_scale": 1.0,
+        "embedding_freeze_epochs": 0,
+        "max_train_seconds": 840,
+        "metric_for_best_model": "accuracy",
+        "load_best_model_at_end": True,
+        "train_sampling_strategy": "group_by_length",
+        "seed": 7,
+        "max_steps": -1,
+    }
+    assert {k: getattr(args, k) for k in expected} == expected
+    assert str(args.optim) in ("adamw_torch", "OptimizerNames.ADAMW_TORCH")
+    assert [type(c).__name__ for c in recipe.callbacks()] == ["EarlyStoppingCallback"]
+    assert recipe.callbacks()[0].early_stopping_patience == 4
+    # The lecture's recipe: no clipping, a constant rate, Adam (= AdamW without weight decay), frozen for good.
+    lecture = get_recipe("lecture-rnn").training_arguments(tmp_path, max_steps=9, report_to="tensorboard")
+    assert (lecture.max_grad_norm, lecture.lr_scheduler_type, lecture.weight_decay) == (
+        0.0,
+        "constant_with_warmup",
+        0.0,
+    )
+    assert (lecture.embedding_freeze_epochs, lecture.max_steps, lecture.report_to) == (-1, 9, ["tensorboard"])
+    assert get_recipe("lecture-rnn").callbacks() == []  # patience: null
+    # Word dropout lives in the model config (training mode only); the config carries the recipe's name.
+    tokenizer = RNNTokenizer.train_from_iterator(["free entry now", "see you later"])
+    config = recipe.model_config(tokenizer, label_names=["ham", "spam"], embedding_dim=50)
+    assert (config.word_dropout, config.unk_token_id) == (0.1, tokenizer.unk_token_id)
+    assert (config.recipe, config.embedding_dim, config.hidden_size, config.id2label) == (
+        "bilstm-glove",
+        50,
+        128,
+        {0: "ham", 1: "spam"},
+    )
+    # The metric that picks the epoch: "auto" follows the data.
+    default = get_recipe("default")
+    assert default.selection_metric("single_label_classification", 2) == "f1"
+    assert default.selection_metric("single_label_classification", 4) == "macro_f1"
+    assert default.selection_metric("multi_label_classification", 3) == "micro_f1"
+    with pytest.raises(InvalidRecipeError, match="`metric_for_best_model` must be one of 'exact_match'"):
+        recipe.selection_metric("multi_label_classification", 3)
 
 
 def test_bad_files_and_names(tmp_path):
@@ -217,52 +287,39 @@ def test_whitespace_normalization_keeps_pretokenized_words(shared_data, glove):
     assert torch.dist(row, torch.from_numpy(glove["n't"])) < 0.1
 
 
-def test_adversarial_hook_moves_each_text_along_its_loss_gradient():
-    from rnn_textclf import RNNClassifier, RNNClassifierConfig
-    from rnn_textclf.recipes import _adversarial_hook
-
-    torch.manual_seed(0)
-    config = RNNClassifierConfig(vocab_size=30, embedding_dim=6, hidden_size=5, num_labels=3, pad_token_id=0)
-    model = RNNClassifier(config).eval()
-    input_ids = torch.tensor([[4, 5, 6, 7], [8, 9, 0, 0], [3, 0, 0, 0]])
-    lengths = torch.tensor([4, 2, 1])
-    target = torch.tensor([0, 2, 1])
-    state: dict[str, torch.Tensor] = {}
-    handle = model.get_input_embeddings().register_forward_hook(
-        lambda m, a, out: _adversarial_hook(state, out)
+def test_adversarial_step_of_a_recipe_moves_each_text_along_its_loss_gradient(shared_data, glove, tmp_path):
+    # The step itself is checked against a two-pass autograd reference in test_training_args; here a
+    # recipe's adversarial_eps reaches RNNTrainer and perturbs what the recurrent layer reads.
+    texts, labels = _trec(shared_data, 64)
+    recipe = get_recipe("bilstm-glove").replace(
+        adversarial_eps=2.0, word_dropout=0.0, model={"hidden_size": 8, "embedding_dropout": 0.0}
     )
-
-    def loss() -> torch.Tensor:
-        return torch.nn.functional.cross_entropy(model(input_ids=input_ids, lengths=lengths).logits, target)
-
-    clean = loss()
-    clean.backward()
-    grad = state.pop("embedded").grad  # (batch, seq, emb)
-    # The gradient of the loss with respect to the embedded batch, taken independently:
-    handle.remove()
-    embedded = model.get_input_embeddings()(input_ids).detach().requires_grad_(True)
-    handle = model.get_input_embeddings().register_forward_hook(lambda m, a, out: embedded)
-    (expected,) = torch.autograd.grad(loss(), embedded)
-    handle.remove()
-    torch.testing.assert_close(grad, expected)
-    assert torch.all(grad[1, 2:] == 0) and torch.all(grad[2, 1:] == 0)  # padding is not read
-
-    eps = 1e-3
-    norms = grad.flatten(1).norm(dim=1)
-    state["delta"] = eps * grad / norms[:, None, None]
-    handle = model.get_input_embeddings().register_forward_hook(
-        lambda m, a, out: _adversarial_hook(state, out)
+    tokenizer, vectors = recipe.build_tokenizer(texts, vectors=glove)
+    model, _ = recipe.build_model(tokenizer, label_names=[str(i) for i in range(6)], vectors=vectors, seed=0)
+    trainer = recipe.trainer(
+        model,
+        tokenizer,
+        recipe.training_arguments(tmp_path, seed=0, per_device_train_batch_size=8, disable_tqdm=True),
+        train_dataset=recipe.encode(tokenizer, texts, labels),
+        eval_dataset=recipe.encode(tokenizer, texts[:8], labels[:8]),
     )
-    with torch.no_grad():
-        adversarial = loss()
-    # To first order the loss rises by eps * |gradient| for every text: the steepest way up.
-    torch.testing.assert_close(adversarial - clean.detach(), eps * norms.sum(), rtol=0.05, atol=0.0)
-    # Validation (no gradients, no delta) leaves the embeddings alone.
-    del state["delta"]
-    with torch.no_grad():
-        torch.testing.assert_close(loss(), clean.detach())
-    assert "embedded" not in state
-    handle.remove()
+    batch = next(iter(trainer.get_train_dataloader()))
+    seen: list[torch.Tensor] = []  # what the recurrent layer reads: (batch, seq, emb), pass by pass
+    handle = model.embedding_dropout.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach()))
+    try:
+        model.train()
+        trainer.current_gradient_accumulation_steps = 1  # set by the training loop, which is skipped here
+        trainer.training_step(model, batch)
+    finally:
+        handle.remove()
+    assert len(seen) == 2  # the clean pass, then the adversarial pass over the same words
+    delta = seen[1] - seen[0]
+    lengths = batch["lengths"]
+    norms = delta.flatten(1).norm(dim=1)
+    torch.testing.assert_close(norms, torch.full_like(norms, 2.0), rtol=1e-4, atol=1e-4)  # eps per text
+    for row, length in enumerate(lengths.tolist()):
+        assert torch.all(delta[row, length:] == 0)  # padding is not moved
+    assert not model.get_input_embeddings()._forward_hooks  # the hooks are gone after the step
 
 
 def test_adversarial_training_trains_differently_and_leaves_no_hook(shared_data, glove):
@@ -412,6 +469,148 @@ def test_cli_unknown_recipe_one_line_exit_2(tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--recipe 'nope'" in lines[0] and "bilstm-glove" in lines[0], proc.stderr
+
+
+def _sms_args(*extra: str) -> list[str]:
+    """A small recipe run on 1,000 SMS rows (the embedded data: its own validation and test splits)."""
+    return [
+        "train",
+        "--recipe",
+        "bilstm-glove",
+        "--max-train-samples",
+        "1000",
+        "--lr",
+        "0.01",
+        "--hidden-size",
+        "16",
+        "--max-length",
+        "40",
+        "--epochs",
+        "2",
+        "--seed",
+        "3",
+        "--quiet",
+        *extra,
+    ]
+
+
+def test_cli_recipe_killed_after_a_checkpoint_resumes_to_bit_identical_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+
+    def worker(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(WORKER), "cli", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    # 1,000 rows / 32 = 32 steps an epoch; the kill lands right after epoch 1's checkpoint (step 32).
+    whole = worker("--", *_sms_args("--output-dir", "whole", "--keep-checkpoints"))
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    killed = worker(
+        "--kill-after-save", "32", "--", *_sms_args("--output-dir", "resumed", "--keep-checkpoints")
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert not (tmp_path / "resumed").exists()  # nothing published
+    assert sorted(p.name for p in (tmp_path / "resumed.checkpoints").glob("checkpoint-*")) == [
+        "checkpoint-32"
+    ]
+    # Without --resume-from-checkpoint the leftover checkpoints are not silently overwritten.
+    again = _run_cli(*_sms_args("--output-dir", "resumed"), cwd=tmp_path)
+    assert again.returncode == 2 and "--resume-from-checkpoint" in again.stderr.strip().splitlines()[-1]
+    resumed = worker(
+        "--", *_sms_args("--output-dir", "resumed", "--keep-checkpoints", "--resume-from-checkpoint")
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for name in ("checkpoint-64/model.safetensors", "model.safetensors"):
+        a = load_file(tmp_path / ("whole.checkpoints" if "/" in name else "whole") / name)
+        b = load_file(tmp_path / ("resumed.checkpoints" if "/" in name else "resumed") / name)
+        assert a.keys() == b.keys()
+        assert [k for k in a if not torch.equal(a[k], b[k])] == [], name
+    first = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    after = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
+    assert first["test"]["accuracy"] == after["test"]["accuracy"] > 0.9  # the majority class (ham) is 87%
+    # The resumed run's history still has both epochs (restored from the checkpoint's trainer state).
+    assert [h["epoch"] for h in after["history"] if "eval_accuracy" in h] == [1.0, 2.0]
+
+
+def test_cli_checkpoints_are_removed_after_success_and_resume_needs_one(tmp_path):
+    proc = _run_cli(*_sms_args("--output-dir", "m", "--max-steps", "3"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no checkpoint, work or staging folder left
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["recipe"] == "bilstm-glove"
+    # --resume-from-checkpoint on a folder without a checkpoint: one line, exit 2.
+    (tmp_path / "empty").mkdir()
+    for extra in (["--resume-from-checkpoint"], ["--resume-from-checkpoint", "empty"]):
+        proc = _run_cli(*_sms_args("--output-dir", "other", *extra), cwd=tmp_path)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+        assert "holds no checkpoint" in lines[0]
+    assert not (tmp_path / "other").exists() and not (tmp_path / "other.checkpoints").exists()
+
+
+def test_report_to_and_hyperparameter_search_over_recipe_options(tmp_path, glove):
+    from transformers import TrainerCallback
+
+    from rnn_textclf.data import load_sms_spam
+    from rnn_textclf.metrics import make_compute_metrics
+
+    data = load_sms_spam(seed=0)
+    train, val = data["train"].select(range(1000)), data["validation"].select(range(200))
+    majority = max(np.mean(val["label"]), 1 - np.mean(val["label"]))
+    names = ["ham", "spam"]
+    recipe = get_recipe("bilstm-glove").replace(
+        epochs=2, model={"hidden_size": 16}, max_length=40, patience=None, max_train_seconds=None
+    )
+    tokenizer, vectors = recipe.build_tokenizer(train["text"], vectors=glove)
+    seen: list[tuple[float, float]] = []
+
+    class RecordArgs(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            seen.append((args.adversarial_eps, args.learning_rate))
+
+    trainer = recipe.trainer(
+        None,
+        tokenizer,
+        recipe.training_arguments(tmp_path, seed=0, report_to="tensorboard", disable_tqdm=True),
+        train_dataset=recipe.encode(tokenizer, train["text"], train["label"]),
+        eval_dataset=recipe.encode(tokenizer, val["text"], val["label"]),
+        compute_metrics=make_compute_metrics("single_label_classification", names),
+        callbacks=[RecordArgs()],
+        model_init=lambda trial=None: recipe.build_model(
+            tokenizer, label_names=names, vectors=vectors, seed=0
+        )[0],
+    )
+    best = trainer.hyperparameter_search(
+        hp_space=lambda trial: {
+            "adversarial_eps": trial.suggest_float("adversarial_eps", 0.0, 2.0),
+            "learning_rate": trial.suggest_float("learning_rate", 5e-3, 2e-2, log=True),
+        },
+        backend="optuna",
+        n_trials=2,
+        direction="maximize",
+        compute_objective=lambda metrics: metrics["eval_accuracy"],
+    )
+    # Each trial trained with its own recipe options, and the search kept the better one.
+    assert len(seen) == 2 and seen[0] != seen[1]
+    assert all(0.0 <= eps <= 2.0 and 5e-3 <= lr <= 2e-2 for eps, lr in seen)
+    assert (best.hyperparameters["adversarial_eps"], best.hyperparameters["learning_rate"]) in seen
+    assert best.objective > majority + 0.03  # ham is 89% of these 200 messages
+    # report_to="tensorboard": the evaluations (2 trials x 2 epochs) were logged as TensorBoard scalars.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    runs = sorted({p.parent for p in tmp_path.rglob("events.out.tfevents.*")})
+    accuracies = []
+    for run in runs:
+        events = EventAccumulator(str(run))
+        events.Reload()
+        accuracies += [event.value for event in events.Scalars("eval/accuracy")]
+    assert len(accuracies) == 4 and max(accuracies) == pytest.approx(best.objective)
 
 
 def test_time_budget_stops_between_epochs(shared_data, glove):

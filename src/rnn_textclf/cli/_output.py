@@ -26,28 +26,26 @@ def _check_output_dir(path: Path, overwrite: bool) -> None:
 
 
 @contextlib.contextmanager
-def _shared_work_dirs(state: Any, output_dir: Path) -> Iterator[tuple[str, Path]]:
-    """Trainer's working folder and the staging folder: made by rank 0, the same paths on every rank.
+def _shared_staging_dir(state: Any, output_dir: Path) -> Iterator[Path]:
+    """The staging folder of the output: made by rank 0 beside ``output_dir``, the same path on every rank.
 
-    Both sit beside ``output_dir`` (shared storage in a multi-node run), so every rank loads the best
-    checkpoint that rank 0 saved. Rank 0 removes the working folder at the end.
+    Beside ``output_dir`` (shared storage in a multi-node run), so that ``_publish`` is a rename. Rank 0
+    removes it if the block fails (after success ``_publish`` has moved it).
     """
     parent = output_dir.absolute().parent
-    paths: list[Any] = [None, None]
+    paths: list[Any] = [None]
     if state.is_main_process:
-        paths = [
-            tempfile.mkdtemp(prefix=f".{output_dir.name}.work-", dir=parent),
-            tempfile.mkdtemp(prefix=f".{output_dir.name}.staging-", dir=parent),
-        ]
+        paths = [tempfile.mkdtemp(prefix=f".{output_dir.name}.staging-", dir=parent)]
     if state.num_processes > 1:
         from accelerate.utils import broadcast_object_list
 
         broadcast_object_list(paths)
     try:
-        yield paths[0], Path(paths[1])
-    finally:
+        yield Path(paths[0])
+    except BaseException:
         if state.is_main_process:
             shutil.rmtree(paths[0], ignore_errors=True)
+        raise
 
 
 def _publish(staging: Path, target: Path) -> None:

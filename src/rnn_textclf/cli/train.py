@@ -1,4 +1,12 @@
-"""``rnn-textclf train``: train a classifier on the CLI's data (default or by ``--recipe``) and write its folder."""
+"""``rnn-textclf train``: train a classifier on the CLI's data by a recipe (default: ``default``) and write its folder.
+
+One path for every run: the options resolve to a [`Recipe`][rnn_textclf.recipes.Recipe] (the ``default``
+recipe, or ``--recipe NAME``, with the options given on the command line or in ``--config`` applied to
+it), which builds the tokenizer, the model and the ``RNNTrainingArguments``; ``RNNTrainer`` trains. The
+Trainer's checkpoints go to ``<output-dir>.checkpoints/`` (or ``--checkpoint-dir``), which survives a
+crash (``--resume-from-checkpoint`` continues from it) and is removed after success unless
+``--keep-checkpoints``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,6 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,58 +44,57 @@ from ._output import (
     _plot_curves,
     _print_report,
     _publish,
-    _shared_work_dirs,
+    _shared_staging_dir,
     _write_card,
 )
 from .push import _push
 
-#: Defaults of `rnn-textclf train`; tuned so the embedded SMS spam default trains in well under 2 minutes.
+#: Defaults of `rnn-textclf train`. The model and training options default to ``None``: the recipe's value
+#: (``--recipe``, by default the ``default`` recipe: rnn_textclf/recipes/default.yaml) unless given.
 TRAIN_DEFAULTS: dict[str, Any] = {
-    "rnn_type": "lstm",
-    "hidden_size": 64,
-    "num_layers": 1,
-    "bidirectional": True,
-    "pooling": "max",
-    "embedding_dim": 64,
-    "dropout": 0.0,
-    "embedding_dropout": 0.1,
-    "classifier_dropout": 0.2,
+    "recipe": "default",
+    "rnn_type": None,
+    "hidden_size": None,
+    "num_layers": None,
+    "bidirectional": None,
+    "pooling": None,
+    "embedding_dim": None,
+    "dropout": None,
+    "embedding_dropout": None,
+    "classifier_dropout": None,
     "vectors": None,
-    "freeze_vectors": False,
-    "min_freq": 1,
-    "max_vocab_size": 30000,
-    "max_length": 256,
-    "epochs": 6,
-    "batch_size": 32,
-    "lr": 3e-3,
-    "weight_decay": 0.0,
+    "freeze_vectors": None,
+    "min_freq": None,
+    "max_vocab_size": None,
+    "max_length": None,
+    "epochs": None,
+    "batch_size": None,
+    "lr": None,
+    "weight_decay": None,
     "seed": 42,
     "output_dir": "rnn-textclf-model",
     "max_train_samples": None,
     "max_steps": -1,
+    "checkpoint_dir": None,
+    "keep_checkpoints": False,
+    "resume_from_checkpoint": None,
 }
 
-#: CLI option -> recipe field (model fields under ``model``).
+#: Options that set a field of the recipe's ``model`` (RNNClassifierConfig fields).
 _MODEL_OPTIONS = (
     "rnn_type",
     "hidden_size",
     "num_layers",
     "bidirectional",
     "pooling",
+    "embedding_dim",
     "dropout",
     "embedding_dropout",
     "classifier_dropout",
 )
 
-_TRAINING_OPTIONS = (
-    "vectors",
-    "min_freq",
-    "max_vocab_size",
-    "max_length",
-    "batch_size",
-    "lr",
-    "weight_decay",
-)
+#: Options that set the recipe field of the same name.
+_RECIPE_OPTIONS = ("min_freq", "max_vocab_size", "max_length", "epochs", "batch_size", "lr", "weight_decay")
 
 
 #: Defaults of the distillation options (``--teacher`` and the options that only apply with it).
@@ -157,20 +163,17 @@ def _merge_config_file(
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if getattr(args, "recipe", None):
-        if getattr(args, "teacher", None):
-            raise CLIError(
-                "--teacher cannot be combined with --recipe yet (recipes still train in their own loop); "
-                "drop --recipe and give the model options, e.g. --rnn-type lstm --vectors glove.6B.50d."
-            )
-        return cmd_train_recipe(args)
+    """Trains by the recipe the options name; writes model, tokenizer, card, metrics.json and plots."""
     output_dir = Path(args.output_dir)
     _check_output_dir(output_dir, args.overwrite)
     started = time.perf_counter()
+    recipe = recipe_from_args(args)
+    checkpoint_dir = _checkpoint_dir(args, output_dir)
+    resume = _resume_target(args, checkpoint_dir)
 
     import numpy as np
     import torch
-    from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
+    from transformers import TrainerCallback, set_seed
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     class _BarsOnly(ProgressCallback):
@@ -181,13 +184,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from accelerate import PartialState
 
-    from ..collator import PackedSequenceCollator
-    from ..configuration import RNNClassifierConfig
     from ..metrics import classification_metrics, make_compute_metrics
-    from ..modeling import RNNClassifier
-    from ..tokenization import RNNTokenizer
-    from ..trainer import RNNTrainer
-    from ..training_args import RNNTrainingArguments
+    from ..recipes import InvalidRecipeError
 
     # Under torchrun / accelerate launch every rank runs this command. Joining the process group first lets
     # rank 0 alone write files and print, while every rank trains on the same data with the same vocab.
@@ -196,7 +194,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.quiet = True
         _configure_logging(quiet=True)
     set_seed(args.seed)
+    created = not checkpoint_dir.exists()  # a folder of ours: removed whole after success
     with state.main_process_first():  # rank 0 fills the datasets cache, the other ranks then read it
+        if state.is_main_process and resume is None:
+            _remove_checkpoints(checkpoint_dir, whole=False)  # --overwrite (checked above): start over
         data = _load_data(args)
     if "train" not in data:
         raise CLIError(f"the data has no 'train' split (splits: {', '.join(data)}).")
@@ -204,16 +205,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     for name in data:
         _check_text_features(data[name], text_columns, name)
     plan = _label_plan(args, data)
+    multi = plan["problem_type"] == "multi_label_classification"
+    if multi and recipe.label_smoothing:
+        raise CLIError(
+            f"recipe {recipe.name!r} smooths labels (label_smoothing {recipe.label_smoothing}), which needs one "
+            "class per text; this data is multi-label. Use a recipe with label_smoothing: 0."
+        )
+    names = plan["names"]
+    try:
+        best_metric = recipe.selection_metric(plan["problem_type"], len(names))
+    except InvalidRecipeError as err:
+        raise CLIError(f"--recipe {recipe.name!r}: {err}") from None
     if "validation" not in data:
         # A seeded validation split from train: early stopping never looks at the test split.
         from ..data import stratified_split
 
         train = data["train"]
-        if plan["problem_type"] == "single_label_classification":
-            strat = _encode_labels(train, plan, "train")
-        else:
-            strat = [0] * len(train)
-        keep, held = stratified_split(strat, (0.9, 0.1), args.seed)
+        strat = _encode_labels(train, plan, "train") if not multi else [0] * len(train)
+        share = recipe.validation_fraction
+        keep, held = stratified_split(strat, (1.0 - share, share), args.seed)
         if len(held) == 0 or len(keep) == 0:
             raise CLIError(
                 f"the train split has only {len(train)} rows, too few to hold out a validation split; "
@@ -239,82 +249,42 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "label": _encode_labels(split, plan, name),
             }
 
+    _info(f"Recipe {recipe.name}: {recipe.description}")
     distillation = _distillation_data(args, splits["train"], plan)  # None without --teacher
-    tokenizer = RNNTokenizer.train_from_iterator(
-        iter(distillation["dataset"]["text"] if distillation else splits["train"]["text"]),
-        min_freq=args.min_freq,
-        max_vocab_size=args.max_vocab_size,
-        show_progress=not args.quiet,
-    )
+    train_texts = distillation["dataset"]["text"] if distillation else splits["train"]["text"]
+    try:
+        tokenizer, vectors = recipe.build_tokenizer(train_texts, show_progress=not args.quiet)
+    except (FileNotFoundError, ValueError) as err:
+        raise CLIError(
+            f"vectors {recipe.vectors!r} of recipe {recipe.name!r}: {str(err).splitlines()[0]}"
+        ) from None
     _info(
-        f"Vocab: {len(tokenizer):,} tokens (min_freq={args.min_freq}, max_vocab_size={args.max_vocab_size})."
+        f"Vocab: {len(tokenizer):,} tokens (min_freq={recipe.min_freq}, max_vocab_size={recipe.max_vocab_size})."
     )
-
-    from datasets import Dataset
-
-    def encode(name: str) -> Any:
-        ds = distillation["dataset"] if distillation and name == "train" else Dataset.from_dict(splits[name])
-        return ds.map(
-            lambda batch: tokenizer(
-                batch["text"], truncation=True, max_length=args.max_length, return_length=True
-            ),
-            batched=True,
-            remove_columns=["text"],
-            desc=f"tokenizing {name}",
-        )
-
-    encoded = {name: encode(name) for name in splits}
-
-    vectors = None
-    embedding_dim = args.embedding_dim
-    if args.vectors:
-        from ..vectors import load_word_vectors
-
-        try:
-            vectors = load_word_vectors(args.vectors, vocab=tokenizer.get_vocab())
-        except (FileNotFoundError, ValueError) as err:
-            raise CLIError(f"--vectors {args.vectors!r}: {str(err).splitlines()[0]}") from None
-        if args.embedding_dim_given and args.embedding_dim != vectors.dim:
-            raise CLIError(
-                f"--embedding-dim {args.embedding_dim} differs from the {vectors.dim}-d --vectors {args.vectors!r}; "
-                "drop --embedding-dim or pick vectors of that size."
-            )
-        embedding_dim = vectors.dim
-
-    names = plan["names"]
-    config = RNNClassifierConfig(
-        vocab_size=len(tokenizer),
-        pad_token_id=tokenizer.pad_token_id,
-        num_labels=len(names),
-        id2label=dict(enumerate(names)),
-        label2id={n: i for i, n in enumerate(names)},
-        problem_type=plan["problem_type"],
-        rnn_type=args.rnn_type,
-        embedding_dim=embedding_dim,
-        hidden_size=args.hidden_size,
-        num_layers=args.num_layers,
-        bidirectional=args.bidirectional,
-        pooling=args.pooling,
-        dropout=args.dropout,
-        embedding_dropout=args.embedding_dropout,
-        classifier_dropout=args.classifier_dropout,
+    model, coverage = recipe.build_model(
+        tokenizer, label_names=names, vectors=vectors, problem_type=plan["problem_type"], seed=args.seed
     )
     if distillation:
-        config.distillation = distillation["card"]  # config.json and the model card say how it was trained
-    model = RNNClassifier(config)
-    coverage = None
-    if vectors is not None:
-        coverage = model.load_pretrained_embeddings(vectors, tokenizer, freeze=args.freeze_vectors)
+        model.config.distillation = distillation[
+            "card"
+        ]  # config.json and the model card say how it was trained
+    if coverage is not None:
         _info(str(coverage))
     n_params = sum(p.numel() for p in model.parameters())
+    config = model.config
     _info(
-        f"Model: {args.rnn_type} x{args.num_layers}{' bidirectional' if args.bidirectional else ''}, "
+        f"Model: {config.rnn_type} x{config.num_layers}{' bidirectional' if config.bidirectional else ''}, "
         f"{n_params:,} parameters."
     )
+    encoded = {
+        name: recipe.encode(tokenizer, split["text"], split["label"]) for name, split in splits.items()
+    }
+    if distillation:  # the transfer set (training texts + augmented copies) with the teacher's logits
+        transfer = distillation["dataset"]
+        encoded["train"] = recipe.encode(tokenizer, transfer["text"], transfer["label"]).add_column(
+            "teacher_logits", transfer["teacher_logits"]
+        )
 
-    multi = plan["problem_type"] == "multi_label_classification"
-    best_metric = "micro_f1" if multi else ("f1" if len(names) == 2 else "macro_f1")
-    history: list[dict[str, Any]] = []
     metric_keys = [
         "loss",
         "eval_loss",
@@ -324,21 +294,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     metric_keys = list(dict.fromkeys(metric_keys))
 
     class TableCallback(TrainerCallback):
+        """One line on stderr per evaluation (epoch): training loss and the validation metrics."""
+
         printed_header = False
+        train_loss: float | None = None
 
         def on_log(
             self, _args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any
         ) -> None:
-            if logs:
-                history.append(dict(logs, epoch=logs.get("epoch", state.epoch)))
+            if logs and "loss" in logs:
+                self.train_loss = logs["loss"]
 
         def on_evaluate(
             self, _args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kw: Any
         ) -> None:
             if args.quiet or not metrics:
                 return
-            train_loss = next((h["loss"] for h in reversed(history) if "loss" in h), None)
-            row = {"epoch": state.epoch, "loss": train_loss, **metrics}
+            row = {"epoch": state.epoch, "loss": self.train_loss, **metrics}
             if not self.printed_header:
                 print(
                     "\n"
@@ -354,62 +326,53 @@ def cmd_train(args: argparse.Namespace) -> int:
             ]
             print(" | ".join(cells), file=sys.stderr)
 
-    with _shared_work_dirs(state, output_dir) as (work, staging):
+    finished = False
+    with _shared_staging_dir(state, output_dir) as staging:
         try:
-            training_args = RNNTrainingArguments(
-                output_dir=work,
-                per_device_train_batch_size=args.batch_size,
-                per_device_eval_batch_size=256,
-                learning_rate=args.lr,
-                weight_decay=args.weight_decay,
-                num_train_epochs=args.epochs,
-                max_steps=args.max_steps,
-                eval_strategy="epoch",
-                save_strategy="epoch",
-                logging_strategy="epoch",
-                save_total_limit=2,
-                load_best_model_at_end=True,
-                metric_for_best_model=best_metric,
-                greater_is_better=True,
-                train_sampling_strategy="group_by_length",
+            training_args = recipe.training_arguments(
+                checkpoint_dir,
                 seed=args.seed,
-                report_to="none",
+                max_steps=args.max_steps if args.max_steps and args.max_steps > 0 else None,
+                metric_for_best_model=best_metric,
+                # The best and the latest epoch: enough to resume and to load the best at the end.
+                save_total_limit=2,
                 disable_tqdm=args.quiet,
-                use_cpu=not torch.cuda.is_available(),
-                dataloader_pin_memory=torch.cuda.is_available(),  # pinning warns and does nothing on CPU
-                save_only_model=True,
-                # Every parameter takes part in each forward pass: spare DDP the search for unused ones.
-                ddp_find_unused_parameters=False,
                 **(distillation["arguments"] if distillation else {}),
             )
-            trainer = RNNTrainer(
-                model=model,
-                args=training_args,
+            trainer = recipe.trainer(
+                model,
+                tokenizer,
+                training_args,
                 train_dataset=encoded["train"],
                 eval_dataset=encoded["validation"],
-                data_collator=PackedSequenceCollator(tokenizer),
-                processing_class=tokenizer,
                 compute_metrics=make_compute_metrics(plan["problem_type"], names),
-                callbacks=[TableCallback(), EarlyStoppingCallback(early_stopping_patience=3)],
+                callbacks=[TableCallback()],
             )
             # Trainer prints every log dict; the table above says the same once per epoch.
             trainer.remove_callback(PrinterCallback)
             trainer.remove_callback(ProgressCallback)
             if not args.quiet:
                 trainer.add_callback(_BarsOnly())
+            if resume is not None:
+                _info(f"Resuming from {resume}.")
             with _stdout_to_stderr():
-                trainer.train()
+                trainer.train(resume_from_checkpoint=resume)
+            history = [dict(entry) for entry in trainer.state.log_history]
+            evals = [h for h in history if f"eval_{best_metric}" in h]
+            best = next((h for h in evals if h[f"eval_{best_metric}"] == trainer.state.best_metric), None)
             report: dict[str, Any] = {
-                "model": {"rnn_type": args.rnn_type, "parameters": n_params, "vocab_size": len(tokenizer)},
+                "recipe": recipe.to_dict(),
+                "model": {"rnn_type": config.rnn_type, "parameters": n_params, "vocab_size": len(tokenizer)},
                 "labels": names,
                 "train_rows": len(encoded["train"]),
                 "validation_rows": len(encoded["validation"]),
                 "processes": training_args.world_size,  # > 1 under torchrun / accelerate launch
+                "best_epoch": None if best is None else best["epoch"],
                 "best_validation": {best_metric: trainer.state.best_metric},
                 "history": history,
             }
             if coverage is not None:
-                report["vectors"] = {"name": args.vectors, "coverage": str(coverage)}
+                report["vectors"] = {"name": recipe.vectors, "coverage": str(coverage)}
             if distillation:
                 report["distillation"] = distillation["card"]
             eval_split = "test" if "test" in encoded else "validation"
@@ -432,16 +395,40 @@ def cmd_train(args: argparse.Namespace) -> int:
                 )
             report[eval_split] = final
             report["train_seconds"] = round(time.perf_counter() - started, 1)
+            trainer.model.config.freeze_embeddings = (
+                not trainer.model.get_input_embeddings().weight.requires_grad
+            )
             trainer.save_model(str(staging))  # every rank calls it; rank 0 writes
             if state.is_main_process:
+                # The card lists the values the run trained with: the recipe's, after the options.
+                card_args = argparse.Namespace(
+                    **{
+                        **vars(args),
+                        "epochs": recipe.epochs,
+                        "batch_size": recipe.batch_size,
+                        "lr": recipe.lr,
+                        "min_freq": recipe.min_freq,
+                        "max_length": recipe.max_length,
+                    }
+                )
                 _plot_curves(history, best_metric, staging / "training_curve.png")
-                _write_card(trainer.model, staging, args, report, eval_split, coverage)
+                _write_card(trainer.model, staging, card_args, report, eval_split, coverage)
+                recipe.save(staging / "recipe.yaml")
                 (staging / "metrics.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
                 _publish(staging, output_dir)
-        except BaseException:
+            finished = True
+        finally:
             if state.is_main_process:
-                shutil.rmtree(staging, ignore_errors=True)
-            raise
+                if finished and not args.keep_checkpoints:
+                    _remove_checkpoints(checkpoint_dir, whole=created)
+                elif not finished and not _has_checkpoint(checkpoint_dir):
+                    _remove_checkpoints(checkpoint_dir, whole=created)  # nothing to resume from
+                elif not finished:
+                    print(
+                        f"rnn-textclf: checkpoints kept in {checkpoint_dir}/; continue with "
+                        "--resume-from-checkpoint",
+                        file=sys.stderr,
+                    )
 
     if not state.is_main_process:
         return EXIT_OK
@@ -514,135 +501,79 @@ def _distillation_data(
 
 
 def recipe_from_args(args: argparse.Namespace) -> Any:
-    """The recipe named by ``args.recipe`` with the options that differ from the CLI defaults applied."""
+    """The recipe of ``args.recipe`` (default: ``default``) with the model and training options given applied."""
     from ..recipes import InvalidRecipeError, get_recipe
 
+    name = args.recipe or "default"
     try:
-        recipe = get_recipe(args.recipe)
+        recipe = get_recipe(name)
     except InvalidRecipeError as err:
-        raise CLIError(f"--recipe {args.recipe!r}: {err}") from None
-    changes: dict[str, Any] = {}
-    model = {o: getattr(args, o) for o in _MODEL_OPTIONS if getattr(args, o) != TRAIN_DEFAULTS[o]}
-    if model:
-        changes["model"] = model
-    if getattr(args, "embedding_dim_given", False):
-        if recipe.vectors is not None:
+        raise CLIError(f"--recipe {name!r}: {err}") from None
+    values = recipe.to_dict()
+    values["model"].update({o: getattr(args, o) for o in _MODEL_OPTIONS if getattr(args, o) is not None})
+    values.update({o: getattr(args, o) for o in _RECIPE_OPTIONS if getattr(args, o) is not None})
+    if args.vectors is not None:
+        values["vectors"] = None if args.vectors.lower() == "none" else args.vectors
+    if values["vectors"] is not None:
+        if args.embedding_dim is not None:
             raise CLIError(
-                f"--embedding-dim does not apply to recipe {recipe.name!r}: its size comes from its vectors "
-                f"{recipe.vectors!r}; drop --embedding-dim."
+                f"--embedding-dim does not apply with the vectors {values['vectors']!r} of recipe {recipe.name!r}: "
+                "the embedding's size is theirs; drop --embedding-dim (or pass --vectors none)."
             )
-        changes.setdefault("model", {})["embedding_dim"] = args.embedding_dim
-    for option in _TRAINING_OPTIONS:
-        if getattr(args, option) != TRAIN_DEFAULTS[option]:
-            changes[option] = getattr(args, option)
-    if args.epochs != TRAIN_DEFAULTS["epochs"]:
-        if float(args.epochs) != int(args.epochs):
-            raise CLIError(f"--epochs must be a whole number with --recipe, got {args.epochs}.")
-        changes["epochs"] = int(args.epochs)
-    if args.freeze_vectors != TRAIN_DEFAULTS["freeze_vectors"]:
-        changes["freeze_epochs"] = -1 if args.freeze_vectors else 0
+        values["model"].pop("embedding_dim", None)  # the vectors' size
+    if args.freeze_vectors is not None:
+        values["freeze_epochs"] = -1 if args.freeze_vectors else 0
     try:
-        return recipe.replace(**changes) if changes else recipe
+        return recipe.from_dict(values)
     except InvalidRecipeError as err:
-        raise CLIError(f"--recipe {args.recipe!r} with the given options: {err}") from None
+        raise CLIError(f"--recipe {name!r} with the given options: {err}") from None
 
 
-def cmd_train_recipe(args: argparse.Namespace) -> int:
-    """Trains by a recipe on the CLI's data, writes model, tokenizer, card and metrics.json to --output-dir."""
-    from ..metrics import classification_metrics
-    from ..recipes import predict, train_recipe
+def _checkpoint_dir(args: argparse.Namespace, output_dir: Path) -> Path:
+    """``--checkpoint-dir``, or ``<output-dir>.checkpoints`` beside the output folder."""
+    if args.checkpoint_dir:
+        return Path(args.checkpoint_dir).absolute()
+    return output_dir.absolute().with_name(f"{output_dir.name}.checkpoints")
 
-    output_dir = Path(args.output_dir)
-    _check_output_dir(output_dir, args.overwrite)
-    started = time.perf_counter()
-    recipe = recipe_from_args(args)
-    data = _load_data(args)
-    if "train" not in data:
-        raise CLIError(f"the data has no 'train' split (splits: {', '.join(data)}).")
-    text_columns = _text_columns(args, data["train"].column_names)
-    for name in data:
-        _check_text_features(data[name], text_columns, name)
-    plan = _label_plan(args, data)
-    if plan["problem_type"] != "single_label_classification":
+
+def _resume_target(args: argparse.Namespace, checkpoint_dir: Path) -> str | None:
+    """The checkpoint ``--resume-from-checkpoint [PATH]`` names: PATH itself, or the latest one in it."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    value = args.resume_from_checkpoint
+    if value is None:
+        if _has_checkpoint(checkpoint_dir) and not args.overwrite:
+            raise CLIError(
+                f"{str(checkpoint_dir)!r} holds checkpoints of an earlier run: pass --resume-from-checkpoint "
+                "to continue it, or --overwrite to start over (its checkpoints are then deleted)."
+            )
+        return None
+    folder = checkpoint_dir if value is True else Path(value)
+    if (folder / "trainer_state.json").is_file():
+        return str(folder)
+    last = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    if last is None:
         raise CLIError(
-            f"--recipe trains single-label classifiers; this data is {plan['problem_type']}. Train it without --recipe."
+            f"--resume-from-checkpoint: {str(folder)!r} holds no checkpoint (checkpoint-N folders written by an "
+            "earlier `rnn-textclf train`); check the path or --checkpoint-dir, or train without "
+            "--resume-from-checkpoint."
         )
-    splits = {
-        name: (_joined_texts(data[name], text_columns, name), _encode_labels(data[name], plan, name))
-        for name in data
-        if name in ("train", "validation", "test")
-    }
-    train_texts, train_labels = splits["train"]
-    if args.max_train_samples:
-        train_texts, train_labels = (
-            train_texts[: args.max_train_samples],
-            train_labels[: args.max_train_samples],
-        )
-    validation = splits.get("validation")
-    names = plan["names"]
-    _info(f"Recipe {recipe.name}: {recipe.description}")
-    try:
-        result = train_recipe(
-            recipe,
-            train_texts,
-            train_labels,
-            label_names=names,
-            validation_texts=validation[0] if validation else None,
-            validation_labels=validation[1] if validation else None,
-            seed=args.seed,
-            max_steps=args.max_steps if args.max_steps and args.max_steps > 0 else None,
-        )
-    except (FileNotFoundError, ValueError) as err:
-        raise CLIError(f"--recipe {recipe.name!r}: {str(err).splitlines()[0]}") from None
-    for row in result.history:
-        _info(
-            f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, validation accuracy "
-            f"{row['validation_accuracy']:.4f}{' (embedding frozen)' if row['embeddings_frozen'] else ''}"
-        )
-    eval_split = "test" if "test" in splits else None
-    report: dict[str, Any] = {
-        "recipe": recipe.to_dict(),
-        "model": {
-            "rnn_type": result.model.config.rnn_type,
-            "parameters": sum(p.numel() for p in result.model.parameters()),
-            "vocab_size": len(result.tokenizer),
-        },
-        "labels": names,
-        "train_rows": result.train_rows,
-        "validation_rows": result.validation_rows,
-        "best_epoch": result.best_epoch,
-        "best_validation": {"accuracy": result.best_validation_accuracy},
-        "history": result.history,
-    }
-    if eval_split is None:
-        eval_split = "validation"
-        report["validation"] = {"accuracy": result.best_validation_accuracy}
-    else:
-        texts, labels = splits["test"]
-        preds = predict(result.model, result.tokenizer, texts, max_length=recipe.max_length)
-        report["test"] = classification_metrics(labels, preds, names)
-    report["train_seconds"] = round(time.perf_counter() - started, 1)
+    return last
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.staging-", dir=output_dir.absolute().parent))
-    try:
-        result.tokenizer.save_pretrained(staging)
-        result.model.save_pretrained(staging)
-        recipe.save(staging / "recipe.yaml")
-        (staging / "metrics.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
-        _publish(staging, output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if eval_split == "test":
-        _print_report(report, "test", names, False, output_dir)
-    else:
-        print(
-            f"\nrnn-textclf: trained in {report['train_seconds']:.1f} s; best validation accuracy "
-            f"{result.best_validation_accuracy:.4f}. Saved to {output_dir}/"
-        )
-    if args.push_to_hub:
-        _push(output_dir, args.push_to_hub)
-    return EXIT_OK
+
+def _remove_checkpoints(folder: Path, *, whole: bool) -> None:
+    """Deletes the Trainer's ``checkpoint-N`` folders (and ``folder`` itself when ``whole``: it was ours)."""
+    if whole:
+        shutil.rmtree(folder, ignore_errors=True)
+    elif folder.is_dir():
+        for child in folder.glob("checkpoint-*"):
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def _has_checkpoint(folder: Path) -> bool:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return folder.is_dir() and get_last_checkpoint(str(folder)) is not None
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -654,33 +585,53 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "Collection shipped with the package.",
     )
     _add_data_options(train, train=True)
-    m = train.add_argument_group("model")
+    m = train.add_argument_group("model (default: the recipe's value)")
     m.add_argument("--rnn-type", choices=["rnn", "lstm", "gru"])
     m.add_argument("--hidden-size", type=_positive_int)
     m.add_argument("--num-layers", type=_positive_int)
     m.add_argument("--bidirectional", action=argparse.BooleanOptionalAction)
     m.add_argument("--pooling", choices=["last", "mean", "max", "mean_max"])
-    m.add_argument("--embedding-dim", type=_positive_int)
+    m.add_argument("--embedding-dim", type=_positive_int, help="size of a trained embedding (no --vectors)")
     m.add_argument("--dropout", type=_probability, help="between stacked layers")
     m.add_argument("--embedding-dropout", type=_probability)
     m.add_argument("--classifier-dropout", type=_probability)
-    m.add_argument("--vectors", help="pretrained word vectors, e.g. glove.6B.50d or a path")
+    m.add_argument(
+        "--vectors", help="pretrained word vectors, e.g. glove.6B.50d or a path; 'none': no vectors"
+    )
     m.add_argument("--freeze-vectors", action=argparse.BooleanOptionalAction, help="keep the vectors fixed")
     m.add_argument("--min-freq", type=_positive_int, help="drop words seen fewer times in train")
     m.add_argument("--max-vocab-size", type=_positive_int)
     m.add_argument("--max-length", type=_positive_int, help="truncate texts to this many tokens")
-    t = train.add_argument_group("training")
+    t = train.add_argument_group("training (default: the recipe's value)")
+    t.add_argument(
+        "--recipe",
+        help="train by a named recipe (default, bilstm-glove, bilstm-glove-large, bigru-glove, lecture-rnn; see "
+        "rnn_textclf.recipes) or a recipe .yaml/.json file; the model and training options given override "
+        "its fields (default: the 'default' recipe)",
+    )
     t.add_argument("--epochs", type=_positive_float)
-    t.add_argument("--batch-size", type=_positive_int)
-    t.add_argument("--lr", type=_positive_float, help="learning rate (AdamW)")
+    t.add_argument("--batch-size", type=_positive_int, help="texts per step on each process")
+    t.add_argument("--lr", type=_positive_float, help="peak learning rate (AdamW)")
     t.add_argument("--weight-decay", type=float)
     t.add_argument("--seed", type=int)
     t.add_argument("--max-train-samples", type=_positive_int, help="use only the first N training rows")
     t.add_argument("--max-steps", type=int, help="stop after N optimizer steps (overrides --epochs)")
-    t.add_argument(
-        "--recipe",
-        help="train by a named recipe (bilstm-glove, lecture-rnn; see rnn_textclf.recipes) or a recipe "
-        ".yaml/.json file; options that differ from their defaults override the recipe's fields",
+    c = train.add_argument_group("checkpoints")
+    c.add_argument(
+        "--checkpoint-dir",
+        help="where the Trainer keeps its checkpoints during training (default: <output-dir>.checkpoints); "
+        "kept after a crash, removed after success",
+    )
+    c.add_argument(
+        "--keep-checkpoints", action="store_true", help="keep the checkpoint folder after a successful run"
+    )
+    c.add_argument(
+        "--resume-from-checkpoint",
+        nargs="?",
+        const=True,
+        metavar="PATH",
+        help="continue an interrupted run (same options) from PATH (a checkpoint-N folder or a folder of them); "
+        "without PATH: the latest checkpoint in the checkpoint folder",
     )
     d = train.add_argument_group("distillation (Tang et al. 2019)")
     d.add_argument(
@@ -712,7 +663,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     o = train.add_argument_group("output")
     o.add_argument("--output-dir", help="where to write the model (default: ./rnn-textclf-model)")
-    o.add_argument("--overwrite", action="store_true", help="replace a non-empty --output-dir")
+    o.add_argument(
+        "--overwrite", action="store_true", help="replace a non-empty --output-dir (and old checkpoints)"
+    )
     o.add_argument("--push-to-hub", metavar="REPO", help="also push the model to this Hub repo")
     o.add_argument("--config", help="a .yaml/.json file with any of these options (flags win)")
     o.add_argument("--quiet", action="store_true", help="no progress output")

@@ -1,9 +1,11 @@
-"""Named, documented training recipes: model config + vectors + the training schedule, in one place.
+"""Named, documented training recipes: model config + training arguments + vectors + tokenizer rules, as data.
 
 A [`Recipe`][rnn_textclf.recipes.Recipe] holds everything needed to train a classifier from raw texts:
-the ``RNNClassifierConfig`` fields, the word vectors, the embedding freeze/unfreeze schedule, the
-optimizer, learning-rate schedule, batch size, epochs, truncation length, regularisation and early
-stopping on a validation split carved from the training data (never the test data).
+the ``RNNClassifierConfig`` fields, the word vectors, the tokenizer's rules (normalization, vocabulary
+size, truncation) and the training schedule, which it turns into
+[`RNNTrainingArguments`][rnn_textclf.RNNTrainingArguments] for [`RNNTrainer`][rnn_textclf.RNNTrainer]
+(there is no other training loop). Model selection and early stopping use a validation split carved from
+the training data, never the test data.
 
 The recipes that ship live as YAML files beside this module (``bilstm-glove.yaml``, ...); list them with
 [`list_recipes`][rnn_textclf.recipes.list_recipes], load one with
@@ -17,7 +19,24 @@ result = train_recipe(get_recipe("bilstm-glove"), train_texts, train_labels, see
 labels = predict(result.model, result.tokenizer, test_texts)
 ```
 
-The command line runs the same code: ``rnn-textclf train --recipe bilstm-glove ...``.
+Or take the parts and train with your own ``RNNTrainer`` (callbacks, ``report_to``,
+``hyperparameter_search``, ``resume_from_checkpoint``, torchrun):
+
+```python
+recipe = get_recipe("bilstm-glove")
+tokenizer, vectors = recipe.build_tokenizer(train_texts)
+model, _ = recipe.build_model(tokenizer, label_names=["neg", "pos"], vectors=vectors, seed=1)
+args = recipe.training_arguments("out", seed=1, report_to="tensorboard")
+trainer = recipe.trainer(
+    model, tokenizer, args,
+    train_dataset=recipe.encode(tokenizer, train_texts, train_labels),
+    eval_dataset=recipe.encode(tokenizer, val_texts, val_labels),
+)
+trainer.train()
+```
+
+The command line runs the same code: ``rnn-textclf train`` trains by the ``default`` recipe,
+``rnn-textclf train --recipe bilstm-glove ...`` by another one.
 """
 
 from __future__ import annotations
@@ -26,21 +45,35 @@ import copy
 import dataclasses
 import json
 import logging
-import math
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback
+
+if TYPE_CHECKING:
+    from ..configuration import RNNClassifierConfig
+    from ..modeling import RNNClassifier
+    from ..tokenization import RNNTokenizer
+    from ..trainer import RNNTrainer
+    from ..training_args import RNNTrainingArguments
 
 logger = logging.getLogger(__name__)
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw")
-SCHEDULES: tuple[str, ...] = ("constant", "linear", "cosine", "onecycle")
+#: ``schedule`` values and the ``lr_scheduler_type`` each becomes (with ``warmup_steps=warmup_ratio``).
+SCHEDULES: tuple[str, ...] = ("constant", "linear", "cosine")
+_SCHEDULER_TYPES = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}
+#: ``metric_for_best_model`` values: the validation metric that picks the kept epoch and stops early.
+#: ``"auto"``: F1 of the positive class for two classes, macro F1 for more, micro F1 for multi-label data.
+SELECTION_METRICS: tuple[str, ...] = ("accuracy", "f1", "macro_f1", "micro_f1", "exact_match", "auto")
 #: Fields of ``RNNClassifierConfig`` a recipe may set (the rest follow from the tokenizer and labels).
 MODEL_FIELDS: tuple[str, ...] = (
     "rnn_type",
@@ -88,14 +121,18 @@ class Recipe:
         freeze_epochs: Epochs trained with the embedding frozen before it is fine-tuned; ``0`` fine-tunes
             from the start, ``-1`` never unfreezes (the embedding stays the pretrained vectors).
         embedding_lr_scale: The embedding's learning rate as a fraction of ``lr`` once unfrozen.
-        optimizer: ``"adam"`` or ``"adamw"`` (decoupled weight decay; never applied to the embedding).
-        lr: Peak learning rate.
-        weight_decay: Weight decay of the non-embedding parameters.
-        schedule: ``"constant"``, ``"linear"`` (warmup then linear decay to 0), ``"cosine"`` (warmup then
-            cosine decay) or ``"onecycle"`` (``torch.optim.lr_scheduler.OneCycleLR``).
-        warmup_ratio: Share of the steps spent warming up (``"linear"`` and ``"cosine"``).
-        batch_size: Texts per training batch (batches group texts of similar length).
-        epochs: Maximum number of epochs.
+        optimizer: ``"adamw"`` (decoupled weight decay, ``optim="adamw_torch"``) or ``"adam"`` (the same
+            optimizer without weight decay, which is Adam exactly; ``weight_decay`` must be 0).
+        lr: Peak learning rate (``learning_rate``).
+        weight_decay: Weight decay (``weight_decay``; Trainer applies it to the weight matrices and the
+            embedding, not to biases).
+        schedule: ``"constant"``, ``"linear"`` (warmup then linear decay to 0) or ``"cosine"`` (warmup then
+            cosine decay): ``lr_scheduler_type`` ``constant_with_warmup``, ``linear`` or ``cosine``.
+            (``"onecycle"`` was dropped with the hand-written loop: no shipped recipe used it.)
+        warmup_ratio: Share of the steps spent warming up (``warmup_steps``, a ratio below 1).
+        batch_size: Texts per training batch on each process (``per_device_train_batch_size``; batches
+            group texts of similar length).
+        epochs: Maximum number of epochs (``num_train_epochs``; a fraction trains part of the last one).
         max_length: Truncate texts to this many tokens (``None``: no truncation).
         normalization: How texts are split into words: ``"basic_english"`` (torchtext's rules, for raw
             text) or ``"whitespace"`` (lowercase and split on whitespace only, for text that is already
@@ -107,25 +144,27 @@ class Recipe:
             (GloVe lists its words most frequent first) that the training texts lack, so words first seen
             at test time keep their pretrained vectors instead of becoming ``<unk>``. Added after
             ``max_vocab_size`` applies; ``0`` adds none. Needs ``vectors``.
-        word_dropout: Probability of replacing a training token by ``<unk>`` (a regulariser).
-        label_smoothing: Label smoothing of the cross-entropy loss.
-        grad_clip: Clip the gradient norm to this value (``None``: no clipping).
-        ema_decay: Keep an exponential moving average of the weights, updated after every optimizer step
-            with decay ``min(ema_decay, (1 + step) / (10 + step))``; validation, early stopping and the
-            returned model use the averaged weights. It smooths the noise of the last steps (a cheap
-            relative of checkpoint averaging). ``0`` turns it off; typical values 0.99-0.999.
-        adversarial_eps: Adversarial training on the word embeddings (Miyato et al. 2017): every step
-            also trains on the batch with each text's embedding sequence moved by L2 norm
-            ``adversarial_eps`` in the direction that raises its loss most (the loss gradient), and the
-            two losses are summed. It roughly doubles the time of a step. ``0`` turns it off; the
-            paper's value is 5.0 for unit-variance embeddings.
+        word_dropout: Probability of replacing a training token by ``<unk>`` (a regulariser;
+            ``RNNClassifierConfig.word_dropout``, active in training mode only).
+        label_smoothing: Label smoothing of the cross-entropy loss (``label_smoothing_factor``).
+        grad_clip: Clip the gradient norm to this value (``max_grad_norm``; ``None``: no clipping).
+        ema_decay: Keep an exponential moving average of the weights (``RNNTrainingArguments.ema_decay``);
+            validation, early stopping and the kept model use the averaged weights. ``0`` turns it off;
+            typical values 0.99-0.999.
+        adversarial_eps: Adversarial training on the word embeddings (Miyato et al. 2017;
+            ``RNNTrainingArguments.adversarial_eps``): every step also trains on the batch with each
+            text's embedding sequence moved by L2 norm ``adversarial_eps`` along its loss gradient. It
+            roughly doubles the time of a step. ``0`` turns it off.
         validation_fraction: Share of the training texts held out (seeded, stratified) for early stopping
             and model selection when no validation set is passed.
-        patience: Stop after this many epochs without a better validation accuracy (``None``: never; the
-            best epoch is still the one kept).
-        max_train_seconds: Wall-time budget of the whole ``train_recipe`` call: no epoch is started that,
-            at the speed of the last one, would end past it (``None``: no budget). Runs that hit it depend
-            on the machine's speed; the history says how many epochs ran.
+        patience: Stop after this many epochs without a better validation metric (``EarlyStoppingCallback``;
+            ``None``: never; the best epoch is still the one kept, ``load_best_model_at_end``).
+        max_train_seconds: Wall-time budget of training (``RNNTrainingArguments.max_train_seconds``): no
+            epoch is started that would end past it (``None``: no budget). Runs that hit it depend on the
+            machine's speed; the history says how many epochs ran.
+        metric_for_best_model: The validation metric that picks the kept epoch and drives early stopping
+            (``metric_for_best_model``): one of ``SELECTION_METRICS``; ``"auto"`` is F1 of the second
+            class for two classes, macro F1 for more and micro F1 for multi-label data.
     """
 
     name: str
@@ -140,7 +179,7 @@ class Recipe:
     schedule: str = "constant"
     warmup_ratio: float = 0.0
     batch_size: int = 64
-    epochs: int = 10
+    epochs: int | float = 10
     max_length: int | None = None
     normalization: str = "basic_english"
     min_freq: int = 1
@@ -154,6 +193,7 @@ class Recipe:
     validation_fraction: float = 0.1
     patience: int | None = None
     max_train_seconds: float | None = None
+    metric_for_best_model: str = "accuracy"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -186,8 +226,19 @@ class Recipe:
             _fail("lr", self.lr, "a number in (0, 1)")
         if not _is_number(self.weight_decay) or self.weight_decay < 0:
             _fail("weight_decay", self.weight_decay, "a number >= 0")
+        if self.optimizer == "adam" and self.weight_decay:
+            raise InvalidRecipeError(
+                f"Recipe field `weight_decay` must be 0 with `optimizer: adam`, got {self.weight_decay!r}: "
+                "Trainer's AdamW without weight decay is Adam; for weight decay use `optimizer: adamw`."
+            )
         if self.schedule not in SCHEDULES:
             _fail("schedule", self.schedule, f"one of {', '.join(map(repr, SCHEDULES))}")
+        if self.metric_for_best_model not in SELECTION_METRICS:
+            _fail(
+                "metric_for_best_model",
+                self.metric_for_best_model,
+                f"one of {', '.join(map(repr, SELECTION_METRICS))}",
+            )
         for name in ("warmup_ratio", "word_dropout", "label_smoothing", "ema_decay"):
             value = getattr(self, name)
             if not _is_number(value) or not 0 <= value < 1:
@@ -207,10 +258,12 @@ class Recipe:
                 f"Recipe field `vectors_vocab` is {self.vectors_vocab} but `vectors` is null: words can "
                 "only be added from pretrained vectors; set `vectors` or `vectors_vocab: 0`."
             )
-        for name in ("batch_size", "epochs", "min_freq"):
+        for name in ("batch_size", "min_freq"):
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
                 _fail(name, value, "an integer >= 1")
+        if not _is_number(self.epochs) or not self.epochs > 0:
+            _fail("epochs", self.epochs, "a positive number (whole or fractional epochs)")
         if self.max_length is not None and (not _is_int(self.max_length) or self.max_length < 1):
             _fail("max_length", self.max_length, "an integer >= 1 or null")
         if self.max_vocab_size is not None and (not _is_int(self.max_vocab_size) or self.max_vocab_size < 3):
@@ -292,6 +345,286 @@ class Recipe:
         values.update(changes)
         return Recipe.from_dict(values)
 
+    # ------------------------------------------------------------------ what the recipe builds
+    def selection_metric(self, problem_type: str = "single_label_classification", num_labels: int = 2) -> str:
+        """The ``metric_for_best_model`` for this data (``"auto"`` resolved; see ``SELECTION_METRICS``).
+
+        Raises:
+            InvalidRecipeError: The metric does not exist for this kind of data (``accuracy``/``f1`` on
+                multi-label data, ``micro_f1``/``exact_match`` on single-label data).
+        """
+        multi = problem_type == "multi_label_classification"
+        metric = self.metric_for_best_model
+        if metric == "auto":
+            return "micro_f1" if multi else ("f1" if num_labels == 2 else "macro_f1")
+        allowed = ("exact_match", "micro_f1", "macro_f1") if multi else ("accuracy", "macro_f1", "f1")
+        if metric == "f1" and not multi and num_labels != 2:
+            allowed = ("accuracy", "macro_f1")
+        if metric not in allowed:
+            kind = "multi-label" if multi else f"{num_labels}-class"
+            _fail(
+                "metric_for_best_model",
+                metric,
+                f"one of {', '.join(map(repr, allowed))} or 'auto' for {kind} data",
+            )
+        return metric
+
+    def build_tokenizer(
+        self, texts: Sequence[str], *, vectors: Any = None, show_progress: bool = False
+    ) -> tuple[RNNTokenizer, Any]:
+        """The tokenizer learned from the training texts by the recipe's rules, and the recipe's vectors.
+
+        The vocabulary is the words of ``texts`` (``min_freq``, ``max_vocab_size``, ``normalization``),
+        then the first ``vectors_vocab`` words of the vectors it lacks.
+
+        Args:
+            texts: The training texts (never the validation or test texts).
+            vectors: Already loaded ``WordVectors`` to use instead of loading ``self.vectors``.
+            show_progress: Show the tokenizer trainer's progress bar.
+
+        Returns:
+            ``(tokenizer, vectors)``; ``vectors`` is ``None`` for a recipe without vectors.
+        """
+        from ..tokenization import RNNTokenizer
+
+        tokenizer = RNNTokenizer.train_from_iterator(
+            iter(texts),
+            min_freq=self.min_freq,
+            max_vocab_size=self.max_vocab_size,
+            normalization=self.normalization,  # type: ignore[arg-type]  # validated
+            show_progress=show_progress,
+        )
+        if self.vectors is None:
+            return tokenizer, None
+        if vectors is None:
+            from ..vectors import load_word_vectors
+
+            # With vectors_vocab the leading words of the file are needed too: read it all.
+            vectors = load_word_vectors(
+                self.vectors, vocab=None if self.vectors_vocab else tokenizer.get_vocab()
+            )
+        if self.vectors_vocab:
+            itos = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+            known = set(itos)
+            added = [w for w in vectors.words[: self.vectors_vocab] if w not in known]
+            tokenizer = RNNTokenizer.from_vocab(
+                itos + added,
+                normalization=self.normalization,  # type: ignore[arg-type]  # validated
+            )
+            logger.info(
+                "vectors_vocab: %d words of the vectors added to the %d-token vocabulary",
+                len(added),
+                len(itos),
+            )
+        return tokenizer, vectors
+
+    def model_config(
+        self,
+        tokenizer: Any,
+        *,
+        label_names: Sequence[str],
+        problem_type: str = "single_label_classification",
+        embedding_dim: int | None = None,
+    ) -> RNNClassifierConfig:
+        """The ``RNNClassifierConfig`` of the recipe for this tokenizer and these labels.
+
+        Args:
+            tokenizer: The tokenizer (vocabulary size, pad and unk ids).
+            label_names: Class names, index = class id.
+            problem_type: ``"single_label_classification"`` or ``"multi_label_classification"``.
+            embedding_dim: The vectors' size (overrides ``model["embedding_dim"]``).
+        """
+        from ..configuration import RNNClassifierConfig
+
+        fields = dict(self.model)
+        if embedding_dim is not None:
+            fields["embedding_dim"] = int(embedding_dim)
+        names = [str(n) for n in label_names]
+        config = RNNClassifierConfig(
+            vocab_size=len(tokenizer),
+            pad_token_id=tokenizer.pad_token_id,
+            num_labels=len(names),
+            id2label=dict(enumerate(names)),
+            label2id={n: i for i, n in enumerate(names)},
+            problem_type=problem_type,
+            word_dropout=self.word_dropout,
+            unk_token_id=tokenizer.unk_token_id,
+            **fields,
+        )
+        config.recipe = self.name
+        return config
+
+    def build_model(
+        self,
+        tokenizer: Any,
+        *,
+        label_names: Sequence[str],
+        vectors: Any = None,
+        problem_type: str = "single_label_classification",
+        seed: int | None = None,
+    ) -> tuple[RNNClassifier, Any]:
+        """A freshly initialised ``RNNClassifier`` with the recipe's config and its vectors copied in.
+
+        Args:
+            tokenizer: The recipe's tokenizer (see ``build_tokenizer``).
+            label_names: Class names, index = class id.
+            vectors: The vectors from ``build_tokenizer`` (``None`` for a recipe without vectors).
+            problem_type: ``"single_label_classification"`` or ``"multi_label_classification"``.
+            seed: Seeds the initialisation (``transformers.set_seed``) when given.
+
+        Returns:
+            ``(model, coverage)``: the model and the vectors' coverage report (``None`` without vectors).
+        """
+        from transformers import set_seed
+
+        from ..modeling import RNNClassifier
+
+        if seed is not None:
+            set_seed(seed)
+        config = self.model_config(
+            tokenizer,
+            label_names=label_names,
+            problem_type=problem_type,
+            embedding_dim=None if vectors is None else int(vectors.dim),
+        )
+        model = RNNClassifier(config)
+        coverage = None
+        if vectors is not None:
+            # freeze_epochs -1 freezes for good (recorded in the config); a positive freeze_epochs is the
+            # trainer's schedule (embedding_freeze_epochs), which unfreezes it later.
+            coverage = model.load_pretrained_embeddings(
+                vectors, tokenizer, freeze=self.freeze_epochs == -1, seed=seed
+            )
+        return model, coverage
+
+    def encode(self, tokenizer: Any, texts: Sequence[str], labels: Sequence[Any] | None = None) -> Any:
+        """A ``datasets.Dataset`` of ``input_ids``, ``length`` (and ``labels``) truncated to ``max_length``."""
+        from datasets import Dataset
+
+        encoded = tokenizer(
+            list(texts),
+            truncation=self.max_length is not None,
+            max_length=self.max_length,
+            return_length=True,
+        )
+        columns: dict[str, Any] = {"input_ids": encoded["input_ids"], "length": encoded["length"]}
+        if labels is not None:
+            columns["labels"] = list(labels) if not isinstance(labels, np.ndarray) else labels.tolist()
+        return Dataset.from_dict(columns)
+
+    def training_arguments(
+        self,
+        output_dir: str | Path,
+        *,
+        seed: int = 0,
+        max_steps: int | None = None,
+        metric_for_best_model: str | None = None,
+        **overrides: Any,
+    ) -> RNNTrainingArguments:
+        """The recipe's schedule as [`RNNTrainingArguments`][rnn_textclf.RNNTrainingArguments].
+
+        Evaluation, checkpointing and logging happen once an epoch; the best epoch's weights are loaded at
+        the end (``load_best_model_at_end``), training batches group texts of similar length.
+
+        Args:
+            output_dir: Trainer's folder for checkpoints.
+            seed: Seed of the initialisation, batch order and dropout.
+            max_steps: Stop after this many optimizer steps in total (the schedule is then laid out over
+                ``max_steps``); ``None``: ``epochs`` epochs.
+            metric_for_best_model: The metric key (default ``selection_metric()``, i.e. accuracy unless
+                the recipe says otherwise).
+            **overrides: Any other ``RNNTrainingArguments`` field (``report_to``, ``save_strategy``,
+                ``bf16``, ...); they win over the recipe's values.
+        """
+        from ..training_args import RNNTrainingArguments
+
+        values: dict[str, Any] = {
+            "output_dir": str(output_dir),
+            "per_device_train_batch_size": self.batch_size,
+            "per_device_eval_batch_size": 256,
+            "num_train_epochs": self.epochs,
+            "max_steps": -1 if max_steps is None else int(max_steps),
+            "learning_rate": self.lr,
+            "weight_decay": self.weight_decay,
+            # Adam without weight decay and AdamW without weight decay are the same update.
+            "optim": "adamw_torch",
+            "lr_scheduler_type": _SCHEDULER_TYPES[self.schedule],
+            "warmup_steps": self.warmup_ratio,  # below 1: a share of the steps
+            "max_grad_norm": 0.0 if self.grad_clip is None else self.grad_clip,  # 0: no clipping
+            "label_smoothing_factor": self.label_smoothing,
+            "adversarial_eps": self.adversarial_eps,
+            "ema_decay": self.ema_decay,
+            "embedding_lr_scale": self.embedding_lr_scale,
+            "embedding_freeze_epochs": self.freeze_epochs,
+            "max_train_seconds": self.max_train_seconds,
+            "eval_strategy": "epoch",
+            "save_strategy": "epoch",
+            "logging_strategy": "epoch",
+            "load_best_model_at_end": True,
+            "metric_for_best_model": metric_for_best_model or self.selection_metric(),
+            "greater_is_better": True,
+            "train_sampling_strategy": "group_by_length",
+            "seed": seed,
+            "report_to": "none",
+            "use_cpu": not torch.cuda.is_available(),
+            "dataloader_pin_memory": torch.cuda.is_available(),  # pinning warns and does nothing on CPU
+            # Every parameter takes part in each forward pass: spare DDP the search for unused ones.
+            "ddp_find_unused_parameters": False,
+        }
+        values.update(overrides)
+        return RNNTrainingArguments(**values)
+
+    def callbacks(self) -> list[Any]:
+        """The recipe's Trainer callbacks: ``EarlyStoppingCallback(patience)`` when ``patience`` is set."""
+        from transformers import EarlyStoppingCallback
+
+        return [] if self.patience is None else [EarlyStoppingCallback(early_stopping_patience=self.patience)]
+
+    def trainer(
+        self,
+        model: Any,
+        tokenizer: Any,
+        args: Any,
+        *,
+        train_dataset: Any,
+        eval_dataset: Any,
+        compute_metrics: Any = None,
+        callbacks: Sequence[Any] = (),
+        model_init: Any = None,
+    ) -> RNNTrainer:
+        """An [`RNNTrainer`][rnn_textclf.RNNTrainer] for the recipe: its callbacks plus ``callbacks``.
+
+        Args:
+            model: The model from ``build_model`` (``None`` with ``model_init``).
+            tokenizer: Its tokenizer (the collator and the saved folder use it).
+            args: ``training_arguments(...)``.
+            train_dataset: ``encode(tokenizer, texts, labels)`` of the training texts.
+            eval_dataset: The same of the validation texts.
+            compute_metrics: Default: ``make_compute_metrics`` for the model's problem type and labels.
+            callbacks: More ``TrainerCallback``s.
+            model_init: For ``hyperparameter_search``: builds the model for a trial.
+        """
+        from ..metrics import make_compute_metrics
+        from ..trainer import RNNTrainer
+
+        if compute_metrics is None:
+            config = getattr(model, "config", None)
+            compute_metrics = (
+                make_compute_metrics(config.problem_type, list(config.id2label.values()))
+                if config is not None
+                else make_compute_metrics()
+            )
+        return RNNTrainer(
+            model=model,
+            model_init=model_init,
+            args=args,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=tokenizer,
+            compute_metrics=compute_metrics,
+            callbacks=[*self.callbacks(), *callbacks],
+        )
+
 
 # ---------------------------------------------------------------------------------------------- registry
 def _shipped() -> dict[str, Any]:
@@ -357,20 +690,6 @@ class RecipeResult:
     validation_rows: int
 
 
-def _lr_lambda(schedule: str, total: int, warmup: int) -> Callable[[int], float]:
-    def factor(step: int) -> float:
-        if warmup and step < warmup:
-            return (step + 1) / warmup
-        if schedule == "constant":
-            return 1.0
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        if schedule == "linear":
-            return max(0.0, 1.0 - progress)
-        return 0.5 * (1.0 + math.cos(math.pi * progress))  # cosine
-
-    return factor
-
-
 def _check_labels(labels: Sequence[int], num_labels: int, what: str) -> np.ndarray:
     array = np.asarray(labels)
     if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
@@ -420,18 +739,47 @@ def predict(
     return predict_logits(model, tokenizer, texts, batch_size=batch_size, max_length=max_length).argmax(-1)
 
 
-def _adversarial_hook(state: dict[str, torch.Tensor], output: torch.Tensor) -> torch.Tensor | None:
-    """Forward hook of the embedding layer for ``adversarial_eps`` (see ``train_recipe``)."""
-    if "delta" in state:  # adversarial pass: move the embeddings along the loss gradient
-        return output + state["delta"]
-    if not torch.is_grad_enabled():  # validation
-        return None
-    if not output.requires_grad:  # frozen embedding: a leaf to take the gradient at
-        output = output.detach().requires_grad_(True)
-    else:
-        output.retain_grad()
-    state["embedded"] = output
-    return output
+class _EpochHistory(TrainerCallback):
+    """Keeps ``RecipeResult.history``: one row per epoch's evaluation during training."""
+
+    def __init__(self, recipe_name: str) -> None:
+        self.name = recipe_name
+        self.rows: list[dict[str, Any]] = []
+        self._started = time.perf_counter()
+        self._loss = float("nan")
+
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._started = time.perf_counter()
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+        if logs and "loss" in logs:
+            self._loss = float(logs["loss"])  # the mean training loss since the last log: this epoch's
+
+    def on_evaluate(
+        self,
+        args: Any,
+        state: Any,
+        control: Any,
+        metrics: dict | None = None,
+        model: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        row = {
+            "epoch": len(self.rows) + 1,
+            "train_loss": self._loss,
+            "validation_accuracy": float((metrics or {}).get("eval_accuracy", float("nan"))),
+            "seconds": round(time.perf_counter() - self._started, 2),
+            "embeddings_frozen": not model.get_input_embeddings().weight.requires_grad,
+        }
+        self.rows.append(row)
+        logger.info(
+            "%s epoch %d: loss %.4f, validation accuracy %.4f (%.1fs)",
+            self.name,
+            row["epoch"],
+            row["train_loss"],
+            row["validation_accuracy"],
+            row["seconds"],
+        )
 
 
 def train_recipe(
@@ -447,13 +795,14 @@ def train_recipe(
     vectors: Any = None,
     max_steps: int | None = None,
 ) -> RecipeResult:
-    """Trains a single-label classifier from raw texts by a recipe.
+    """Trains a single-label classifier from raw texts by a recipe, with ``RNNTrainer``.
 
     Steps: hold out a seeded stratified validation split of the training texts (unless a validation set
     is given), build the tokenizer from the remaining training texts, copy the recipe's word vectors into
-    the embedding, train with the recipe's optimizer, schedule, freeze/unfreeze schedule and
-    regularisation, evaluate validation accuracy after every epoch, stop early after ``patience`` epochs
-    without improvement, and keep the weights of the best epoch. The test data is never seen.
+    the embedding, train with ``RNNTrainer`` and the recipe's ``training_arguments`` (optimizer,
+    schedule, freeze/unfreeze schedule, regularisation), evaluate validation accuracy after every epoch,
+    stop early after ``patience`` epochs without improvement, and keep the weights of the best epoch.
+    The test data is never seen. Trainer's checkpoints go to a temporary folder that is removed.
 
     Args:
         recipe: A [`Recipe`][rnn_textclf.recipes.Recipe] or the name/path for
@@ -473,11 +822,7 @@ def train_recipe(
     Returns:
         A [`RecipeResult`][rnn_textclf.recipes.RecipeResult].
     """
-    from ..collator import BucketBatchSampler, PackedSequenceCollator
-    from ..configuration import RNNClassifierConfig
     from ..data import stratified_split
-    from ..modeling import RNNClassifier
-    from ..tokenization import RNNTokenizer
 
     started = time.perf_counter()
     if not isinstance(recipe, Recipe):
@@ -510,211 +855,69 @@ def train_recipe(
         raise ValueError(
             f"Too few texts to train and validate: {len(texts)} training and {len(val_texts)} validation rows."
         )
-
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    tokenizer = RNNTokenizer.train_from_iterator(
-        iter(texts),
-        min_freq=recipe.min_freq,
-        max_vocab_size=recipe.max_vocab_size,
-        normalization=recipe.normalization,  # type: ignore[arg-type]  # validated
-    )
-    if recipe.vectors is not None and vectors is None:
-        from ..vectors import load_word_vectors
-
-        # With vectors_vocab the leading words of the file are needed too: read it all.
-        vectors = load_word_vectors(
-            recipe.vectors, vocab=None if recipe.vectors_vocab else tokenizer.get_vocab()
-        )
-    if recipe.vectors_vocab and vectors is not None:
-        itos = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
-        known = set(itos)
-        added = [w for w in vectors.words[: recipe.vectors_vocab] if w not in known]
-        tokenizer = RNNTokenizer.from_vocab(
-            itos + added,
-            normalization=recipe.normalization,  # type: ignore[arg-type]  # validated
-        )
-        logger.info(
-            "vectors_vocab: %d words of the vectors added to the %d-token vocabulary", len(added), len(itos)
-        )
-    truncate = recipe.max_length is not None
-    train_ids = tokenizer(texts, truncation=truncate, max_length=recipe.max_length)["input_ids"]
-    val_ids = tokenizer(val_texts, truncation=truncate, max_length=recipe.max_length)["input_ids"]
-
-    model_fields = dict(recipe.model)
-    if vectors is not None:
-        model_fields["embedding_dim"] = int(vectors.dim)
     names = list(label_names) if label_names else [str(i) for i in range(num_labels)]
-    config = RNNClassifierConfig(
-        vocab_size=len(tokenizer),
-        pad_token_id=tokenizer.pad_token_id,
-        num_labels=num_labels,
-        id2label=dict(enumerate(names)),
-        label2id={n: i for i, n in enumerate(names)},
-        problem_type="single_label_classification",
-        **model_fields,
-    )
-    model = RNNClassifier(config)
-    if vectors is not None:
-        # The coverage report is logged by WordVectors.align (with the vectors' source).
-        model.load_pretrained_embeddings(vectors, tokenizer, freeze=recipe.freeze_epochs != 0, seed=seed)
-    model.config.recipe = recipe.name
+    # accuracy is what RecipeResult reports; "auto" or F1 recipes select on their own metric.
+    metric = recipe.selection_metric("single_label_classification", num_labels)
+
+    tokenizer, vectors = recipe.build_tokenizer(texts, vectors=vectors)
+    model, _ = recipe.build_model(tokenizer, label_names=names, vectors=vectors, seed=seed)
+    train_dataset = recipe.encode(tokenizer, texts, labels)
+    eval_dataset = recipe.encode(tokenizer, val_texts, val_labels)
+    history = _EpochHistory(recipe.name)
+    with tempfile.TemporaryDirectory(prefix="rnn-textclf-recipe-") as work:
+        args = recipe.training_arguments(
+            work,
+            seed=seed,
+            max_steps=max_steps,
+            metric_for_best_model=metric,
+            # Only the best epoch's weights are ever read back: no optimizer state, no other epochs.
+            save_strategy="best",
+            save_only_model=True,
+            save_total_limit=1,
+            disable_tqdm=True,
+        )
+        trainer = recipe.trainer(
+            model,
+            tokenizer,
+            args,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            callbacks=[history],
+        )
+        trainer.remove_callback(PrinterCallback)  # the history logs one line an epoch instead
+        trainer.train()
+    model = trainer.model
     embedding = model.get_input_embeddings().weight
-    if recipe.freeze_epochs != 0:
-        embedding.requires_grad_(False)
-
-    others = [p for n, p in model.named_parameters() if p is not embedding]
-    groups = [
-        {"params": others, "weight_decay": recipe.weight_decay, "lr": recipe.lr},
-        # Always in the optimizer: while frozen it has no gradient and the optimizer skips it.
-        {"params": [embedding], "weight_decay": 0.0, "lr": recipe.lr * recipe.embedding_lr_scale},
-    ]
-    optimizer_cls = torch.optim.AdamW if recipe.optimizer == "adamw" else torch.optim.Adam
-    optimizer = optimizer_cls(groups, lr=recipe.lr)
-    steps_per_epoch = math.ceil(len(train_ids) / recipe.batch_size)
-    total_steps = max_steps or steps_per_epoch * recipe.epochs
-    if recipe.schedule == "onecycle":
-        scheduler: Any = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=[g["lr"] for g in groups], total_steps=total_steps
-        )
-    else:
-        warmup = int(recipe.warmup_ratio * total_steps)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, _lr_lambda(recipe.schedule, total_steps, warmup)
-        )
-
-    collator = PackedSequenceCollator(tokenizer)
-    sampler = BucketBatchSampler([len(x) for x in train_ids], recipe.batch_size, seed=seed)
-    label_tensor = torch.from_numpy(labels)
-    unk_id = tokenizer.unk_token_id
-    pad_id = tokenizer.pad_token_id
-    best_state, best_acc, best_epoch, since_best = None, -1.0, 0, 0
-    history: list[dict[str, Any]] = []
-    step = 0
-    # Views of the parameters (sharing their storage) for the in-place average and swaps below.
-    weights = [p.detach() for p in model.parameters()]
-    # The moving average of the weights (ema_decay), kept beside the trained ones.
-    averaged = [w.clone() for w in weights] if recipe.ema_decay else []
-    # Adversarial training: a hook on the embedding layer keeps its output (for the loss gradient with
-    # respect to it) on the clean pass and adds the perturbation on the adversarial pass.
-    adversarial: dict[str, torch.Tensor] = {}
-    hook = (
-        model.get_input_embeddings().register_forward_hook(
-            lambda module, args, output: _adversarial_hook(adversarial, output)
-        )
-        if recipe.adversarial_eps
-        else None
-    )
-    for epoch in range(1, recipe.epochs + 1):
-        epoch_start = time.perf_counter()
-        if recipe.freeze_epochs > 0 and epoch == recipe.freeze_epochs + 1:
-            embedding.requires_grad_(True)
-            model.config.freeze_embeddings = False
-        model.train()
-        sampler.set_epoch(epoch - 1)
-        total_loss, seen = 0.0, 0
-        for rows in sampler:
-            batch = collator([{"input_ids": train_ids[i]} for i in rows])
-            input_ids = batch["input_ids"]
-            if recipe.word_dropout:
-                drop = torch.rand(input_ids.shape, generator=generator) < recipe.word_dropout
-                input_ids = input_ids.masked_fill(drop & (input_ids != pad_id), unk_id)
-            logits = model(input_ids=input_ids, lengths=batch["lengths"]).logits
-            target = label_tensor[rows]
-            loss = torch.nn.functional.cross_entropy(logits, target, label_smoothing=recipe.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if hook is not None:
-                grad = adversarial.pop("embedded").grad  # (batch, seq, emb); zero at padding
-                norm = grad.flatten(1).norm(dim=1).clamp(min=1e-12)[:, None, None]  # one norm per text
-                adversarial["delta"] = recipe.adversarial_eps * grad / norm
-                adv_logits = model(input_ids=input_ids, lengths=batch["lengths"]).logits
-                del adversarial["delta"]
-                torch.nn.functional.cross_entropy(
-                    adv_logits, target, label_smoothing=recipe.label_smoothing
-                ).backward()  # gradients add up with the clean pass's
-            if recipe.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            if averaged:
-                decay = min(recipe.ema_decay, (1 + step) / (10 + step))
-                with torch.no_grad():
-                    torch._foreach_lerp_(averaged, weights, 1.0 - decay)
-            total_loss += loss.item() * len(rows)
-            seen += len(rows)
-            step += 1
-            if max_steps is not None and step >= max_steps:
-                break
-        if averaged:  # validate (and keep) the averaged weights; training goes on from the trained ones
-            trained = [w.clone() for w in weights]
-            with torch.no_grad():
-                torch._foreach_copy_(weights, averaged)
-        val_pred = _logits_for_ids(model, val_ids, collator, 256).argmax(-1)
-        val_acc = float((val_pred == val_labels).mean())
-        row = {
-            "epoch": epoch,
-            "train_loss": total_loss / max(1, seen),
-            "validation_accuracy": val_acc,
-            "seconds": round(time.perf_counter() - epoch_start, 2),
-            "embeddings_frozen": not embedding.requires_grad,
-        }
-        history.append(row)
-        logger.info(
-            "%s epoch %d: loss %.4f, validation accuracy %.4f (%.1fs)",
-            recipe.name,
-            epoch,
-            row["train_loss"],
-            val_acc,
-            row["seconds"],
-        )
-        improved = val_acc > best_acc
-        if improved:
-            best_acc, best_epoch, since_best = val_acc, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-        if averaged:
-            with torch.no_grad():
-                torch._foreach_copy_(weights, trained)
-        if not improved:
-            since_best += 1
-            if recipe.patience is not None and since_best >= recipe.patience:
-                logger.info("%s: early stop after epoch %d (best epoch %d)", recipe.name, epoch, best_epoch)
-                break
-        if max_steps is not None and step >= max_steps:
-            break
-        if recipe.max_train_seconds is not None and epoch < recipe.epochs:
-            elapsed = time.perf_counter() - started
-            if elapsed + (time.perf_counter() - epoch_start) > recipe.max_train_seconds:
-                logger.info(
-                    "%s: stopping after epoch %d: another epoch would pass max_train_seconds=%s",
-                    recipe.name,
-                    epoch,
-                    recipe.max_train_seconds,
-                )
-                break
-    if hook is not None:
-        hook.remove()
-    if best_state is not None:
-        model.load_state_dict(best_state)
     model.config.freeze_embeddings = not embedding.requires_grad
     model.eval()
+    rows = history.rows
+    scores = [row["validation_accuracy"] for row in rows]
+    best = int(np.argmax(scores)) if metric == "accuracy" else _best_index(trainer, rows)
     return RecipeResult(
         model=model,
         tokenizer=tokenizer,
         recipe=recipe,
-        best_epoch=best_epoch,
-        best_validation_accuracy=best_acc,
-        history=history,
+        best_epoch=best + 1,
+        best_validation_accuracy=scores[best],
+        history=rows,
         train_seconds=time.perf_counter() - started,
         train_rows=len(texts),
         validation_rows=len(val_texts),
     )
 
 
+def _best_index(trainer: Any, rows: list[dict[str, Any]]) -> int:
+    """The epoch (0-based) whose evaluation gave the trainer's best metric (first of equals)."""
+    key = f"eval_{trainer.args.metric_for_best_model}"
+    evals = [entry[key] for entry in trainer.state.log_history if key in entry]
+    return int(np.argmax(evals[: len(rows)]))
+
+
 __all__ = [
     "MODEL_FIELDS",
     "OPTIMIZERS",
     "SCHEDULES",
+    "SELECTION_METRICS",
     "InvalidRecipeError",
     "Recipe",
     "RecipeResult",
