@@ -571,6 +571,7 @@ def _architecture(model: Any, config: Any) -> list[str]:
     dropouts = [
         f"{name} {value}"
         for name, value in (
+            ("word", getattr(config, "word_dropout", 0.0)),
             ("embedding", config.embedding_dropout),
             ("between layers", config.dropout if config.num_layers > 1 else 0.0),
             ("classifier", config.classifier_dropout),

@@ -22,6 +22,7 @@ from transformers.training_args import ParallelMode
 from .callbacks import EMACallback, EmbeddingFreezeCallback, TimeBudgetCallback, current_epoch
 from .collator import PackedSequenceCollator
 from .distillation import TEACHER_LOGITS_COLUMN, distillation_loss
+from .training_args import RNNTrainingArguments
 
 logger = logging.getLogger(__name__)
 
@@ -140,9 +141,8 @@ class RNNTrainer(Trainer):
     - ``train_sampling_strategy="group_by_length"`` shuffles each epoch from ``(data_seed or seed) +
       epoch`` instead of the global RNG, so ``resume_from_checkpoint`` replays exactly the batches of
       an uninterrupted run (transformers' sampler would draw a resumed epoch's order from another RNG state).
-    - The input embedding never gets weight decay and is always in the optimizer, in a parameter group of
-      its own (learning rate ``learning_rate * embedding_lr_scale``), even while frozen, so it can be
-      unfrozen later. Decay would shrink every word's vector at every step, most of all the rare words'.
+    - The input embedding never gets weight decay and is always in the optimizer (learning rate
+      ``learning_rate * embedding_lr_scale``), even while frozen, so it can be unfrozen later. Decay would shrink every word's vector at every step, most of all the rare words'.
 
     With [`RNNTrainingArguments`][rnn_textclf.RNNTrainingArguments] it also trains with the techniques of
     the recipes, each off by default: adversarial training on the embeddings (``adversarial_eps``,
@@ -174,39 +174,28 @@ class RNNTrainer(Trainer):
 
     def _configure_techniques(self) -> None:
         """Checks the techniques against the model and setup, and adds, updates or removes their callbacks."""
-        model = self.model
-        eps = self._technique("adversarial_eps", 0.0)
-        lr_scale = self._technique("embedding_lr_scale", 1.0)
+        validate = getattr(self.args, "validate_techniques", None)
+        if validate is not None:
+            validate()
         freeze = self._technique("embedding_freeze_epochs", 0)
         decay = self._technique("ema_decay", 0.0)
         budget = self._technique("max_train_seconds", None)
-        if model is not None:
-            needs_embedding = [
-                f"{name}={value!r}"
-                for name, value, off in (
-                    ("adversarial_eps", eps, 0.0),
-                    ("embedding_lr_scale", lr_scale, 1.0),
-                    ("embedding_freeze_epochs", freeze, 0),
-                )
-                if value != off
-            ]
-            if needs_embedding and _input_embedding(self.accelerator.unwrap_model(model)) is None:
-                raise ValueError(
-                    f"RNNTrainingArguments {', '.join(needs_embedding)} need a model with an input embedding "
-                    f"(get_input_embeddings() returning an nn.Embedding), but {type(model).__name__} has none. "
-                    "Turn these options off for this model."
-                )
-        backend = "DeepSpeed" if self.is_deepspeed_enabled else "FSDP" if self.is_fsdp_enabled else None
-        active = [
-            f"{name}={value!r}"
-            for name, value, off in (
-                ("adversarial_eps", eps, 0.0),
-                ("ema_decay", decay, 0.0),
-                ("embedding_lr_scale", lr_scale, 1.0),
-                ("embedding_freeze_epochs", freeze, 0),
+        active = self.args.active_techniques() if isinstance(self.args, RNNTrainingArguments) else []
+        # All but the weight average act on the input embedding.
+        needs_embedding = [a for a in active if not a.startswith("ema_decay=")]
+        model = self.model
+        if (
+            needs_embedding
+            and model is not None
+            and _input_embedding(self.accelerator.unwrap_model(model)) is None
+        ):
+            raise ValueError(
+                f"RNNTrainingArguments {', '.join(needs_embedding)} need a model with an input embedding "
+                f"(get_input_embeddings() returning an nn.Embedding), but {type(model).__name__} has none. "
+                "Turn these options off for this model."
             )
-            if value != off
-        ]
+        # The arguments refuse an explicit deepspeed/fsdp; this also catches them set by an accelerate config.
+        backend = "DeepSpeed" if self.is_deepspeed_enabled else "FSDP" if self.is_fsdp_enabled else None
         if backend and active:
             raise ValueError(
                 f"RNNTrainingArguments {', '.join(active)} cannot be used with {backend}: it shards the parameters, "
@@ -286,8 +275,8 @@ class RNNTrainer(Trainer):
         """``Trainer.create_optimizer`` with the input embedding in a parameter group of its own.
 
         Groups: the weights with ``weight_decay``, the biases without, and the embedding with learning
-        rate ``learning_rate * embedding_lr_scale`` and no weight decay, in the optimizer even while
-        frozen (a parameter without a gradient is skipped by the optimizer, its state starts at its
+        rate ``learning_rate * embedding_lr_scale`` and no weight decay (in the biases' group when the scale
+        is 1), in the optimizer even while frozen (a parameter without a gradient is skipped by the optimizer, its state starts at its
         first gradient). The optimizer class and its options come from ``optim``/``optim_args`` (or
         ``optimizer_cls_and_kwargs``) as in ``Trainer``. Optimizers that build their own parameter lists
         (GaLore, LOMO, ...) get ``Trainer``'s groups; with ``embedding_lr_scale`` or
@@ -322,20 +311,21 @@ class RNNTrainer(Trainer):
                 )
             return super().create_optimizer(model)
         weight = embedding.weight
+        scale = self._technique("embedding_lr_scale", 1.0)
         decay_names = set(self.get_decay_parameter_names(opt_model))
         rest = [(name, p) for name, p in opt_model.named_parameters() if p is not weight and p.requires_grad]
+        no_decay = [p for name, p in rest if name not in decay_names]
         groups = [
             {
                 "params": [p for name, p in rest if name in decay_names],
                 "weight_decay": self.args.weight_decay,
             },
-            {"params": [p for name, p in rest if name not in decay_names], "weight_decay": 0.0},
-            {
-                "params": [weight],
-                "weight_decay": 0.0,
-                "lr": self.args.learning_rate * self._technique("embedding_lr_scale", 1.0),
-            },
+            # At the full learning rate the embedding joins the other undecayed parameters: one group
+            # (one fused/foreach optimizer call) fewer per step.
+            {"params": [*no_decay, weight] if scale == 1.0 else no_decay, "weight_decay": 0.0},
         ]
+        if scale != 1.0:
+            groups.append({"params": [weight], "weight_decay": 0.0, "lr": self.args.learning_rate * scale})
         # Group 0 stays the one the Trainer logs the learning rate of (the decayed weights).
         self.optimizer = optimizer_cls([g for g in groups if g["params"]], **optimizer_kwargs)
         return self.optimizer

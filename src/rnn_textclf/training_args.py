@@ -165,9 +165,11 @@ class RNNTrainingArguments(TrainingArguments):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_distillation_options(
-            self.distillation_alpha, self.distillation_temperature, self.distillation_loss
-        )
+        self.validate_techniques()
+
+    def validate_techniques(self) -> None:
+        """Checks the fields this class adds (``RNNTrainer`` calls it again when ``train()`` starts, after
+        ``hyperparameter_search`` may have set them); raises ``ValueError`` naming field, value and range."""
         if not _is_number(self.adversarial_eps) or not 0 <= self.adversarial_eps <= 100:
             _fail("adversarial_eps", self.adversarial_eps, "a number in [0, 100] (0 turns it off)")
         if not _is_number(self.ema_decay) or not 0 <= self.ema_decay < 1:
@@ -185,10 +187,14 @@ class RNNTrainingArguments(TrainingArguments):
             not _is_number(self.max_train_seconds) or self.max_train_seconds <= 0
         ):
             _fail("max_train_seconds", self.max_train_seconds, "a positive number of seconds or None")
+        _check_distillation_options(
+            self.distillation_alpha, self.distillation_temperature, self.distillation_loss
+        )
         self._refuse_sharded_training()
 
-    def _active_techniques(self) -> list[str]:
-        """``name=value`` of each technique that is switched on."""
+    def active_techniques(self) -> list[str]:
+        """``"name=value"`` of each technique that is switched on (the time budget aside), e.g.
+        ``["adversarial_eps=1.0", "ema_decay=0.999"]``: what DeepSpeed and FSDP refuse."""
         active = []
         for name, off in (
             ("adversarial_eps", 0.0),
@@ -205,7 +211,7 @@ class RNNTrainingArguments(TrainingArguments):
         # parameter group, its freezing and the hook on its output all need the whole embedding and
         # weights on every process. The time budget works with any backend.
         backend = "DeepSpeed" if self.deepspeed else "FSDP" if self.fsdp else None
-        active = self._active_techniques()
+        active = self.active_techniques()
         if backend and active:
             raise ValueError(
                 f"RNNTrainingArguments {', '.join(active)} cannot be used with {backend}: {backend} shards the "
