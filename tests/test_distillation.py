@@ -404,12 +404,79 @@ def test_cli_train_with_teacher_end_to_end(rnn_teacher, tmp_path):
     assert "| Temperature | 2 |" in card and "| alpha (weight of the teacher's term) | 0.7 |" in card
 
 
-def test_cli_distillation_options_need_a_teacher(tmp_path, capsys, monkeypatch):
-    from rnn_textclf.cli import main
-
-    monkeypatch.chdir(tmp_path)
-    assert main(["train", "--augment", "2", "--quiet"]) == 2
-    assert "--augment needs --teacher" in capsys.readouterr().err
-    assert main(["train", "--teacher", str(tmp_path / "nowhere"), "--quiet"]) == 2
-    assert "--teacher" in capsys.readouterr().err
+def test_cli_distillation_options_need_a_teacher(tmp_path):
+    # One interpreter for the three commands (the CLI configures logging globally: not in this process).
+    script = (
+        "import sys\n"
+        "from rnn_textclf.cli import main\n"
+        "codes = [main(['train', '--augment', '2', '--quiet']), main(['train', '--teacher', sys.argv[1], '--quiet'])]\n"
+        "print(codes)\n"
+    )
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "nowhere")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.stdout.strip() == "[2, 2]", proc.stderr[-3000:]
+    assert "--augment needs --teacher" in proc.stderr
+    assert f"--teacher {str(tmp_path / 'nowhere')!r}" in proc.stderr
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+HUB_SCRIPT = """
+import json, sys
+import numpy as np, torch, datasets
+from huggingface_hub import HfApi
+from rnn_textclf import RNNClassifier, RNNTokenizer, add_teacher_logits
+
+out, folder = sys.argv[1], sys.argv[2]
+repo = "acme/distill-teacher"
+model, tokenizer = RNNClassifier.from_pretrained(folder).eval(), RNNTokenizer.from_pretrained(folder)
+HfApi().create_repo(repo)
+model.push_to_hub(repo); tokenizer.push_to_hub(repo)
+HfApi().create_tag(repo, tag="v1")
+with torch.no_grad():
+    for p in model.parameters():
+        p.add_(0.3)
+model.push_to_hub(repo)  # main moves on; v1 keeps the first weights
+texts = ["WINNER!! claim your free prize now", "see you at lunch?", "URGENT call 0800 to claim"]
+ds = datasets.Dataset.from_dict({"text": texts})
+tagged = add_teacher_logits(ds, repo, revision="v1", labels=["ham", "spam"])
+latest = add_teacher_logits(ds, repo, labels=["ham", "spam"])
+first = RNNClassifier.from_pretrained(folder).eval()
+with torch.no_grad():
+    own = [first(input_ids=torch.tensor([tokenizer(t)["input_ids"]])).logits[0].tolist() for t in texts]
+json.dump({"tagged": list(tagged["teacher_logits"]), "latest": list(latest["teacher_logits"]), "own": own}, open(out, "w"))
+"""
+
+
+def test_teacher_from_the_hub_at_a_revision(rnn_teacher, minihub, tmp_path):
+    folder, _, _ = rnn_teacher
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_"))}
+    env.update(
+        HF_ENDPOINT=minihub,
+        HF_HOME=str(tmp_path / "hf_home"),
+        HF_TOKEN="hf_test_token",
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        TOKENIZERS_PARALLELISM="false",
+        OMP_NUM_THREADS="1",
+    )
+    out = tmp_path / "result.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", HUB_SCRIPT, str(out), str(folder)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(out.read_text())
+    np.testing.assert_allclose(result["tagged"], result["own"], atol=1e-5)  # revision="v1": the first teacher
+    assert not np.allclose(result["latest"], result["own"], atol=1e-3)  # main: the changed one

@@ -116,7 +116,12 @@ def _load_teacher(teacher: Any, revision: str | None) -> tuple[Any, Any, str]:
 
     name = os.fspath(teacher)
     local = os.path.isdir(name)
-    kwargs = {} if local or revision is None else {"revision": revision}
+    if local and revision is not None:
+        raise ValueError(
+            f"`revision={revision!r}` applies to a Hub repo id, but `teacher={name!r}` is a local folder; "
+            "drop revision= (or check out that revision into the folder)."
+        )
+    kwargs = {} if revision is None else {"revision": revision}
     try:
         model = AutoModelForSequenceClassification.from_pretrained(name, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
@@ -314,7 +319,8 @@ def add_teacher_logits(
             A pair's model is put in eval mode and moved to ``device``.
         text_column: Column of raw texts.
         batch_size: Texts per teacher forward pass.
-        column: Name of the new column.
+        column: Name of the new column. ``PackedSequenceCollator`` and ``RNNTrainer`` read
+            ``"teacher_logits"`` (the default); another name is for your own use.
         revision: Branch, tag or commit of a Hub ``teacher``.
         device: Where the teacher runs (default: ``"cuda"`` when available, else the CPU).
         labels: The student's label names (a list), ``id2label`` (a dict) or config; checked against the
