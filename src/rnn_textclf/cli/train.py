@@ -329,25 +329,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     finished = False
     with _shared_staging_dir(state, output_dir) as staging:
         try:
-            training_args = recipe.training_arguments(
-                checkpoint_dir,
-                seed=args.seed,
-                max_steps=args.max_steps if args.max_steps and args.max_steps > 0 else None,
-                metric_for_best_model=best_metric,
-                # The best and the latest epoch: enough to resume and to load the best at the end.
-                save_total_limit=2,
-                disable_tqdm=args.quiet,
-                **(distillation["arguments"] if distillation else {}),
-            )
-            trainer = recipe.trainer(
-                model,
-                tokenizer,
-                training_args,
-                train_dataset=encoded["train"],
-                eval_dataset=encoded["validation"],
-                compute_metrics=make_compute_metrics(plan["problem_type"], names),
-                callbacks=[TableCallback()],
-            )
+            try:
+                training_args = recipe.training_arguments(
+                    checkpoint_dir,
+                    seed=args.seed,
+                    max_steps=args.max_steps if args.max_steps and args.max_steps > 0 else None,
+                    metric_for_best_model=best_metric,
+                    # The best and the latest epoch: enough to resume and to load the best at the end.
+                    save_total_limit=2,
+                    disable_tqdm=args.quiet,
+                    **(distillation["arguments"] if distillation else {}),
+                )
+                trainer = recipe.trainer(
+                    model,
+                    tokenizer,
+                    training_args,
+                    train_dataset=encoded["train"],
+                    eval_dataset=encoded["validation"],
+                    compute_metrics=make_compute_metrics(plan["problem_type"], names),
+                    callbacks=[TableCallback()],
+                )
+            except ValueError as err:  # a technique this setup cannot run (e.g. a freeze schedule under DDP)
+                raise CLIError(f"--recipe {recipe.name!r}: {str(err).splitlines()[0]}") from None
             # Trainer prints every log dict; the table above says the same once per epoch.
             trainer.remove_callback(PrinterCallback)
             trainer.remove_callback(ProgressCallback)
