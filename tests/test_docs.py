@@ -48,6 +48,7 @@ NOT_RUN = {
     "docs/how-to/serving.md": "not yet covered by this test",
     "docs/how-to/vectors.md": "not yet covered by this test",
     "docs/how-to/non-english.md": "trains on the user's files; tests/test_tokenization_languages.py runs these steps",
+    "docs/how-to/distillation.md": "fine-tunes a transformer teacher (minutes); tests/test_distillation.py runs these steps on a tiny teacher",
     "docs/tutorial/ag-news.md": "minutes of training per block (examples are run by tests/test_examples.py)",
 }
 

@@ -6,6 +6,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassificati
 
 from .collator import BucketBatchSampler, PackedBatch, PackedSequenceCollator
 from .configuration import RNNClassifierConfig
+from .distillation import add_teacher_logits, augment_texts, build_transfer_set
 from .export import OnnxClassifier, QuantizedRNNClassifier, export_onnx, quantize_dynamic, quantize_onnx
 from .modelcard import write_model_card
 from .modeling import RNNClassifier, RNNClassifierPreTrainedModel
@@ -46,8 +47,11 @@ __all__ = [
     "RNNTrainingArguments",
     "WordVectors",
     "__version__",
+    "add_teacher_logits",
+    "augment_texts",
     "basic_english_tokenize",
     "bucket_stream",
+    "build_transfer_set",
     "export_onnx",
     "load_word_vectors",
     "quantize_dynamic",

@@ -24,6 +24,8 @@ import torch
 from torch.utils.data import Sampler
 from transformers import BatchEncoding
 
+from .distillation import TEACHER_LOGITS_COLUMN
+
 logger = logging.getLogger(__name__)
 
 LabelKind = Literal["auto", "single_label_classification", "multi_label_classification", "regression"]
@@ -75,7 +77,8 @@ class _TokenTable(torch.utils.data.Dataset):
         """Reads ``input_ids`` and the label columns of a ``datasets.Dataset`` into memory, once.
 
         Columns of number lists become ``(values, offsets)`` (zero-copy where Arrow allows), number columns
-        NumPy arrays; other columns are left out (``PackedSequenceCollator`` reads only ids and labels).
+        NumPy arrays; other columns are left out (``PackedSequenceCollator`` reads only ids, labels and
+        ``teacher_logits``).
         Returns ``None`` (the caller keeps the Arrow data set, and the collator sees its rows and raises
         its usual errors) when a needed column has nulls or another type.
 
@@ -90,7 +93,11 @@ class _TokenTable(torch.utils.data.Dataset):
         columns = dataset.column_names
         if input_name not in columns or len(dataset) == 0:
             return None
-        wanted = [input_name, *(key for key in (*_LABEL_KEYS, label_column) if key in columns)]
+        # The ids, the labels and the teacher's logits (distillation): what PackedSequenceCollator reads.
+        wanted = [
+            input_name,
+            *(key for key in (*_LABEL_KEYS, label_column, TEACHER_LOGITS_COLUMN) if key in columns),
+        ]
         if length_column is not None and length_column in columns and length_column not in wanted:
             wanted.append(length_column)
         wanted = list(dict.fromkeys(wanted))
@@ -224,8 +231,9 @@ class PackedSequenceCollator:
     """Pads tokenized rows into a batch for [`RNNClassifier`][rnn_textclf.RNNClassifier].
 
     Returns ``input_ids`` ``(batch, seq)`` padded with the tokenizer's pad id, ``attention_mask``,
-    ``lengths`` (int64, always on the CPU) and ``labels`` when the rows carry ``label``/``labels`` (or
-    ``label_column``). Padding is one vectorised scatter per batch, not a Python loop over tokens.
+    ``lengths`` (int64, always on the CPU), ``labels`` when the rows carry ``label``/``labels`` (or
+    ``label_column``) and ``teacher_logits`` (float32 ``(batch, num_labels)``, in row order) when they
+    carry that column (see [`add_teacher_logits`][rnn_textclf.distillation.add_teacher_logits]). Padding is one vectorised scatter per batch, not a Python loop over tokens.
 
     Args:
         tokenizer: The tokenizer that made the ids; gives the pad id and the vocab size (ids are checked
@@ -390,10 +398,43 @@ class PackedSequenceCollator:
         labels = self._collect_labels(features)
         if labels is not None:
             batch["labels"] = labels
+        has_teacher = (
+            features.has_column(TEACHER_LOGITS_COLUMN)
+            if isinstance(features, _TokenRows)
+            else TEACHER_LOGITS_COLUMN in features[0]
+        )
+        if has_teacher:
+            batch[TEACHER_LOGITS_COLUMN] = self._collect_teacher_logits(features)
         packed = PackedBatch(batch)
         if self.device is not None and self.device.type != "cpu":
             packed = (packed.pin_memory() if self._pin else packed).to(self.device, non_blocking=self._pin)
         return packed
+
+    def _collect_teacher_logits(self, features: Sequence[Mapping[str, Any]]) -> torch.Tensor:
+        """The rows' ``teacher_logits`` (``add_teacher_logits``) as float32 ``(batch, num_labels)``, in row order."""
+        values = [row.get(TEACHER_LOGITS_COLUMN) for row in features]
+        missing = [i for i, v in enumerate(values) if v is None]
+        if missing:
+            raise ValueError(
+                f"Rows {missing[:5]} have no {TEACHER_LOGITS_COLUMN!r} while others do: run add_teacher_logits on "
+                "the whole data set (every row of a batch needs the teacher's logits)."
+            )
+        if isinstance(values[0], torch.Tensor):
+            return torch.stack([v.to(torch.float32) for v in values])
+        try:
+            array = np.asarray(values, dtype=np.float32)  # (batch, num_labels)
+        except ValueError as err:
+            raise ValueError(f"Rows of {TEACHER_LOGITS_COLUMN!r} have different widths: {err}") from None
+        if array.ndim != 2:
+            raise ValueError(
+                f"{TEACHER_LOGITS_COLUMN!r} must hold one list of num_labels logits per row, got shape {array.shape}."
+            )
+        if self.num_labels is not None and array.shape[1] != self.num_labels:
+            raise ValueError(
+                f"{TEACHER_LOGITS_COLUMN!r} has {array.shape[1]} logits per row but the model has "
+                f"num_labels={self.num_labels}: the teacher must have the student's classes."
+            )
+        return torch.from_numpy(array)
 
     def _label_key(self, row: Mapping[str, Any]) -> str | None:
         if self.label_column is not None:

@@ -193,6 +193,7 @@ def build_model_card(
     lines += _architecture(model, config)
     lines += _tokenizer_section(config, tokenizer_files)
     lines += _vectors_section(vectors)
+    lines += _distillation_section(config)
     lines += _training_section(info)
     lines += _evaluation_section(metrics, info.get("eval_data"))
     lines += _use_section(config, info)
@@ -501,7 +502,47 @@ def _summary(model: Any, config: Any, vectors: dict[str, Any] | None, info: Mapp
     )
     if vectors:
         text += f" The embeddings start from pretrained {vectors.get('name') or 'word'} vectors."
+    distilled = getattr(config, "distillation", None)
+    if isinstance(distilled, Mapping) and distilled.get("teacher"):
+        text += f" It was distilled from the teacher `{distilled['teacher']}` (see Distillation below)."
     return [text, ""]
+
+
+def _distillation_section(config: Any) -> list[str]:
+    """``config.distillation`` (set by ``rnn-textclf train --teacher``): teacher, loss, alpha, temperature."""
+    distilled = getattr(config, "distillation", None)
+    if not isinstance(distilled, Mapping) or not distilled.get("teacher"):
+        return []
+    loss = distilled.get("loss", "kl")
+    rows = [
+        ("Teacher", f"`{distilled['teacher']}`"),
+        ("Teacher classes", str(distilled.get("teacher_num_labels", "-"))),
+        (
+            "Loss",
+            "KL divergence between softened probabilities, times T^2 (Hinton et al. 2015)"
+            if loss == "kl"
+            else "mean squared error between logits (Tang et al. 2019)",
+        ),
+        ("alpha (weight of the teacher's term)", f"{float(distilled.get('alpha', 1.0)):g}"),
+    ]
+    if loss == "kl":
+        rows.append(("Temperature", f"{float(distilled.get('temperature', 1.0)):g}"))
+    if distilled.get("augment_copies"):
+        count = distilled.get("transfer_rows")
+        shown = f"{count:,}" if isinstance(count, int) else "-"
+        rows.append(
+            (
+                "Transfer set",
+                f"{shown} texts: the training texts plus {distilled['augment_copies']} augmented copies of each (words masked, n-grams sampled; "
+                "Tang et al. 2019; duplicates dropped), the copies labelled by the teacher only",
+            )
+        )
+    text = (
+        "This model was trained by knowledge distillation (Hinton et al. 2015; Tang et al. 2019): on each "
+        "training text it learnt to match the teacher's output (weight alpha) and the text's label "
+        "(weight 1 - alpha; texts without a label learn from the teacher alone)."
+    )
+    return ["## Distillation", "", text, "", *_table(("", ""), rows)]
 
 
 def _architecture(model: Any, config: Any) -> list[str]:

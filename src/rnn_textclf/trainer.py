@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import safetensors.torch
 import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import Trainer
 from transformers.trainer import TRAINING_ARGS_NAME
@@ -23,6 +24,7 @@ from transformers.training_args import ParallelMode
 
 from .callbacks import EMACallback, EmbeddingFreezeCallback, TimeBudgetCallback, current_epoch
 from .collator import PackedSequenceCollator, _TokenTable
+from .distillation import TEACHER_LOGITS_COLUMN, distillation_loss
 from .training_args import RNNTrainingArguments
 
 logger = logging.getLogger(__name__)
@@ -142,6 +144,9 @@ class RNNTrainer(Trainer):
       error mid-training; a smaller tokenizer logs a warning (fine for an embedding padded to a round
       size, a silent mismatch otherwise). A ``PackedSequenceCollator`` gets the model's ``num_labels``
       so bad class ids are caught on the CPU.
+    - Knowledge distillation: with ``RNNTrainingArguments(distillation_alpha=...)``, batches that carry a
+      ``teacher_logits`` column (kept through ``remove_unused_columns``) train on the teacher's signal
+      (see ``compute_loss``).
     - ``train_sampling_strategy="group_by_length"`` shuffles each epoch from ``(data_seed or seed) +
       epoch`` instead of the global RNG, so ``resume_from_checkpoint`` replays exactly the batches of
       an uninterrupted run (transformers' sampler would draw a resumed epoch's order from another RNG state).
@@ -179,6 +184,7 @@ class RNNTrainer(Trainer):
         self._budget: TimeBudgetCallback | None = None
         self._ema_resume: dict[str, torch.Tensor] | None = None
         super().__init__(*args, **kwargs)
+        self._warned_unused_teacher = False
         self._check_tokenizer_matches_model()
         self._no_pin_memory_without_accelerator()
         self._configure_techniques()
@@ -537,12 +543,68 @@ class RNNTrainer(Trainer):
     def _set_signature_columns_if_needed(self) -> None:
         if self._signature_columns is None:
             super()._set_signature_columns_if_needed()
-            if self.args.length_column_name not in self._signature_columns:
-                self._signature_columns.append(self.args.length_column_name)
             # A collator told to read the labels from another column (label_column="topic") needs it.
             label_column = getattr(self.data_collator, "label_column", None)
-            if isinstance(label_column, str) and label_column not in self._signature_columns:
-                self._signature_columns.append(label_column)
+            extra = [self.args.length_column_name, TEACHER_LOGITS_COLUMN]
+            if isinstance(label_column, str):
+                extra.append(label_column)
+            for name in extra:
+                if name not in self._signature_columns:
+                    self._signature_columns.append(name)
+
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
+        """``Trainer.compute_loss``, or the distillation loss when the batch carries ``teacher_logits``.
+
+        With ``args.distillation_alpha`` set and ``teacher_logits`` in the batch (a data set with
+        [`add_teacher_logits`][rnn_textclf.distillation.add_teacher_logits]'s column), the loss is
+        [`distillation_loss`][rnn_textclf.distillation.distillation_loss] (``distillation_temperature``,
+        ``distillation_loss``; the hard term keeps ``label_smoothing_factor``). Batches without the
+        column (evaluation on a plain validation set) get the ordinary loss.
+        """
+        teacher = None
+        if isinstance(inputs, Mapping) and TEACHER_LOGITS_COLUMN in inputs:
+            teacher = inputs[TEACHER_LOGITS_COLUMN]
+            # A new dict, not a pop: the adversarial pass of training_step reuses the batch after this one.
+            inputs = {k: v for k, v in inputs.items() if k != TEACHER_LOGITS_COLUMN}
+        alpha = getattr(self.args, "distillation_alpha", None)
+        if teacher is None or alpha is None:
+            if teacher is not None and not self._warned_unused_teacher:
+                self._warned_unused_teacher = True
+                logger.warning(
+                    "The batches carry %r but distillation_alpha is None: the teacher's logits are ignored. "
+                    "Set RNNTrainingArguments(distillation_alpha=...) to distil.",
+                    TEACHER_LOGITS_COLUMN,
+                )
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        config = getattr(self.model, "config", None)
+        if getattr(config, "problem_type", None) not in (None, "single_label_classification"):
+            raise ValueError(
+                f"Distillation needs a single-label classifier; this model's problem_type is "
+                f"{config.problem_type!r}. Train it without teacher_logits or distillation_alpha."
+            )
+        labels = inputs.pop("labels", None)  # inputs is this method's own dict here
+        outputs = model(**inputs)
+        smoothing = float(self.args.label_smoothing_factor or 0.0)
+        loss = distillation_loss(
+            outputs["logits"],
+            teacher,
+            labels,
+            alpha=float(alpha),
+            temperature=float(getattr(self.args, "distillation_temperature", 1.0)),
+            kind=getattr(self.args, "distillation_loss", "kl"),
+            hard_loss=(
+                (
+                    lambda logits, target: F.cross_entropy(
+                        logits, target, label_smoothing=smoothing, reduction="none"
+                    )
+                )
+                if smoothing
+                else None
+            ),
+        )
+        return (loss, outputs) if return_outputs else loss
 
     def create_model_card(self, **kwargs: Any) -> None:
         """Writes rnn-textclf's model card (not transformers' generic one) to ``args.output_dir/README.md``.

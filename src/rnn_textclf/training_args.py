@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from transformers import TrainingArguments
+
+from .distillation import _check_distillation_options
 
 #: The fields ``RNNTrainingArguments`` adds to ``TrainingArguments`` (the techniques of ``RNNTrainer``).
 RNN_TRAINING_FIELDS: tuple[str, ...] = (
@@ -23,6 +25,9 @@ RNN_TRAINING_FIELDS: tuple[str, ...] = (
     "embedding_lr_scale",
     "embedding_freeze_epochs",
     "max_train_seconds",
+    "distillation_alpha",
+    "distillation_temperature",
+    "distillation_loss",
 )
 
 
@@ -86,6 +91,21 @@ class RNNTrainingArguments(TrainingArguments):
             ``eval_strategy`` is not ``"no"``) and a save (when ``save_strategy`` is ``"steps"`` or
             ``"epoch"``), so ``load_best_model_at_end`` keeps the best model. A resumed run gets the budget
             again. Runs that hit it depend on the machine's speed. ``None`` turns it off; a positive number.
+        distillation_alpha (`float | None`, defaults to None): Knowledge distillation (Hinton, Vinyals &
+            Dean 2015, "Distilling the Knowledge in a Neural Network"; Tang et al. 2019, "Distilling
+            Task-Specific Knowledge from BERT into Simple Neural Networks"): on batches that carry a
+            ``teacher_logits`` column (see [`add_teacher_logits`][rnn_textclf.distillation.add_teacher_logits])
+            the loss is ``alpha * teacher term + (1 - alpha) * hard-label loss``. ``1.0`` trains on the
+            teacher alone, so texts without a label can be used; rows whose label is ``-100`` (augmented
+            copies, unlabelled texts) get the teacher term only whatever ``alpha``. The hard term keeps
+            ``label_smoothing_factor``. Batches without the column (a plain validation set) get the
+            ordinary loss. ``None`` turns it off (the column is then ignored, with a warning); in [0, 1].
+            Single-label classification only.
+        distillation_temperature (`float`, defaults to 1.0): Softening temperature ``T > 0`` of the ``"kl"``
+            teacher term, which is multiplied by ``T**2`` so its gradients keep their scale (Hinton et al.).
+        distillation_loss (`str`, defaults to ``"kl"``): The teacher term: ``"kl"``, the KL divergence from
+            the teacher's softened probabilities to the student's (Hinton et al.), or ``"mse"``, the mean
+            squared error between the logits (Tang et al.; ``distillation_temperature`` does not apply).
 
     Example:
         ```python
@@ -126,6 +146,23 @@ class RNNTrainingArguments(TrainingArguments):
         },
     )
 
+    distillation_alpha: float | None = field(
+        default=None,
+        metadata={
+            "help": "Knowledge distillation: weight of the teacher's logits vs the hard labels on batches with "
+            "teacher_logits (1.0: teacher only; None: off)."
+        },
+    )
+    distillation_temperature: float = field(
+        default=1.0, metadata={"help": "Softening temperature T of the 'kl' distillation loss (times T^2)."}
+    )
+    distillation_loss: Literal["kl", "mse"] = field(
+        default="kl",
+        metadata={
+            "help": "Teacher term: 'kl' on softened probabilities (Hinton et al.) or 'mse' on logits (Tang et al.)."
+        },
+    )
+
     def __post_init__(self) -> None:
         super().__post_init__()
         self.validate_techniques()
@@ -150,6 +187,9 @@ class RNNTrainingArguments(TrainingArguments):
             not _is_number(self.max_train_seconds) or self.max_train_seconds <= 0
         ):
             _fail("max_train_seconds", self.max_train_seconds, "a positive number of seconds or None")
+        _check_distillation_options(
+            self.distillation_alpha, self.distillation_temperature, self.distillation_loss
+        )
         self._refuse_sharded_training()
 
     def active_techniques(self) -> list[str]:

@@ -100,6 +100,38 @@ _MODEL_OPTIONS = (
 _RECIPE_OPTIONS = ("min_freq", "max_vocab_size", "max_length", "epochs", "batch_size", "lr", "weight_decay")
 
 
+#: Defaults of the distillation options (``--teacher`` and the options that only apply with it).
+DISTILLATION_DEFAULTS: dict[str, Any] = {
+    "teacher": None,
+    "teacher_revision": None,
+    "teacher_batch_size": 64,
+    "augment": 0,
+    "distillation_alpha": None,
+    "distillation_temperature": None,
+    "distillation_loss": None,
+}
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
 def _merge_config_file(
     parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str]
 ) -> argparse.Namespace:
@@ -221,8 +253,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             }
 
     _info(f"Recipe {recipe.name}: {recipe.description}")
+    distillation = _distillation_data(args, splits["train"], plan)  # None without --teacher
+    train_texts = distillation["dataset"]["text"] if distillation else splits["train"]["text"]
     try:
-        tokenizer, vectors = recipe.build_tokenizer(splits["train"]["text"], show_progress=not args.quiet)
+        tokenizer, vectors = recipe.build_tokenizer(train_texts, show_progress=not args.quiet)
     except (OSError, ValueError) as err:
         raise CLIError(
             f"tokenizer {recipe.tokenizer!r} / vectors {recipe.vectors!r} of recipe {recipe.name!r}: "
@@ -232,6 +266,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     model, coverage = recipe.build_model(
         tokenizer, label_names=names, vectors=vectors, problem_type=plan["problem_type"], seed=args.seed
     )
+    if distillation:
+        model.config.distillation = distillation[
+            "card"
+        ]  # config.json and the model card say how it was trained
     if coverage is not None:
         _info(str(coverage))
     n_params = sum(p.numel() for p in model.parameters())
@@ -243,6 +281,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     encoded = {
         name: recipe.encode(tokenizer, split["text"], split["label"]) for name, split in splits.items()
     }
+    if distillation:  # the transfer set (training texts + augmented copies) with the teacher's logits
+        transfer = distillation["dataset"]
+        encoded["train"] = recipe.encode(tokenizer, transfer["text"], transfer["label"]).add_column(
+            "teacher_logits", transfer["teacher_logits"]
+        )
 
     metric_keys = [
         "loss",
@@ -298,6 +341,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                     # The best and the latest epoch: enough to resume and to load the best at the end.
                     save_total_limit=2,
                     disable_tqdm=args.quiet,
+                    **(distillation["arguments"] if distillation else {}),
                 )
                 trainer = recipe.trainer(
                     model,
@@ -336,6 +380,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             }
             if coverage is not None:
                 report["vectors"] = {"name": recipe.vectors, "coverage": str(coverage)}
+            if distillation:
+                report["distillation"] = distillation["card"]
             eval_split = "test" if "test" in encoded else "validation"
             with _stdout_to_stderr():
                 prediction = trainer.predict(encoded[eval_split])
@@ -420,6 +466,68 @@ def _describe_tokenizer(tokenizer: Any, recipe: Any) -> str:
             model, DEFAULT_SUBWORD_VOCAB_SIZE if model in SUBWORD_MODELS else None
         )
     return f"{name}, min_freq={recipe.min_freq}, max_vocab_size={cap}"
+
+
+def _distillation_data(
+    args: argparse.Namespace, train: dict[str, list[Any]], plan: dict[str, Any]
+) -> dict[str, Any] | None:
+    """``--teacher``: the transfer set with the teacher's logits, the trainer arguments and the card entry.
+
+    The training texts keep their labels; ``--augment N`` adds N augmented copies of each (Tang et al.
+    2019: words masked with the teacher's mask token, n-grams sampled), labelled by the teacher only.
+    Returns None without ``--teacher``.
+    """
+    if not getattr(args, "teacher", None):
+        for option in ("augment", "distillation_alpha", "distillation_temperature", "distillation_loss"):
+            if getattr(args, option, None) != DISTILLATION_DEFAULTS[option]:
+                raise CLIError(f"--{option.replace('_', '-')} needs --teacher (the model to distil from).")
+        return None
+    if plan["problem_type"] != "single_label_classification":
+        raise CLIError(
+            f"--teacher distils single-label classifiers; this data is {plan['problem_type']}. Drop --teacher."
+        )
+    from ..distillation import _load_teacher, add_teacher_logits, build_transfer_set
+
+    alpha = 0.5 if args.distillation_alpha is None else args.distillation_alpha
+    temperature = 1.0 if args.distillation_temperature is None else args.distillation_temperature
+    loss = args.distillation_loss or "kl"
+    try:
+        model, teacher_tokenizer, described = _load_teacher(args.teacher, args.teacher_revision)
+    except (OSError, ValueError, TypeError) as err:
+        raise CLIError(f"--teacher {args.teacher!r}: {str(err).splitlines()[0]}") from None
+    augment = args.augment or 0
+    transfer = build_transfer_set(
+        train["text"],
+        train["label"],
+        n_copies=augment,
+        seed=args.seed,
+        mask_token=getattr(teacher_tokenizer, "mask_token", None) or "[MASK]",
+    )
+    _info(
+        f"Distilling from {described}: {len(transfer):,} transfer texts "
+        f"({len(train['text']):,} training texts + {len(transfer) - len(train['text']):,} augmented copies)."
+    )
+    try:
+        transfer = add_teacher_logits(
+            transfer, (model, teacher_tokenizer), labels=plan["names"], batch_size=args.teacher_batch_size
+        )
+    except ValueError as err:
+        raise CLIError(f"--teacher {args.teacher!r}: {err}") from None
+    card = {
+        "teacher": described,
+        "teacher_num_labels": int(model.config.num_labels),
+        "alpha": alpha,
+        "temperature": temperature,
+        "loss": loss,
+        "augment_copies": augment,
+        "transfer_rows": len(transfer),
+    }
+    arguments = {
+        "distillation_alpha": alpha,
+        "distillation_temperature": temperature,
+        "distillation_loss": loss,
+    }
+    return {"dataset": transfer, "card": card, "arguments": arguments}
 
 
 def recipe_from_args(args: argparse.Namespace) -> Any:
@@ -573,6 +681,34 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="continue an interrupted run (same options) from PATH (a checkpoint-N folder or a folder of them); "
         "without PATH: the latest checkpoint in the checkpoint folder",
     )
+    d = train.add_argument_group("distillation (Tang et al. 2019)")
+    d.add_argument(
+        "--teacher",
+        metavar="PATH_OR_REPO",
+        help="distil from this fine-tuned classifier (a folder or Hub repo id with the same labels): the "
+        "student learns the teacher's logits on the training texts",
+    )
+    d.add_argument("--teacher-revision", help="branch, tag or commit of a Hub --teacher")
+    d.add_argument("--teacher-batch-size", type=_positive_int, help="texts per teacher forward pass (64)")
+    d.add_argument(
+        "--augment",
+        type=_non_negative_int,
+        metavar="N",
+        help="add N augmented copies of each training text (words masked, n-grams sampled), teacher-labelled",
+    )
+    d.add_argument(
+        "--distillation-alpha",
+        type=_unit_interval,
+        help="weight of the teacher's signal vs the labels (default 0.5; 1.0: teacher only)",
+    )
+    d.add_argument(
+        "--distillation-temperature", type=_positive_float, help="softening temperature of the kl loss (1.0)"
+    )
+    d.add_argument(
+        "--distillation-loss",
+        choices=["kl", "mse"],
+        help="kl on softened probabilities (default) or mse on logits",
+    )
     o = train.add_argument_group("output")
     o.add_argument("--output-dir", help="where to write the model (default: ./rnn-textclf-model)")
     o.add_argument(
@@ -582,6 +718,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     o.add_argument("--config", help="a .yaml/.json file with any of these options (flags win)")
     o.add_argument("--quiet", action="store_true", help="no progress output")
     o.add_argument("--threads", type=_positive_int, help="torch threads (default 1, or OMP_NUM_THREADS)")
-    train.set_defaults(func=cmd_train, **TRAIN_DEFAULTS)
+    train.set_defaults(func=cmd_train, **TRAIN_DEFAULTS, **DISTILLATION_DEFAULTS)
     _show_defaults(train)
     return train

@@ -1,0 +1,482 @@
+"""Distillation: teacher logits as a column, transfer-set augmentation, the loss in RNNTrainer, the CLI."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import subprocess
+import sys
+
+import datasets
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+from rnn_textclf import (
+    PackedSequenceCollator,
+    RNNClassifier,
+    RNNClassifierConfig,
+    RNNTokenizer,
+    RNNTrainer,
+    RNNTrainingArguments,
+    add_teacher_logits,
+    augment_texts,
+    build_transfer_set,
+)
+from rnn_textclf.data import load_sms_spam
+from rnn_textclf.distillation import distillation_loss
+
+
+@pytest.fixture(scope="module")
+def sms() -> datasets.DatasetDict:
+    data = load_sms_spam(seed=0)
+    return datasets.DatasetDict({"train": data["train"].select(range(800)), "test": data["test"]})
+
+
+def _args(tmp_path, **kwargs) -> RNNTrainingArguments:
+    values = dict(
+        per_device_train_batch_size=32,
+        per_device_eval_batch_size=128,
+        learning_rate=5e-3,
+        num_train_epochs=3,
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=True,
+        save_strategy="no",
+        seed=0,
+    )
+    values.update(kwargs)
+    return RNNTrainingArguments(str(tmp_path), **values)
+
+
+def _rnn(tokenizer, seed: int, **kwargs) -> RNNClassifier:
+    torch.manual_seed(seed)
+    values = dict(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        num_labels=2,
+        id2label={0: "ham", 1: "spam"},
+        label2id={"ham": 0, "spam": 1},
+        embedding_dim=32,
+        hidden_size=32,
+        rnn_type="gru",
+        pooling="max",
+    )
+    values.update(kwargs)
+    return RNNClassifier(RNNClassifierConfig(**values))
+
+
+def _tokenized(ds, tokenizer):
+    return ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=64), batched=True)
+
+
+@pytest.fixture(scope="module")
+def rnn_teacher(sms, tmp_path_factory):
+    """An RNNClassifier trained on 800 SMS rows, saved as a folder: (folder, model, tokenizer)."""
+    tokenizer = RNNTokenizer.train_from_iterator(sms["train"]["text"], min_freq=2)
+    model = _rnn(tokenizer, seed=0)
+    folder = tmp_path_factory.mktemp("teacher")
+    RNNTrainer(
+        model=model,
+        args=_args(folder / "run", num_train_epochs=4, learning_rate=1e-2),
+        train_dataset=_tokenized(sms["train"], tokenizer),
+        processing_class=tokenizer,
+    ).train()
+    model.eval()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder, model, tokenizer
+
+
+def _tiny_bert(texts: list[str], seed: int = 0) -> tuple[BertForSequenceClassification, BertTokenizer]:
+    counts = collections.Counter(w for t in texts for w in re.findall(r"\w+|[^\w\s]", t.lower()))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [w for w, _ in counts.most_common(400)]
+    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)})
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        num_labels=2,
+        id2label={0: "ham", 1: "spam"},
+        label2id={"ham": 0, "spam": 1},
+        initializer_range=0.5,  # logits that differ from row to row
+    )
+    return BertForSequenceClassification(config).eval(), tokenizer
+
+
+def _own_logits(model, tokenizer, texts: list[str], max_length: int) -> np.ndarray:
+    """The teacher run on each text alone (no padding at all)."""
+    rows = []
+    with torch.no_grad():
+        for text in texts:
+            encoded = tokenizer([text], truncation=True, max_length=max_length, return_tensors="pt")
+            rows.append(model(**encoded).logits[0].numpy())
+    return np.stack(rows)
+
+
+# ---------------------------------------------------------------------------------------------- the column
+def test_column_equals_the_teachers_own_logits(sms, rnn_teacher):
+    rows = sms["train"].select(range(150))
+    bert, bert_tok = _tiny_bert(sms["train"]["text"])
+    out = add_teacher_logits(rows, (bert, bert_tok), batch_size=16, labels=["ham", "spam"])
+    assert out.column_names == ["text", "label", "teacher_logits"]
+    assert out.features["teacher_logits"].length == 2
+    column = np.array(out["teacher_logits"], dtype=np.float32)
+    np.testing.assert_allclose(column, _own_logits(bert, bert_tok, rows["text"], 64), atol=1e-5)
+    assert column[:, 0].std() > 0.05  # a teacher whose logits really vary, so the check means something
+
+    folder, model, tokenizer = rnn_teacher  # a folder: loaded with its own tokenizer
+    out = add_teacher_logits(rows, folder, batch_size=16)
+    own = _own_logits(model, tokenizer, rows["text"], 512)
+    np.testing.assert_allclose(np.array(out["teacher_logits"]), own, atol=1e-5)
+
+
+def test_streaming_dataset_gets_the_same_column(sms):
+    rows = sms["train"].select(range(60))
+    bert, bert_tok = _tiny_bert(sms["train"]["text"])
+    eager = np.array(add_teacher_logits(rows, (bert, bert_tok), batch_size=8)["teacher_logits"])
+    stream = add_teacher_logits(rows.to_iterable_dataset(num_shards=2), (bert, bert_tok), batch_size=8)
+    assert isinstance(stream, datasets.IterableDataset)
+    lazy = np.array([row["teacher_logits"] for row in stream])
+    np.testing.assert_allclose(lazy, eager, atol=1e-5)
+
+
+def test_cache_is_reused_for_the_same_teacher_only(sms, tmp_path):
+    sms["train"].select(range(120)).save_to_disk(str(tmp_path / "ds"))
+    rows = datasets.load_from_disk(str(tmp_path / "ds"))  # has cache files: map results are cached
+    bert, bert_tok = _tiny_bert(sms["train"]["text"], seed=0)
+    calls = []
+    bert.register_forward_hook(lambda *a: calls.append(1))
+    first = add_teacher_logits(rows, (bert, bert_tok), batch_size=16)
+    assert len(calls) == 8  # 120 rows in batches of 16
+    second = add_teacher_logits(rows, (bert, bert_tok), batch_size=16)
+    assert len(calls) == 8  # the teacher did not run again: read from the cache
+    assert second.cache_files == first.cache_files
+    assert second["teacher_logits"] == first["teacher_logits"]
+
+    other, _ = _tiny_bert(sms["train"]["text"], seed=1)  # same class and config, other weights
+    other_calls = []
+    other.register_forward_hook(lambda *a: other_calls.append(1))
+    third = add_teacher_logits(rows, (other, bert_tok), batch_size=16)
+    assert len(other_calls) == 8
+    assert third.cache_files != first.cache_files
+    assert not np.allclose(np.array(third["teacher_logits"]), np.array(first["teacher_logits"]))
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+def test_label_mismatch_shows_both_label_lists(sms):
+    rows = sms["train"].select(range(10))
+    bert, bert_tok = _tiny_bert(sms["train"]["text"])
+    with pytest.raises(
+        ValueError, match=r"\['ham', 'spam'\] differ from the student's \['spam', 'ham'\].*another order"
+    ):
+        add_teacher_logits(rows, (bert, bert_tok), labels=["spam", "ham"])
+    with pytest.raises(ValueError, match=r"2 classes \['ham', 'spam'\] but the student has 3"):
+        add_teacher_logits(rows, (bert, bert_tok), labels={0: "a", 1: "b", 2: "c"})
+    relabelled = rows.cast_column("label", datasets.ClassLabel(names=["good", "bad"]))
+    with pytest.raises(ValueError, match=r"differ from the student's \['good', 'bad'\]"):
+        add_teacher_logits(relabelled, (bert, bert_tok))  # the data set's ClassLabel names are the student's
+    # Generic names on one side: only the counts must agree.
+    config = RNNClassifierConfig(vocab_size=10, num_labels=2)
+    assert config.id2label == {0: "LABEL_0", 1: "LABEL_1"}
+    out = add_teacher_logits(rows, (bert, bert_tok), labels=config)
+    assert len(out["teacher_logits"]) == 10
+
+
+def test_missing_text_column_and_dataset_dict_errors(sms):
+    bert, bert_tok = _tiny_bert(sms["train"]["text"])
+    with pytest.raises(ValueError, match=r"`text_column='sentence'` is not a column .* \['text', 'label'\]"):
+        add_teacher_logits(sms["train"], (bert, bert_tok), text_column="sentence")
+    with pytest.raises(ValueError, match=r"DatasetDict with splits \['train', 'test'\].*dataset\['train'\]"):
+        add_teacher_logits(sms, (bert, bert_tok))
+    stream = sms["train"].select(range(10)).to_iterable_dataset().remove_columns("label")
+    stream = stream.map(lambda row: row)  # features unknown up front: checked when the rows are read
+    with pytest.raises(ValueError, match="text_column='sentence'"):
+        list(add_teacher_logits(stream, (bert, bert_tok), text_column="sentence"))
+    with pytest.raises(OSError, match="no-such-teacher"):
+        add_teacher_logits(sms["train"], "./no-such-teacher")
+
+
+# ---------------------------------------------------------------------------------------------- augmentation
+def test_augmentation_is_seeded_and_changes_texts_at_the_asked_rates(sms):
+    texts = [t for t in sms["train"]["text"] if len(t.split()) >= 8][:300]
+    first = augment_texts(texts, n_copies=10, p_mask=0.1, p_ngram=0.25, seed=3)
+    assert len(first) == 3000
+    assert first == augment_texts(texts, n_copies=10, p_mask=0.1, p_ngram=0.25, seed=3)
+    assert first != augment_texts(texts, n_copies=10, p_mask=0.1, p_ngram=0.25, seed=4)
+    nothing = augment_texts(texts, n_copies=2, p_mask=0.0, p_ngram=0.0)
+    assert nothing == [t for t in texts for _ in range(2)]
+
+    # Masking alone: the share of masked words is p_mask.
+    masked = augment_texts(texts, n_copies=10, p_mask=0.1, p_ngram=0.0, seed=5)
+    words = sum(len(t.split()) for t in texts) * 10
+    rate = sum(t.count("[MASK]") for t in masked) / words
+    assert 0.09 < rate < 0.11
+    # n-gram sampling alone: a quarter of the copies become 1- to 5-word pieces of their original.
+    cut = augment_texts(texts, n_copies=10, p_mask=0.0, p_ngram=0.25, seed=6)
+    short = [(c, texts[i // 10]) for i, c in enumerate(cut) if len(c.split()) <= 5]
+    assert 0.22 < len(short) / len(cut) < 0.28
+    assert all(c in original for c, original in short)
+    assert {len(c.split()) for c, _ in short} == {1, 2, 3, 4, 5}
+
+
+def test_augmentation_word_splitting_follows_the_script_or_the_tokenizer():
+    # Chinese has no spaces: each ideograph is a word by default.
+    copies = augment_texts(["我爱北京天安门"], n_copies=200, p_mask=0.5, p_ngram=0.0, seed=0)
+    assert all(len(c.replace("[MASK]", "x")) == 7 for c in copies)
+    assert {c.count("[MASK]") for c in copies} >= {2, 3, 4, 5}
+    # With a tokenizer, its words are masked (here basic_english: "don", "'", "t", ...), the rest is kept.
+    tokenizer = RNNTokenizer.train_from_iterator(["don't stop, believing"])
+    copies = augment_texts(
+        ["Don't stop, believing!"], n_copies=50, p_mask=0.3, p_ngram=0.0, tokenizer=tokenizer
+    )
+    assert "Don'[MASK] stop, believing!" in copies or "Don't [MASK], believing!" in copies
+    assert all(c.count(" ") == 2 for c in copies)  # only words are replaced: the spaces between them stay
+
+
+def test_transfer_set_rows_and_labels():
+    texts = ["one two three four five six", "seven eight nine ten", "short"]
+    ts = build_transfer_set(texts, [0, 1, 0], n_copies=4, unlabelled_texts=["extra text"], seed=1, p_mask=0.3)
+    assert ts.column_names == ["text", "label"]
+    assert ts["text"][:3] == texts and ts["label"][:3] == [0, 1, 0]
+    assert ts["text"][-1] == "extra text"
+    assert set(ts["label"][3:]) == {-100}  # copies and unlabelled texts: teacher-labelled only
+    copies = ts["text"][3:-1]
+    assert len(copies) == len(set(copies)) and not set(copies) & set(texts)  # duplicates dropped
+    assert 0 < len(copies) <= 12
+    with pytest.raises(ValueError, match="`p_mask` must be a probability"):
+        build_transfer_set(texts, n_copies=1, p_mask=1.5)
+
+
+# ---------------------------------------------------------------------------------------------- the loss
+def test_distillation_loss_terms():
+    torch.manual_seed(0)
+    student, teacher = torch.randn(6, 3), torch.randn(6, 3)
+    labels = torch.tensor([0, 2, -100, 1, -100, 0])
+    ce = F.cross_entropy(student, labels, reduction="none", ignore_index=-100)
+    kl = F.kl_div(
+        F.log_softmax(student / 2, -1), F.log_softmax(teacher / 2, -1), log_target=True, reduction="none"
+    )
+    kl = kl.sum(-1) * 4
+    got = distillation_loss(student, teacher, labels, alpha=0.3, temperature=2.0)
+    has = labels != -100
+    expected = (torch.where(has, 0.3 * kl + 0.7 * ce, kl)).mean()
+    torch.testing.assert_close(got, expected)
+    assert distillation_loss(teacher, teacher, None, alpha=1.0).abs() < 1e-6
+    mse = distillation_loss(student, teacher, None, alpha=1.0, kind="mse")
+    torch.testing.assert_close(mse, F.mse_loss(student, teacher))
+    with pytest.raises(ValueError, match="distillation_alpha"):
+        RNNTrainingArguments("out", distillation_alpha=1.5)
+    with pytest.raises(ValueError, match="distillation_loss"):
+        RNNTrainingArguments("out", distillation_alpha=0.5, distillation_loss="l1")
+
+
+def test_student_learns_to_agree_with_the_teacher_from_its_logits_alone(sms, rnn_teacher, tmp_path):
+    folder, _, _ = rnn_teacher
+    rows = sms["train"]
+    # No hard labels at all: every row is -100, so whatever the student learns comes from the teacher.
+    unlabelled = rows.map(lambda b: {"label": [-100] * len(b["text"])}, batched=True).cast_column(
+        "label", datasets.Value("int64")
+    )
+    transfer = add_teacher_logits(unlabelled, folder, batch_size=64, labels=["ham", "spam"])
+    teacher_pred = np.array(transfer["teacher_logits"]).argmax(1)
+    assert 0.05 < teacher_pred.mean() < 0.3  # the teacher finds spam
+
+    tokenizer = RNNTokenizer.train_from_iterator(rows["text"])  # the student's own vocabulary
+    student = _rnn(tokenizer, seed=5, rnn_type="lstm", hidden_size=24)
+    train = _tokenized(transfer, tokenizer)
+    trainer = RNNTrainer(
+        model=student,
+        args=_args(
+            tmp_path,
+            distillation_alpha=1.0,
+            distillation_temperature=2.0,
+            num_train_epochs=6,
+            learning_rate=1e-2,
+        ),
+        train_dataset=train,
+        processing_class=tokenizer,
+    )
+    collated = trainer.data_collator([train[0], train[1]])
+    assert collated["teacher_logits"].dtype == torch.float32
+    np.testing.assert_allclose(collated["teacher_logits"].numpy(), np.array(transfer["teacher_logits"][:2]))
+    trainer.train()
+    assert np.isfinite(trainer.state.log_history[-1]["train_loss"])
+    predicted = trainer.predict(train.remove_columns(["teacher_logits", "label"])).predictions.argmax(1)
+    agreement = float((predicted == teacher_pred).mean())
+    majority = max(teacher_pred.mean(), 1 - teacher_pred.mean())
+    spam_recall = float((predicted[teacher_pred == 1] == 1).mean())
+    assert agreement > 0.95 and agreement > majority + 0.05, (agreement, majority)
+    assert spam_recall > 0.8  # it learnt the teacher's minority class, not the majority
+
+
+def test_collator_requires_teacher_logits_on_every_row():
+    collator = PackedSequenceCollator(pad_token_id=0, num_labels=2)
+    batch = collator(
+        [{"input_ids": [1, 2], "teacher_logits": [0.5, -1.0]}, {"input_ids": [3], "teacher_logits": [2, 1]}]
+    )
+    assert batch["teacher_logits"].tolist() == [[0.5, -1.0], [2.0, 1.0]]
+    with pytest.raises(ValueError, match=r"Rows \[1\] have no 'teacher_logits'"):
+        collator(
+            [{"input_ids": [1], "teacher_logits": [0.5, 1.0]}, {"input_ids": [3], "teacher_logits": None}]
+        )
+    with pytest.raises(ValueError, match="3 logits per row but the model has num_labels=2"):
+        collator([{"input_ids": [1], "teacher_logits": [0.5, 1.0, 2.0]}])
+
+
+def test_distillation_composes_with_adversarial_training_weight_averaging_and_label_smoothing(
+    sms, rnn_teacher, tmp_path
+):
+    folder, _, _ = rnn_teacher
+    rows = add_teacher_logits(sms["train"].select(range(200)), folder)
+    tokenizer = RNNTokenizer.train_from_iterator(rows["text"])
+    student = _rnn(tokenizer, seed=1)
+    trainer = RNNTrainer(
+        model=student,
+        args=_args(
+            tmp_path,
+            num_train_epochs=1,
+            distillation_alpha=0.5,
+            distillation_temperature=2.0,
+            adversarial_eps=1.0,
+            ema_decay=0.9,
+            label_smoothing_factor=0.1,
+        ),
+        train_dataset=_tokenized(rows, tokenizer),
+        processing_class=tokenizer,
+    )
+    seen = []
+    original = trainer.compute_loss
+
+    def spy(model, inputs, *args, **kwargs):
+        seen.append("teacher_logits" in inputs)
+        return original(model, inputs, *args, **kwargs)
+
+    trainer.compute_loss = spy
+    trainer.train()
+    assert np.isfinite(trainer.state.log_history[-1]["train_loss"])
+    assert len(seen) == 2 * 7 and all(
+        seen
+    )  # 7 batches, two passes each (clean + adversarial), both distilled
+
+
+# ---------------------------------------------------------------------------------------------- command line
+def _cli(*args: str, cwd) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
+    return subprocess.run(
+        [sys.executable, "-m", "rnn_textclf.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_cli_train_with_teacher_end_to_end(rnn_teacher, tmp_path):
+    folder, _, _ = rnn_teacher
+    proc = _cli(
+        "train", "--teacher", str(folder), "--augment", "2", "--max-train-samples", "300", "--epochs", "4", "--lr", "0.01",
+        "--hidden-size", "16", "--embedding-dim", "16", "--distillation-alpha", "0.7",
+        "--distillation-temperature", "2", "--quiet", "--output-dir", "student", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "student"
+    metrics = json.loads((out / "metrics.json").read_text())
+    distilled = metrics["distillation"]
+    assert (
+        distilled["teacher"] == str(folder) and distilled["alpha"] == 0.7 and distilled["temperature"] == 2.0
+    )
+    assert distilled["augment_copies"] == 2 and 300 < distilled["transfer_rows"] <= 900
+    assert metrics["train_rows"] == distilled["transfer_rows"]
+    assert metrics["test"]["accuracy"] > 0.87  # above the majority class (ham), with 300 labelled texts
+    assert json.loads((out / "config.json").read_text())["distillation"] == distilled
+    card = (out / "README.md").read_text()
+    assert f"distilled from the teacher `{folder}`" in card and "## Distillation" in card
+    assert "| Temperature | 2 |" in card and "| alpha (weight of the teacher's term) | 0.7 |" in card
+
+
+def test_cli_distillation_options_need_a_teacher(tmp_path):
+    # One interpreter for the three commands (the CLI configures logging globally: not in this process).
+    script = (
+        "import sys\n"
+        "from rnn_textclf.cli import main\n"
+        "codes = [main(['train', '--augment', '2', '--quiet']), main(['train', '--teacher', sys.argv[1], '--quiet'])]\n"
+        "print(codes)\n"
+    )
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "nowhere")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.stdout.strip() == "[2, 2]", proc.stderr[-3000:]
+    assert "--augment needs --teacher" in proc.stderr
+    assert f"--teacher {str(tmp_path / 'nowhere')!r}" in proc.stderr
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+HUB_SCRIPT = """
+import json, sys
+import numpy as np, torch, datasets
+from huggingface_hub import HfApi
+from rnn_textclf import RNNClassifier, RNNTokenizer, add_teacher_logits
+
+out, folder = sys.argv[1], sys.argv[2]
+repo = "acme/distill-teacher"
+model, tokenizer = RNNClassifier.from_pretrained(folder).eval(), RNNTokenizer.from_pretrained(folder)
+HfApi().create_repo(repo)
+model.push_to_hub(repo); tokenizer.push_to_hub(repo)
+HfApi().create_tag(repo, tag="v1")
+with torch.no_grad():
+    for p in model.parameters():
+        p.add_(0.3)
+model.push_to_hub(repo)  # main moves on; v1 keeps the first weights
+texts = ["WINNER!! claim your free prize now", "see you at lunch?", "URGENT call 0800 to claim"]
+ds = datasets.Dataset.from_dict({"text": texts})
+tagged = add_teacher_logits(ds, repo, revision="v1", labels=["ham", "spam"])
+latest = add_teacher_logits(ds, repo, labels=["ham", "spam"])
+first = RNNClassifier.from_pretrained(folder).eval()
+with torch.no_grad():
+    own = [first(input_ids=torch.tensor([tokenizer(t)["input_ids"]])).logits[0].tolist() for t in texts]
+json.dump({"tagged": list(tagged["teacher_logits"]), "latest": list(latest["teacher_logits"]), "own": own}, open(out, "w"))
+"""
+
+
+def test_teacher_from_the_hub_at_a_revision(rnn_teacher, minihub, tmp_path):
+    folder, _, _ = rnn_teacher
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_"))}
+    env.update(
+        HF_ENDPOINT=minihub,
+        HF_HOME=str(tmp_path / "hf_home"),
+        HF_TOKEN="hf_test_token",
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        TOKENIZERS_PARALLELISM="false",
+        OMP_NUM_THREADS="1",
+    )
+    out = tmp_path / "result.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", HUB_SCRIPT, str(out), str(folder)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(out.read_text())
+    np.testing.assert_allclose(result["tagged"], result["own"], atol=1e-5)  # revision="v1": the first teacher
+    assert not np.allclose(result["latest"], result["own"], atol=1e-3)  # main: the changed one
