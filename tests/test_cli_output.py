@@ -267,6 +267,13 @@ def test_training_curve_has_whole_epochs_the_kept_epoch_and_a_legend_off_the_lin
 
 def test_help_shows_the_defaults(capsys, monkeypatch):
     from rnn_textclf.cli import TRAIN_DEFAULTS
+    from rnn_textclf.recipes import get_recipe
+
+    recipe = get_recipe("default")  # options left unset take the default recipe's values
+    expected = {
+        **recipe.model,
+        **{k: getattr(recipe, k) for k in ("epochs", "batch_size", "lr", "max_length")},
+    }
 
     monkeypatch.setenv("COLUMNS", "200")  # no wrapping inside a value
 
@@ -276,7 +283,10 @@ def test_help_shows_the_defaults(capsys, monkeypatch):
     for option in ("epochs", "batch_size", "hidden_size", "lr", "seed", "dropout", "max_length"):
         flag = "--" + option.replace("_", "-")
         described = re.search(rf"{flag} \S+ (.*?)(?= --|$)", text.split("options:", 1)[1]).group(1)
-        assert f"default: {TRAIN_DEFAULTS[option]}" in described, (flag, described)
+        if TRAIN_DEFAULTS[option] is None:
+            assert f"(default recipe: {expected[option]})" in described, (flag, described)
+        else:
+            assert f"default: {TRAIN_DEFAULTS[option]}" in described, (flag, described)
     assert "(default: ./rnn-textclf-model)" in text and "(default: rnn-textclf-model)" not in text
     with pytest.raises(SystemExit):
         main(["predict", "--help"])

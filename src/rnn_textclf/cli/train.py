@@ -530,6 +530,22 @@ def _distillation_data(
     return {"dataset": transfer, "card": card, "arguments": arguments}
 
 
+def _show_recipe_defaults(parser: argparse.ArgumentParser) -> None:
+    """Appends "(default recipe: X)" to the options whose value comes from the recipe, so ``--help`` tells
+    what ``rnn-textclf train`` without ``--recipe`` uses."""
+    from ..recipes import get_recipe
+
+    recipe = get_recipe("default")
+    values = {**recipe.model, **{name: getattr(recipe, name) for name in (*_RECIPE_OPTIONS, "tokenizer")}}
+    values["vectors"] = recipe.vectors or "none"
+    for action in parser._actions:
+        if action.default is not None or action.dest not in values or "default" in (action.help or ""):
+            continue
+        value = values[action.dest]
+        shown = "the tokenizer's own" if value is None else value
+        action.help = f"{action.help or ''} (default recipe: {shown})".strip()
+
+
 def recipe_from_args(args: argparse.Namespace) -> Any:
     """The recipe of ``args.recipe`` (default: ``default``) with the model and training options given applied."""
     from ..recipes import InvalidRecipeError, get_recipe
@@ -720,4 +736,5 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     o.add_argument("--threads", type=_positive_int, help="torch threads (default 1, or OMP_NUM_THREADS)")
     train.set_defaults(func=cmd_train, **TRAIN_DEFAULTS, **DISTILLATION_DEFAULTS)
     _show_defaults(train)
+    _show_recipe_defaults(train)
     return train
