@@ -494,9 +494,9 @@ def _subword_backend_and_trainer(
     return backend, trainer
 
 
-def _joined(iterator: Iterable[str], counter: list[int]) -> Iterator[str]:
-    """Texts newline-joined in strings of at most _CHUNK_TEXTS texts / about _CHUNK_CHARS characters
-    (fewer per-text costs in the Rust trainer; newlines are whitespace to every pre-tokenizer here);
+def _text_blocks(iterator: Iterable[str], counter: list[int]) -> Iterator[list[str]]:
+    """The texts in lists of at most _CHUNK_TEXTS texts / about _CHUNK_CHARS characters (memory stays
+    bounded for long documents, and the Rust trainer pays its per-call costs once a block);
     ``counter[0]`` counts the texts."""
     if isinstance(iterator, (str, bytes)):
         raise TypeError(
@@ -511,11 +511,17 @@ def _joined(iterator: Iterable[str], counter: list[int]) -> Iterator[str]:
         chars += len(text)
         counter[0] = index + 1
         if len(buffer) == _CHUNK_TEXTS or chars >= _CHUNK_CHARS:
-            yield "\n".join(buffer)
+            yield buffer
             buffer = []
             chars = 0
     if buffer:
-        yield "\n".join(buffer)
+        yield buffer
+
+
+def _joined(iterator: Iterable[str], counter: list[int]) -> Iterator[str]:
+    """Texts newline-joined a block at a time (newlines are whitespace to every pre-tokenizer here)."""
+    for block in _text_blocks(iterator, counter):
+        yield "\n".join(block)
 
 
 def _surrogate_error(err: UnicodeEncodeError) -> ValueError | None:
@@ -1864,26 +1870,9 @@ class RNNTokenizer(TokenizersBackend):
 
 
 def _chunked(iterator: Iterable[str], python: _PythonSide, counter: list[int]) -> Iterator[str]:
-    """Texts as backend-form words (`_PythonSide.rust_text`), newline-joined in strings of at most
-    _CHUNK_TEXTS texts and about _CHUNK_CHARS characters (memory stays bounded for long documents)."""
-    if isinstance(iterator, (str, bytes)):
-        raise TypeError(
-            f"iterator must be an iterable of texts, got a single {type(iterator).__name__}; wrap it in a list"
-        )
-    buffer: list[str] = []
-    chars = 0
-    for index, text in enumerate(iterator):
-        if not isinstance(text, str):
-            raise TypeError(f"text[{index}] must be a str, got {type(text).__name__}{_type_hint(text)}")
-        buffer.append(text)
-        chars += len(text)
-        counter[0] = index + 1
-        if len(buffer) == _CHUNK_TEXTS or chars >= _CHUNK_CHARS:
-            yield python.rust_text("\n".join(python.words_text(buffer)))
-            buffer = []
-            chars = 0
-    if buffer:
-        yield python.rust_text("\n".join(python.words_text(buffer)))
+    """Texts as backend-form words (`_PythonSide.rust_text`), newline-joined a block at a time."""
+    for block in _text_blocks(iterator, counter):
+        yield python.rust_text("\n".join(python.words_text(block)))
 
 
 def _trained_counts(trainer: trainers.WordLevelTrainer, counter: Tokenizer) -> dict[str, int]:

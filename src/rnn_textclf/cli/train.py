@@ -24,11 +24,13 @@ from ._common import (
     CLIError,
     _configure_logging,
     _info,
+    _non_negative_int,
     _positive_float,
     _positive_int,
     _probability,
     _show_defaults,
     _stdout_to_stderr,
+    _unit_interval,
 )
 from ._data import (
     _add_data_options,
@@ -110,26 +112,6 @@ DISTILLATION_DEFAULTS: dict[str, Any] = {
     "distillation_temperature": None,
     "distillation_loss": None,
 }
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
-
-
-def _unit_interval(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return value
 
 
 def _merge_config_file(
