@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import subprocess
 import sys
@@ -79,3 +80,37 @@ def export_extra() -> None:
             importlib.import_module(module)
         except ImportError:
             missing(f"{module} (the `export` extra) is not installed")
+
+
+@pytest.fixture(autouse=True)
+def _process_state_restored() -> Iterator[None]:
+    """Puts back the process-wide state a test may change by running the CLI in this process.
+
+    ``rnn_textclf.cli.main`` configures logging (a root handler on the stderr of the moment, which pytest
+    closes after the test), library verbosity (which sets ``TrainingArguments.disable_tqdm`` and so the
+    Trainer's callbacks), progress bars and torch threads; without this, a later test logs into a closed
+    capture or sees another Trainer.
+    """
+    import datasets
+    import transformers
+
+    root, package = logging.getLogger(), logging.getLogger("rnn_textclf")
+    saved = (root.handlers[:], root.level, package.level, transformers.logging.get_verbosity())
+    saved_datasets = (datasets.logging.get_verbosity(), datasets.is_progress_bar_enabled())
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    threads = torch.get_num_threads()
+    yield
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    package.setLevel(saved[2])
+    transformers.logging.set_verbosity(saved[3])
+    datasets.logging.set_verbosity(saved_datasets[0])
+    if saved_datasets[1]:
+        datasets.enable_progress_bars()
+    else:
+        datasets.disable_progress_bars()
+    if bars:
+        transformers.utils.logging.enable_progress_bar()
+    else:
+        transformers.utils.logging.disable_progress_bar()
+    torch.set_num_threads(threads)

@@ -228,7 +228,8 @@ def test_docs_build_strict_and_document_every_public_name(tmp_path: Path):
         if name == "__version__":
             assert "__version__" in reference
             continue
-        assert f'id="rnn_textclf.{name}"' in reference or f'id="rnn_textclf.export.{name}"' in reference, name
+        # Documented at the top level or in its own module's page (rnn_textclf.distillation.add_teacher_logits).
+        assert re.search(rf'id="rnn_textclf(\.\w+)?\.{re.escape(name)}"', reference), name
     for module in ("rnn_textclf.data", "rnn_textclf.metrics", "rnn_textclf.export"):
         assert f'id="{module}"' in reference, module
     for page in ("getting-started", "tutorial/ag-news", "benchmarks", "how-to/cli"):

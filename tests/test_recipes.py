@@ -486,7 +486,7 @@ def _sms_args(*extra: str) -> list[str]:
         "--max-length",
         "40",
         "--epochs",
-        "2",
+        "3",
         "--seed",
         "3",
         "--quiet",
@@ -527,7 +527,7 @@ def test_cli_recipe_killed_after_a_checkpoint_resumes_to_bit_identical_weights(t
         "--", *_sms_args("--output-dir", "resumed", "--keep-checkpoints", "--resume-from-checkpoint")
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    for name in ("checkpoint-64/model.safetensors", "model.safetensors"):
+    for name in ("checkpoint-96/model.safetensors", "model.safetensors"):
         a = load_file(tmp_path / ("whole.checkpoints" if "/" in name else "whole") / name)
         b = load_file(tmp_path / ("resumed.checkpoints" if "/" in name else "resumed") / name)
         assert a.keys() == b.keys()

@@ -443,6 +443,8 @@ def _describe_tokenizer(tokenizer: Any, recipe: Any) -> str:
 
     name = {"word": getattr(tokenizer, "normalization", None) or "word"}.get(model, model)
     cap = recipe.max_vocab_size
+    if cap is None and recipe.tokenizer is None:  # a recipe's own word vocabulary: no cap
+        return f"{name}, min_freq={recipe.min_freq}, no max_vocab_size"
     if cap is None:  # build_tokenizer's default for this model
         cap = {"word": DEFAULT_WORD_VOCAB_SIZE}.get(
             model, DEFAULT_SUBWORD_VOCAB_SIZE if model in SUBWORD_MODELS else None
