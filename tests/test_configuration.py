@@ -81,3 +81,26 @@ def test_config_json_with_unknown_rnn_type_fails_on_load(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(data))
     with pytest.raises(ValueError, match="rnn_type"):
         RNNClassifierConfig.from_pretrained(tmp_path)
+
+
+def test_keys_the_package_writes_load_without_the_unused_fields_warning(tmp_path, caplog):
+    # Recipes record their name and --teacher its distillation settings in config.json; loading such a
+    # model must not tell the user that rnn-textclf ignores fields it wrote itself.
+    import logging
+
+    from rnn_textclf import RNNClassifier
+
+    config = RNNClassifierConfig(vocab_size=10, num_labels=2)
+    config.recipe = "bilstm-glove"
+    config.distillation = {"teacher": "a-teacher", "alpha": 0.5}
+    RNNClassifier(config).save_pretrained(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        loaded = RNNClassifier.from_pretrained(tmp_path)
+    assert loaded.config.recipe == "bilstm-glove"
+    assert "does not use" not in caplog.text
+    data = json.loads((tmp_path / "config.json").read_text())
+    data["recipe_name"] = "typo"
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    with caplog.at_level(logging.WARNING):
+        RNNClassifier.from_pretrained(tmp_path)
+    assert "does not use: recipe_name" in caplog.text  # a real unknown key still warns

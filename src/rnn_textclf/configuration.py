@@ -35,6 +35,7 @@ _EXPECTED_EXTRA_KEYS = frozenset(
         "architectures",
         "output_attentions",
         "pretrained_vectors",
+        "recipe",  # the name of the recipe a model was trained by (rnn_textclf.recipes)
         "distillation",  # rnn-textclf train --teacher: teacher, alpha, temperature (for the model card)
         "rnn_textclf_quantization",
         "tie_word_embeddings",
