@@ -509,7 +509,7 @@ def test_cli_recipe_killed_after_a_checkpoint_resumes_to_bit_identical_weights(t
             timeout=600,
         )
 
-    # 1,000 rows / 32 = 32 steps an epoch; the kill lands right after epoch 1's checkpoint (step 32).
+    # 1,000 rows / 32 = 32 steps an epoch, 3 epochs; the kill lands right after epoch 1's checkpoint (step 32).
     whole = worker("--", *_sms_args("--output-dir", "whole", "--keep-checkpoints"))
     assert whole.returncode == 0, whole.stderr[-3000:]
     killed = worker(
@@ -535,8 +535,8 @@ def test_cli_recipe_killed_after_a_checkpoint_resumes_to_bit_identical_weights(t
     first = json.loads((tmp_path / "whole" / "metrics.json").read_text())
     after = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
     assert first["test"]["accuracy"] == after["test"]["accuracy"] > 0.9  # the majority class (ham) is 87%
-    # The resumed run's history still has both epochs (restored from the checkpoint's trainer state).
-    assert [h["epoch"] for h in after["history"] if "eval_accuracy" in h] == [1.0, 2.0]
+    # The resumed run's history still has every epoch (restored from the checkpoint's trainer state).
+    assert [h["epoch"] for h in after["history"] if "eval_accuracy" in h] == [1.0, 2.0, 3.0]
 
 
 def test_cli_checkpoints_are_removed_after_success_and_resume_needs_one(tmp_path):
