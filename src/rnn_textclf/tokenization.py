@@ -494,6 +494,18 @@ def _subword_backend_and_trainer(
     return backend, trainer
 
 
+def _split_at(ids: list[int], sentinel: int, n: int) -> list[list[int]]:
+    """The ``n`` texts of one joined encoding, cut at the ``n - 1`` sentinel ids between them."""
+    out = []
+    start = 0
+    for _ in range(n - 1):
+        end = ids.index(sentinel, start)
+        out.append(ids[start:end])
+        start = end + 1
+    out.append(ids[start:])
+    return out
+
+
 def _text_blocks(iterator: Iterable[str], counter: list[int]) -> Iterator[list[str]]:
     """The texts in lists of at most _CHUNK_TEXTS texts / about _CHUNK_CHARS characters (memory stays
     bounded for long documents, and the Rust trainer pays its per-call costs once a block);
@@ -979,14 +991,7 @@ class _FastPath:
                     ids = e.ids
                     out.append([self.unk_id if x == sentinel else x for x in ids] if sentinel in ids else ids)
                 continue
-            ids = encoding.ids
-            index = ids.index
-            start = 0
-            for _ in range(n - 1):
-                end = index(sentinel, start)
-                out.append(ids[start:end])
-                start = end + 1
-            out.append(ids[start:])
+            out.extend(_split_at(encoding.ids, sentinel, n))
         return out
 
     def _rust_backend(self) -> tuple[Tokenizer, str, int]:
@@ -1126,14 +1131,7 @@ class _BackendFastPath:
                 part = self.one_by_one.encode_batch_fast(texts[i : i + size], add_special_tokens=False)
                 out.extend(e.ids for e in part)
                 continue
-            ids = encoding.ids
-            index = ids.index
-            start = 0
-            for _ in range(n - 1):
-                end = index(sentinel, start)
-                out.append(ids[start:end])
-                start = end + 1
-            out.append(ids[start:])
+            out.extend(_split_at(encoding.ids, sentinel, n))
         return out
 
 
