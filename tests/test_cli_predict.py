@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import logging
 import os
 import select
 import subprocess
@@ -30,33 +29,12 @@ def run_cli(*args: str, cwd: Path, stdin: bytes | None = None) -> subprocess.Com
 def run_main(capsysbinary, *args: str) -> tuple[int, bytes, str]:
     """Runs the CLI in this process (no interpreter start-up): exit status, stdout bytes, stderr text.
 
-    The CLI configures process-wide state (a root log handler on the captured stderr, library verbosity,
-    torch threads); it is put back so that later tests do not log into a closed capture.
+    The process-wide state the CLI configures (logging, verbosity, progress bars, threads) is put back
+    after the test by conftest's autouse fixture.
     """
-    import datasets
-    import torch
-    import transformers
-
     from rnn_textclf.cli import main
 
-    root, package = logging.getLogger(), logging.getLogger("rnn_textclf")
-    saved = (root.handlers[:], root.level, package.level, transformers.logging.get_verbosity())
-    saved_datasets = (datasets.logging.get_verbosity(), datasets.is_progress_bar_enabled())
-    bars = transformers.utils.logging.is_progress_bar_enabled()
-    threads = torch.get_num_threads()
-    try:
-        code = main(list(args))
-    finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
-        package.setLevel(saved[2])
-        transformers.logging.set_verbosity(saved[3])
-        datasets.logging.set_verbosity(saved_datasets[0])
-        if saved_datasets[1]:
-            datasets.enable_progress_bars()
-        if bars:
-            transformers.utils.logging.enable_progress_bar()
-        torch.set_num_threads(threads)
+    code = main(list(args))
     out, err = capsysbinary.readouterr()
     return code, out, err.decode("utf-8", "replace")
 
