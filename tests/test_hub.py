@@ -214,6 +214,20 @@ trainer.push_to_hub(license="cc-by-nc-4.0")
 RESULT["trainer_files"] = sorted(api.list_repo_files("acme/trainer-pushed"))
 RESULT["trainer_card"] = ModelCard.load("acme/trainer-pushed").content
 
+# Pushes during training (hub_strategy="every_save") and at the end upload no pickle: not the
+# training_args.bin Trainer writes before each push, not a pickle left in output_dir, not a checkpoint.
+Path("every-save").mkdir()
+Path("every-save/stray.pkl").write_bytes(b"a pickle by its name")
+args = TrainingArguments(output_dir="every-save", push_to_hub=True, hub_model_id="acme/every-save",
+                         hub_strategy="every_save", save_strategy="steps", save_steps=1, max_steps=2,
+                         per_device_train_batch_size=16, report_to=[], use_cpu=True, disable_tqdm=True)
+trainer = RNNTrainer(model=make_model(5), args=args, train_dataset=data, processing_class=tokenizer)
+trainer.train()
+trainer.push_to_hub()
+RESULT["every_save_files"] = sorted(api.list_repo_files("acme/every-save"))
+RESULT["every_save_commits"] = [c.title for c in api.list_repo_commits("acme/every-save")]
+RESULT["every_save_local"] = sorted(str(p.relative_to("every-save")) for p in Path("every-save").rglob("*"))
+
 # save_pretrained(push_to_hub=True) pushes to the repo named after the folder (or repo_id=...).
 v1.save_pretrained(Path("acme-saved"), push_to_hub=True, repo_id="acme/saved-and-pushed")
 RESULT["saved_and_pushed"] = sorted(api.list_repo_files("acme/saved-and-pushed"))
@@ -289,6 +303,18 @@ def test_card_rules_on_the_hub(published: dict[str, Any]):
     assert "### Training results" in trainer_card and "| learning_rate |" in trainer_card
     assert "| Rules | torchtext `basic_english`" in trainer_card
     assert set(published["trainer_files"]) >= EXPECTED_FILES
+    for files in (published["trainer_files"], published["every_save_files"]):
+        assert not [f for f in files if f.endswith((".bin", ".pt", ".pth", ".pkl", ".pickle"))], files
+        assert not [f for f in files if f.startswith(("checkpoint-", "last-checkpoint"))], files
+    assert set(published["every_save_files"]) >= EXPECTED_FILES | {"training_args.json"}
+    # Both saves during training were pushed, then the end of training.
+    commits = published["every_save_commits"]
+    assert sum(c.startswith("Training in progress") for c in commits) >= 1 and "End of training" in commits, (
+        commits
+    )
+    # The checkpoints stay local, pickles and all; output_dir itself holds the arguments as JSON only.
+    local = published["every_save_local"]
+    assert "checkpoint-2/optimizer.pt" in local and "training_args.bin" not in local, local
     # save_pretrained(push_to_hub=True) pushed the saved folder's files to the named repo.
     assert {"config.json", "model.safetensors", "README.md"} <= set(published["saved_and_pushed"])
     assert {"tokenizer.json", "model.safetensors", "README.md"} <= set(published["multi_files"])

@@ -224,6 +224,21 @@ def test_saved_folders_hold_training_args_as_json_and_no_pickle_and_resume_works
     )
 
 
+@pytest.mark.parametrize("strategy", ["checkpoint", "all_checkpoints"])
+def test_hub_strategies_that_upload_checkpoints_are_refused(ag_news, tmp_path, strategy):
+    # They upload optimizer.pt, scheduler.pt and rng_state.pth (pickles); refused before any repo is made.
+    train, _, tokenizer = ag_news
+    hub_args = args(tmp_path, push_to_hub=True, hub_model_id="acme/x", hub_strategy=strategy)
+    with pytest.raises(ValueError, match=f"hub_strategy='{strategy}'.*pickles.*'every_save'"):
+        RNNTrainer(make_model(tokenizer), hub_args, train_dataset=train, processing_class=tokenizer)
+    with pytest.raises(ValueError, match=f"hub_strategy='{strategy}'"):
+        RNNTrainer(model=make_model(tokenizer), args=hub_args, processing_class=tokenizer)
+    # Without push_to_hub the strategy does nothing, and nothing is refused.
+    RNNTrainer(
+        model=make_model(tokenizer), args=args(tmp_path, hub_strategy=strategy), processing_class=tokenizer
+    )
+
+
 def test_collator_label_column_survives_remove_unused_columns(ag_news, tmp_path):
     # docs/how-to/trainer.md: PackedSequenceCollator(..., label_column="topic") passed to RNNTrainer.
     train, test, tokenizer = ag_news

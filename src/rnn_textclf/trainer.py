@@ -31,9 +31,47 @@ logger = logging.getLogger(__name__)
 
 #: What ``RNNTrainer.save_model`` writes instead of transformers' pickled ``training_args.bin``.
 TRAINING_ARGS_JSON = "training_args.json"
+#: Suffixes of pickled files (``torch.save``/``pickle``); loading one can run arbitrary code, so no Hub
+#: upload of rnn-textclf (``RNNTrainer.push_to_hub``, its pushes during training, ``rnn-textclf push``)
+#: carries one.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle")
 #: With ``ema_decay``, a checkpoint's ``model.safetensors`` holds the weight average (what was evaluated)
 #: and this file the trained weights that ``resume_from_checkpoint`` continues from.
 TRAINED_WEIGHTS_NAME = "trained_weights.safetensors"
+
+
+class _PickleFreeUploads:
+    """The Trainer's ``HfApi``, with every ``upload_folder`` leaving pickled files behind."""
+
+    def __init__(self, api: Any) -> None:
+        self._api = api
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._api, name)
+
+    def upload_folder(self, **kwargs: Any) -> Any:
+        ignored = list(kwargs.get("ignore_patterns") or [])
+        kwargs["ignore_patterns"] = [*ignored, *(f"*{suffix}" for suffix in PICKLE_SUFFIXES)]
+        return self._api.upload_folder(**kwargs)
+
+
+@contextlib.contextmanager
+def _uploads_without_pickles() -> Iterator[None]:
+    """While it is open, ``Trainer``'s Hub uploads (``push_to_hub``, ``_push_from_checkpoint``) skip pickles.
+
+    Both call ``transformers.trainer.hf_api().upload_folder`` on ``output_dir``, where ``Trainer`` may have
+    written ``training_args.bin`` with ``torch.save`` just before (``_push_from_checkpoint`` does, every
+    save); the name is swapped only for the duration of the call, on the main thread, which is where
+    ``upload_folder`` is called (a background push only runs the upload later).
+    """
+    import transformers.trainer as hf_trainer
+
+    shared = hf_trainer.hf_api
+    hf_trainer.hf_api = lambda: _PickleFreeUploads(shared())
+    try:
+        yield
+    finally:
+        hf_trainer.hf_api = shared
 
 
 class _EmbeddingPerturbation:
@@ -123,6 +161,18 @@ class _EpochSeededLengthGroupedSampler(LengthGroupedSampler):
         return super().__iter__()
 
 
+def _refuse_checkpoint_pushes(args: Any) -> None:
+    """``push_to_hub`` with a ``hub_strategy`` that uploads checkpoint folders: a ``ValueError`` that says why."""
+    strategy = str(getattr(getattr(args, "hub_strategy", None), "value", getattr(args, "hub_strategy", "")))
+    if getattr(args, "push_to_hub", False) and strategy in ("checkpoint", "all_checkpoints"):
+        raise ValueError(
+            f"hub_strategy={strategy!r} uploads the Trainer's checkpoint folders (optimizer.pt, scheduler.pt, "
+            "rng_state.pth: pickles, which run code when loaded) to the Hub; RNNTrainer pushes models without "
+            "pickles. Use hub_strategy='every_save' (the model at every save) or 'end' (the default), and "
+            "resume from the local checkpoints in output_dir (resume_from_checkpoint=True)."
+        )
+
+
 class RNNTrainer(Trainer):
     """A thin ``transformers.Trainer`` for recurrent classifiers.
 
@@ -153,7 +203,12 @@ class RNNTrainer(Trainer):
     - The ``label_column`` of a ``PackedSequenceCollator`` (e.g. ``"topic"``) survives
       ``remove_unused_columns`` too, so the collator finds the labels it was told to read.
     - ``save_model`` (and each checkpoint) writes the training arguments as ``training_args.json``, not the
-      pickled ``training_args.bin``: a model folder meant to be shared holds no pickle.
+      pickled ``training_args.bin``: a model folder meant to be shared holds no pickle. No Hub upload
+      carries one either: ``push_to_hub`` and the pushes during training (``hub_strategy="every_save"``)
+      leave any ``.bin``/``.pt``/``.pth``/``.pkl`` file in ``output_dir`` behind, and
+      ``hub_strategy="checkpoint"``/``"all_checkpoints"``, which upload the Trainer's checkpoint folders
+      (``optimizer.pt``, ``scheduler.pt``, ``rng_state.pth``: pickles), are refused with ``push_to_hub``;
+      checkpoints stay local.
     - Without an accelerator, batches are not pinned (``dataloader_pin_memory`` is turned off): pinning
       does nothing on the CPU, and torch's ``DataLoader`` warns about it on every run.
     - The input embedding never gets weight decay and is always in the optimizer (learning rate
@@ -177,6 +232,7 @@ class RNNTrainer(Trainer):
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        _refuse_checkpoint_pushes(kwargs.get("args", args[1] if len(args) > 1 else None))
         if kwargs.get("data_collator") is None and kwargs.get("processing_class") is not None:
             kwargs["data_collator"] = PackedSequenceCollator(kwargs["processing_class"])
         self._ema: EMACallback | None = None
@@ -621,6 +677,34 @@ class RNNTrainer(Trainer):
         from .modelcard import write_trainer_model_card
 
         write_trainer_model_card(self, **kwargs)
+
+    def push_to_hub(self, *args: Any, **kwargs: Any) -> Any:
+        """``Trainer.push_to_hub`` (model, tokenizer, rnn-textclf's card), uploading no pickled file.
+
+        ``output_dir`` goes up without its checkpoint folders (as in ``Trainer``) and without any ``.bin``,
+        ``.pt``, ``.pth``, ``.pkl`` or ``.pickle`` file in it; the training arguments go up as
+        ``training_args.json``.
+
+        Args:
+            *args: ``Trainer.push_to_hub``'s arguments (``commit_message``, ``blocking``, ``token``...).
+            **kwargs: ``Trainer.push_to_hub``'s keyword arguments, and ``create_model_card``'s.
+
+        Returns:
+            What ``Trainer.push_to_hub`` returns (the commit, or a future with ``blocking=False``).
+        """
+        with _uploads_without_pickles():
+            return super().push_to_hub(*args, **kwargs)
+
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        # Trainer writes training_args.bin (torch.save) into output_dir and uploads the folder at every save
+        # with hub_strategy="every_save": the upload skips pickles, and the .bin becomes JSON here.
+        with _uploads_without_pickles():
+            super()._push_from_checkpoint(checkpoint_folder)
+        if self.is_world_process_zero():
+            folder = Path(self.args.output_dir)
+            if (folder / TRAINING_ARGS_NAME).is_file():
+                (folder / TRAINING_ARGS_JSON).write_text(self.args.to_json_string() + "\n", encoding="utf-8")
+                (folder / TRAINING_ARGS_NAME).unlink()
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         """``Trainer._save`` with the training arguments as ``training_args.json``, not a pickle.

@@ -10,9 +10,6 @@ from typing import Any
 from ._common import EXIT_OK, CLIError, _info, _positive_int
 from ._inference import _load_model_and_tokenizer
 
-#: Suffixes of pickled files (``torch.save``/``pickle``); loading one can run arbitrary code.
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle")
-
 
 def _card_for_repo(card: str, folder_name: str, repo: str) -> str:
     """The folder's generated card, retitled for ``repo``: its title and usage snippets name the repo."""
@@ -34,6 +31,7 @@ def _push(folder: Path, repo: str) -> None:
     from huggingface_hub import CommitOperationAdd, HfApi
 
     from ..modelcard import GENERATED_MARKER, write_model_card
+    from ..trainer import PICKLE_SUFFIXES
 
     if not folder.is_dir():
         raise CLIError(f"MODEL {str(folder)!r} is not a folder; pass the --output-dir of a training run.")
