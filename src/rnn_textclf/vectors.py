@@ -410,7 +410,7 @@ class WordVectors:
             report.occurrences_total = report.occurrences_found + sum(
                 int(token_counts.get(id_to_token[i], 0)) for i in missing_ids
             )
-        logger.info("%s (vectors: %s)", report, self.source or "unnamed")
+        logger.debug("%s (vectors: %s)", report, self.source or "unnamed")  # returned; the CLI prints it
         return torch.from_numpy(weights), report
 
 
@@ -605,7 +605,8 @@ def _load_known(
     if known.package:
         root = _package_root()
         if root is not None:
-            logger.info("%s: using the installed package %s", name, _PACKAGE_NAME)
+            # DEBUG: the "Loaded ... from SOURCE" line below names the source.
+            logger.debug("%s: using the installed package %s", name, _PACKAGE_NAME)
             return _load_npy_dir(root, opts, source=f"package {_PACKAGE_NAME} ({root})")
         tried.append(f"package {_PACKAGE_NAME}: not installed (pip install {_PACKAGE_NAME})")
     else:
@@ -634,7 +635,7 @@ def _load_known(
             continue
         if result.dim != known.dim:
             raise ValueError(f"{name}: {where} holds {result.dim}-d vectors, expected {known.dim}.")
-        logger.info("%s: using %s", name, result.source)
+        logger.debug("%s: using %s", name, result.source)  # "Loaded ... from" says it
         return result
     raise FileNotFoundError(f"Could not load word vectors {name!r}. Tried:\n- " + "\n- ".join(tried))
 

@@ -449,7 +449,8 @@ def _describe_tokenizer(tokenizer: Any, recipe: Any) -> str:
         cap = {"word": DEFAULT_WORD_VOCAB_SIZE}.get(
             model, DEFAULT_SUBWORD_VOCAB_SIZE if model in SUBWORD_MODELS else None
         )
-    return f"{name}, min_freq={recipe.min_freq}, max_vocab_size={cap}"
+    limit = "no max_vocab_size" if cap is None else f"max_vocab_size={cap}"
+    return f"{name}, min_freq={recipe.min_freq}, {limit}"
 
 
 def _distillation_data(
