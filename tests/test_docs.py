@@ -16,6 +16,7 @@ block wrote). Markers in the page (HTML comments, invisible on the site):
   words exactly (lines above them, e.g. Trainer's log dicts, are not compared). On a ``console`` block:
   each command's output (stdout; stderr for a command that fails, shown by a following ``echo $?``) must
   be the shown lines under it.
+- ``<!-- test-file: NAME -->`` before a block (a config file): it is written to NAME, not run.
 - ``<!-- test-replace: OLD => NEW -->`` before a block: the test runs it with OLD replaced by NEW (e.g.
   fewer steps than a real run needs); OLD must occur in the block.
 
@@ -61,8 +62,9 @@ NOT_RUN = {
 }
 
 #: Files a page's blocks read, beyond ``ag_news_csv/``: name -> (data set, rows, columns to write).
-#: Data sets: ``sms`` (label,text), ``rt`` (label,text; 0/1 -> negative/positive), ``ag`` (AG News, no
-#: header). Rows are a seeded shuffle's slice, so every file holds every class.
+#: Data sets: ``sms`` (text,label: ham/spam), ``rt`` (text,label; 0/1 -> negative/positive), ``sst``
+#: (SST-2 train: text,label 0/1), ``ag`` (AG News, no header). Rows are a slice of a seeded shuffle (AG
+#: News: of the file), so every file holds every class.
 FILES: dict[str, dict[str, tuple[str, slice, tuple[str, ...] | None]]] = {
     "docs/how-to/cli.md": {
         "train.csv": ("rt", slice(0, 800), ("review", "sentiment")),
@@ -75,8 +77,8 @@ FILES: dict[str, dict[str, tuple[str, slice, tuple[str, ...] | None]]] = {
     "docs/how-to/scaling.md": {
         "train.csv": ("ag", slice(0, 1024), None),
         "test.csv": ("ag", slice(1024, 1524), None),
-        "shards/part-0.csv": ("sms", slice(0, 600), ("text", "label")),
-        "shards/part-1.csv": ("sms", slice(600, 1200), ("text", "label")),
+        "shards/part-0.csv": ("sst", slice(0, 600), ("text", "label")),
+        "shards/part-1.csv": ("sst", slice(600, 1200), ("text", "label")),
     },
     "docs/how-to/vectors.md": {
         "ag_news_csv/test.csv": ("ag", slice(0, None), None),  # all 7,600 rows, in file order
@@ -93,7 +95,7 @@ SETUP = {
 }
 
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
-MARK = re.compile(r"<!--\s*(skip-test|test-output|test-replace)\s*:?\s*(.*?)\s*-->\s*$")
+MARK = re.compile(r"<!--\s*(skip-test|test-output|test-replace|test-file)\s*:?\s*(.*?)\s*-->\s*$")
 
 
 def blocks(page: Path) -> list[dict]:
@@ -119,14 +121,14 @@ def _rows(shared: Path, name: str) -> list[list[str]]:
     if name == "ag":
         with (shared / "ag_news_csv" / "test.csv").open(newline="", encoding="utf-8") as handle:
             return list(csv.reader(handle))
-    path = {"sms": shared / "sms_spam" / "sms_spam.csv", "rt": shared / "rt_polarity" / "rt_polarity.csv"}[
-        name
-    ]
+    path = {
+        "sms": shared / "sms_spam" / "sms_spam.csv",
+        "rt": shared / "rt_polarity" / "rt_polarity.csv",
+        "sst": shared / "sst2" / "sst2_train.csv",
+    }[name]
+    names = {"0": "negative", "1": "positive"} if name == "rt" else {}
     with path.open(newline="", encoding="utf-8") as handle:
-        rows = [
-            [r["text"], {"0": "negative", "1": "positive"}.get(r["label"], r["label"])]
-            for r in csv.DictReader(handle)
-        ]
+        rows = [[r["text"], names.get(r["label"], r["label"])] for r in csv.DictReader(handle)]
     order = np.random.default_rng(0).permutation(len(rows))
     return [rows[i] for i in order]
 
@@ -235,7 +237,9 @@ def test_page_blocks_run_in_order(name, tmp_path, shared_data):
             assert old in code, f"{name}:{block['line']}: test-replace: {old!r} is not in the block"
             code = code.replace(old, new)
         where = f"{name}:{block['line']}"
-        if block["lang"] == "python":
+        if mark and mark[0] == "test-file":
+            (work / mark[1]).write_text(code, encoding="utf-8")
+        elif block["lang"] == "python":
             # A marker line on stdout between blocks, to find each block's output and failure.
             script.append(f"print('@@block {i}', flush=True)\n{code}")
         elif block["lang"] in ("bash", "sh"):

@@ -59,6 +59,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rnn-textclf: interrupted", file=sys.stderr)
         return 130
+    finally:
+        _close_process_group()
+
+
+def _close_process_group() -> None:
+    """Ends the process group of a torchrun / accelerate launch run before the interpreter exits.
+
+    Left to the interpreter's exit, gloo's threads were torn down while still joinable: a rank that
+    finished before rank 0 (which still writes the output folder) died with SIGABRT ("terminate called
+    without an active exception"), and the launcher then killed rank 0 and failed the run.
+    """
+    distributed = sys.modules.get("torch.distributed")  # never imported by a one-process command
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        distributed.destroy_process_group()
 
 
 __all__ = [
