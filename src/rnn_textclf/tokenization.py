@@ -1275,15 +1275,22 @@ class _BackendFastPath:
         return _merged(texts, flags, self._encode_ascii, self._encode_table)
 
     def _encode_ascii(self, texts: list[str]) -> list[list[int]]:
-        """ASCII texts: lowercase, split on whitespace, look the words up."""
+        """ASCII texts: lowercase, split on whitespace, look the words up (a list per text, no copies)."""
         if not texts:
             return []
-        joined = f" {self.sentinel_word} ".join(texts)  # ASCII texts cannot hold the sentinel
+        joiner = f" {self.sentinel_word} "  # ASCII texts cannot hold the sentinel
+        joined = joiner.join(texts)
         if any(char in joined for char in self.ascii_unsafe):
             return self._encode_table(texts)
         if self.lowercase:
             joined = joined.lower()
-        return self._ids_of_pieces(joined.split(), len(texts))
+        get = self.cache.__getitem__
+        chain = itertools.chain.from_iterable
+        try:
+            return [list(chain(map(get, text.split()))) for text in joined.split(joiner)]
+        except KeyError:
+            self._piece_values(joined.split())  # learns the new words
+            return [list(chain(map(get, text.split()))) for text in joined.split(joiner)]
 
     def _encode_table(self, texts: list[str]) -> list[list[int]]:
         """Any texts: the code point tables normalize and class the characters (numpy).
