@@ -1219,6 +1219,13 @@ class _BackendFastPath:
         self.classes = classes
         self._self_check()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The pieces' cache is derived data that grows with use: pickles (datasets.map workers and
+        # fingerprints) stay small and do not change with what was encoded before.
+        state = self.__dict__.copy()
+        state["cache"] = {self.sentinel_word: (-1,)}
+        return state
+
     def _tables(
         self, backend: Tokenizer, spec: dict[str, Any], model: str
     ) -> tuple[bool, _CharClasses] | None:
@@ -1346,29 +1353,22 @@ class _BackendFastPath:
         kept = classes != _CLASS_SPACE  # (chars,)
         if not other.any():
             ids = self.isolated_ids[index[kept]]  # (ids and separators,)
-            ends = np.flatnonzero(ids == -1)  # (texts - 1,)
-            flat = ids.tolist()
         else:
             starts = other.copy()  # (chars,) the first character of each run
             starts[1:] &= ~other[:-1]
             spaced = np.insert(self.mapped[index[other]], np.flatnonzero(starts[other]), 0x20)
             values = self._piece_values(spaced.tobytes().decode("utf-32-le").split())  # a tuple per run
+            lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))  # (runs,)
+            run_ids = np.fromiter(
+                itertools.chain.from_iterable(values), dtype=np.int32, count=int(lengths.sum())
+            )
             units = kept & (starts | ~other)  # (chars,) isolated characters and run starts
-            ids = self.isolated_ids[index[units]]  # (units,) run starts: a placeholder
-            runs = np.flatnonzero(starts[units]).tolist()  # (runs,) where each run's ids go
-            ends = np.flatnonzero(ids == -1)  # (texts - 1,) in units
-            grown = np.cumsum(np.fromiter(map(len, values), dtype=np.int64, count=len(values)) - 1)
-            before = np.searchsorted(runs, ends)  # (texts - 1,) runs before each separator
-            ends += np.where(before > 0, grown[before - 1], 0)  # in ids
-            unit_ids = ids.tolist()
-            parts: list[Any] = []
-            previous = 0
-            for position, value in zip(runs, values, strict=True):
-                parts.append(unit_ids[previous:position])
-                parts.append(value)
-                previous = position + 1
-            parts.append(unit_ids[previous:])
-            flat = list(itertools.chain.from_iterable(parts))
+            ids = self.isolated_ids[index[units]]  # (units,) a run start: placeholder -2
+            # each run's ids go before its placeholder, then the placeholders go
+            ids = np.insert(ids, np.repeat(np.flatnonzero(starts[units]), lengths), run_ids)
+            ids = ids[ids != -2]  # (ids and separators,)
+        ends = np.flatnonzero(ids == -1)  # (texts - 1,)
+        flat = ids.tolist()
         return list(map(flat.__getitem__, map(slice, [0, *(ends + 1).tolist()], [*ends.tolist(), len(flat)])))
 
     def _piece_values(self, pieces: list[str]) -> list[tuple[int, ...]]:
@@ -1477,7 +1477,10 @@ class RNNTokenizer(TokenizersBackend):
             Python-normalized texts, many per call, to the Rust pre-tokenizer and model (scales with
             cores); ``"auto"`` (default) takes ``"rust"`` from 6 Rust threads on, else ``"python"``;
             ``"standard"`` always uses the `transformers` path (needed for ``encodings``:
-            ``word_ids()``, offsets).
+            ``word_ids()``, offsets). Subword and character models: ``"python"`` normalizes and cuts
+            texts with code point tables and looks each piece's ids up in a cache filled by the Rust
+            model (see the how-to "Non-English text"); ``"auto"`` always takes it; ``"rust"`` sends
+            the texts, many per call, through the backend's own pipeline.
 
     Example:
         >>> tok = RNNTokenizer.train_from_iterator(["A cat.", "A dog!"], min_freq=1)
