@@ -1022,6 +1022,7 @@ _ASTRAL = 0x10000  # the table index of every character beyond the BMP (unsafe: 
 _PIECE_CACHE_MAX = 500_000  # pieces whose ids are kept (~75 MB at most); the cache restarts beyond it
 _PIECE_BLOCK = 256  # texts (or pieces) per joined string sent to Rust
 _PROBE_SEPARATOR = "\ufdd1"
+_FREQUENT_EXPANSIONS = 8  # expanding characters replaced before the tables (each costs a scan)
 
 
 @functools.cache
@@ -1201,6 +1202,7 @@ class _BackendFastPath:
         self.mapped = shared.mapped
         self.ascii_unsafe = shared.ascii_unsafe
         self.expansions = shared.expansions
+        self.frequent_expansions: dict[str, str] = {}  # the first few met: replaced up front
         classes = shared.classes.copy()
         # Ids of the isolated characters (each its own piece): one id each, else they count as runs.
         self.isolated_ids = np.full(_ASTRAL + 1, -2, dtype=np.int32)
@@ -1259,6 +1261,7 @@ class _BackendFastPath:
         expected = [e.ids for e in self.one_by_one.encode_batch_fast(samples, add_special_tokens=False)]
         got = self.encode_python(samples)
         self.cache = {self.sentinel_word: (-1,)}
+        self.frequent_expansions = {}
         if got != expected:
             bad = next(s for s, g, e in zip(samples, got, expected, strict=True) if g != e)
             logger.warning(
@@ -1274,6 +1277,8 @@ class _BackendFastPath:
         """Each text's ids, normalized and cut in Python, pieces looked up in the cache (see the class)."""
         if self.classes is None:
             return self.encode_rust(texts)
+        if self.all_isolated:  # characters: the tables give every id (measured faster than words here)
+            return self._encode_table(texts)
         flags = list(map(str.isascii, texts))
         if all(flags):
             return self._encode_ascii(texts)
@@ -1313,6 +1318,9 @@ class _BackendFastPath:
         joined = separator.join(texts)
         if joined.count(separator) != n - 1:  # a text holds the sentinel itself
             return self.encode_rust(texts)
+        for char, form in self.frequent_expansions.items():  # e.g. "…": replaced before the tables
+            if char in joined:
+                joined = joined.replace(char, form)
         points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)  # (chars,)
         index = np.minimum(points, _ASTRAL)  # (chars,)
         classes = self.classes[index]  # (chars,)
@@ -1321,6 +1329,8 @@ class _BackendFastPath:
             # Longer normalized forms ("…" -> "..."; their characters normalize to themselves): in the text.
             for code in np.unique(index[expands]).tolist():
                 joined = joined.replace(chr(code), self.expansions[code])
+                if len(self.frequent_expansions) < _FREQUENT_EXPANSIONS:
+                    self.frequent_expansions[chr(code)] = self.expansions[code]
             points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
             index = np.minimum(points, _ASTRAL)
             classes = self.classes[index]
