@@ -19,8 +19,11 @@ subprocesses with ``RAYON_NUM_THREADS`` = 1 and 2 and with ``TOKENIZERS_PARALLEL
 ``--models`` (or ``--models-only``) also times ``tok(texts)`` per text for every tokenizer model (word,
 char, bpe, unigram, wordpiece) on the English texts and on Chinese reviews (waimai_10k), side by side.
 
+``--baseline SRC`` (with ``--models-only``) first runs the same model timings in a subprocess with other
+rnn_textclf sources (e.g. ``git archive main src | tar -x -C /tmp/main``, then ``/tmp/main/src``).
+
     python benchmarks/tokenizer.py [--data ../shared/data] [--repeat 3] [--threads] [--models]
-        [--models-only] [--json results.json]
+        [--models-only] [--baseline SRC] [--json results.json]
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -288,10 +292,36 @@ def main() -> None:
         "--models", action="store_true", help="also time every tokenizer model (word, char, bpe, ...)"
     )
     parser.add_argument("--models-only", action="store_true", help="time only the tokenizer models")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="with --models-only: first time the models with the rnn_textclf sources in this folder (e.g. an "
+        "export of main's src/), in a subprocess, then with the installed ones; both go in the JSON",
+    )
     args = parser.parse_args()
 
     if args.models_only:
         result = {"python": platform.python_version(), "machine": platform.machine()}
+        if args.baseline:
+            env = {**os.environ, "PYTHONPATH": str(args.baseline)}
+            command = [
+                sys.executable,
+                __file__,
+                "--models-only",
+                "--data",
+                str(args.data),
+                "--repeat",
+                str(args.repeat),
+            ]
+            with tempfile.TemporaryDirectory() as folder:
+                target = Path(folder) / "baseline.json"
+                subprocess.run([*command, "--json", str(target)], env=env, check=True, capture_output=True)
+                result["baseline"] = {
+                    "sources": str(args.baseline),
+                    **json.loads(target.read_text())["models"],
+                }
+            print(f"baseline ({args.baseline}):")
+            print_models({k: v for k, v in result["baseline"].items() if k != "sources"})
         result["models"] = run_models(args.data, args.repeat)
         print_models(result["models"])
         if args.json:

@@ -4,7 +4,10 @@ Besides words, `RNNTokenizer.train_from_iterator(texts, model=...)` trains ``"bp
 ``"wordpiece"`` subword models with the `tokenizers` trainers and ``"char"`` character vocabularies, for
 text written without spaces between words (Chinese, Japanese, Thai) or rich morphology; `build_tokenizer`
 picks one from the data (`choose_tokenizer`) or loads any pretrained tokenizer, and `check_vocabulary`
-warns about vocabularies of whole clauses. The rest of this description is about words.
+warns about vocabularies of whole clauses. Calling them on plain texts takes a fast path with exactly the
+backend's ids: code point tables probed from the backend's own normalizer and pre-tokenizer cut the texts
+into pieces in Python, and each piece's ids come from a cache filled by the backend's model
+(`_BackendFastPath`). The rest of this description is about words.
 
 [`RNNTokenizer`][rnn_textclf.RNNTokenizer] is a `transformers` fast tokenizer (a subclass of
 `TokenizersBackend`, alias `PreTrainedTokenizerFast`) around a `tokenizers` **WordLevel** model. Its
