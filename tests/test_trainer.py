@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from datasets import Dataset
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from rnn_textclf import PackedSequenceCollator, RNNClassifier, RNNClassifierConfig, RNNTokenizer, RNNTrainer
 from rnn_textclf.data import stratified_split
@@ -305,3 +305,53 @@ def test_first_train_skips_the_needless_full_gc_later_runs_free(ag_news, tmp_pat
     assert "free_memory" not in vars(trainer.accelerator)  # the accelerator's own method again
     trainer.train()  # a second run frees what the first prepared, as Trainer does
     assert calls == [1]
+
+
+class _LogAtStepSeven(TrainerCallback):
+    """A user's callback that asks for a log at a step no logging setting names."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 7:
+            control.should_log = True
+
+
+@pytest.mark.parametrize(
+    ("strategy", "extra", "callbacks"),
+    [
+        ("steps", {"logging_steps": 4, "logging_first_step": True, "max_steps": 13}, []),
+        ("epoch", {"num_train_epochs": 2}, []),
+        ("no", {"max_steps": 9}, [_LogAtStepSeven]),
+    ],
+)
+def test_logs_and_weights_equal_trainers_with_the_cheaper_steps(
+    ag_news, tmp_path, strategy, extra, callbacks
+):
+    # RNNTrainer computes the gradient norm only for the steps a log reads, counts the parameters once and
+    # steps accelerate's optimizer wrapper without its package lookups: the logs (grad_norm included) and
+    # the trained weights must be Trainer's own.
+    train, _, tokenizer = ag_news
+    train = train.select(range(320))  # 10 steps per epoch
+    runs = {}
+    for cls in (Trainer, RNNTrainer):
+        trainer = cls(
+            model=make_model(tokenizer),
+            # No clipping: with it, Trainer has the norm anyway and passes it on.
+            args=args(tmp_path / cls.__name__, logging_strategy=strategy, max_grad_norm=0.0, **extra),
+            train_dataset=train,
+            data_collator=PackedSequenceCollator(tokenizer),
+            callbacks=[c() for c in callbacks],
+        )
+        trainer.train()
+        logs = [h for h in trainer.state.log_history if "loss" in h]
+        runs[cls] = (logs, trainer.model.state_dict(), trainer)
+    (plain_logs, plain_weights, _), (logs, weights, ours) = runs[Trainer], runs[RNNTrainer]
+    assert [h["step"] for h in logs] == [h["step"] for h in plain_logs] != []
+    for mine, theirs in zip(logs, plain_logs, strict=True):
+        assert mine["grad_norm"] == pytest.approx(theirs["grad_norm"], rel=1e-5)
+        assert mine["loss"] == pytest.approx(theirs["loss"], rel=1e-5)
+    for name, tensor in plain_weights.items():
+        torch.testing.assert_close(weights[name], tensor, rtol=1e-5, atol=1e-6)
+    assert type(ours.optimizer).__name__ == "_StepOnlyAcceleratedOptimizer"
+    assert ours.floating_point_ops({"input_ids": torch.ones(2, 3)}) == runs[Trainer][2].floating_point_ops(
+        {"input_ids": torch.ones(2, 3)}
+    )

@@ -724,10 +724,30 @@ HUB_SCRIPT = textwrap.dedent(
     except FileNotFoundError as err:
         out["bad_revision"] = str(err)
 
-    # Cached: offline, the same repo loads from the local cache.
+    # A transformer checkpoint: tokenizer.json + safetensors (no vectors file; vocab.txt is not one),
+    # one vector per token id of its tokenizer; only those files are downloaded.
+    from safetensors.numpy import save_file
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    wp = Tokenizer(models.WordPiece({"[PAD]": 0, "[UNK]": 1, "the": 2, "apple": 3, "##s": 4}, unk_token="[UNK]"))
+    wp.pre_tokenizer = pre_tokenizers.Whitespace()
+    wp.save(str(work / "tokenizer.json"))
+    emb = np.arange(20, dtype=np.float32).reshape(5, 4)
+    save_file({"bert.embeddings.word_embeddings.weight": emb, "classifier.weight": np.ones((2, 4), np.float32)},
+              str(work / "model.safetensors"))
+    api.create_repo("user/tiny-bert")
+    for name in ("tokenizer.json", "model.safetensors"):
+        api.upload_file(path_or_fileobj=str(work / name), path_in_repo=name, repo_id="user/tiny-bert")
+    api.upload_file(path_or_fileobj=b"[PAD]\\n[UNK]\\nthe\\napple\\n##s\\n", path_in_repo="vocab.txt",
+                    repo_id="user/tiny-bert")
+    api.upload_file(path_or_fileobj=b"{}", path_in_repo="onnx/model.safetensors", repo_id="user/tiny-bert")
+    bert = load_word_vectors("user/tiny-bert")
+    out["bert"] = [bert.words, bert.vectors.tolist(), bert.source]
+
+    # Cached: offline, the same repos load from the local cache.
     huggingface_hub.constants.HF_HUB_OFFLINE = True
     offline = load_word_vectors("user/vectors")
     out["offline"] = offline.vectors.tolist()
+    out["bert_offline"] = load_word_vectors("user/tiny-bert").vectors.tolist()
     print("RESULT " + json.dumps(out))
     """
 )
@@ -776,3 +796,8 @@ def test_hub_repositories(minihub: str, tmp_path: Path):
     assert "Hub repo 'user/does-not-exist'" in out["missing"] and "RepositoryNotFound" in out["missing"]
     assert "RevisionNotFound" in out["bad_revision"]
     assert out["offline"] == (v1 + 100).tolist()
+    emb = np.arange(20, dtype=np.float32).reshape(5, 4)
+    assert out["bert"][0] == ["[PAD]", "[UNK]", "the", "apple", "##s"]
+    assert out["bert"][1] == emb.tolist() == out["bert_offline"]
+    assert out["bert"][2].startswith("Hub user/tiny-bert (commit ")
+    assert out["bert"][2].endswith(" tokenizer.json + model.safetensors")

@@ -14,12 +14,14 @@ import numpy as np
 import safetensors.torch
 import torch
 import torch.nn.functional as F
+from accelerate.optimizer import AcceleratedOptimizer
+from accelerate.utils import DistributedType
 from torch import nn
 from transformers import Trainer
 from transformers.trainer import TRAINING_ARGS_NAME
 from transformers.trainer_optimizer import is_optimizer_factory
 from transformers.trainer_pt_utils import LengthGroupedSampler
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, IntervalStrategy, has_length
 from transformers.training_args import ParallelMode
 
 from .callbacks import EMACallback, EmbeddingFreezeCallback, TimeBudgetCallback, current_epoch
@@ -123,6 +125,20 @@ class _EpochSeededLengthGroupedSampler(LengthGroupedSampler):
         return super().__iter__()
 
 
+class _StepOnlyAcceleratedOptimizer(AcceleratedOptimizer):
+    """accelerate's optimizer wrapper for the case ``RNNTrainer`` gives it: no gradient scaler, no XLA, no LOMO.
+
+    ``AcceleratedOptimizer.step`` asks ``importlib`` twice per step whether the ``lomo_optim`` package is
+    installed (about 0.35 ms per step here: 2% of a lecture-size epoch); in this case the rest of it is
+    one line, kept here. Only instances that match are switched to this class (see
+    ``RNNTrainer.create_scheduler``); any other wrapper keeps accelerate's step.
+    """
+
+    def step(self, closure: Any = None) -> None:
+        if self.gradient_state.sync_gradients:
+            self.optimizer.step(closure)
+
+
 class RNNTrainer(Trainer):
     """A thin ``transformers.Trainer`` for recurrent classifiers.
 
@@ -173,7 +189,10 @@ class RNNTrainer(Trainer):
     into NumPy arrays once per data loader, and each batch is one gather from them (not one Arrow row
     fetch and one Python list per row); the sampler gets the lengths as one array. The first
     ``train()`` skips the full garbage collection ``Trainer`` runs to free what an earlier run prepared
-    (there is none yet).
+    (there is none yet). The gradient norm that ``Trainer`` logs is computed only for the optimizer
+    steps whose log can read it (not at every step), the parameter count behind ``total_flos`` is
+    counted once per model (not at every step), and accelerate's optimizer wrapper skips its per-step
+    package lookup where it has nothing to do (no scaler, no XLA, no LOMO).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -183,6 +202,8 @@ class RNNTrainer(Trainer):
         self._freeze: EmbeddingFreezeCallback | None = None
         self._budget: TimeBudgetCallback | None = None
         self._ema_resume: dict[str, torch.Tensor] | None = None
+        self._epoch_last_update: int | None = None
+        self._parameter_count: tuple[nn.Module, int] | None = None
         super().__init__(*args, **kwargs)
         self._warned_unused_teacher = False
         self._check_tokenizer_matches_model()
@@ -194,6 +215,88 @@ class RNNTrainer(Trainer):
         # and warns on every run ("'pin_memory' argument is set as true but no accelerator is found").
         if self.args.dataloader_pin_memory and not torch.accelerator.is_available():
             self.args.dataloader_pin_memory = False
+
+    # ------------------------------------------------------------------ per-step cost
+    def create_scheduler(self, *args: Any, **kwargs: Any) -> Any:
+        # Trainer creates the scheduler right after accelerate wraps the optimizer; torch's LR scheduler then
+        # binds the wrapper's step method, so its class is settled here, before.
+        self._cheaper_steps()
+        return super().create_scheduler(*args, **kwargs)
+
+    def _run_epoch(self, *args: Any, **kwargs: Any) -> Any:
+        self._epoch_last_update = self._last_update_of_epoch(kwargs)
+        return super()._run_epoch(*args, **kwargs)
+
+    def _cheaper_steps(self) -> None:
+        """accelerate's optimizer wrapper without its per-step package lookup, where that changes nothing."""
+        optimizer, accelerator = self.optimizer, self.accelerator
+        if (
+            type(optimizer) is AcceleratedOptimizer
+            and optimizer.scaler is None
+            and accelerator.distributed_type != DistributedType.XLA
+            and not getattr(accelerator, "has_lomo_optimizer", False)
+        ):
+            optimizer.__class__ = _StepOnlyAcceleratedOptimizer
+
+    def _last_update_of_epoch(self, kwargs: Mapping[str, Any]) -> int | None:
+        """The global step the epoch ``Trainer._run_epoch`` starts will end at; None when unknown.
+
+        ``_run_epoch`` runs the updates ``range(num_update_steps_trained, num_update_steps_per_epoch)``,
+        where ``num_update_steps_trained`` is non-zero only when resuming inside this epoch.
+        """
+        try:
+            loader, per_epoch = kwargs["train_dataloader"], kwargs["num_update_steps_per_epoch"]
+            epoch, epochs_trained = kwargs["epoch"], kwargs["epochs_trained"]
+            resume, skipped = kwargs["resume_from_checkpoint"], kwargs["steps_trained_in_current_epoch"]
+        except KeyError:  # another transformers version: log the norm at every step, as Trainer does
+            return None
+        if not has_length(loader):  # an iterable data set may end the epoch at any step
+            return None
+        trained = 0
+        if epoch == epochs_trained and resume is not None and skipped > 0 and not self.args.ignore_data_skip:
+            trained = skipped // self.args.gradient_accumulation_steps
+        return self.state.global_step + per_epoch - trained
+
+    def _grad_norm_read_after_this_step(self) -> bool:
+        """Whether a log after the optimizer step being taken can read its gradient norm.
+
+        Mirrors ``DefaultFlowCallback``: steps logging logs at every ``logging_steps``-th step (and the
+        first with ``logging_first_step``); epoch logging logs when the epoch ends, which is its last
+        step, ``max_steps``, or a stop decided at an evaluation or by the time budget. Callbacks from
+        outside transformers and rnn-textclf may ask for a log at any step: then it is every step.
+        """
+        args, state = self.args, self.state
+        step = state.global_step + 1  # the global step this optimizer step makes
+        if self._budget is not None or any(
+            not type(callback).__module__.startswith(("transformers.", "rnn_textclf."))
+            for callback in self.callback_handler.callbacks
+        ):
+            return True
+        if step == 1 and args.logging_first_step:
+            return True
+        if args.logging_strategy == IntervalStrategy.STEPS:
+            return step % state.logging_steps == 0
+        if args.logging_strategy == IntervalStrategy.EPOCH:
+            evaluates = args.eval_strategy == IntervalStrategy.STEPS and step % state.eval_steps == 0
+            return evaluates or step >= state.max_steps or self._epoch_last_update in (None, step)
+        return False
+
+    def _get_grad_norm(self, model: nn.Module, grad_norm: Any = None) -> Any:
+        # Trainer computes the norm of every gradient at every optimizer step only to log it; that is a pass
+        # over all parameters (and accelerate's wrappers) per step for a value most steps never show.
+        if grad_norm is None and not self._grad_norm_read_after_this_step():
+            return None
+        return super()._get_grad_norm(model, grad_norm=grad_norm)
+
+    def floating_point_ops(self, inputs: dict[str, Any]) -> int:
+        """``Trainer.floating_point_ops`` (6 x tokens x parameters), with the parameters counted once per model."""
+        model = self.model
+        main_input = getattr(model, "main_input_name", "input_ids")
+        if main_input not in inputs or not hasattr(model, "num_parameters"):
+            return super().floating_point_ops(inputs)
+        if self._parameter_count is None or self._parameter_count[0] is not model:
+            self._parameter_count = (model, model.num_parameters(exclude_embeddings=True))
+        return 6 * inputs[main_input].numel() * self._parameter_count[1]
 
     # ------------------------------------------------------------------ techniques (RNNTrainingArguments)
     def _technique(self, name: str, off: Any) -> Any:

@@ -13,6 +13,8 @@
   list in the same row order;
 * a **Hugging Face Hub repository** holding one of the above (downloaded with ``huggingface_hub`` into
   its cache; ``revision=`` pins a branch, tag or commit);
+* a **transformer checkpoint** (``tokenizer.json`` and ``*.safetensors``), as a folder or a Hub
+  repository: its input embeddings, one vector per token of its tokenizer;
 * a **friendly name** such as ``"glove.6B.100d"`` (see ``KNOWN_VECTORS``), resolved to the first source
   that works: the installed package, then Hub repositories holding the original files. The source used
   is logged and recorded in ``WordVectors.source``.
@@ -434,8 +436,8 @@ def load_word_vectors(
 ) -> WordVectors:
     """Loads pretrained word vectors from a file, directory, package, Hub repo or friendly name.
 
-    A folder holding a transformer checkpoint (``tokenizer.json`` and ``*.safetensors``, e.g. a BERT or
-    MiniLM model) gives its input embeddings (``*.word_embeddings.weight``, ``embed_tokens``, ``wte``),
+    A transformer checkpoint (``tokenizer.json`` and ``*.safetensors``, e.g. a BERT or MiniLM model), as a
+    folder or a Hub repo id (only those files are downloaded), gives its input embeddings (``*.word_embeddings.weight``, ``embed_tokens``, ``wte``),
     one vector per token of its tokenizer: a model that uses that tokenizer (``rnn-textclf train
     --tokenizer FOLDER --vectors FOLDER``) starts from the transformer's token embeddings, and the
     coverage report of `RNNClassifier.load_pretrained_embeddings` says how many tokens matched.
@@ -1245,6 +1247,26 @@ class _PickleOnlyError(ValueError):
     """A Hub repo holds only pickled formats, which are never loaded."""
 
 
+def _transformer_files(files: list[str]) -> list[str]:
+    """``tokenizer.json`` and the ``*.safetensors`` weights at a repo's root (a transformer
+    checkpoint, as a local folder is recognised), or [] when the repo is not one."""
+    weights = sorted(f for f in files if "/" not in f and f.lower().endswith(".safetensors"))
+    return ["tokenizer.json", *weights] if "tokenizer.json" in files and weights else []
+
+
+def _cached_transformer(
+    repo_id: str, revision: str | None, cache_dir: str | os.PathLike[str] | None
+) -> str | None:
+    """The cached snapshot folder of a transformer checkpoint read before (offline), else None."""
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(repo_id, "tokenizer.json", cache_dir=cache_dir, revision=revision)
+    if not isinstance(cached, str):
+        return None
+    folder = Path(cached).parent
+    return str(folder) if _transformer_files([p.name for p in folder.iterdir()]) else None
+
+
 def _pick_repo_files(repo_id: str, files: list[str]) -> list[str]:
     """The file(s) to download from a repo: one vectors file, or a .npy matrix with its .parquet words."""
     names = {f: Path(f).name.lower() for f in files}
@@ -1307,11 +1329,29 @@ def _load_hub(
                     repo_id, revision=revision, cache_dir=cache_dir, token=token, local_files_only=True
                 )
             except Exception:
+                # A transformer's snapshot holds only the files read from it: incomplete, but usable.
+                folder = _cached_transformer(repo_id, revision, cache_dir)
+            if folder is None:
                 raise _HubUnavailable(
                     f"{_first_line(err)} (and no cached copy)", unreachable=_unreachable(err)
                 ) from err
             files = [p.relative_to(folder).as_posix() for p in Path(folder).rglob("*") if p.is_file()]
             logger.info("Hub repo %r unreachable (%s); using its cached snapshot", repo_id, _first_line(err))
+        checkpoint = _transformer_files(files)
+        if checkpoint:  # a transformer: its input embeddings, one vector per token of its tokenizer
+            try:
+                folder = snapshot_download(
+                    repo_id, revision=revision, cache_dir=cache_dir, token=token, allow_patterns=checkpoint
+                )
+            except Exception as err:  # not found, offline and not cached, unreachable, ...
+                raise _HubUnavailable(_first_line(err), unreachable=_unreachable(err)) from err
+            result = _load_transformer_dir(Path(folder), opts)
+            commit = Path(folder).name
+            result.source = (
+                f"Hub {repo_id}" + (f"@{revision}" if revision else "") + f" (commit {commit[:10]})"
+                f" {' + '.join(checkpoint)}"
+            )
+            return result
         wanted = _pick_repo_files(repo_id, files)
 
     local: list[Path] = []
