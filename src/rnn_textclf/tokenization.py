@@ -1025,7 +1025,7 @@ _ASTRAL = 0x10000  # the table index of every character beyond the BMP (unsafe: 
 _PIECE_CACHE_MAX = 500_000  # pieces whose ids are kept (~75 MB at most); the cache restarts beyond it
 _PIECE_BLOCK = 256  # texts (or pieces) per joined string sent to Rust
 _PROBE_SEPARATOR = "\ufdd1"
-_TABLE_BLOCK = 2048  # texts per pass through the code point tables (measured)
+_TABLE_BLOCK_CHARS = 2**18  # characters per pass through the code point tables (measured)
 _FREQUENT_EXPANSIONS = 8  # expanding characters replaced before the tables (each costs a scan)
 
 
@@ -1292,12 +1292,17 @@ class _BackendFastPath:
 
     @staticmethod
     def _blocks(encode: Any, texts: list[str]) -> list[list[int]]:
-        """``encode`` on blocks of texts: its numpy arrays stay small enough for the CPU caches."""
-        if len(texts) <= _TABLE_BLOCK:
+        """``encode`` on blocks of about 256K characters: its numpy arrays stay in the CPU caches."""
+        ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))  # (texts,)
+        if not len(texts) or ends[-1] <= _TABLE_BLOCK_CHARS:
             return encode(texts)
+        cuts = np.searchsorted(
+            ends, np.arange(_TABLE_BLOCK_CHARS, ends[-1], _TABLE_BLOCK_CHARS), side="right"
+        )
+        bounds = [0, *sorted(set(cuts.tolist()) - {0, len(texts)}), len(texts)]
         out: list[list[int]] = []
-        for start in range(0, len(texts), _TABLE_BLOCK):
-            out += encode(texts[start : start + _TABLE_BLOCK])
+        for start, end in itertools.pairwise(bounds):
+            out += encode(texts[start:end])
         return out
 
     def _encode_ascii(self, texts: list[str]) -> list[list[int]]:
