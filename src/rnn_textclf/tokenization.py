@@ -1161,9 +1161,10 @@ class _BackendFastPath:
     ``encode_python`` (the default) does the per-text work in Python's C string methods and numpy, and
     asks the Rust model only for pieces it has not seen:
 
-    * normalization: ASCII texts are lowercased with ``str.lower()`` (NFKC leaves ASCII alone); other
-      texts go through a code point table of what the backend's normalizer makes of each character alone,
-      which is exact for characters that cannot interact with their neighbours (`_char_classes`);
+    * normalization: ASCII texts of subword models are lowercased with ``str.lower()`` (NFKC leaves
+      ASCII alone); other texts go through a code point table of what the backend's normalizer makes of
+      each character alone, exact for characters that cannot interact with their neighbours
+      (`_char_classes`);
     * pre-tokenization: texts are cut where the backend's pre-tokenizer surely cuts (whitespace, and
       around characters that are always a piece of their own, such as CJK characters and punctuation);
       each resulting *piece* (a word such as ``"don't"`` or ``"covid19"``) is looked up in a cache of
@@ -1337,7 +1338,7 @@ class _BackendFastPath:
         joined = separator.join(texts)
         if joined.count(separator) != n - 1:  # a text holds the sentinel itself
             return self.encode_rust(texts)
-        for char, form in self.frequent_expansions.items():  # e.g. "…": replaced before the tables
+        for char, form in tuple(self.frequent_expansions.items()):  # e.g. "…", before the tables
             if char in joined:
                 joined = joined.replace(char, form)
         points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)  # (chars,)
