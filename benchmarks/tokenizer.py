@@ -19,8 +19,11 @@ subprocesses with ``RAYON_NUM_THREADS`` = 1 and 2 and with ``TOKENIZERS_PARALLEL
 ``--models`` (or ``--models-only``) also times ``tok(texts)`` per text for every tokenizer model (word,
 char, bpe, unigram, wordpiece) on the English texts and on Chinese reviews (waimai_10k), side by side.
 
+``--baseline SRC`` (with ``--models-only``) first runs the same model timings in a subprocess with other
+rnn_textclf sources (e.g. ``git archive main src | tar -x -C /tmp/main``, then ``/tmp/main/src``).
+
     python benchmarks/tokenizer.py [--data ../shared/data] [--repeat 3] [--threads] [--models]
-        [--models-only] [--json results.json]
+        [--models-only] [--baseline SRC] [--json results.json]
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -196,7 +200,11 @@ def run_models(data: Path, repeat: int) -> dict:
     """Per-text encoding time of ``tok(texts)`` for every tokenizer model, side by side (interleaved).
 
     English: the deduplicated English texts above; Chinese: waimai_10k's 11,987 reviews. Each model's
-    vocabulary is trained on the texts it encodes (word: basic_english; subword: 8,000 tokens).
+    vocabulary is trained on the texts it encodes (word: basic_english; subword: 8,000 tokens). After a
+    warm-up call on 1,000 texts (which builds the fast path's tables), the *first* call on all texts is
+    timed on its own: subword and character models then meet most pieces (words) for the first time and
+    ask the Rust model for their ids; the ``repeat`` calls after it find them cached (``us_per_text``,
+    the median). Word tokenizers have no such cache (their vocabulary is the lookup table).
     """
     from rnn_textclf import RNNTokenizer
 
@@ -204,40 +212,72 @@ def run_models(data: Path, repeat: int) -> dict:
     out: dict = {}
     for corpus, texts in corpora.items():
         toks = {m: RNNTokenizer.train_from_iterator(texts, model=m) for m in MODELS}
-        for tok in toks.values():
-            tok(texts[:1000])  # warm-up (fast-path state, char tables)
+        setup: dict[str, float] = {}
+        for model, tok in toks.items():
+            start = time.perf_counter()
+            tok(texts[:1000])  # warm-up: fast-path state, character tables
+            setup[model] = time.perf_counter() - start
+        first: dict[str, float] = {}
+        for model, tok in toks.items():
+            gc.collect()
+            start = time.perf_counter()
+            ids = tok(texts)["input_ids"]
+            first[model] = time.perf_counter() - start
+            del ids
         times: dict[str, list[float]] = {m: [] for m in MODELS}
+        cpu: dict[str, list[float]] = {m: [] for m in MODELS}
         for _ in range(repeat):
             for model, tok in toks.items():
                 gc.collect()
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 ids = tok(texts)["input_ids"]
                 times[model].append(time.perf_counter() - start)
+                cpu[model].append(time.process_time() - start_cpu)
                 del ids
         per_text = {m: 1e6 * statistics.median(t) / len(texts) for m, t in times.items()}
+        first_per_text = {m: 1e6 * t / len(texts) for m, t in first.items()}
+        cpu_per_text = {m: 1e6 * statistics.median(t) / len(texts) for m, t in cpu.items()}
+        identical = {
+            m: tok(texts)["input_ids"]
+            == [e.ids for e in tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]
+            for m, tok in toks.items()
+            if m != "word"
+        }
         out[corpus] = {
             "texts": len(texts),
             "vocab": {m: len(tok) for m, tok in toks.items()},
             "tokens_per_text": {
-                m: sum(map(len, tok(texts[:2000])["input_ids"])) / min(2000, len(texts))
-                for m, tok in toks.items()
+                m: sum(map(len, tok(texts)["input_ids"])) / len(texts) for m, tok in toks.items()
             },
             "us_per_text": per_text,
             "speed_vs_word": {m: per_text["word"] / v for m, v in per_text.items()},
+            "cpu_us_per_text": cpu_per_text,
+            "first_call_us_per_text": first_per_text,
+            "first_call_speed_vs_word": {m: first_per_text["word"] / v for m, v in first_per_text.items()},
+            "setup_s": setup,
+            "identical_to_backend_encode_batch": identical,
+            "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         }
     return out
 
 
 def print_models(result: dict) -> None:
     print(
-        "\ntok(texts) per text by tokenizer model (median; speed vs word = word time / model time, >1 faster)"
+        "\ntok(texts) per text by tokenizer model (median of the repeated calls, pieces cached; first = the "
+        "first call on all texts; vs word = word time / model time, >1 faster)"
     )
-    print(f"{'corpus':<8} {'model':<10} {'vocab':>7} {'tokens/text':>12} {'us/text':>9} {'vs word':>8}")
+    print(
+        f"{'corpus':<8} {'model':<10} {'vocab':>7} {'tokens/text':>12} {'us/text':>9} {'vs word':>8} "
+        f"{'CPU us':>8} {'first us':>9} {'vs word':>8} {'setup s':>8} {'same ids':>9}"
+    )
     for corpus, r in result.items():
         for model in MODELS:
+            same = r["identical_to_backend_encode_batch"].get(model, "")
             print(
                 f"{corpus:<8} {model:<10} {r['vocab'][model]:>7,} {r['tokens_per_text'][model]:>12.1f} "
-                f"{r['us_per_text'][model]:>9.2f} {r['speed_vs_word'][model]:>8.2f}"
+                f"{r['us_per_text'][model]:>9.2f} {r['speed_vs_word'][model]:>8.2f} "
+                f"{r['cpu_us_per_text'][model]:>8.2f} {r['first_call_us_per_text'][model]:>9.2f} "
+                f"{r['first_call_speed_vs_word'][model]:>8.2f} {r['setup_s'][model]:>8.2f} {same!s:>9}"
             )
 
 
@@ -252,10 +292,36 @@ def main() -> None:
         "--models", action="store_true", help="also time every tokenizer model (word, char, bpe, ...)"
     )
     parser.add_argument("--models-only", action="store_true", help="time only the tokenizer models")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="with --models-only: first time the models with the rnn_textclf sources in this folder (e.g. an "
+        "export of main's src/), in a subprocess, then with the installed ones; both go in the JSON",
+    )
     args = parser.parse_args()
 
     if args.models_only:
         result = {"python": platform.python_version(), "machine": platform.machine()}
+        if args.baseline:
+            env = {**os.environ, "PYTHONPATH": str(args.baseline)}
+            command = [
+                sys.executable,
+                __file__,
+                "--models-only",
+                "--data",
+                str(args.data),
+                "--repeat",
+                str(args.repeat),
+            ]
+            with tempfile.TemporaryDirectory() as folder:
+                target = Path(folder) / "baseline.json"
+                subprocess.run([*command, "--json", str(target)], env=env, check=True, capture_output=True)
+                result["baseline"] = {
+                    "sources": str(args.baseline),
+                    **json.loads(target.read_text())["models"],
+                }
+            print(f"baseline ({args.baseline}):")
+            print_models({k: v for k, v in result["baseline"].items() if k != "sources"})
         result["models"] = run_models(args.data, args.repeat)
         print_models(result["models"])
         if args.json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import logging
 import os
@@ -329,3 +330,84 @@ def test_datasets_map_and_train_from_dataset(model: str) -> None:
     encoded = ds.map(lambda b: tok(b["review"], return_length=True), batched=True, batch_size=64)
     assert encoded["input_ids"] == tok(texts)["input_ids"]
     assert encoded["length"] == [len(ids) for ids in encoded["input_ids"]]
+
+
+# Odd input for the fast path of subword and character models: every kind of character its tables treat
+# differently (expanding compatibility forms, combining marks, astral characters, the sentinels it joins
+# texts with, Python-only whitespace, final sigma, Hangul jamo that compose...).
+ODD = [
+    "",
+    " ",
+    "\t\n\r ",
+    "emoji 😀 and 👍🏽 text",
+    "𠀀𠀁 astral Han 𝐀𝐁",
+    "\ufdd1",
+    "a\ufdd1b \ufdd2 \ufdd1\ufdd1",
+    "wait… ½ ﬁne ™ ㈱ ① ℃ Ⅻ",
+    "ΟΔΟΣ Σίσυφος ΣΑΣ",
+    "İstanbul ǅ ẞ Straße",
+    "ＡＢＣ１２３！？ ｶﾞｷﾞ ｱﾞ",
+    "\x1c\x1d\x1e\x1f between\x1cwords\x85next\u2028line",
+    "\x00nul\x08 ctrl\x7f",
+    "e\u0301 o\u0308\u0304 \u0301lead a\u20dd",
+    "한국어 \u1100\u1161\u11a8 \u1100 \u1161",
+    "नमस्ते दुनिया",
+    "مرحبا بالعالم",
+    "中文，混合English和数字123、日本語のカタカナ・ひらがな！",
+    "วันนี้อากาศดีมาก 555",
+    "covid19 2nd 3.14 1,000,000 x86_64 a-b/c",
+    'don\'t "quote" <br /> <pad> <unk> [CLS]',
+    "   leading and trailing spaces   ",
+    "\u3000ideographic\u3000space\u00a0nbsp\u2009thin",
+    "x" * 150,
+    "中" * 200,
+]
+
+
+def _random_texts(seed: int, n: int) -> list[str]:
+    """Random strings over a pool of every script and character kind above, plus random BMP chars."""
+    rng = np.random.default_rng(seed)
+    pool = sorted(set("".join(ODD + JAPANESE + THAI + FRENCH_GERMAN)) - {"\ufdd1"})
+    texts = []
+    for _ in range(n):
+        k = int(rng.integers(0, 24))
+        chars = [pool[i] for i in rng.integers(0, len(pool), k)]
+        chars += [chr(int(c)) for c in rng.integers(0x20, 0xD7FF, int(rng.integers(0, 3)))]
+        rng.shuffle(chars)
+        texts.append("".join(chars))
+    return texts
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_fast_path_gives_the_backends_ids_on_odd_text(model: str, lowercase: bool) -> None:
+    corpus = waimai(300)[0] + JAPANESE + THAI + FRENCH_GERMAN + SPACE_SEPARATED + ODD
+    tok = RNNTokenizer.train_from_iterator(corpus, model=model, lowercase=lowercase)
+    assert tok._backend_fast_path().classes is not None  # the tables passed their self-check
+    texts = ODD + JAPANESE + THAI + FRENCH_GERMAN + SPACE_SEPARATED + _random_texts(0, 400)
+    backend = [e.ids for e in tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]
+    assert tok(texts)["input_ids"] == backend
+    assert tok(texts)["input_ids"] == backend  # again, with the pieces cached
+    assert [tok(t)["input_ids"] for t in ODD] == backend[: len(ODD)]  # single texts
+    assert tok(texts[::-1])["input_ids"] == backend[::-1]
+    for path in ("python", "rust", "standard"):
+        tok.call_path = path
+        assert tok(texts)["input_ids"] == backend, path
+    tok.call_path = "auto"
+    with pytest.raises(ValueError, match="lone surrogate"):
+        tok(["fine", "bad \ud800 text"])
+
+
+@pytest.mark.parametrize("model", ["bpe", "char"])
+def test_fast_path_on_real_chinese_and_english_equals_the_backend(model: str) -> None:
+    chinese = waimai(3000)[0]
+    with (SHARED / "ag_news_csv" / "test.csv").open(encoding="utf-8") as f:
+        english = [f"{title} {body}" for _, title, body in itertools.islice(csv.reader(f), 3000)]
+    for texts in (chinese, english):
+        tok = RNNTokenizer.train_from_iterator(texts, model=model)
+        backend = [e.ids for e in tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]
+        assert tok(texts)["input_ids"] == backend
+        assert tok._backend_fast_path().classes is not None  # the tables passed their self-check
+    tok = RNNTokenizer.train_from_iterator(chinese, model=model, split_unsegmented=False)
+    backend = [e.ids for e in tok.backend_tokenizer.encode_batch(chinese, add_special_tokens=False)]
+    assert tok(chinese)["input_ids"] == backend

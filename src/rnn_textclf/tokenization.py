@@ -4,7 +4,10 @@ Besides words, `RNNTokenizer.train_from_iterator(texts, model=...)` trains ``"bp
 ``"wordpiece"`` subword models with the `tokenizers` trainers and ``"char"`` character vocabularies, for
 text written without spaces between words (Chinese, Japanese, Thai) or rich morphology; `build_tokenizer`
 picks one from the data (`choose_tokenizer`) or loads any pretrained tokenizer, and `check_vocabulary`
-warns about vocabularies of whole clauses. The rest of this description is about words.
+warns about vocabularies of whole clauses. Calling them on plain texts takes a fast path with exactly the
+backend's ids: code point tables probed from the backend's own normalizer and pre-tokenizer cut the texts
+into pieces in Python, and each piece's ids come from a cache filled by the backend's model
+(`_BackendFastPath`). The rest of this description is about words.
 
 [`RNNTokenizer`][rnn_textclf.RNNTokenizer] is a `transformers` fast tokenizer (a subclass of
 `TokenizersBackend`, alias `PreTrainedTokenizerFast`) around a `tokenizers` **WordLevel** model. Its
@@ -1007,55 +1010,174 @@ class _FastPath:
         return self._rust
 
 
-_CHAR_SEPARATOR = -1  # the sentinel between joined texts
-_CHAR_SPACE = -2  # whitespace: dropped
-_CHAR_OTHER = -3  # not in the table: the text goes through Rust
-# Characters that NFKC-normalize on their own (no combining marks, nothing that composes with a
-# neighbour: e.g. half-width katakana voicing marks and half-width Hangul are left out): ASCII, Latin-1,
-# Latin Extended-A, CJK punctuation (without the combining 302A-302F), kana (without the combining
-# 3099-309C), CJK ideographs, full-width ASCII and half-width punctuation/katakana.
-_CHAR_TABLE_RANGES = (
-    (0x21, 0x7E),
-    (0xA1, 0x17F),
-    (0x3001, 0x3029),
-    (0x3030, 0x303F),
-    (0x3041, 0x3096),
-    (0x30A1, 0x30FF),
-    (0x3400, 0x4DBF),
-    (0x4E00, 0x9FFF),
-    (0xFF01, 0xFF5E),
-    (0xFF61, 0xFF9D),
+# Character classes of the subword and character pipelines (see `_char_classes`).
+_CLASS_UNSAFE, _CLASS_SPACE, _CLASS_OTHER, _CLASS_ISOLATED, _CLASS_SEPARATOR, _CLASS_EXPANDS = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
 )
+_ASTRAL = 0x10000  # the table index of every character beyond the BMP (unsafe: those texts go to Rust)
+_PIECE_CACHE_MAX = 500_000  # pieces whose ids are kept (~75 MB at most); the cache restarts beyond it
+_PIECE_BLOCK = 256  # texts (or pieces) per joined string sent to Rust
+_PROBE_SEPARATOR = "\ufdd1"
+_TABLE_BLOCK_CHARS = 2**18  # characters per pass through the code point tables (measured)
+_FREQUENT_EXPANSIONS = 8  # expanding characters replaced before the tables (each costs a scan)
 
 
-def _char_table(backend: Tokenizer, vocab: Mapping[str, int], unk_id: int, sentinel: str) -> np.ndarray:
-    """Code point (BMP) -> id of the backend's normalized form; see `_BackendFastPath.encode_python`."""
-    table = np.full(0x10000, _CHAR_OTHER, dtype=np.int64)
-    table[[0x09, 0x0A, 0x0D, 0x20]] = _CHAR_SPACE
-    table[ord(sentinel)] = _CHAR_SEPARATOR
-    normalizer = backend.normalizer
-    for start, end in _CHAR_TABLE_RANGES:
-        chars = [chr(cp) for cp in range(start, end + 1)]
-        # Each character normalized alone (newline-separated: a starter, and not part of any mapping).
-        normalized = normalizer.normalize_str("\n".join(chars)).split("\n") if normalizer else chars
-        if len(normalized) != len(chars):
-            continue  # a mapping produced a newline: leave this range to Rust
-        for char, norm in zip(chars, normalized, strict=True):
-            single = len(norm) == 1 and not norm.isspace()
-            if single and not unicodedata.combining(norm) and unicodedata.category(norm)[0] != "M":
-                table[ord(char)] = vocab.get(norm, unk_id)
-    return table
+@functools.cache
+def _composition_seconds() -> frozenset[str]:
+    """Characters that can compose with the character before them under NFC/NFKC (NFC_QC=Maybe): second
+    halves of canonical pairs that are not excluded from composition, and Hangul vowel and final jamo."""
+    seconds = {chr(cp) for cp in itertools.chain(range(0x1161, 0x1176), range(0x11A8, 0x11C3))}
+    for cp in range(0x20000):
+        char = chr(cp)
+        decomposition = unicodedata.decomposition(char)
+        if decomposition and not decomposition.startswith("<"):
+            parts = decomposition.split()
+            if len(parts) == 2 and unicodedata.normalize("NFC", char) == char:
+                seconds.add(chr(int(parts[1], 16)))
+    return frozenset(seconds)
+
+
+def _piece_counts(pre_tokenizer: pre_tokenizers.PreTokenizer, template: str, chars: list[str]) -> np.ndarray:
+    """Pieces the pre-tokenizer makes of ``template.format(char)`` for each char (a few Rust calls)."""
+    counter = Tokenizer(models.WordLevel({_PROBE_SEPARATOR: 0, "<unk>": 1}, unk_token="<unk>"))
+    counter.pre_tokenizer = pre_tokenizer
+    joiner = f" {_PROBE_SEPARATOR} "
+    probes = list(map(template.format, chars))
+    blocks = [joiner.join(probes[i : i + 1024]) for i in range(0, len(probes), 1024)]
+    counts = []
+    for encoding in counter.encode_batch_fast(blocks, add_special_tokens=False):
+        ids = np.asarray(encoding.ids)
+        bounds = np.flatnonzero(ids == 0)  # (probes in the block - 1,)
+        counts.append(np.diff(bounds, prepend=-1, append=len(ids)) - 1)  # (probes in the block,)
+    return np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
+
+
+_EXPANSION_MAX = 4  # longest normalized form kept in the tables (e.g. "…" -> "...", "½" -> "1⁄2")
+
+
+@dataclass(frozen=True)
+class _CharClasses:
+    """Per BMP character: what the subword/char pipeline makes of it, where that does not depend on its
+    neighbours (see `_char_classes`)."""
+
+    mapped: np.ndarray  # (0x10001,) uint32: the normalizer's output for the char alone (spaces: " ")
+    classes: np.ndarray  # (0x10001,) uint8: a _CLASS_* (index _ASTRAL: _CLASS_UNSAFE)
+    expansions: Mapping[int, str]  # a _CLASS_EXPANDS char -> its normalized form (chars map to themselves)
+    ascii_unsafe: str  # ASCII chars for which `str.lower()`/`str.split()` differ from the pipeline
+
+
+@functools.cache
+def _char_classes(model: str, lowercase: bool, split_unsegmented: bool) -> _CharClasses | None:
+    """Probe the normalizer and pre-tokenizer that rnn-textclf builds, once per process (~0.3 s).
+
+    A character is *safe* when it cannot interact with its neighbours under the normalizer: it is
+    assigned, not a mark, and neither the first character of its decomposition nor its normalized form
+    holds a combining character or one that can compose with the character before it (see
+    `_composition_seconds`). A text made of safe characters is then normalized character by character
+    (NFKC, then Rust's per-character lowercasing): a table lookup of what the normalizer makes of each
+    character alone. Each safe character's normalized form is then classed by the pre-tokenizer itself
+    (piece counts in a few contexts): ``_CLASS_SPACE`` (a separator; Python's ``str.split`` must agree),
+    ``_CLASS_ISOLATED`` (always a piece of its own: CJK characters, punctuation; every character for
+    ``"char"``) or ``_CLASS_OTHER`` (part of a run: letters, digits). A character normalized to 2-4
+    safe characters that normalize to themselves (``"…"`` to ``"..."``) is ``_CLASS_EXPANDS``. Anything
+    else is ``_CLASS_UNSAFE`` and its texts take the Rust pipeline.
+    """
+    normalizer = _subword_normalizer(lowercase)
+    pre_tokenizer = _subword_pre_tokenizer(model, split_unsegmented)
+    codes = np.arange(0x10000, dtype=np.uint32)
+    codes = codes[((codes < 0xD800) | (codes > 0xDFFF)) & (codes != 0x0A)]
+    chars = _string_of(codes)
+    normalized = normalizer.normalize_str("\n".join(chars)).split("\n")
+    if len(normalized) != len(chars) or normalizer.normalize_str("\n") != "\n":
+        return None
+    seconds = _composition_seconds()
+    category, combining = unicodedata.category, unicodedata.combining
+    candidates, forms, longer = ["\n"], ["\n"], []
+    for char, form in zip(chars, normalized, strict=True):
+        if not form or len(form) > _EXPANSION_MAX or category(char) == "Cn" or category(char)[0] == "M":
+            continue
+        first = unicodedata.normalize("NFKD", char)[0]
+        if combining(first) or first in seconds:
+            continue
+        if len(form) > 1:
+            longer.append((char, form))
+        elif category(form)[0] != "M" and not combining(form) and form not in seconds:
+            candidates.append(char)
+            forms.append(form)
+    # The pre-tokenizer's view of each normalized form, from piece counts in a few contexts.
+    between = _piece_counts(pre_tokenizer, "a{0}a", forms)
+    doubled = _piece_counts(pre_tokenizer, "{0}{0}", forms)
+    space = (between == 2) & (doubled == 0)
+    isolated = (between == 3) & (doubled == 2)
+    safe = space | isolated | (between == 1) | (between == 3)
+    if model == "char" or split_unsegmented:
+        # Combining marks attach to the unit before them (\p{M}* in the regex): a form that attaches to a
+        # character this pipeline isolates is unsafe.
+        anchor = "a" if model == "char" else "\u4e2d"
+        if _piece_counts(pre_tokenizer, "a{0}a", [anchor]).tolist() != [3]:
+            return None
+        after = _piece_counts(pre_tokenizer, anchor + "{0}", forms)
+        before = _piece_counts(pre_tokenizer, "{0}" + anchor, forms)
+        safe &= space | ((after == 2) & (before == 2))
+    python_space = np.array([form.isspace() for form in forms])
+    safe &= space == python_space  # Python's split() must cut exactly where the pipeline does
+    mapped = np.zeros(_ASTRAL + 1, dtype=np.uint32)
+    classes = np.full(_ASTRAL + 1, _CLASS_UNSAFE, dtype=np.uint8)
+    where = np.fromiter(map(ord, candidates), dtype=np.int64, count=len(candidates))
+    form_codes = np.fromiter(map(ord, forms), dtype=np.uint32, count=len(forms))
+    mapped[where] = np.where(space, 0x20, form_codes)
+    kind = np.where(space, _CLASS_SPACE, np.where(isolated, _CLASS_ISOLATED, _CLASS_OTHER))
+    classes[where] = np.where(safe, kind, _CLASS_UNSAFE).astype(np.uint8)
+    # Longer forms: each of their characters must be safe and normalize to itself (" " for a space).
+    expansions: dict[int, str] = {}
+    for char, form in longer:
+        if all(
+            classes[ord(c)] != _CLASS_UNSAFE
+            and mapped[ord(c)] == (0x20 if classes[ord(c)] == _CLASS_SPACE else ord(c))
+            for c in form
+        ):
+            classes[ord(char)] = _CLASS_EXPANDS
+            expansions[ord(char)] = form
+    ascii_unsafe = "".join(
+        chr(cp)
+        for cp in range(0x80)
+        if classes[cp] in (_CLASS_UNSAFE, _CLASS_EXPANDS)
+        or (classes[cp] == _CLASS_SPACE) != chr(cp).isspace()
+        or (classes[cp] != _CLASS_SPACE and chr(mapped[cp]) != (chr(cp).lower() if lowercase else chr(cp)))
+    )
+    return _CharClasses(mapped, classes, expansions, ascii_unsafe)
 
 
 class _BackendFastPath:
-    """Plain texts through a copy of the backend without truncation, padding or post-processor.
+    """Plain texts through rnn-textclf's subword and character tokenizers, with exactly the backend's ids.
 
-    The per-call cost of the standard path (one ``Encoding`` object per text turned into Python
-    structures, then a ``BatchEncoding``) dominates for short texts; ``encode_batch_fast`` on a copy
-    (the standard path leaves truncation/padding settings on the backend itself) gives the same ids.
+    ``encode_python`` (the default) does the per-text work in Python's C string methods and numpy, and
+    asks the Rust model only for pieces it has not seen:
+
+    * normalization: ASCII texts of subword models are lowercased with ``str.lower()`` (NFKC leaves
+      ASCII alone); other texts go through a code point table of what the backend's normalizer makes of
+      each character alone, exact for characters that cannot interact with their neighbours
+      (`_char_classes`);
+    * pre-tokenization: texts are cut where the backend's pre-tokenizer surely cuts (whitespace, and
+      around characters that are always a piece of their own, such as CJK characters and punctuation);
+      each resulting *piece* (a word such as ``"don't"`` or ``"covid19"``) is looked up in a cache of
+      its ids, filled by the backend itself (its pre-tokenizer and model, without the normalizer) for
+      pieces not seen before. BPE, WordPiece, Unigram and the character model all encode each
+      pre-token on its own, so a text's ids are its pieces' ids in order;
+    * texts holding an unsafe character (e.g. Thai or Devanagari combining marks, emoji beyond the BMP,
+      lone surrogates) take ``encode_rust``: a copy of the backend without truncation, padding or
+      post-processor, many texts per ``encode_batch_fast`` call, joined around a sentinel token.
+
+    A self-check on sample strings at construction falls back to ``encode_rust`` for everything if the
+    tables ever disagreed with the backend (logged).
     """
 
-    def __init__(self, signature: tuple[Any, ...], backend: Tokenizer) -> None:
+    def __init__(self, signature: tuple[Any, ...], backend: Tokenizer, model: str) -> None:
         self.signature = signature
         spec = json.loads(backend.to_str())
         spec.update(post_processor=None, truncation=None, padding=None)
@@ -1069,68 +1191,282 @@ class _BackendFastPath:
         self.sentinel = self.backend.token_to_id(self.sentinel_word)
         self.one_by_one = Tokenizer.from_str(json.dumps(spec))
         self.one_by_one.encode_special_tokens = backend.encode_special_tokens
-        # The Python path of character models built here (NFKC [+ Lowercase], the \S\p{M}* splitter,
-        # WordLevel, special tokens split): char -> id, unknown chars -> unk.
-        self.table: np.ndarray | None = None
-        if (
-            spec["model"].get("type") == "WordLevel"
-            and _state(backend.pre_tokenizer) == _state(_subword_pre_tokenizer("char", True))
-            and backend.encode_special_tokens
-            and spec["model"].get("unk_token") in vocab
-        ):
-            self.table = _char_table(backend, vocab, vocab[spec["model"]["unk_token"]], self.sentinel_word)
+        # The pieces' encoder: the same without the normalizer (pieces are already normalized).
+        spec["normalizer"] = None
+        self.pieces = Tokenizer.from_str(json.dumps(spec))
+        self.pieces.encode_special_tokens = backend.encode_special_tokens
+        self.pieces.add_tokens([AddedToken(self.sentinel_word, special=False, normalized=False)])
+        self.cache: dict[str, tuple[int, ...]] = {self.sentinel_word: (-1,)}
+        self.classes: np.ndarray | None = None
+        tables = self._tables(backend, spec, model)
+        if tables is None:
+            return
+        self.lowercase, shared = tables
+        self.mapped = shared.mapped
+        self.ascii_unsafe = shared.ascii_unsafe
+        self.expansions = shared.expansions
+        self.frequent_expansions: dict[str, str] = {}  # the first few met: replaced up front
+        classes = shared.classes.copy()
+        # Ids of the isolated characters (each its own piece): one id each, else they count as runs.
+        self.isolated_ids = np.full(_ASTRAL + 1, -2, dtype=np.int32)
+        isolated = np.flatnonzero(classes == _CLASS_ISOLATED)
+        forms = sorted(set(_string_of(self.mapped[isolated])))
+        ids = dict(zip(forms, self._encode_pieces(forms), strict=True))
+        single = np.array([len(ids[chr(cp)]) == 1 for cp in self.mapped[isolated]], dtype=bool)
+        classes[isolated[~single]] = _CLASS_OTHER
+        self.isolated_ids[isolated[single]] = [ids[chr(cp)][0] for cp in self.mapped[isolated[single]]]
+        separator = ord(self.sentinel_word)
+        classes[separator] = _CLASS_SEPARATOR
+        self.mapped = self.mapped.copy()
+        self.mapped[separator] = separator
+        self.isolated_ids[separator] = -1
+        self.all_isolated = model == "char"
+        self.classes = classes
+        self._self_check()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The pieces' cache is derived data that grows with use: pickles (datasets.map workers and
+        # fingerprints) stay small and do not change with what was encoded before.
+        state = self.__dict__.copy()
+        state["cache"] = {self.sentinel_word: (-1,)}
+        return state
+
+    def _tables(
+        self, backend: Tokenizer, spec: dict[str, Any], model: str
+    ) -> tuple[bool, _CharClasses] | None:
+        """(lowercase, the shared character tables) when the backend is exactly a pipeline rnn-textclf
+        builds, with a deterministic model and special tokens split; else None (the Rust path)."""
+        if not backend.encode_special_tokens or spec["model"].get("dropout") not in (None, 0.0):
+            return None
+        normalizer = _state(backend.normalizer)
+        lowercase = next((lc for lc in (True, False) if normalizer == _state(_subword_normalizer(lc))), None)
+        pre_tokenizer = _state(backend.pre_tokenizer)
+        split = next(
+            (s for s in (True, False) if pre_tokenizer == _state(_subword_pre_tokenizer(model, s))), None
+        )
+        if lowercase is None or split is None:
+            return None
+        # bpe, unigram and wordpiece share their pipeline and so their tables
+        shared = _char_classes("char" if model == "char" else "bpe", lowercase, split)
+        return None if shared is None else (lowercase, shared)
+
+    def _self_check(self) -> None:
+        """Compare with the backend on strings of every kind of safe character; disable on a mismatch."""
+        rng = np.random.default_rng(0)
+        safe = np.flatnonzero((self.classes != _CLASS_UNSAFE) & (self.classes != _CLASS_SEPARATOR))
+        picked = rng.choice(safe, size=min(6000, safe.size), replace=False)
+        common = np.frombuffer("aZ9 ,.'!-中文，。ア\n".encode("utf-32-le"), dtype=np.uint32)
+        picked = np.concatenate([picked, np.repeat(common, 200)])
+        rng.shuffle(picked)
+        text = _string_of(picked)
+        samples = [text[i : i + n] for i, n in zip(range(0, len(text), 7), itertools.cycle((7, 3, 12)))]
+        samples += ["", " ", "Don't STOP", "covid19 2nd", "ＡＢＣ１２３", "Café Straße", "x" * 120]
+        expected = [e.ids for e in self.one_by_one.encode_batch_fast(samples, add_special_tokens=False)]
+        got = self.encode_python(samples)
+        self.cache = {self.sentinel_word: (-1,)}
+        self.frequent_expansions = {}
+        if got != expected:
+            bad = next(s for s, g, e in zip(samples, got, expected, strict=True) if g != e)
+            logger.warning(
+                "the tokenizer's fast tables disagree with its backend on %r; using the Rust pipeline "
+                "(slower, same ids). Please report this with your Python and tokenizers versions.",
+                bad,
+            )
+            self.classes = None
+
+    # ---- Python side -------------------------------------------------------------------------------
 
     def encode_python(self, texts: list[str]) -> list[list[int]]:
-        """Character models: a code point -> id table applied to all texts at once (numpy).
-
-        The table holds, for each character of `_CHAR_TABLE_RANGES`, the id of what the backend's own
-        normalizer makes of it (so NFKC and lowercasing are Rust's), and marks whitespace to drop. Those
-        characters normalize one by one (no combining marks, nothing that composes with a neighbour), so
-        a text made of them gets exactly the backend's ids; any other text goes through the Rust pipeline.
-        """
-        table = self.table
-        if table is None:
+        """Each text's ids, normalized and cut in Python, pieces looked up in the cache (see the class)."""
+        if self.classes is None:
             return self.encode_rust(texts)
+        if self.all_isolated:  # characters: the tables give every id (measured faster than words here)
+            return self._blocks(self._encode_table, texts)
+        flags = list(map(str.isascii, texts))
+        if all(flags):
+            return self._encode_ascii(texts)
+        if not any(flags):
+            return self._blocks(self._encode_table, texts)
+        return _merged(texts, flags, self._encode_ascii, functools.partial(self._blocks, self._encode_table))
+
+    @staticmethod
+    def _blocks(encode: Any, texts: list[str]) -> list[list[int]]:
+        """``encode`` on blocks of about 256K characters: its numpy arrays stay in the CPU caches."""
+        ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))  # (texts,)
+        if not len(texts) or ends[-1] <= _TABLE_BLOCK_CHARS:
+            return encode(texts)
+        cuts = np.searchsorted(
+            ends, np.arange(_TABLE_BLOCK_CHARS, ends[-1], _TABLE_BLOCK_CHARS), side="right"
+        )
+        bounds = [0, *sorted(set(cuts.tolist()) - {0, len(texts)}), len(texts)]
+        out: list[list[int]] = []
+        for start, end in itertools.pairwise(bounds):
+            out += encode(texts[start:end])
+        return out
+
+    def _encode_ascii(self, texts: list[str]) -> list[list[int]]:
+        """ASCII texts: lowercase, split on whitespace, look the words up (a list per text, no copies)."""
+        if not texts:
+            return []
+        joiner = f" {self.sentinel_word} "  # ASCII texts cannot hold the sentinel
+        joined = joiner.join(texts)
+        if any(char in joined for char in self.ascii_unsafe):
+            return self._encode_table(texts)
+        if self.lowercase:
+            joined = joined.lower()
+        get = self.cache.__getitem__
+        chain = itertools.chain.from_iterable
+        try:
+            return [list(chain(map(get, text.split()))) for text in joined.split(joiner)]
+        except KeyError:
+            self._piece_values(joined.split())  # learns the new words
+            return [list(chain(map(get, text.split()))) for text in joined.split(joiner)]
+
+    def _encode_table(self, texts: list[str]) -> list[list[int]]:
+        """Any texts: the code point tables normalize and class the characters (numpy).
+
+        Isolated characters (e.g. Chinese) take their ids straight from the table, runs of letters and
+        digits are looked up as strings (`_isolated_and_runs`); text that is mostly runs is cut into
+        pieces, all strings. Texts holding an unsafe character go through ``encode_rust``.
+        """
+        n = len(texts)
+        if not n:
+            return []
         separator = self.sentinel_word
         joined = separator.join(texts)
-        if joined.count(separator) != len(texts) - 1:
+        if joined.count(separator) != n - 1:  # a text holds the sentinel itself
             return self.encode_rust(texts)
-        points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)  # (chars,)
-        ids = table[np.minimum(points, 0xFFFF)]  # (chars,)
-        ids[points > 0xFFFF] = _CHAR_OTHER
-        is_separator = ids == _CHAR_SEPARATOR
-        other = ids == _CHAR_OTHER
-        rust = np.unique(np.cumsum(is_separator)[other]).tolist() if other.any() else []
-        kept = ids[ids >= _CHAR_SEPARATOR]  # drops whitespace
-        bounds = np.flatnonzero(kept == _CHAR_SEPARATOR).tolist()
-        flat = kept.tolist()
-        out: list[list[int]] = []
-        start = 0
-        for end in bounds:
-            out.append(flat[start:end])
-            start = end + 1
-        out.append(flat[start:])
-        if rust:
-            for i, row in zip(rust, self.encode_rust([texts[i] for i in rust]), strict=True):
-                out[i] = row
+        for char, form in tuple(self.frequent_expansions.items()):  # e.g. "…", before the tables
+            if char in joined:
+                joined = joined.replace(char, form)
+        points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)  # (chars,)
+        index = np.minimum(points, _ASTRAL)  # (chars,)
+        classes = self.classes[index]  # (chars,)
+        expands = classes == _CLASS_EXPANDS
+        if expands.any():
+            # Longer normalized forms ("…" -> "..."; their characters normalize to themselves): in the text.
+            for code in np.unique(index[expands]).tolist():
+                joined = joined.replace(chr(code), self.expansions[code])
+                if len(self.frequent_expansions) < _FREQUENT_EXPANSIONS:
+                    self.frequent_expansions[chr(code)] = self.expansions[code]
+            points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+            index = np.minimum(points, _ASTRAL)
+            classes = self.classes[index]
+        patches: dict[int, list[int]] = {}  # texts encoded another way: their ids replace the table's
+        unsafe = classes == _CLASS_UNSAFE
+        if unsafe.any():
+            separators = np.flatnonzero(classes == _CLASS_SEPARATOR)
+            holding = np.unique(np.searchsorted(separators, np.flatnonzero(unsafe))).tolist()
+            patches.update(zip(holding, self.encode_rust([texts[i] for i in holding]), strict=True))
+            classes[unsafe] = _CLASS_SPACE  # their ids are replaced
+        other = classes == _CLASS_OTHER
+        if other.any() and 2 * np.count_nonzero(other) > np.count_nonzero(classes != _CLASS_SPACE):
+            # Mostly letters and digits (e.g. accented European text): every piece a string.
+            codes = self.mapped[index]  # (chars,) normalized, whitespace as " "
+            codes[classes == _CLASS_SPACE] = 0x20
+            around = np.flatnonzero(classes >= _CLASS_ISOLATED)
+            spaced = np.insert(codes, np.concatenate([around, around + 1]), 0x20)
+            out = self._ids_of_pieces(spaced.tobytes().decode("utf-32-le").split(), n)
+        else:
+            out = self._isolated_and_runs(index, classes, other)
+        for i, ids in patches.items():
+            out[i] = ids
         return out
 
+    def _isolated_and_runs(
+        self, index: np.ndarray, classes: np.ndarray, other: np.ndarray
+    ) -> list[list[int]]:
+        """Mostly isolated characters (e.g. Chinese): their ids straight from the table; runs (letters,
+        digits) as strings looked up in the cache, spliced in."""
+        kept = classes != _CLASS_SPACE  # (chars,)
+        if not other.any():
+            ids = self.isolated_ids[index[kept]]  # (ids and separators,)
+        else:
+            starts = other.copy()  # (chars,) the first character of each run
+            starts[1:] &= ~other[:-1]
+            spaced = np.insert(self.mapped[index[other]], np.flatnonzero(starts[other]), 0x20)
+            values = self._piece_values(spaced.tobytes().decode("utf-32-le").split())  # a tuple per run
+            lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))  # (runs,)
+            run_ids = np.fromiter(
+                itertools.chain.from_iterable(values), dtype=np.int32, count=int(lengths.sum())
+            )
+            units = kept & (starts | ~other)  # (chars,) isolated characters and run starts
+            ids = self.isolated_ids[index[units]]  # (units,) a run start: placeholder -2
+            # each run's ids go before its placeholder, then the placeholders go
+            ids = np.insert(ids, np.repeat(np.flatnonzero(starts[units]), lengths), run_ids)
+            ids = ids[ids != -2]  # (ids and separators,)
+        ends = np.flatnonzero(ids == -1)  # (texts - 1,)
+        flat = ids.tolist()
+        return list(map(flat.__getitem__, map(slice, [0, *(ends + 1).tolist()], [*ends.tolist(), len(flat)])))
+
+    def _piece_values(self, pieces: list[str]) -> list[tuple[int, ...]]:
+        """Each piece's ids from the cache (pieces not seen before: from the backend, then cached)."""
+        cache = self.cache
+        try:
+            return list(map(cache.__getitem__, pieces))
+        except KeyError:
+            new = [piece for piece in dict.fromkeys(pieces) if piece not in cache]
+            if len(cache) + len(new) > _PIECE_CACHE_MAX:
+                cache.clear()
+                cache[self.sentinel_word] = (-1,)
+                new = [piece for piece in dict.fromkeys(pieces) if piece not in cache]
+            cache.update(zip(new, map(tuple, self._encode_pieces(new)), strict=True))
+            return list(map(cache.__getitem__, pieces))
+
+    def _ids_of_pieces(self, pieces: list[str], n: int) -> list[list[int]]:
+        """The ids of ``n`` texts from their pieces (the sentinel piece between texts)."""
+        return _split_at(list(itertools.chain.from_iterable(self._piece_values(pieces))), -1, n)
+
+    def _encode_pieces(self, pieces: list[str]) -> list[list[int]]:
+        """Each piece's ids from the backend (pre-tokenizer and model), many pieces per Rust call."""
+        return _joined_encode(self.pieces, pieces, self.sentinel_word, self.sentinel)
+
+    # ---- Rust side ---------------------------------------------------------------------------------
+
     def encode_rust(self, texts: list[str]) -> list[list[int]]:
-        joiner = f"\n{self.sentinel_word}\n"
-        size = max(1, min(256, len(texts) // 8))
-        starts = range(0, len(texts), size)
-        joined = [joiner.join(texts[i : i + size]) for i in starts]
-        encodings = self.backend.encode_batch_fast(joined, add_special_tokens=False)
-        sentinel = self.sentinel
-        out: list[list[int]] = []
-        for i, text, encoding in zip(starts, joined, encodings, strict=True):
-            n = min(size, len(texts) - i)
-            if text.count(self.sentinel_word) != n - 1:  # a text holds the sentinel itself: one by one
-                part = self.one_by_one.encode_batch_fast(texts[i : i + size], add_special_tokens=False)
-                out.extend(e.ids for e in part)
-                continue
-            out.extend(_split_at(encoding.ids, sentinel, n))
-        return out
+        """The backend's own pipeline, many texts per ``encode_batch_fast`` call (all Rust threads)."""
+        out = _joined_encode(self.backend, texts, self.sentinel_word, self.sentinel, strict=False)
+        if len(out) == len(texts):
+            return out
+        # a block holds the sentinel itself: those blocks one text at a time
+        return [e.ids for e in self.one_by_one.encode_batch_fast(texts, add_special_tokens=False)]
+
+
+def _joined_encode(
+    backend: Tokenizer, texts: list[str], sentinel_word: str, sentinel: int, *, strict: bool = True
+) -> list[list[int]]:
+    """``texts`` joined around ``sentinel_word`` (an added token), up to 256 a string, encoded and cut apart.
+
+    Per-text costs in Rust (one ``Encoding`` each) dominate for short texts; at least 8 strings when there
+    are texts enough, for the Rust threads. With ``strict=False``, returns [] if a text holds the
+    sentinel word itself.
+    """
+    joiner = f"\n{sentinel_word}\n"
+    size = max(1, min(_PIECE_BLOCK, len(texts) // 8))
+    starts = range(0, len(texts), size)
+    joined = [joiner.join(texts[i : i + size]) for i in starts]
+    if not strict and sum(map(str.count, joined, itertools.repeat(sentinel_word))) != len(texts) - len(
+        joined
+    ):
+        return []
+    out: list[list[int]] = []
+    for i, encoding in zip(starts, backend.encode_batch_fast(joined, add_special_tokens=False), strict=True):
+        out.extend(_split_at(encoding.ids, sentinel, min(size, len(texts) - i)))
+    return out
+
+
+def _merged(
+    texts: list[str],
+    flags: list[bool],
+    when_true: Any,
+    when_false: Any,
+) -> list[list[int]]:
+    """``when_true`` on the texts whose flag is set, ``when_false`` on the others, in the original order."""
+    chosen = when_true(list(itertools.compress(texts, flags)))
+    others = when_false([t for t, f in zip(texts, flags, strict=True) if not f])
+    picks = iter(chosen)
+    rest = iter(others)
+    return [next(picks) if f else next(rest) for f in flags]
 
 
 class RNNTokenizer(TokenizersBackend):
@@ -1169,7 +1505,10 @@ class RNNTokenizer(TokenizersBackend):
             Python-normalized texts, many per call, to the Rust pre-tokenizer and model (scales with
             cores); ``"auto"`` (default) takes ``"rust"`` from 6 Rust threads on, else ``"python"``;
             ``"standard"`` always uses the `transformers` path (needed for ``encodings``:
-            ``word_ids()``, offsets).
+            ``word_ids()``, offsets). Subword and character models: ``"python"`` normalizes and cuts
+            texts with code point tables and looks each piece's ids up in a cache filled by the Rust
+            model (see the how-to "Non-English text"); ``"auto"`` always takes it; ``"rust"`` sends
+            the texts, many per call, through the backend's own pipeline.
 
     Example:
         >>> tok = RNNTokenizer.train_from_iterator(["A cat.", "A dog!"], min_freq=1)
@@ -1692,7 +2031,10 @@ class RNNTokenizer(TokenizersBackend):
                 raise bad
         call_path = self.call_path
         if call_path == "auto":
-            call_path = "rust" if _rust_threads() >= _RUST_CALL_MIN_THREADS else "python"
+            # Words: Rust from 6 threads on. Subwords and characters: the Python side is faster than the Rust
+            # pipeline even on many threads (measured: benchmarks/tokenizer.py --models-only).
+            many_threads = isinstance(fast, _FastPath) and _rust_threads() >= _RUST_CALL_MIN_THREADS
+            call_path = "rust" if many_threads else "python"
         with _gc_paused():  # millions of small acyclic lists: collector passes would only cost time
             try:
                 data = self._fast_outputs(
@@ -1741,7 +2083,7 @@ class RNNTokenizer(TokenizersBackend):
         if return_token_type_ids is None:
             return_token_type_ids = "token_type_ids" in self.model_input_names
 
-        lengths = [len(ids) for ids in input_ids]
+        lengths = list(map(len, input_ids))
         target = None
         if padding_strategy == PaddingStrategy.LONGEST and input_ids:
             target = max(lengths)
@@ -1755,9 +2097,9 @@ class RNNTokenizer(TokenizersBackend):
         if target is None:
             data["input_ids"] = input_ids
             if return_token_type_ids:
-                data["token_type_ids"] = [[0] * n for n in lengths]
+                data["token_type_ids"] = list(map([0].__mul__, lengths))
             if return_attention_mask:
-                data["attention_mask"] = [[1] * n for n in lengths]
+                data["attention_mask"] = list(map([1].__mul__, lengths))
         else:
             side = options.get("padding_side") or self.padding_side
             pad_id = self.pad_token_id
@@ -1849,7 +2191,7 @@ class RNNTokenizer(TokenizersBackend):
         if not any(not token.special for token in added) and (
             post is None or post.num_special_tokens_to_add(False) == 0
         ):
-            fast = _BackendFastPath(signature, backend)
+            fast = _BackendFastPath(signature, backend, self.init_kwargs["tokenizer_model"])
         self.__dict__["_backend_fast_path_cache"] = fast
         return fast
 
