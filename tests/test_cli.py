@@ -3,26 +3,11 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-
-def run_cli(
-    *args: str, cwd: Path, stdin: str | None = None, timeout: int = 600, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    env = env or dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
-    return subprocess.run(
-        [sys.executable, "-m", "rnn_textclf.cli", *args],
-        cwd=cwd,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from cli_runner import run_cli
 
 
 @pytest.fixture(scope="module")

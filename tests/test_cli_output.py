@@ -13,25 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli_runner import run_cli
 from rnn_textclf.cli import main
 from rnn_textclf.cli._common import CLIError
 from rnn_textclf.cli._data import _train_sample_indices
 
 SMS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sms_spam" / "sms_spam.csv"
 PICKLES = (".bin", ".pt", ".pth", ".pkl", ".pickle")
-
-
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    env = env or dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
-    return subprocess.run(
-        [sys.executable, "-m", "rnn_textclf.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def _sorted_sms(path: Path) -> Path:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
+from cli_runner import run_cli
 from rnn_textclf import (
     PackedSequenceCollator,
     RNNClassifier,
@@ -369,21 +370,9 @@ def test_distillation_composes_with_adversarial_training_weight_averaging_and_la
 
 
 # ---------------------------------------------------------------------------------------------- command line
-def _cli(*args: str, cwd) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
-    return subprocess.run(
-        [sys.executable, "-m", "rnn_textclf.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 def test_cli_train_with_teacher_end_to_end(rnn_teacher, tmp_path):
     folder, _, _ = rnn_teacher
-    proc = _cli(
+    proc = run_cli(
         "train", "--teacher", str(folder), "--augment", "2", "--max-train-samples", "300", "--epochs", "4", "--lr", "0.01",
         "--hidden-size", "16", "--embedding-dim", "16", "--distillation-alpha", "0.7",
         "--distillation-temperature", "2", "--quiet", "--output-dir", "student", cwd=tmp_path,

@@ -28,13 +28,14 @@ from __future__ import annotations
 import csv
 import os
 import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from cli_runner import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -153,12 +154,6 @@ def _workdir(path: Path, shared: Path, name: str) -> Path:
     )
     (path / "examples").symlink_to(ROOT / "examples")
     return path
-
-
-def _cli(*args: str, work: Path) -> subprocess.CompletedProcess:
-    """``rnn-textclf ARGS`` in ``work``, offline and single-threaded, as a user runs it."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1")
-    return _shell(shlex.join([sys.executable, "-m", "rnn_textclf.cli", *args]), work, env)
 
 
 def _shell(command: str, work: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -299,13 +294,13 @@ def test_readme_sample_output_is_what_rnn_textclf_train_prints(tmp_path):
 
     The epoch table and the results within 0.01 (the time aside), the predictions' scores within 0.001.
     """
-    proc = _cli("train", work=tmp_path)
+    proc = run_cli("train", cwd=tmp_path, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = re.compile(r"^ *\d+\.00 \|.*$|^  (?:accuracy|macro F1|ham|spam) .*$", re.M)
     got = rows.findall(proc.stderr.replace("\r", "\n") + proc.stdout)
     command = "$ rnn-textclf predict rnn-textclf-model "
     texts = ("WINNER!! Claim your free prize now", "see you at lunch?")
-    predict = _cli("predict", "rnn-textclf-model", *texts, work=tmp_path)
+    predict = run_cli("predict", "rnn-textclf-model", *texts, cwd=tmp_path)
     assert predict.returncode == 0, predict.stderr[-3000:]
     for name in ("README.md", "docs/getting-started.md"):
         page = (ROOT / name).read_text(encoding="utf-8")

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from cli_runner import run_cli
 from rnn_textclf.recipes import (
     InvalidRecipeError,
     Recipe,
@@ -415,20 +416,8 @@ def test_train_recipe_rejects_bad_input():
         train_recipe(recipe, ["a", "b"], [0, 1], validation_texts=["c"])
 
 
-def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
-    return subprocess.run(
-        [sys.executable, "-m", "rnn_textclf.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 def test_cli_trains_by_recipe_name_and_config_file(tmp_path):
-    proc = _run_cli(
+    proc = run_cli(
         "train",
         "--recipe",
         "bilstm-glove",
@@ -458,14 +447,14 @@ def test_cli_trains_by_recipe_name_and_config_file(tmp_path):
     recipe_file = tmp_path / "my-rnn.yaml"
     get_recipe("lecture-rnn").replace(name="my-rnn", model={"hidden_size": 16}).save(recipe_file)
     (tmp_path / "cfg.yaml").write_text(f"recipe: {recipe_file}\nmax_steps: 3\nmax_train_samples: 300\n")
-    proc = _run_cli("train", "--config", "cfg.yaml", "--output-dir", "by-file", "--quiet", cwd=tmp_path)
+    proc = run_cli("train", "--config", "cfg.yaml", "--output-dir", "by-file", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     config = json.loads((tmp_path / "by-file" / "config.json").read_text())
     assert (config["recipe"], config["rnn_type"], config["hidden_size"]) == ("my-rnn", "rnn", 16)
 
 
 def test_cli_unknown_recipe_one_line_exit_2(tmp_path):
-    proc = _run_cli("train", "--recipe", "nope", cwd=tmp_path)
+    proc = run_cli("train", "--recipe", "nope", cwd=tmp_path)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--recipe 'nope'" in lines[0] and "bilstm-glove" in lines[0], proc.stderr
@@ -521,7 +510,7 @@ def test_cli_recipe_killed_after_a_checkpoint_resumes_to_bit_identical_weights(t
         "checkpoint-32"
     ]
     # Without --resume-from-checkpoint the leftover checkpoints are not silently overwritten.
-    again = _run_cli(*_sms_args("--output-dir", "resumed"), cwd=tmp_path)
+    again = run_cli(*_sms_args("--output-dir", "resumed"), cwd=tmp_path)
     assert again.returncode == 2 and "--resume-from-checkpoint" in again.stderr.strip().splitlines()[-1]
     resumed = worker(
         "--", *_sms_args("--output-dir", "resumed", "--keep-checkpoints", "--resume-from-checkpoint")
@@ -540,14 +529,14 @@ def test_cli_recipe_killed_after_a_checkpoint_resumes_to_bit_identical_weights(t
 
 
 def test_cli_checkpoints_are_removed_after_success_and_resume_needs_one(tmp_path):
-    proc = _run_cli(*_sms_args("--output-dir", "m", "--max-steps", "3"), cwd=tmp_path)
+    proc = run_cli(*_sms_args("--output-dir", "m", "--max-steps", "3"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no checkpoint, work or staging folder left
     assert json.loads((tmp_path / "m" / "config.json").read_text())["recipe"] == "bilstm-glove"
     # --resume-from-checkpoint on a folder without a checkpoint: one line, exit 2.
     (tmp_path / "empty").mkdir()
     for extra in (["--resume-from-checkpoint"], ["--resume-from-checkpoint", "empty"]):
-        proc = _run_cli(*_sms_args("--output-dir", "other", *extra), cwd=tmp_path)
+        proc = run_cli(*_sms_args("--output-dir", "other", *extra), cwd=tmp_path)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1, proc.stderr
         assert "holds no checkpoint" in lines[0]

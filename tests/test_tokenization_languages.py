@@ -17,6 +17,7 @@ import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast, pipeline
 
+from cli_runner import run_cli
 from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer
 from rnn_textclf.tokenization import build_tokenizer, check_vocabulary, choose_tokenizer
 
@@ -259,18 +260,6 @@ def test_pipeline_with_a_wordpiece_tokenizer(tmp_path: Path) -> None:
         model(**left)
 
 
-def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
-    return subprocess.run(
-        [sys.executable, "-m", "rnn_textclf.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 def _write_split(path: Path, texts: list[str], labels: list[int]) -> None:
     with path.open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
@@ -283,7 +272,7 @@ def test_cli_default_on_chinese_beats_the_majority_class(tmp_path: Path) -> None
     test_texts, test_labels = waimai(400, offset=1500)
     _write_split(tmp_path / "train.csv", train_texts, train_labels)
     _write_split(tmp_path / "test.csv", test_texts, test_labels)
-    proc = _run_cli(
+    proc = run_cli(
         "train", "--train-file", "train.csv", "--test-file", "test.csv", "--text-column", "review",
         "--label-column", "label", "--epochs", "3", "--hidden-size", "16", "--embedding-dim", "32",
         "--max-length", "64", "--batch-size", "64", "--lr", "0.01", "--output-dir", "out", cwd=tmp_path,
@@ -306,7 +295,7 @@ def test_cli_with_a_pretrained_tokenizer_and_its_transformer_embeddings(tmp_path
     weights = np.random.default_rng(0).normal(size=(len(vocab), 16)).astype(np.float32)
     save_file({"bert.embeddings.word_embeddings.weight": weights}, str(folder / "model.safetensors"))
     _write_split(tmp_path / "train.csv", texts, labels)
-    proc = _run_cli(
+    proc = run_cli(
         "train", "--train-file", "train.csv", "--text-column", "review", "--label-column", "label",
         "--tokenizer", str(folder), "--vectors", str(folder), "--max-steps", "4", "--hidden-size", "8",
         "--output-dir", "out", cwd=tmp_path,
