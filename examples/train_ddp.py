@@ -261,4 +261,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        # End the process group before the interpreter exits: left to exit, gloo's threads can be torn down
+        # while joinable, and a rank that finished first dies with SIGABRT, failing the launch.
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()

@@ -16,6 +16,7 @@ import torch
 from datasets import Dataset
 
 from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer, RNNTrainer, RNNTrainingArguments
+from rnn_textclf.cli import _close_process_group
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -77,4 +78,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    finally:
+        # Left to the interpreter's exit, a rank that finishes first can die with SIGABRT (see the helper).
+        _close_process_group()
