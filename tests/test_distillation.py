@@ -30,6 +30,7 @@ from rnn_textclf import (
 )
 from rnn_textclf.data import load_sms_spam
 from rnn_textclf.distillation import distillation_loss
+from rnn_textclf.recipes import get_recipe
 
 
 @pytest.fixture(scope="module")
@@ -372,10 +373,15 @@ def test_distillation_composes_with_adversarial_training_weight_averaging_and_la
 # ---------------------------------------------------------------------------------------------- command line
 def test_cli_train_with_teacher_end_to_end(rnn_teacher, tmp_path):
     folder, _, _ = rnn_teacher
+    # A recipe with a distillation section gives the defaults; --distillation-alpha on the command line wins.
+    recipe = get_recipe("default").replace(
+        name="tiny-distill", distillation={"alpha": 0.3, "temperature": 2.0, "augment": 2}
+    )
+    recipe.save(tmp_path / "tiny-distill.yaml")
     proc = run_cli(
-        "train", "--teacher", str(folder), "--augment", "2", "--max-train-samples", "300", "--epochs", "4", "--lr", "0.01",
-        "--hidden-size", "16", "--embedding-dim", "16", "--distillation-alpha", "0.7",
-        "--distillation-temperature", "2", "--quiet", "--output-dir", "student", cwd=tmp_path,
+        "train", "--recipe", "tiny-distill.yaml", "--teacher", str(folder), "--max-train-samples", "300",
+        "--epochs", "4", "--lr", "0.01", "--hidden-size", "16", "--embedding-dim", "16",
+        "--distillation-alpha", "0.7", "--quiet", "--output-dir", "student", cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp_path / "student"
@@ -384,6 +390,7 @@ def test_cli_train_with_teacher_end_to_end(rnn_teacher, tmp_path):
     assert (
         distilled["teacher"] == str(folder) and distilled["alpha"] == 0.7 and distilled["temperature"] == 2.0
     )
+    assert distilled["loss"] == "kl"  # DISTILLATION_FIELDS' default: neither the recipe nor a flag set it
     assert distilled["augment_copies"] == 2 and 300 < distilled["transfer_rows"] <= 900
     assert metrics["train_rows"] == distilled["transfer_rows"]
     assert metrics["test"]["accuracy"] > 0.87  # above the majority class (ham), with 300 labelled texts
@@ -398,7 +405,8 @@ def test_cli_distillation_options_need_a_teacher(tmp_path):
     script = (
         "import sys\n"
         "from rnn_textclf.cli import main\n"
-        "codes = [main(['train', '--augment', '2', '--quiet']), main(['train', '--teacher', sys.argv[1], '--quiet'])]\n"
+        "codes = [main(['train', '--augment', '2', '--quiet']), main(['train', '--teacher', sys.argv[1], '--quiet']),\n"
+        "         main(['train', '--recipe', 'bilstm-glove-distill', '--quiet'])]\n"
         "print(codes)\n"
     )
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
@@ -410,9 +418,13 @@ def test_cli_distillation_options_need_a_teacher(tmp_path):
         text=True,
         timeout=300,
     )
-    assert proc.stdout.strip() == "[2, 2]", proc.stderr[-3000:]
+    assert proc.stdout.strip() == "[2, 2, 2]", proc.stderr[-3000:]
     assert "--augment needs --teacher" in proc.stderr
     assert f"--teacher {str(tmp_path / 'nowhere')!r}" in proc.stderr
+    assert (
+        "recipe 'bilstm-glove-distill' distils from a teacher" in proc.stderr
+        and "pass --teacher" in proc.stderr
+    )
     assert not list(tmp_path.iterdir())  # nothing written
 
 

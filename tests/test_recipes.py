@@ -97,6 +97,16 @@ def test_save_and_load_file_round_trip(tmp_path, suffix):
             "`normalization` must be one of 'basic_english', 'whitespace', got 'bert'",
         ),
         ({"vectors_vocab": 10, "vectors": None, "model": {"embedding_dim": 8}}, "`vectors` is null"),
+        (
+            {"distillation": {"alpha": 1.5}},
+            "`distillation.alpha` must be None (off) or a number in [0, 1], got 1.5",
+        ),
+        ({"distillation": {"alpha": None}}, "`distillation.alpha` must be a number in [0, 1]"),
+        ({"distillation": {"loss": "l1"}}, "`distillation.loss` must be one of ('kl', 'mse'), got 'l1'"),
+        ({"distillation": {"temperature": 0}}, "`distillation.temperature` must be a number > 0, got 0"),
+        ({"distillation": {"augment": 2.5}}, "`distillation.augment` must be an integer >= 0, got 2.5"),
+        ({"distillation": {"teacher": "x"}}, "`distillation` has unknown keys ['teacher']; allowed: alpha"),
+        ({"distillation": ["kl"]}, "`distillation` must be null or a mapping with keys alpha, temperature"),
     ],
 )
 def test_invalid_fields_name_field_value_and_allowed(changes, message):
@@ -144,6 +154,22 @@ def test_recipe_maps_onto_training_arguments_and_model_config(tmp_path):
     )
     assert (lecture.embedding_freeze_epochs, lecture.max_steps, lecture.report_to) == (-1, 9, ["tensorboard"])
     assert get_recipe("lecture-rnn").callbacks() == []  # patience: null
+    assert recipe.distillation is None and args.distillation_alpha is None  # no teacher term
+    # The distillation recipe: bilstm-glove's schedule plus the teacher term (used on batches with teacher_logits).
+    distil = get_recipe("bilstm-glove-distill")
+    assert distil.replace(name="bilstm-glove", description=recipe.description, distillation=None) == recipe
+    d_args = distil.training_arguments(tmp_path)
+    assert (d_args.distillation_alpha, d_args.distillation_temperature, d_args.distillation_loss) == (
+        0.5,
+        2.0,
+        "kl",
+    )
+    assert distil.distillation_options()["augment"] == 4
+    partial = recipe.replace(distillation={"alpha": 1.0})  # the other keys take DISTILLATION_FIELDS' values
+    assert partial.distillation_options() == {"alpha": 1.0, "temperature": 1.0, "loss": "kl", "augment": 0}
+    assert (
+        partial.training_arguments(tmp_path, distillation_alpha=0.2).distillation_alpha == 0.2
+    )  # overrides win
     # Word dropout lives in the model config (training mode only); the config carries the recipe's name.
     tokenizer = RNNTokenizer.train_from_iterator(["free entry now", "see you later"])
     config = recipe.model_config(tokenizer, label_names=["ham", "spam"], embedding_dim=50)
@@ -414,6 +440,11 @@ def test_train_recipe_rejects_bad_input():
         train_recipe(recipe, ["a", "b"], [0, 2], num_labels=2)
     with pytest.raises(ValueError, match="Pass both `validation_texts` and `validation_labels`"):
         train_recipe(recipe, ["a", "b"], [0, 1], validation_texts=["c"])
+    # A distillation recipe needs a teacher, which train_recipe has no way to take: never train without it.
+    with pytest.raises(
+        ValueError, match=r"'bilstm-glove-distill' distils from a teacher .* --teacher PATH_OR_REPO"
+    ):
+        train_recipe("bilstm-glove-distill", ["a", "b"], [0, 1])
 
 
 def test_cli_trains_by_recipe_name_and_config_file(tmp_path):

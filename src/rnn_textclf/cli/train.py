@@ -102,12 +102,13 @@ _MODEL_OPTIONS = (
 _RECIPE_OPTIONS = ("min_freq", "max_vocab_size", "max_length", "epochs", "batch_size", "lr", "weight_decay")
 
 
-#: Defaults of the distillation options (``--teacher`` and the options that only apply with it).
+#: Defaults of the distillation options (``--teacher`` and the options that only apply with it). ``None``:
+#: the recipe's ``distillation`` value, else ``rnn_textclf.recipes.DISTILLATION_FIELDS``.
 DISTILLATION_DEFAULTS: dict[str, Any] = {
     "teacher": None,
     "teacher_revision": None,
     "teacher_batch_size": 64,
-    "augment": 0,
+    "augment": None,
     "distillation_alpha": None,
     "distillation_temperature": None,
     "distillation_loss": None,
@@ -235,7 +236,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             }
 
     _info(f"Recipe {recipe.name}: {recipe.description}")
-    distillation = _distillation_data(args, splits["train"], plan)  # None without --teacher
+    distillation = _distillation_data(args, recipe, splits["train"], plan)  # None without --teacher
     train_texts = distillation["dataset"]["text"] if distillation else splits["train"]["text"]
     try:
         tokenizer, vectors = recipe.build_tokenizer(train_texts, show_progress=not args.quiet)
@@ -454,16 +455,23 @@ def _describe_tokenizer(tokenizer: Any, recipe: Any) -> str:
 
 
 def _distillation_data(
-    args: argparse.Namespace, train: dict[str, list[Any]], plan: dict[str, Any]
+    args: argparse.Namespace, recipe: Any, train: dict[str, list[Any]], plan: dict[str, Any]
 ) -> dict[str, Any] | None:
     """``--teacher``: the transfer set with the teacher's logits, the trainer arguments and the card entry.
 
     The training texts keep their labels; ``--augment N`` adds N augmented copies of each (Tang et al.
     2019: words masked with the teacher's mask token, n-grams sampled), labelled by the teacher only.
-    Returns None without ``--teacher``.
+    Options not given take the recipe's ``distillation`` values. Returns None without ``--teacher``.
     """
+    options = ("augment", "distillation_alpha", "distillation_temperature", "distillation_loss")
     if not getattr(args, "teacher", None):
-        for option in ("augment", "distillation_alpha", "distillation_temperature", "distillation_loss"):
+        if recipe.distillation is not None:
+            raise CLIError(
+                f"recipe {recipe.name!r} distils from a teacher (distillation: {recipe.distillation}): pass "
+                "--teacher PATH_OR_REPO (a classifier fine-tuned on these labels), or choose a recipe "
+                "without distillation."
+            )
+        for option in options:
             if getattr(args, option, None) != DISTILLATION_DEFAULTS[option]:
                 raise CLIError(f"--{option.replace('_', '-')} needs --teacher (the model to distil from).")
         return None
@@ -473,14 +481,13 @@ def _distillation_data(
         )
     from ..distillation import _load_teacher, add_teacher_logits, build_transfer_set
 
-    alpha = 0.5 if args.distillation_alpha is None else args.distillation_alpha
-    temperature = 1.0 if args.distillation_temperature is None else args.distillation_temperature
-    loss = args.distillation_loss or "kl"
+    given = {option.removeprefix("distillation_"): getattr(args, option) for option in options}
+    values = {**recipe.distillation_options(), **{k: v for k, v in given.items() if v is not None}}
+    alpha, temperature, loss, augment = (values[k] for k in ("alpha", "temperature", "loss", "augment"))
     try:
         model, teacher_tokenizer, described = _load_teacher(args.teacher, args.teacher_revision)
     except (OSError, ValueError, TypeError) as err:
         raise CLIError(f"--teacher {args.teacher!r}: {str(err).splitlines()[0]}") from None
-    augment = args.augment or 0
     transfer = build_transfer_set(
         train["text"],
         train["label"],
@@ -695,20 +702,23 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--augment",
         type=_non_negative_int,
         metavar="N",
-        help="add N augmented copies of each training text (words masked, n-grams sampled), teacher-labelled",
+        help="add N augmented copies of each training text (words masked, n-grams sampled), teacher-labelled "
+        "(default: the recipe's distillation.augment, else 0)",
     )
     d.add_argument(
         "--distillation-alpha",
         type=_unit_interval,
-        help="weight of the teacher's signal vs the labels (default 0.5; 1.0: teacher only)",
+        help="weight of the teacher's signal vs the labels (default: the recipe's, else 0.5; 1.0: teacher only)",
     )
     d.add_argument(
-        "--distillation-temperature", type=_positive_float, help="softening temperature of the kl loss (1.0)"
+        "--distillation-temperature",
+        type=_positive_float,
+        help="softening temperature of the kl loss (default: the recipe's, else 1.0)",
     )
     d.add_argument(
         "--distillation-loss",
         choices=["kl", "mse"],
-        help="kl on softened probabilities (default) or mse on logits",
+        help="kl on softened probabilities or mse on logits (default: the recipe's, else kl)",
     )
     o = train.add_argument_group("output")
     o.add_argument("--output-dir", help="where to write the model (default: ./rnn-textclf-model)")

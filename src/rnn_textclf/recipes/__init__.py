@@ -91,6 +91,10 @@ MODEL_FIELDS: tuple[str, ...] = (
 )
 
 
+#: Keys of a recipe's ``distillation`` section and their defaults (the ``--teacher`` options of the CLI).
+DISTILLATION_FIELDS: dict[str, Any] = {"alpha": 0.5, "temperature": 1.0, "loss": "kl", "augment": 0}
+
+
 class InvalidRecipeError(ValueError):
     """A recipe field (or a recipe file) has a value that is not allowed."""
 
@@ -175,6 +179,13 @@ class Recipe:
         metric_for_best_model: The validation metric that picks the kept epoch and drives early stopping
             (``metric_for_best_model``): one of ``SELECTION_METRICS``; ``"auto"`` is F1 of the second
             class for two classes, macro F1 for more and micro F1 for multi-label data.
+        distillation: ``None`` (the default), or how to distil from a teacher (Tang et al. 2019), a mapping
+            with any of ``alpha`` (weight of the teacher's signal vs the labels, ``distillation_alpha``;
+            default 0.5, 1.0: teacher only), ``temperature`` (of the ``"kl"`` loss,
+            ``distillation_temperature``; 1.0), ``loss`` (``"kl"`` or ``"mse"``; ``"kl"``) and ``augment``
+            (teacher-labelled augmented copies added per training text; 0). A recipe with it needs a
+            teacher: ``rnn-textclf train --recipe NAME --teacher PATH_OR_REPO`` (whose ``--augment`` and
+            ``--distillation-*`` flags win over these values).
     """
 
     name: str
@@ -205,6 +216,7 @@ class Recipe:
     patience: int | None = None
     max_train_seconds: float | None = None
     metric_for_best_model: str = "accuracy"
+    distillation: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -301,6 +313,7 @@ class Recipe:
             not _is_number(self.max_train_seconds) or self.max_train_seconds <= 0
         ):
             _fail("max_train_seconds", self.max_train_seconds, "a positive number of seconds or null")
+        self._validate_distillation()
         # The model fields are checked by the config itself (vocab size etc. are placeholders here).
         from ..configuration import RNNClassifierConfig
 
@@ -308,6 +321,39 @@ class Recipe:
             RNNClassifierConfig(vocab_size=10, num_labels=2, **self.model)
         except ValueError as err:
             raise InvalidRecipeError(f"Recipe field `model`: {err}") from None
+
+    def _validate_distillation(self) -> None:
+        if self.distillation is None:
+            return
+        if not isinstance(self.distillation, dict):
+            _fail(
+                "distillation",
+                self.distillation,
+                f"null or a mapping with keys {', '.join(DISTILLATION_FIELDS)}",
+            )
+        unknown = sorted(set(self.distillation) - set(DISTILLATION_FIELDS))
+        if unknown:
+            raise InvalidRecipeError(
+                f"Recipe field `distillation` has unknown keys {unknown}; allowed: {', '.join(DISTILLATION_FIELDS)}."
+            )
+        from ..distillation import _check_distillation_options
+
+        values = self.distillation_options()
+        if values["alpha"] is None:
+            _fail("distillation.alpha", None, "a number in [0, 1] (the section turns distillation on)")
+        try:
+            _check_distillation_options(values["alpha"], values["temperature"], values["loss"])
+        except ValueError as err:  # "`distillation_alpha` must be ..." -> the recipe's own key
+            message = str(err)
+            for key in ("alpha", "temperature", "loss"):
+                message = message.replace(f"`distillation_{key}`", f"`distillation.{key}`")
+            raise InvalidRecipeError(f"Recipe field {message}") from None
+        if not _is_int(values["augment"]) or values["augment"] < 0:
+            _fail("distillation.augment", values["augment"], "an integer >= 0")
+
+    def distillation_options(self) -> dict[str, Any]:
+        """``distillation`` with its defaults filled in (``alpha``, ``temperature``, ``loss``, ``augment``)."""
+        return {**DISTILLATION_FIELDS, **(self.distillation or {})}
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
@@ -613,6 +659,11 @@ class Recipe:
             # Every parameter takes part in each forward pass: spare DDP the search for unused ones.
             "ddp_find_unused_parameters": False,
         }
+        if self.distillation is not None:  # applies to batches that carry `teacher_logits`
+            options = self.distillation_options()
+            values["distillation_alpha"] = options["alpha"]
+            values["distillation_temperature"] = options["temperature"]
+            values["distillation_loss"] = options["loss"]
         values.update(overrides)
         return RNNTrainingArguments(**values)
 
@@ -869,6 +920,13 @@ def train_recipe(
     started = time.perf_counter()
     if not isinstance(recipe, Recipe):
         recipe = get_recipe(recipe)
+    if recipe.distillation is not None:
+        raise ValueError(
+            f"Recipe {recipe.name!r} distils from a teacher (distillation: {recipe.distillation}), which "
+            "train_recipe does not take. Train it with `rnn-textclf train --recipe "
+            f"{recipe.name} --teacher PATH_OR_REPO`, or with recipe.trainer(...) on a data set that "
+            "add_teacher_logits gave a `teacher_logits` column."
+        )
     if isinstance(train_texts, str) or len(train_texts) != len(train_labels):
         raise ValueError(
             f"`train_texts` must be a sequence of texts as long as `train_labels`, got "
@@ -956,6 +1014,7 @@ def _best_index(trainer: Any, rows: list[dict[str, Any]]) -> int:
 
 
 __all__ = [
+    "DISTILLATION_FIELDS",
     "MODEL_FIELDS",
     "OPTIMIZERS",
     "SCHEDULES",
