@@ -697,7 +697,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "student learns the teacher's logits on the training texts",
     )
     d.add_argument("--teacher-revision", help="branch, tag or commit of a Hub --teacher")
-    d.add_argument("--teacher-batch-size", type=_positive_int, help="texts per teacher forward pass (64)")
+    d.add_argument("--teacher-batch-size", type=_positive_int, help="texts per teacher forward pass")
     d.add_argument(
         "--augment",
         type=_non_negative_int,
