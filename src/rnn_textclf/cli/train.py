@@ -102,6 +102,10 @@ _MODEL_OPTIONS = (
 _RECIPE_OPTIONS = ("min_freq", "max_vocab_size", "max_length", "epochs", "batch_size", "lr", "weight_decay")
 
 
+#: Options that set a key of the recipe's ``distillation`` section (without the ``distillation_`` prefix).
+_DISTILLATION_OPTIONS = ("augment", "distillation_alpha", "distillation_temperature", "distillation_loss")
+
+
 #: Defaults of the distillation options (``--teacher`` and the options that only apply with it). ``None``:
 #: the recipe's ``distillation`` value, else ``rnn_textclf.recipes.DISTILLATION_FIELDS``.
 DISTILLATION_DEFAULTS: dict[str, Any] = {
@@ -324,7 +328,6 @@ def cmd_train(args: argparse.Namespace) -> int:
                     # The best and the latest epoch: enough to resume and to load the best at the end.
                     save_total_limit=2,
                     disable_tqdm=args.quiet,
-                    **(distillation["arguments"] if distillation else {}),
                 )
                 trainer = recipe.trainer(
                     model,
@@ -457,32 +460,23 @@ def _describe_tokenizer(tokenizer: Any, recipe: Any) -> str:
 def _distillation_data(
     args: argparse.Namespace, recipe: Any, train: dict[str, list[Any]], plan: dict[str, Any]
 ) -> dict[str, Any] | None:
-    """``--teacher``: the transfer set with the teacher's logits, the trainer arguments and the card entry.
+    """``--teacher``: the transfer set with the teacher's logits and the model card's entry.
 
     The training texts keep their labels; ``--augment N`` adds N augmented copies of each (Tang et al.
     2019: words masked with the teacher's mask token, n-grams sampled), labelled by the teacher only.
-    Options not given take the recipe's ``distillation`` values. Returns None without ``--teacher``.
+    Alpha, temperature, loss and copies: the recipe's ``distillation`` section (with the flags given, see
+    `_distillation_section`). Returns None without ``--teacher``.
     """
-    options = ("augment", "distillation_alpha", "distillation_temperature", "distillation_loss")
     if not getattr(args, "teacher", None):
-        if recipe.distillation is not None:
-            raise CLIError(
-                f"recipe {recipe.name!r} distils from a teacher (distillation: {recipe.distillation}): pass "
-                "--teacher PATH_OR_REPO (a classifier fine-tuned on these labels), or choose a recipe "
-                "without distillation."
-            )
-        for option in options:
-            if getattr(args, option, None) != DISTILLATION_DEFAULTS[option]:
-                raise CLIError(f"--{option.replace('_', '-')} needs --teacher (the model to distil from).")
-        return None
+        return None  # recipe_from_args refused distillation options without --teacher
     if plan["problem_type"] != "single_label_classification":
         raise CLIError(
             f"--teacher distils single-label classifiers; this data is {plan['problem_type']}. Drop --teacher."
         )
     from ..distillation import _load_teacher, add_teacher_logits, build_transfer_set
 
-    given = {option.removeprefix("distillation_"): getattr(args, option) for option in options}
-    values = {**recipe.distillation_options(), **{k: v for k, v in given.items() if v is not None}}
+    # recipe_from_args put the --augment/--distillation-* flags into the recipe's distillation section
+    values = recipe.distillation_options()
     alpha, temperature, loss, augment = (values[k] for k in ("alpha", "temperature", "loss", "augment"))
     try:
         model, teacher_tokenizer, described = _load_teacher(args.teacher, args.teacher_revision)
@@ -514,12 +508,7 @@ def _distillation_data(
         "augment_copies": augment,
         "transfer_rows": len(transfer),
     }
-    arguments = {
-        "distillation_alpha": alpha,
-        "distillation_temperature": temperature,
-        "distillation_loss": loss,
-    }
-    return {"dataset": transfer, "card": card, "arguments": arguments}
+    return {"dataset": transfer, "card": card}
 
 
 def _show_recipe_defaults(parser: argparse.ArgumentParser) -> None:
@@ -536,6 +525,27 @@ def _show_recipe_defaults(parser: argparse.ArgumentParser) -> None:
         value = values[action.dest]
         shown = "the tokenizer's own" if value is None else value
         action.help = f"{action.help or ''} (default recipe: {shown})".strip()
+
+
+def _distillation_section(args: argparse.Namespace, recipe: Any) -> dict[str, Any] | None:
+    """The recipe's ``distillation`` section with the ``--augment``/``--distillation-*`` flags given applied
+    (with ``--teacher``; a recipe without the section gets its defaults), or None without ``--teacher``:
+    then the flags, and a recipe that distils, are refused."""
+    given = {o: getattr(args, o, None) for o in _DISTILLATION_OPTIONS}
+    given = {o: v for o, v in given.items() if v is not None}
+    if not getattr(args, "teacher", None):
+        if recipe.distillation is not None:
+            raise CLIError(
+                f"recipe {recipe.name!r} distils from a teacher (distillation: {recipe.distillation}): pass "
+                "--teacher PATH_OR_REPO (a classifier fine-tuned on these labels), or choose a recipe "
+                "without distillation."
+            )
+        if given:
+            raise CLIError(
+                f"--{next(iter(given)).replace('_', '-')} needs --teacher (the model to distil from)."
+            )
+        return None
+    return {**recipe.distillation_options(), **{o.removeprefix("distillation_"): v for o, v in given.items()}}
 
 
 def recipe_from_args(args: argparse.Namespace) -> Any:
@@ -563,6 +573,7 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
         values["model"].pop("embedding_dim", None)  # the vectors' size
     if args.freeze_vectors is not None:
         values["freeze_epochs"] = -1 if args.freeze_vectors else 0
+    values["distillation"] = _distillation_section(args, recipe)
     try:
         return recipe.from_dict(values)
     except InvalidRecipeError as err:
