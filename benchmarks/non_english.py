@@ -6,8 +6,10 @@ invocation runs, on that split:
 
   default   ``rnn-textclf train`` with default options (the tokenizer is chosen from the data: character
             tokens for Chinese)
-  best      ``rnn-textclf train --tokenizer char --hidden-size 128 --embedding-dim 128 --pooling mean_max
-            --epochs 10``, the best option documented in docs/how-to/non-english.md
+  best      ``rnn-textclf train --recipe bigru-glove --vectors none --embedding-dim 128 --tokenizer char``
+            (the bigru-glove recipe with a learned 128-d character embedding instead of GloVe: BiGRU 128,
+            mean+max pooling, adversarial training, word dropout), the best option documented in
+            docs/how-to/non-english.md
   word      ``rnn-textclf train --tokenizer basic_english``: what the CLI did before it chose (whole clauses)
   tfidf     TF-IDF of character 1-3 grams + LogisticRegression (scikit-learn, C=10), the peer
 
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "waimai_10k" / "waimai_10k.csv"
-BEST = "--tokenizer char --hidden-size 128 --embedding-dim 128 --pooling mean_max --epochs 10"
+BEST = "--recipe bigru-glove --vectors none --embedding-dim 128 --tokenizer char"
 CLI_METHODS: dict[str, list[str]] = {
     "default": [],
     "best": BEST.split(),

@@ -286,6 +286,28 @@ def test_cli_default_on_chinese_beats_the_majority_class(tmp_path: Path) -> None
     assert saved["tokenizer_model"] == "char"
 
 
+def test_cli_best_documented_option_on_chinese(tmp_path: Path) -> None:
+    # docs/how-to/non-english.md: a recipe built for GloVe, with a learned character embedding instead.
+    train_texts, train_labels = waimai(1500)
+    test_texts, test_labels = waimai(400, offset=1500)
+    _write_split(tmp_path / "train.csv", train_texts, train_labels)
+    _write_split(tmp_path / "test.csv", test_texts, test_labels)
+    proc = run_cli(
+        "train", "--train-file", "train.csv", "--test-file", "test.csv", "--text-column", "review",
+        "--label-column", "label", "--recipe", "bigru-glove", "--vectors", "none", "--embedding-dim", "128",
+        "--tokenizer", "char", "--epochs", "2", "--max-length", "64", "--output-dir", "out", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Recipe bigru-glove:" in proc.stderr and "coverage" not in proc.stderr  # no word vectors
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert (config["rnn_type"], config["embedding_dim"], config["pooling"]) == ("gru", 128, "mean_max")
+    saved = json.loads((tmp_path / "out" / "tokenizer_config.json").read_text())
+    assert saved["tokenizer_model"] == "char"
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    majority = max(np.mean(test_labels), 1 - np.mean(test_labels))
+    assert metrics["test"]["accuracy"] >= majority + 0.1, (metrics["test"]["accuracy"], majority)
+
+
 def test_cli_with_a_pretrained_tokenizer_and_its_transformer_embeddings(tmp_path: Path) -> None:
     from safetensors.numpy import save_file
 
