@@ -409,6 +409,28 @@ def test_fast_path_gives_the_backends_ids_on_odd_text(model: str, lowercase: boo
         tok(["fine", "bad \ud800 text"])
 
 
+@pytest.mark.parametrize("model", ["bpe", "unigram", "wordpiece"])
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_fast_path_word_cache_is_shared_by_ascii_and_other_texts(model: str, lowercase: bool) -> None:
+    # ASCII texts are looked up word by word as written ("The" and "the" are two cache entries with the
+    # ids of the normalized form); other texts by their normalized pieces. Whichever fills the cache
+    # first, both must give the backend's ids.
+    tok = RNNTokenizer.train_from_iterator(SPACE_SEPARATED + FRENCH_GERMAN, model=model, lowercase=lowercase)
+    ascii_texts = ["The CAT sat, didn't it?", "the cat Sat", "THE Cat", "", "  tHe  "]
+    other = ["Thé CAT sat", "the Café, THE cat", "ÉTÉ the The"]
+    for order in (
+        ascii_texts + other,
+        other + ascii_texts,
+        [t for pair in zip(other, ascii_texts[:3], strict=True) for t in pair],
+    ):
+        tok.__dict__.pop("_backend_fast_path_cache", None)  # a fresh, empty cache for each order
+        assert tok._backend_fast_path().classes is not None  # the fast tables passed their self-check
+        backend = [e.ids for e in tok.backend_tokenizer.encode_batch(order, add_special_tokens=False)]
+        for _ in range(2):
+            assert [tok(t)["input_ids"] for t in order] == backend
+            assert tok(order)["input_ids"] == backend
+
+
 @pytest.mark.parametrize("model", ["bpe", "char"])
 def test_fast_path_on_real_chinese_and_english_equals_the_backend(model: str) -> None:
     chinese = waimai(3000)[0]

@@ -49,6 +49,7 @@ import gc
 import itertools
 import json
 import logging
+import operator
 import os
 import re
 import unicodedata
@@ -1159,8 +1160,8 @@ class _BackendFastPath:
     ``encode_python`` (the default) does the per-text work in Python's C string methods and numpy, and
     asks the Rust model only for pieces it has not seen:
 
-    * normalization: ASCII texts of subword models are lowercased with ``str.lower()`` (NFKC leaves
-      ASCII alone); other texts go through a code point table of what the backend's normalizer makes of
+    * normalization: ASCII words of subword models are looked up as written, each cached with the ids
+      of its form lowercased by ``str.lower()`` (NFKC leaves ASCII alone); other texts go through a code point table of what the backend's normalizer makes of
       each character alone, exact for characters that cannot interact with their neighbours
       (`_char_classes`);
     * pre-tokenization: texts are cut where the backend's pre-tokenizer surely cuts (whitespace, and
@@ -1305,22 +1306,24 @@ class _BackendFastPath:
         return out
 
     def _encode_ascii(self, texts: list[str]) -> list[list[int]]:
-        """ASCII texts: lowercase, split on whitespace, look the words up (a list per text, no copies)."""
+        """ASCII texts: split on whitespace, look the words up as written (a list per text).
+
+        The cache holds ASCII words as written (``"The"`` beside ``"the"``), each with the ids of its
+        normalized form: no lowercased copy of the texts, and one pass over each text. A text's list is
+        its words' ids added in place (``reduce(iadd)``: measured faster than chaining the tuples).
+        """
         if not texts:
             return []
-        joiner = f" {self.sentinel_word} "  # ASCII texts cannot hold the sentinel
-        joined = joiner.join(texts)
+        joined = "".join(texts)
         if any(char in joined for char in self.ascii_unsafe):
             return self._encode_table(texts)
-        if self.lowercase:
-            joined = joined.lower()
         get = self.cache.__getitem__
-        chain = itertools.chain.from_iterable
+        reduce, iadd = functools.reduce, operator.iadd
         try:
-            return [list(chain(map(get, text.split()))) for text in joined.split(joiner)]
+            return [reduce(iadd, map(get, text.split()), []) for text in texts]
         except KeyError:
-            self._piece_values(joined.split())  # learns the new words
-            return [list(chain(map(get, text.split()))) for text in joined.split(joiner)]
+            self._piece_values(" ".join(texts).split(), lower=self.lowercase)  # learns the new words
+            return [reduce(iadd, map(get, text.split()), []) for text in texts]
 
     def _encode_table(self, texts: list[str]) -> list[list[int]]:
         """Any texts: the code point tables normalize and class the characters (numpy).
@@ -1399,8 +1402,12 @@ class _BackendFastPath:
         flat = ids.tolist()
         return list(map(flat.__getitem__, map(slice, [0, *(ends + 1).tolist()], [*ends.tolist(), len(flat)])))
 
-    def _piece_values(self, pieces: list[str]) -> list[tuple[int, ...]]:
-        """Each piece's ids from the cache (pieces not seen before: from the backend, then cached)."""
+    def _piece_values(self, pieces: list[str], *, lower: bool = False) -> list[tuple[int, ...]]:
+        """Each piece's ids from the cache (pieces not seen before: from the backend, then cached).
+
+        With ``lower``, pieces are ASCII words as written: a new one is encoded lowercased (its normalized
+        form; NFKC leaves ASCII alone) and cached as written.
+        """
         cache = self.cache
         try:
             return list(map(cache.__getitem__, pieces))
@@ -1410,7 +1417,8 @@ class _BackendFastPath:
                 cache.clear()
                 cache[self.sentinel_word] = (-1,)
                 new = [piece for piece in dict.fromkeys(pieces) if piece not in cache]
-            cache.update(zip(new, map(tuple, self._encode_pieces(new)), strict=True))
+            encoded = self._encode_pieces([piece.lower() for piece in new] if lower else new)
+            cache.update(zip(new, map(tuple, encoded), strict=True))
             return list(map(cache.__getitem__, pieces))
 
     def _ids_of_pieces(self, pieces: list[str], n: int) -> list[list[int]]:
