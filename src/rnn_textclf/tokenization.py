@@ -1161,9 +1161,9 @@ class _BackendFastPath:
     asks the Rust model only for pieces it has not seen:
 
     * normalization: ASCII words of subword models are looked up as written, each cached with the ids
-      of its form lowercased by ``str.lower()`` (NFKC leaves ASCII alone); other texts go through a code point table of what the backend's normalizer makes of
-      each character alone, exact for characters that cannot interact with their neighbours
-      (`_char_classes`);
+      of its form lowercased by ``str.lower()`` (NFKC leaves ASCII alone); other texts go through a code
+      point table of what the backend's normalizer makes of each character alone, exact for characters
+      that cannot interact with their neighbours (`_char_classes`);
     * pre-tokenization: texts are cut where the backend's pre-tokenizer surely cuts (whitespace, and
       around characters that are always a piece of their own, such as CJK characters and punctuation);
       each resulting *piece* (a word such as ``"don't"`` or ``"covid19"``) is looked up in a cache of
