@@ -1314,7 +1314,7 @@ class _BackendFastPath:
         """
         if not texts:
             return []
-        joined = "".join(texts)
+        joined = " ".join(texts)  # a space is never unsafe: it only separates words, as in a text
         if any(char in joined for char in self.ascii_unsafe):
             return self._encode_table(texts)
         get = self.cache.__getitem__
@@ -1322,7 +1322,7 @@ class _BackendFastPath:
         try:
             return [reduce(iadd, map(get, text.split()), []) for text in texts]
         except KeyError:
-            self._piece_values(" ".join(texts).split(), lower=self.lowercase)  # learns the new words
+            self._piece_values(joined.split(), lower=self.lowercase)  # learns the new words
             return [reduce(iadd, map(get, text.split()), []) for text in texts]
 
     def _encode_table(self, texts: list[str]) -> list[list[int]]:
