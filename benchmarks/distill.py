@@ -384,9 +384,11 @@ def run_dataset(name: str, options: argparse.Namespace, recipes: dict[str, str])
         "epochs": epochs,
     }
 
-    # The recipe alone (accuracy.py's run).
+    # The recipe alone (accuracy.py's run), or its runs from an earlier run's JSON (--reuse-baselines).
+    earlier = reused_baselines(options.reuse_baselines, name, options.seeds)
+    out["rows"].update(earlier)
     recipe_runs = []
-    for seed in options.seeds:
+    for seed in options.seeds if not earlier else ():
         result = accuracy.run_recipe(split, recipe_name, seed)
         recipe_runs.append(
             {
@@ -397,7 +399,11 @@ def run_dataset(name: str, options: argparse.Namespace, recipes: dict[str, str])
             }
         )
         logger.info("%s / recipe %s / seed %d: %.4f", name, recipe_name, seed, result.accuracy)
-    out["rows"][f"recipe alone ({recipe_name})"] = {"runs": recipe_runs, "size_mb": recipe_size_mb(result)}
+    if not earlier:
+        out["rows"][f"recipe alone ({recipe_name})"] = {
+            "runs": recipe_runs,
+            "size_mb": recipe_size_mb(result),
+        }
 
     # The distilled student, per seed; throughput and int8 with the first seed's model.
     train_texts, train_labels, val_texts, val_labels = validation_carve(split)
@@ -435,7 +441,7 @@ def run_dataset(name: str, options: argparse.Namespace, recipes: dict[str, str])
 
     # fastText bigram (accuracy.py's tuning), 5 seeds.
     ft_runs, ft_size = [], 0.0
-    for seed in range(1, accuracy.FASTTEXT_SEEDS + 1):
+    for seed in range(1, accuracy.FASTTEXT_SEEDS + 1) if not earlier else ():
         result = accuracy.run_fasttext(split, 2, seed)
         ft_runs.append(
             {
@@ -446,9 +452,25 @@ def run_dataset(name: str, options: argparse.Namespace, recipes: dict[str, str])
             }
         )
         ft_size = result.size_bytes / 1e6
-    out["rows"]["fastText bigram"] = {"runs": ft_runs, "size_mb": ft_size}
+    if not earlier:
+        out["rows"]["fastText bigram"] = {"runs": ft_runs, "size_mb": ft_size}
     out["throughput_batch32_1thread"] = throughput
     return out
+
+
+def reused_baselines(path: Path | None, name: str, seeds: list[int]) -> dict[str, Any]:
+    """The recipe-alone and fastText rows of ``name`` from an earlier run's JSON (same seeds), marked with
+    where they came from; {} without ``path``. Lets a distillation variant skip re-running the baselines."""
+    if path is None:
+        return {}
+    rows = json.loads(path.read_text(encoding="utf-8"))["results"][name]["rows"]
+    picked = {k: v for k, v in rows.items() if k.startswith(("recipe alone", "fastText"))}
+    recipe = next((k for k in picked if k.startswith("recipe alone")), None)
+    runs = [] if recipe is None else [r for r in picked[recipe]["runs"] if r["seed"] in seeds]
+    if sorted(r["seed"] for r in runs) != sorted(seeds):
+        raise SystemExit(f"--reuse-baselines {path}: no recipe-alone runs of {name} for seeds {seeds}")
+    picked[recipe] = {**picked[recipe], "runs": runs}
+    return {k: {**v, "reused_from": str(path)} for k, v in picked.items()}
 
 
 def recipe_size_mb(result: Any) -> float:
@@ -570,6 +592,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--max-test-rows", type=int, help="a stratified subset of the test texts (smoke runs)"
+    )
+    parser.add_argument(
+        "--reuse-baselines",
+        type=Path,
+        help="take the recipe-alone and fastText rows from this earlier JSON (same data sets and seeds) "
+        "instead of training them again: for trying distillation settings",
     )
     parser.add_argument("--repeats", type=int, default=5, help="interleaved throughput rounds")
     parser.add_argument(
