@@ -34,8 +34,13 @@ gap (mean of the seeds); SST-2 at least 88.0; the student at least 10x the teach
 10x smaller.
 
     python benchmarks/distill.py [--datasets sms,trec,rt,ag,sst2] [--seeds 1,2,3]
-        [--teacher-epochs 2,sst2=1] [--augment 4,sst2=0] [--alpha 0.5] [--temperature 2] [--loss kl]
-        [--work-dir benchmarks/.work/distill] [--json results.json] [--markdown results.md]
+        [--teacher-epochs 2,sst2=1] [--augment 4,sst2=0] [--epochs rt=6] [--alpha 0.5] [--temperature 2]
+        [--loss kl] [--reuse-baselines earlier.json] [--work-dir benchmarks/.work/distill]
+        [--json results.json] [--markdown results.md]
+
+``--epochs`` shortens the students' schedule for a transfer set made several times larger (so that the
+linear decay completes inside the recipe's time budget); ``--reuse-baselines`` takes the recipe-alone and
+fastText rows from an earlier run's JSON instead of training them again (marked ``reused_from``).
 
 Smoke run (minutes): ``--datasets sms --max-train-rows 200 --max-test-rows 200 --teacher-epochs 0.05
 --seeds 1 --augment 2 --repeats 2``.
@@ -87,7 +92,7 @@ THROUGHPUT_BATCH = 32
 
 
 # ---------------------------------------------------------------------------------------------- options
-def per_dataset(spec: str, kind: type, name: str) -> dict[str, Any]:
+def per_dataset(spec: str, kind: type, name: str, *, need_default: bool = True) -> dict[str, Any]:
     """``"2,sst2=1"`` -> {"*": 2, "sst2": 1}: a default and per-data-set values."""
     values: dict[str, Any] = {}
     for entry in (e.strip() for e in spec.split(",") if e.strip()):
@@ -99,7 +104,7 @@ def per_dataset(spec: str, kind: type, name: str) -> dict[str, Any]:
             values[key] = kind(value)
         except ValueError:
             raise SystemExit(f"{name} {spec!r}: {value!r} is not a {kind.__name__}") from None
-    if "*" not in values:
+    if need_default and "*" not in values:
         raise SystemExit(f"{name} {spec!r} needs a default value (an entry without DATASET=)")
     return values
 
@@ -266,6 +271,7 @@ def transfer_set(
 
 
 def train_distilled(
+    name: str,
     split: DataSplit,
     recipe_name: str,
     transfer: Any,
@@ -275,6 +281,10 @@ def train_distilled(
 ) -> tuple[Any, Any, dict[str, Any]]:
     """The recipe's model trained by RNNTrainer on the transfer set with the distillation loss."""
     recipe = get_recipe(recipe_name)
+    epochs = options.epochs.get(name, options.epochs.get("*"))
+    if epochs is not None:
+        # A bigger transfer set: fewer passes, with the schedule completed inside the time budget.
+        recipe = replace(recipe, epochs=epochs)
     vectors = None
     if recipe.vectors is not None:
         if recipe.vectors not in accuracy._VECTORS:
@@ -320,6 +330,7 @@ def train_distilled(
             "epochs_run": len(evals),
             "best_validation_accuracy": max((h["eval_accuracy"] for h in evals), default=None),
             "recipe": recipe.name,
+            "epochs": recipe.epochs,
             "max_length": recipe.max_length,
         },
     )
@@ -412,7 +423,7 @@ def run_dataset(name: str, options: argparse.Namespace, recipes: dict[str, str])
     throughput: dict[str, Any] = {}
     for seed in options.seeds:
         model, tokenizer, info = train_distilled(
-            split, recipe_name, transfer, (val_texts, val_labels), seed, options
+            name, split, recipe_name, transfer, (val_texts, val_labels), seed, options
         )
         s_batches = student_batches(tokenizer, split.test_texts, info["max_length"])
         student_runs.append(
@@ -578,6 +589,12 @@ def main(argv: list[str] | None = None) -> int:
         "none for SST-2's 67k texts)",
     )
     parser.add_argument(
+        "--epochs",
+        default="",
+        help="the students' epochs (DATASET=E entries; default: the recipe's), e.g. fewer for a transfer "
+        "set made several times larger by --augment",
+    )
+    parser.add_argument(
         "--alpha", type=float, default=DISTILL["alpha"], help="distillation_alpha (1.0: teacher only)"
     )
     parser.add_argument(
@@ -614,6 +631,7 @@ def main(argv: list[str] | None = None) -> int:
     options.seeds = [int(s) for s in options.seeds.split(",") if s.strip()]
     options.teacher_epochs = per_dataset(options.teacher_epochs, float, "--teacher-epochs")
     options.augment = per_dataset(options.augment, int, "--augment")
+    options.epochs = per_dataset(options.epochs, int, "--epochs", need_default=False)
     recipes = per_dataset(options.recipes, str, "--recipes")
     for r in recipes.values():
         get_recipe(r)
