@@ -157,14 +157,18 @@ def test_recipe_maps_onto_training_arguments_and_model_config(tmp_path):
     assert recipe.distillation is None and args.distillation_alpha is None  # no teacher term
     # The distillation recipe: bilstm-glove's schedule plus the teacher term (used on batches with teacher_logits).
     distil = get_recipe("bilstm-glove-distill")
-    assert distil.replace(name="bilstm-glove", description=recipe.description, distillation=None) == recipe
+    assert (
+        distil.replace(name="bilstm-glove", description=recipe.description, distillation=None, epochs=15)
+        == recipe
+    )
+    assert distil.epochs == 6  # 10 copies: 11x the rows, and the schedule completes inside the budget
     d_args = distil.training_arguments(tmp_path)
     assert (d_args.distillation_alpha, d_args.distillation_temperature, d_args.distillation_loss) == (
         0.5,
         2.0,
         "kl",
     )
-    assert distil.distillation_options()["augment"] == 4
+    assert distil.distillation_options()["augment"] == 10
     partial = recipe.replace(distillation={"alpha": 1.0})  # the other keys take DISTILLATION_FIELDS' values
     assert partial.distillation_options() == {"alpha": 1.0, "temperature": 1.0, "loss": "kl", "augment": 0}
     assert (
