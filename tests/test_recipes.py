@@ -155,7 +155,7 @@ def test_recipe_maps_onto_training_arguments_and_model_config(tmp_path):
     assert (lecture.embedding_freeze_epochs, lecture.max_steps, lecture.report_to) == (-1, 9, ["tensorboard"])
     assert get_recipe("lecture-rnn").callbacks() == []  # patience: null
     assert recipe.distillation is None and args.distillation_alpha is None  # no teacher term
-    # The distillation recipe: bilstm-glove's schedule plus the teacher term (used on batches with teacher_logits).
+    # The distillation recipe: bilstm-glove with 6 epochs, plus the teacher term (on batches with teacher_logits).
     distil = get_recipe("bilstm-glove-distill")
     assert (
         distil.replace(name="bilstm-glove", description=recipe.description, distillation=None, epochs=15)
