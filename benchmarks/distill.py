@@ -273,7 +273,6 @@ def transfer_set(
 
 
 def train_distilled(
-    name: str,
     split: DataSplit,
     recipe_name: str,
     transfer: Any,
@@ -283,7 +282,7 @@ def train_distilled(
 ) -> tuple[Any, Any, dict[str, Any]]:
     """The recipe's model trained by RNNTrainer on the transfer set with the distillation loss."""
     recipe = get_recipe(recipe_name)
-    epochs = options.epochs.get(name, options.epochs.get("*"))
+    epochs = options.epochs.get(split.name, options.epochs.get("*"))
     if epochs is not None:
         # A bigger transfer set: fewer passes, with the schedule completed inside the time budget.
         recipe = replace(recipe, epochs=epochs)
@@ -397,26 +396,11 @@ def run_dataset(name: str, options: argparse.Namespace, recipes: dict[str, str])
         "epochs": epochs,
     }
 
-    # The recipe alone (accuracy.py's run), or its runs from an earlier run's JSON (--reuse-baselines).
-    earlier = reused_baselines(options.reuse_baselines, name, options.seeds)
-    out["rows"].update(earlier)
-    recipe_runs = []
-    for seed in options.seeds if not earlier else ():
-        result = accuracy.run_recipe(split, recipe_name, seed)
-        recipe_runs.append(
-            {
-                "accuracy": result.accuracy,
-                "macro_f1": result.macro_f1,
-                "train_seconds": result.train_seconds,
-                "seed": seed,
-            }
-        )
-        logger.info("%s / recipe %s / seed %d: %.4f", name, recipe_name, seed, result.accuracy)
-    if not earlier:
-        out["rows"][f"recipe alone ({recipe_name})"] = {
-            "runs": recipe_runs,
-            "size_mb": recipe_size_mb(result),
-        }
+    # The baselines: the recipe alone (accuracy.py's run) and fastText, trained here or taken from an
+    # earlier run's JSON (--reuse-baselines).
+    recipe_key = f"recipe alone ({recipe_name})"
+    earlier = reused_baselines(options.reuse_baselines, name, recipe_key, options.seeds)
+    out["rows"][recipe_key] = earlier.get(recipe_key) or recipe_row(split, recipe_name, options.seeds)
 
     # The distilled student, per seed; throughput and int8 with the first seed's model.
     train_texts, train_labels, val_texts, val_labels = validation_carve(split)
@@ -425,7 +409,7 @@ def run_dataset(name: str, options: argparse.Namespace, recipes: dict[str, str])
     throughput: dict[str, Any] = {}
     for seed in options.seeds:
         model, tokenizer, info = train_distilled(
-            name, split, recipe_name, transfer, (val_texts, val_labels), seed, options
+            split, recipe_name, transfer, (val_texts, val_labels), seed, options
         )
         s_batches = student_batches(tokenizer, split.test_texts, info["max_length"])
         student_runs.append(
@@ -452,11 +436,17 @@ def run_dataset(name: str, options: argparse.Namespace, recipes: dict[str, str])
     }
     out["rows"]["distilled, onnxruntime int8"] = {"runs": int8_runs, "size_mb": sizes["int8"]}
 
-    # fastText bigram (accuracy.py's tuning), 5 seeds.
-    ft_runs, ft_size = [], 0.0
-    for seed in range(1, accuracy.FASTTEXT_SEEDS + 1) if not earlier else ():
-        result = accuracy.run_fasttext(split, 2, seed)
-        ft_runs.append(
+    out["rows"]["fastText bigram"] = earlier.get("fastText bigram") or fasttext_row(split)
+    out["throughput_batch32_1thread"] = throughput
+    return out
+
+
+def recipe_row(split: DataSplit, recipe_name: str, seeds: list[int]) -> dict[str, Any]:
+    """The recipe alone, one run per seed (accuracy.py's run)."""
+    runs = []
+    for seed in seeds:
+        result = accuracy.run_recipe(split, recipe_name, seed)
+        runs.append(
             {
                 "accuracy": result.accuracy,
                 "macro_f1": result.macro_f1,
@@ -464,28 +454,43 @@ def run_dataset(name: str, options: argparse.Namespace, recipes: dict[str, str])
                 "seed": seed,
             }
         )
-        ft_size = result.size_bytes / 1e6
-    if not earlier:
-        out["rows"]["fastText bigram"] = {"runs": ft_runs, "size_mb": ft_size}
-    out["throughput_batch32_1thread"] = throughput
-    return out
+        logger.info("%s / recipe %s / seed %d: %.4f", split.name, recipe_name, seed, result.accuracy)
+    return {"runs": runs, "size_mb": recipe_size_mb(result)}
 
 
-def reused_baselines(path: Path | None, name: str, seeds: list[int]) -> dict[str, Any]:
-    """The recipe-alone and fastText rows of ``name`` from an earlier run's JSON (same seeds), marked with
-    where they came from; {} without ``path``. Lets a distillation variant skip re-running the baselines."""
+def fasttext_row(split: DataSplit) -> dict[str, Any]:
+    """fastText bigram (accuracy.py's tuning), 5 seeds."""
+    runs, size = [], 0.0
+    for seed in range(1, accuracy.FASTTEXT_SEEDS + 1):
+        result = accuracy.run_fasttext(split, 2, seed)
+        runs.append(
+            {
+                "accuracy": result.accuracy,
+                "macro_f1": result.macro_f1,
+                "train_seconds": result.train_seconds,
+                "seed": seed,
+            }
+        )
+        size = result.size_bytes / 1e6
+    return {"runs": runs, "size_mb": size}
+
+
+def reused_baselines(path: Path | None, name: str, recipe_key: str, seeds: list[int]) -> dict[str, Any]:
+    """The ``recipe_key`` and fastText rows of ``name`` from an earlier run's JSON (the recipe's runs of
+    ``seeds``), marked with where they came from; {} without ``path``. Lets a distillation variant skip
+    re-running the baselines."""
     if path is None:
         return {}
     results = json.loads(path.read_text(encoding="utf-8"))["results"]
     if name not in results:
         raise SystemExit(f"--reuse-baselines {path}: has no {name} results (it has {sorted(results)})")
     rows = results[name]["rows"]
-    picked = {k: v for k, v in rows.items() if k.startswith(("recipe alone", "fastText"))}
-    recipe = next((k for k in picked if k.startswith("recipe alone")), None)
-    runs = [] if recipe is None else [r for r in picked[recipe]["runs"] if r["seed"] in seeds]
+    runs = [r for r in rows.get(recipe_key, {"runs": []})["runs"] if r["seed"] in seeds]
     if sorted(r["seed"] for r in runs) != sorted(seeds):
-        raise SystemExit(f"--reuse-baselines {path}: no recipe-alone runs of {name} for seeds {seeds}")
-    picked[recipe] = {**picked[recipe], "runs": runs}
+        raise SystemExit(f"--reuse-baselines {path}: no {recipe_key} runs of {name} for seeds {seeds}")
+    picked = {recipe_key: {**rows[recipe_key], "runs": runs}}
+    if "fastText bigram" in rows:
+        picked["fastText bigram"] = rows["fastText bigram"]
     return {k: {**v, "reused_from": str(path)} for k, v in picked.items()}
 
 
