@@ -91,6 +91,38 @@ def test_chinese_models_give_character_units_and_the_standard_ids(model: str) ->
     assert batch["input_ids"].tolist() == [(row + [0] * 8)[:8] for row in ids[:5]]
 
 
+@pytest.mark.parametrize("model", ("bpe", "unigram", "wordpiece"))
+def test_subword_ids_are_numbered_by_frequency_with_the_trainers_tokens(model: str) -> None:
+    # The trainers number BPE/WordPiece characters in code point order; rnn-textclf renumbers every
+    # vocabulary by frequency in the training texts (specials first), so most ids fit Python's cached
+    # small integers. Only the numbering may change: each text must get the trainer's own tokens.
+    texts, _ = waimai(1500)
+    tok = RNNTokenizer.train_from_iterator(texts, model=model, max_vocab_size=3000)
+    ids = tok(texts)["input_ids"]
+    counts = np.bincount(np.concatenate([np.asarray(row) for row in ids]), minlength=len(tok))
+    assert (tok.pad_token_id, tok.unk_token_id) == (0, 1)
+    assert np.all(np.diff(counts[2:]) <= 0), "ids after the specials must go by decreasing count"
+    assert np.mean(np.concatenate([np.asarray(row) for row in ids]) < 257) > 0.75
+
+    trainer_only = Tokenizer(
+        {"bpe": models.BPE, "wordpiece": models.WordPiece}.get(model, models.Unigram)(
+            **({} if model == "unigram" else {"unk_token": "<unk>"})
+        )
+    )
+    trainer_only.normalizer = tok.backend_tokenizer.normalizer
+    trainer_only.pre_tokenizer = tok.backend_tokenizer.pre_tokenizer
+    kwargs = {"vocab_size": 3000, "special_tokens": ["<pad>", "<unk>"], "show_progress": False}
+    trainer = {
+        "bpe": trainers.BpeTrainer,
+        "wordpiece": trainers.WordPieceTrainer,
+        "unigram": lambda **kw: trainers.UnigramTrainer(unk_token="<unk>", **kw),
+    }[model](**kwargs)
+    trainer_only.train_from_iterator(texts, trainer=trainer)
+    assert trainer_only.get_vocab() != tok.backend_tokenizer.get_vocab()  # renumbered ...
+    expected = [e.tokens for e in trainer_only.encode_batch(texts[:300], add_special_tokens=False)]
+    assert [tok.convert_ids_to_tokens(row) for row in ids[:300]] == expected  # ... same tokens
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_japanese_and_thai_split_into_characters_with_their_marks(model: str) -> None:
     tok = RNNTokenizer.train_from_iterator(JAPANESE + THAI, model=model)
@@ -424,6 +456,7 @@ def test_fast_path_word_cache_is_shared_by_ascii_and_other_texts(model: str, low
         ascii_texts + other,
         other + ascii_texts,
         [t for pair in zip(other, ascii_texts[:3], strict=True) for t in pair],
+        [other[0], ascii_texts[0], *other[1:], ascii_texts[2]],  # mostly non-ASCII, ASCII among them
     ):
         tok.__dict__.pop("_backend_fast_path_cache", None)  # a fresh, empty cache for each order
         assert tok._backend_fast_path().classes is not None  # the fast tables passed their self-check

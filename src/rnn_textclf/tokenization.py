@@ -100,6 +100,7 @@ _BR_WITH_QUOTES = '<"*b"*r"* "*/"*>'  # `<br />` once the double quotes are gone
 _CHUNK_TEXTS = 32
 _CHUNK_CHARS = 4096
 _TRAINER_MAX_VOCAB = 2**62
+_ORDER_SAMPLE_CHARS = 2**22  # training text kept to number subword ids by frequency (`_frequency_ordered`)
 _SURROGATE = re.compile("[\ud800-\udfff]")  # lone surrogates: Python str allows them, UTF-8 (Rust) does not
 
 DEFAULT_MODEL_MAX_LENGTH = 512
@@ -534,10 +535,53 @@ def _text_blocks(iterator: Iterable[str], counter: list[int]) -> Iterator[list[s
         yield buffer
 
 
-def _joined(iterator: Iterable[str], counter: list[int]) -> Iterator[str]:
-    """Texts newline-joined a block at a time (newlines are whitespace to every pre-tokenizer here)."""
+def _joined(iterator: Iterable[str], counter: list[int], sample: list[str] | None = None) -> Iterator[str]:
+    """Texts newline-joined a block at a time (newlines are whitespace to every pre-tokenizer here);
+    the first blocks, up to ``_ORDER_SAMPLE_CHARS`` characters, are also kept in ``sample``."""
+    kept = 0 if sample is not None else _ORDER_SAMPLE_CHARS
     for block in _text_blocks(iterator, counter):
-        yield "\n".join(block)
+        joined = "\n".join(block)
+        if kept < _ORDER_SAMPLE_CHARS:
+            sample.append(joined)  # type: ignore[union-attr]
+            kept += len(joined)
+        yield joined
+
+
+def _frequency_ordered(backend: Tokenizer, sample: list[str], n_fixed: int) -> Tokenizer:
+    """The trained subword ``backend`` with its ids renumbered by how often each token occurs in
+    ``sample`` (most frequent first; ties, and tokens not met, keep the trainer's order); the first
+    ``n_fixed`` ids (the specials) stay where they are.
+
+    The trainers number BPE and WordPiece tokens alphabet first, in code point order, then merges: a
+    Chinese character's id is its rank among the characters seen. Frequent tokens first (as torchtext
+    and the character model order words) puts most ids of a text below 257, the integers Python keeps
+    cached, so building the id lists allocates less (measured: Chinese BPE ~17% faster per text). Only
+    the numbering changes: the merges and pieces are strings, so every text gets the same tokens.
+    """
+    size = backend.get_vocab_size()
+    vocab = backend.get_vocab(with_added_tokens=True)
+    if not sample or size <= n_fixed or sorted(vocab.values()) != list(range(size)):
+        return backend
+    spec = json.loads(backend.to_str())
+    if any(token["id"] >= n_fixed for token in spec["added_tokens"]):
+        return backend
+    encodings = backend.encode_batch_fast(sample, add_special_tokens=False)
+    ids = np.fromiter(
+        itertools.chain.from_iterable(e.ids for e in encodings), dtype=np.int64
+    )  # (sample tokens,)
+    counts = np.bincount(ids, minlength=size)[:size]  # (vocab,)
+    counts[:n_fixed] = np.iinfo(np.int64).max  # the specials keep their ids
+    order = np.argsort(-counts, kind="stable")  # (vocab,) old id at each new id
+    new_id = np.empty(size, dtype=np.int64)  # (vocab,) new id of each old id
+    new_id[order] = np.arange(size)
+    model = spec["model"]
+    if isinstance(model["vocab"], dict):  # BPE, WordPiece: token -> id
+        model["vocab"] = {token: int(new_id[i]) for token, i in model["vocab"].items()}
+    else:  # Unigram: [piece, score] at each id
+        model["vocab"] = [model["vocab"][i] for i in order.tolist()]
+        if model.get("unk_id") is not None:
+            model["unk_id"] = int(new_id[model["unk_id"]])
+    return Tokenizer.from_str(json.dumps(spec))
 
 
 def _surrogate_error(err: UnicodeEncodeError) -> ValueError | None:
@@ -1283,12 +1327,32 @@ class _BackendFastPath:
             return self.encode_rust(texts)
         if self.all_isolated:  # characters: the tables give every id (measured faster than words here)
             return self._blocks(self._encode_table, texts)
-        flags = list(map(str.isascii, texts))
-        if all(flags):
+        flags = np.fromiter(map(str.isascii, texts), dtype=bool, count=len(texts))  # (texts,)
+        others = np.flatnonzero(~flags).tolist()
+        if not others:
             return self._encode_ascii(texts)
-        if not any(flags):
+        if len(others) == len(texts):
             return self._blocks(self._encode_table, texts)
-        return _merged(texts, flags, self._encode_ascii, functools.partial(self._blocks, self._encode_table))
+        # A few non-ASCII texts among ASCII ones (or the reverse): each side encoded in one call, the
+        # other side's places left empty ("") and filled in after, rather than a Python loop over all.
+        if 2 * len(others) <= len(texts):
+            ascii_texts = list(texts)
+            for i in others:
+                ascii_texts[i] = ""
+            out = self._encode_ascii(ascii_texts)
+            for i, ids in zip(
+                others, self._blocks(self._encode_table, [texts[i] for i in others]), strict=True
+            ):
+                out[i] = ids
+            return out
+        ascii_places = np.flatnonzero(flags).tolist()
+        table_texts = list(texts)
+        for i in ascii_places:
+            table_texts[i] = ""
+        out = self._blocks(self._encode_table, table_texts)
+        for i, ids in zip(ascii_places, self._encode_ascii([texts[i] for i in ascii_places]), strict=True):
+            out[i] = ids
+        return out
 
     @staticmethod
     def _blocks(encode: Any, texts: list[str]) -> list[list[int]]:
@@ -1461,20 +1525,6 @@ def _joined_encode(
     for i, encoding in zip(starts, backend.encode_batch_fast(joined, add_special_tokens=False), strict=True):
         out.extend(_split_at(encoding.ids, sentinel, min(size, len(texts) - i)))
     return out
-
-
-def _merged(
-    texts: list[str],
-    flags: list[bool],
-    when_true: Any,
-    when_false: Any,
-) -> list[list[int]]:
-    """``when_true`` on the texts whose flag is set, ``when_false`` on the others, in the original order."""
-    chosen = when_true(list(itertools.compress(texts, flags)))
-    others = when_false([t for t, f in zip(texts, flags, strict=True) if not f])
-    picks = iter(chosen)
-    rest = iter(others)
-    return [next(picks) if f else next(rest) for f in flags]
 
 
 class RNNTokenizer(TokenizersBackend):
@@ -1698,13 +1748,16 @@ class RNNTokenizer(TokenizersBackend):
         backend.normalizer = _subword_normalizer(lowercase)
         backend.pre_tokenizer = _subword_pre_tokenizer(model, split_unsegmented)
         n_texts = [0]
+        sample: list[str] = []
         try:
-            backend.train_from_iterator(_joined(iterator, n_texts), trainer=trainer)
+            backend.train_from_iterator(_joined(iterator, n_texts, sample), trainer=trainer)
         except UnicodeEncodeError as err:
             error = _surrogate_error(err)
             if error is None:
                 raise
             raise error from None
+        if model in SUBWORD_MODELS:
+            backend = _frequency_ordered(backend, sample, len(specials))
         if model == "unigram" and backend.token_to_id(unk_token) is None:  # no text at all
             backend = Tokenizer(
                 models.Unigram([(s, 0.0) for s in specials], unk_id=specials.index(unk_token))
