@@ -318,6 +318,33 @@ def test_whitespace_normalization_keeps_pretokenized_words(shared_data, glove):
     assert torch.dist(row, torch.from_numpy(glove["n't"])) < 0.1
 
 
+def test_recipe_without_vectors_picks_characters_for_chinese(shared_data, caplog):
+    # bigru-glove has no `tokenizer` field: with its GloVe vectors it needs words; with `vectors: null`
+    # (the CLI's --vectors none) nothing ties it to words, so Chinese gets characters, not whole clauses.
+    with (shared_data / "waimai_10k" / "waimai_10k.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    chinese = [rows[i]["review"] for i in np.random.default_rng(0).permutation(len(rows))[:600]]
+    english, _ = _trec(shared_data, 600)
+    recipe = get_recipe("bigru-glove").replace(vectors=None, model={"embedding_dim": 32})
+    with caplog.at_level("INFO", logger="rnn_textclf"):
+        tokenizer, vectors = recipe.build_tokenizer(chinese)
+    assert vectors is None and tokenizer.tokenizer_model == "char"
+    assert any(
+        "Tokenizer: char (recipe 'bigru-glove' has no tokenizer or vectors" in r.message
+        for r in caplog.records
+    )
+    assert tokenizer.convert_ids_to_tokens(tokenizer("味道不错")["input_ids"]) == ["味", "道", "不", "错"]
+    # Space-separated text keeps the recipe's own word vocabulary, exactly as before.
+    words, _ = recipe.build_tokenizer(english)
+    assert words.tokenizer_model == "word" and words.normalization == "basic_english"
+    assert (
+        words.get_vocab()
+        == recipe.replace(tokenizer="basic_english", max_vocab_size=10**6)
+        .build_tokenizer(english)[0]
+        .get_vocab()
+    )
+
+
 def test_adversarial_step_of_a_recipe_moves_each_text_along_its_loss_gradient(shared_data, glove, tmp_path):
     # The step itself is checked against a two-pass autograd reference in test_training_args; here a
     # recipe's adversarial_eps reaches RNNTrainer and perturbs what the recurrent layer reads.

@@ -142,7 +142,10 @@ class Recipe:
             text) or ``"whitespace"`` (lowercase and split on whitespace only, for text that is already
             tokenized, such as SST's, where ``n't`` and ``'s`` then stay the words GloVe has vectors for
             instead of becoming ``n ' t`` and ``' s``).
-        tokenizer: ``None`` (the default): a word vocabulary split by ``normalization``. Otherwise a name
+        tokenizer: ``None`` (the default): a word vocabulary split by ``normalization``; but a recipe
+            without ``vectors`` (or run with ``--vectors none``) on text written without spaces between
+            words, as [`choose_tokenizer`][rnn_textclf.tokenization.choose_tokenizer] detects it, gets
+            characters instead (logged: a word vocabulary of such text is whole clauses). Otherwise a name
             for [`build_tokenizer`][rnn_textclf.tokenization.build_tokenizer]: ``"auto"`` (chosen from
             the training texts: ``"basic_english"`` for space-separated text, ``"char"`` for Chinese,
             Japanese, Thai... written without spaces; logged), ``"basic_english"``, ``"whitespace"``,
@@ -456,9 +459,19 @@ class Recipe:
         Returns:
             ``(tokenizer, vectors)``; ``vectors`` is ``None`` for a recipe without vectors.
         """
-        from ..tokenization import RNNTokenizer, build_tokenizer
+        from ..tokenization import RNNTokenizer, build_tokenizer, choose_tokenizer
 
-        if self.tokenizer is None:
+        choice = self.tokenizer
+        if choice is None and self.vectors is None:
+            # Nothing ties this recipe to words: text without spaces between words gets characters, as
+            # `--tokenizer auto` would give it; space-separated text keeps the recipe's word rules.
+            picked, reason = choose_tokenizer(texts)
+            if picked != "basic_english":
+                logger.info(
+                    "Tokenizer: %s (recipe %r has no tokenizer or vectors: %s)", picked, self.name, reason
+                )
+                choice = picked
+        if choice is None:
             tokenizer = RNNTokenizer.train_from_iterator(
                 iter(texts),
                 min_freq=self.min_freq,
@@ -468,7 +481,7 @@ class Recipe:
             )
         else:
             tokenizer = build_tokenizer(
-                self.tokenizer,
+                choice,
                 texts,
                 min_freq=self.min_freq,
                 max_vocab_size=self.max_vocab_size,
