@@ -34,7 +34,7 @@ gap (mean of the seeds); SST-2 at least 88.0; the student at least 10x the teach
 10x smaller.
 
     python benchmarks/distill.py [--datasets sms,trec,rt,ag,sst2] [--seeds 1,2,3]
-        [--teacher-epochs 2,sst2=1] [--augment 10,sst2=0] [--epochs 6,sst2=10] [--alpha 0.5] [--temperature 2]
+        [--teacher-epochs 2,sst2=1] [--augment 10,sst2=0] [--epochs 6,sst2=10] [--alpha 0.5] [--temperature 1]
         [--loss kl] [--reuse-baselines earlier.json] [--work-dir benchmarks/.work/distill]
         [--json results.json] [--markdown results.md]
 

@@ -165,7 +165,7 @@ def test_recipe_maps_onto_training_arguments_and_model_config(tmp_path):
     d_args = distil.training_arguments(tmp_path)
     assert (d_args.distillation_alpha, d_args.distillation_temperature, d_args.distillation_loss) == (
         0.5,
-        2.0,
+        1.0,  # T=1 beat T=2 on rt-polarity, TREC and SST-2 (benchmarks/distill.py, seeds 1-3)
         "kl",
     )
     assert distil.distillation_options()["augment"] == 10
