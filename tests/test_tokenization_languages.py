@@ -20,7 +20,12 @@ from transformers import PreTrainedTokenizerFast, pipeline
 
 from cli_runner import run_cli
 from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer
-from rnn_textclf.tokenization import build_tokenizer, check_vocabulary, choose_tokenizer
+from rnn_textclf.tokenization import (
+    _subword_backend_and_trainer,
+    build_tokenizer,
+    check_vocabulary,
+    choose_tokenizer,
+)
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 WAIMAI = SHARED / "waimai_10k" / "waimai_10k.csv"
@@ -99,24 +104,16 @@ def test_subword_ids_are_numbered_by_frequency_with_the_trainers_tokens(model: s
     texts, _ = waimai(1500)
     tok = RNNTokenizer.train_from_iterator(texts, model=model, max_vocab_size=3000)
     ids = tok(texts)["input_ids"]
-    counts = np.bincount(np.concatenate([np.asarray(row) for row in ids]), minlength=len(tok))
+    flat = np.concatenate([np.asarray(row) for row in ids])  # (tokens,)
+    counts = np.bincount(flat, minlength=len(tok))
     assert (tok.pad_token_id, tok.unk_token_id) == (0, 1)
     assert np.all(np.diff(counts[2:]) <= 0), "ids after the specials must go by decreasing count"
-    assert np.mean(np.concatenate([np.asarray(row) for row in ids]) < 257) > 0.75
+    assert np.mean(flat < 257) > 0.75
 
-    trainer_only = Tokenizer(
-        {"bpe": models.BPE, "wordpiece": models.WordPiece}.get(model, models.Unigram)(
-            **({} if model == "unigram" else {"unk_token": "<unk>"})
-        )
-    )
+    # The same trainer, backend and pipeline without the renumbering.
+    trainer_only, trainer = _subword_backend_and_trainer(model, 3000, 1, ["<pad>", "<unk>"], "<unk>")
     trainer_only.normalizer = tok.backend_tokenizer.normalizer
     trainer_only.pre_tokenizer = tok.backend_tokenizer.pre_tokenizer
-    kwargs = {"vocab_size": 3000, "special_tokens": ["<pad>", "<unk>"], "show_progress": False}
-    trainer = {
-        "bpe": trainers.BpeTrainer,
-        "wordpiece": trainers.WordPieceTrainer,
-        "unigram": lambda **kw: trainers.UnigramTrainer(unk_token="<unk>", **kw),
-    }[model](**kwargs)
     trainer_only.train_from_iterator(texts, trainer=trainer)
     assert trainer_only.get_vocab() != tok.backend_tokenizer.get_vocab()  # renumbered ...
     expected = [e.tokens for e in trainer_only.encode_batch(texts[:300], add_special_tokens=False)]

@@ -538,11 +538,11 @@ def _text_blocks(iterator: Iterable[str], counter: list[int]) -> Iterator[list[s
 def _joined(iterator: Iterable[str], counter: list[int], sample: list[str] | None = None) -> Iterator[str]:
     """Texts newline-joined a block at a time (newlines are whitespace to every pre-tokenizer here);
     the first blocks, up to ``_ORDER_SAMPLE_CHARS`` characters, are also kept in ``sample``."""
-    kept = 0 if sample is not None else _ORDER_SAMPLE_CHARS
+    kept = 0
     for block in _text_blocks(iterator, counter):
         joined = "\n".join(block)
-        if kept < _ORDER_SAMPLE_CHARS:
-            sample.append(joined)  # type: ignore[union-attr]
+        if sample is not None and kept < _ORDER_SAMPLE_CHARS:
+            sample.append(joined)
             kept += len(joined)
         yield joined
 
@@ -1627,8 +1627,9 @@ class RNNTokenizer(TokenizersBackend):
         gets character units there and subwords elsewhere. ``"char"`` makes every non-space character
         (with its combining marks) a token. The specials come first in every vocabulary, so ``<pad>`` is
         0 and ``<unk>`` 1 with the defaults; the other tokens follow by decreasing frequency in the
-        training texts (subword models: in their first 4M characters). A vocabulary that looks like whole clauses (see
-        [`check_vocabulary`][rnn_textclf.tokenization.check_vocabulary]) is warned about.
+        training texts (subword models: in their first 4M characters). A vocabulary that looks like
+        whole clauses (see [`check_vocabulary`][rnn_textclf.tokenization.check_vocabulary]) is warned
+        about.
 
         Args:
             iterator: Texts (``str``), any iterable; it is consumed once.
