@@ -19,7 +19,7 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processor
 from transformers import PreTrainedTokenizerFast, pipeline
 
 from cli_runner import run_cli
-from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer
+from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer, tokenization
 from rnn_textclf.tokenization import (
     _subword_backend_and_trainer,
     build_tokenizer,
@@ -476,3 +476,26 @@ def test_fast_path_on_real_chinese_and_english_equals_the_backend(model: str) ->
     tok = RNNTokenizer.train_from_iterator(chinese, model=model, split_unsegmented=False)
     backend = [e.ids for e in tok.backend_tokenizer.encode_batch(chinese, add_special_tokens=False)]
     assert tok(chinese)["input_ids"] == backend
+
+
+@pytest.mark.parametrize("model", ["bpe", "unigram", "wordpiece"])
+def test_piece_cache_restarts_when_full_and_keeps_the_backends_ids(
+    model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cache of pieces' ids is bounded: past the bound it starts again (its entries are fresh string
+    # copies and shared id objects, see `_learn`); ASCII pieces are encoded without the CJK split.
+    with (SHARED / "ag_news_csv" / "test.csv").open(encoding="utf-8") as f:
+        english = [f"{title} {body}" for _, title, body in itertools.islice(csv.reader(f), 600)]
+    # batches of one kind each, each overflowing the small cache: ASCII words, accented words (pieces
+    # cut apart at the separator piece), Chinese characters with runs
+    batches = [english[i : i + 100] for i in range(0, 600, 100)] + [FRENCH_GERMAN, waimai(200)[0]]
+    texts = [text for batch in batches for text in batch]
+    tok = RNNTokenizer.train_from_iterator(texts, model=model)
+    fast = tok._backend_fast_path()
+    assert fast.classes is not None and fast.ascii_pieces is not None
+    monkeypatch.setattr(tokenization, "_PIECE_CACHE_MAX", 60)
+    backend = [e.ids for e in tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]
+    got = [ids for batch in batches for ids in tok(batch)["input_ids"]]
+    assert got == backend
+    assert len(fast.cache) < len(set(" ".join(english).split())) / 4  # it restarted
+    assert tok(texts)["input_ids"] == backend

@@ -53,6 +53,7 @@ import operator
 import os
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -976,6 +977,26 @@ def _available_cpus() -> int:
     return os.cpu_count() or 1
 
 
+def _fresh_copies(strings: Iterable[str]) -> list[str]:
+    """New string objects equal to ``strings``, allocated one after another in this order.
+
+    Lookup tables are read for every word of every text: with their keys (and values, see
+    `_canonical_ints`) packed in memory, most-used first, a lookup touches fewer CPU cache lines than
+    with keys left wherever the texts that first held them were split (measured ~10% of a batch call,
+    benchmarks/tokenizer.py --models-only).
+    """
+    strings = list(strings)
+    copies = " ".join(strings).split()  # one C call: the usual case (words and pieces hold no space)
+    if copies == strings:
+        return copies
+    return [s.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass") for s in strings]
+
+
+def _canonical_ints(top: int) -> list[int]:
+    """``0 .. top`` as int objects made one after another: one shared, packed object per id."""
+    return list(range(top + 1))
+
+
 class _Lookup(dict):
     """Word -> id; unknown words give ``unk_id`` (so that ``map(lookup.__getitem__, words)`` works)."""
 
@@ -995,11 +1016,13 @@ class _FastPath:
         self.python = python
         vocab = backend.get_vocab(with_added_tokens=True)
         self.marked_vocab = bool(python.python_form) and any(_MARK in token for token in vocab)
-        # Python-form word -> id (unknown words: unk_id), for the Python call path.
-        self.lookup = _Lookup(
-            {python.to_python(w): i for w, i in vocab.items()} if self.marked_vocab else vocab
-        )
-        self.lookup.unk_id = unk_id
+        # Python-form word -> id (unknown words: unk_id), for the Python call path; in id order (the most
+        # frequent words first), packed in memory (`_fresh_copies`).
+        ordered = sorted(vocab.items(), key=operator.itemgetter(1))
+        words = [python.to_python(w) for w, _ in ordered] if self.marked_vocab else [w for w, _ in ordered]
+        ints = _canonical_ints(max(unk_id, ordered[-1][1] if ordered else 0))
+        self.lookup = _Lookup(zip(_fresh_copies(words), [ints[i] for _, i in ordered], strict=True))
+        self.lookup.unk_id = ints[unk_id]
         self.unk_id = unk_id
         self._backend = backend
         self._rust: tuple[Tokenizer, str, int] | None = None
@@ -1225,29 +1248,50 @@ class _BackendFastPath:
 
     def __init__(self, signature: tuple[Any, ...], backend: Tokenizer, model: str) -> None:
         self.signature = signature
-        spec = json.loads(backend.to_str())
-        spec.update(post_processor=None, truncation=None, padding=None)
-        self.backend = Tokenizer.from_str(json.dumps(spec))
-        self.backend.encode_special_tokens = backend.encode_special_tokens
+        text = backend.to_str()
+        spec = json.loads(text)  # read only: the model's options (`_tables`)
+
+        def copy() -> Tokenizer:
+            # from the backend's own JSON, changed through setters (no json.dumps of a vocabulary and merges)
+            tokenizer = Tokenizer.from_str(text)
+            tokenizer.post_processor = None
+            tokenizer.no_truncation()
+            tokenizer.no_padding()
+            tokenizer.encode_special_tokens = backend.encode_special_tokens
+            return tokenizer
+
+        self.backend = copy()
         # Texts are joined around a sentinel (a non-special added token: matched even where special tokens
         # are split) and the ids cut apart at its id: one Encoding per 256 texts instead of one per text.
         vocab = backend.get_vocab(with_added_tokens=True)
         self.sentinel_word = next(w for w in _SENTINELS if w not in vocab)
-        self.backend.add_tokens([AddedToken(self.sentinel_word, special=False, normalized=False)])
+        sentinel = AddedToken(self.sentinel_word, special=False, normalized=False)
+        self.backend.add_tokens([sentinel])
         self.sentinel = self.backend.token_to_id(self.sentinel_word)
-        self.one_by_one = Tokenizer.from_str(json.dumps(spec))
-        self.one_by_one.encode_special_tokens = backend.encode_special_tokens
+        self.one_by_one = copy()
         # The pieces' encoder: the same without the normalizer (pieces are already normalized).
-        spec["normalizer"] = None
-        self.pieces = Tokenizer.from_str(json.dumps(spec))
-        self.pieces.encode_special_tokens = backend.encode_special_tokens
-        self.pieces.add_tokens([AddedToken(self.sentinel_word, special=False, normalized=False)])
+        self.pieces = copy()
+        self.pieces.normalizer = None
+        self.pieces.add_tokens([sentinel])
+        self.ascii_pieces: Tokenizer | None = None  # for ASCII pieces, when the tables apply (`_tables`)
         self.cache: dict[str, tuple[int, ...]] = {self.sentinel_word: (-1,)}
+        # Each id as one shared int object, and single ids as shared 1-tuples (the cache's values).
+        self.ints = _canonical_ints(self.backend.get_vocab_size(with_added_tokens=True))
+        self.singles = [(i,) for i in self.ints]
         self.classes: np.ndarray | None = None
         tables = self._tables(backend, spec, model)
         if tables is None:
             return
         self.lowercase, shared = tables
+        if model != "char":
+            # ASCII pieces skip the pre-tokenizer's split around CJK/Thai... characters: it cannot match
+            # there, and its Unicode-class regex is much of the Rust time.
+            self.ascii_pieces = copy()
+            self.ascii_pieces.normalizer = None
+            self.ascii_pieces.pre_tokenizer = _subword_pre_tokenizer(model, False)
+            self.ascii_pieces.add_tokens([sentinel])
+            if self.ascii_pieces.token_to_id(self.sentinel_word) != self.sentinel:
+                self.ascii_pieces = None
         self.mapped = shared.mapped
         self.ascii_unsafe = shared.ascii_unsafe
         self.expansions = shared.expansions
@@ -1376,12 +1420,12 @@ class _BackendFastPath:
         joined = " ".join(texts)  # a space is never unsafe: it only separates words, as in a text
         if any(char in joined for char in self.ascii_unsafe):
             return self._encode_table(texts)
-        get = self.cache.__getitem__
         reduce, iadd = functools.reduce, operator.iadd
+        get = self.cache.__getitem__
         try:
             return [reduce(iadd, map(get, text.split()), []) for text in texts]
         except KeyError:
-            self._piece_values(joined.split(), lower=self.lowercase)  # learns the new words
+            self._learn(joined.split(), lower=self.lowercase)
             return [reduce(iadd, map(get, text.split()), []) for text in texts]
 
     def _encode_table(self, texts: list[str]) -> list[list[int]]:
@@ -1464,21 +1508,34 @@ class _BackendFastPath:
     def _piece_values(self, pieces: list[str], *, lower: bool = False) -> list[tuple[int, ...]]:
         """Each piece's ids from the cache (pieces not seen before: from the backend, then cached).
 
+        With ``lower``, pieces are ASCII words as written (see `_learn`).
+        """
+        try:
+            return list(map(self.cache.__getitem__, pieces))
+        except KeyError:
+            self._learn(pieces, lower=lower)
+            return list(map(self.cache.__getitem__, pieces))
+
+    def _learn(self, pieces: list[str], *, lower: bool = False) -> None:
+        """Cache the ids of the pieces not in the cache, from the backend.
+
         With ``lower``, pieces are ASCII words as written: a new one is encoded lowercased (its normalized
-        form; NFKC leaves ASCII alone) and cached as written.
+        form; NFKC leaves ASCII alone) and cached as written. New entries go in most frequent first, as
+        fresh keys and shared id objects (`_fresh_copies`): lookups of the common pieces then touch few
+        memory lines.
         """
         cache = self.cache
-        try:
-            return list(map(cache.__getitem__, pieces))
-        except KeyError:
-            new = [piece for piece in dict.fromkeys(pieces) if piece not in cache]
-            if len(cache) + len(new) > _PIECE_CACHE_MAX:
-                cache.clear()
-                cache[self.sentinel_word] = (-1,)
-                new = [piece for piece in dict.fromkeys(pieces) if piece not in cache]
-            encoded = self._encode_pieces([piece.lower() for piece in new] if lower else new)
-            cache.update(zip(new, map(tuple, encoded), strict=True))
-            return list(map(cache.__getitem__, pieces))
+        counts = Counter(pieces)
+        new = [piece for piece in counts if piece not in cache]
+        if len(cache) + len(new) > _PIECE_CACHE_MAX:
+            cache.clear()
+            cache[self.sentinel_word] = (-1,)
+            new = [piece for piece in counts if piece not in cache]  # (not the separator piece)
+        new.sort(key=counts.__getitem__, reverse=True)
+        encoded = self._encode_pieces([piece.lower() for piece in new] if lower else new)
+        ints, singles = self.ints, self.singles
+        values = [singles[v[0]] if len(v) == 1 else tuple(map(ints.__getitem__, v)) for v in encoded]
+        cache.update(zip(_fresh_copies(new), values, strict=True))
 
     def _ids_of_pieces(self, pieces: list[str], n: int) -> list[list[int]]:
         """The ids of ``n`` texts from their pieces (the sentinel piece between texts)."""
@@ -1486,7 +1543,9 @@ class _BackendFastPath:
 
     def _encode_pieces(self, pieces: list[str]) -> list[list[int]]:
         """Each piece's ids from the backend (pre-tokenizer and model), many pieces per Rust call."""
-        return _joined_encode(self.pieces, pieces, self.sentinel_word, self.sentinel)
+        ascii_only = self.ascii_pieces is not None and "".join(pieces).isascii()
+        encoder = self.ascii_pieces if ascii_only else self.pieces
+        return _joined_encode(encoder, pieces, self.sentinel_word, self.sentinel)
 
     # ---- Rust side ---------------------------------------------------------------------------------
 
@@ -2249,7 +2308,8 @@ class RNNTokenizer(TokenizersBackend):
         if not any(not token.special for token in added) and (
             post is None or post.num_special_tokens_to_add(False) == 0
         ):
-            fast = _BackendFastPath(signature, backend, self.init_kwargs["tokenizer_model"])
+            with _gc_paused():  # tens of thousands of small lists (the tables' ids): no collector passes
+                fast = _BackendFastPath(signature, backend, self.init_kwargs["tokenizer_model"])
         self.__dict__["_backend_fast_path_cache"] = fast
         return fast
 
