@@ -499,3 +499,20 @@ def test_piece_cache_restarts_when_full_and_keeps_the_backends_ids(
     assert got == backend
     assert len(fast.cache) < len(set(" ".join(english).split())) / 4  # it restarted
     assert tok(texts)["input_ids"] == backend
+
+
+@pytest.mark.parametrize("model", ["char", "bpe"])
+def test_isolated_characters_get_their_ids_when_first_met(model: str) -> None:
+    # Tens of thousands of characters (CJK, punctuation) are each a piece of their own; their ids are
+    # asked for when a text first holds them, so a tokenizer's set-up does not encode them all.
+    chinese, _ = waimai(400)
+    tok = RNNTokenizer.train_from_iterator(chinese[:200], model=model)
+    fast = tok._backend_fast_path()
+    pending = int(np.count_nonzero(fast.classes == tokenization._CLASS_PENDING))
+    assert pending > 20_000
+    for texts in (chinese[:200], chinese[200:], JAPANESE, chinese[:200] + JAPANESE + chinese[200:]):
+        backend = [e.ids for e in tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]
+        assert tok(texts)["input_ids"] == backend
+    met = {ord(c) for text in chinese + JAPANESE for c in text}
+    resolved = pending - int(np.count_nonzero(fast.classes == tokenization._CLASS_PENDING))
+    assert 0 < resolved <= len(met) + 6_000  # those met (and the self-check's sample), not all

@@ -1088,6 +1088,7 @@ _CLASS_UNSAFE, _CLASS_SPACE, _CLASS_OTHER, _CLASS_ISOLATED, _CLASS_SEPARATOR, _C
     4,
     5,
 )
+_CLASS_PENDING = 6  # isolated in the shared tables, its id not asked for yet (`_BackendFastPath._resolve`)
 _ASTRAL = 0x10000  # the table index of every character beyond the BMP (unsafe: those texts go to Rust)
 _PIECE_CACHE_MAX = 500_000  # pieces whose ids are kept (~75 MB at most); the cache restarts beyond it
 _PIECE_BLOCK = 256  # texts (or pieces) per joined string sent to Rust
@@ -1297,14 +1298,10 @@ class _BackendFastPath:
         self.expansions = shared.expansions
         self.frequent_expansions: dict[str, str] = {}  # the first few met: replaced up front
         classes = shared.classes.copy()
-        # Ids of the isolated characters (each its own piece): one id each, else they count as runs.
+        # Ids of the isolated characters (each its own piece), asked for when first met (`_resolve`;
+        # there are ~60,000, mostly CJK, and a text set meets a few thousand at most).
         self.isolated_ids = np.full(_ASTRAL + 1, -2, dtype=np.int32)
-        isolated = np.flatnonzero(classes == _CLASS_ISOLATED)
-        forms = sorted(set(_string_of(self.mapped[isolated])))
-        ids = dict(zip(forms, self._encode_pieces(forms), strict=True))
-        single = np.array([len(ids[chr(cp)]) == 1 for cp in self.mapped[isolated]], dtype=bool)
-        classes[isolated[~single]] = _CLASS_OTHER
-        self.isolated_ids[isolated[single]] = [ids[chr(cp)][0] for cp in self.mapped[isolated[single]]]
+        classes[classes == _CLASS_ISOLATED] = _CLASS_PENDING
         separator = ord(self.sentinel_word)
         classes[separator] = _CLASS_SEPARATOR
         self.mapped = self.mapped.copy()
@@ -1458,6 +1455,9 @@ class _BackendFastPath:
             points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
             index = np.minimum(points, _ASTRAL)
             classes = self.classes[index]
+        if (classes == _CLASS_PENDING).any():
+            self._resolve(np.unique(index[classes == _CLASS_PENDING]))
+            classes = self.classes[index]
         patches: dict[int, list[int]] = {}  # texts encoded another way: their ids replace the table's
         unsafe = classes == _CLASS_UNSAFE
         if unsafe.any():
@@ -1478,6 +1478,17 @@ class _BackendFastPath:
         for i, ids in patches.items():
             out[i] = ids
         return out
+
+    def _resolve(self, codes: np.ndarray) -> None:
+        """The ids of isolated characters met for the first time (code points ``codes``), from the backend:
+        one id each, else (several ids) they count as runs of letters."""
+        forms = self.mapped[codes].tolist()  # (codes,) each a normalized code point
+        distinct = sorted(set(forms))
+        ids = dict(zip(distinct, self._encode_pieces(list(map(chr, distinct))), strict=True))
+        values = list(map(ids.__getitem__, forms))
+        single = np.fromiter(map(len, values), dtype=np.int64, count=len(values)) == 1  # (codes,)
+        self.isolated_ids[codes[single]] = [v[0] for v in itertools.compress(values, single.tolist())]
+        self.classes[codes] = np.where(single, _CLASS_ISOLATED, _CLASS_OTHER)
 
     def _isolated_and_runs(
         self, index: np.ndarray, classes: np.ndarray, other: np.ndarray
