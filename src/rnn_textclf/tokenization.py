@@ -1006,6 +1006,22 @@ class _Lookup(dict):
         return self.unk_id
 
 
+_MISSING = (-3,)  # a piece not in the cache yet (`_PieceCache`): never an id
+
+
+class _PieceCache(dict):
+    """Piece -> its ids. A missing piece gives ``_MISSING`` and is noted in ``missing``: a batch is looked
+    up in one pass, then its new pieces are learned together (`_BackendFastPath._learn`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.missing: list[str] = []
+
+    def __missing__(self, key: str) -> tuple[int, ...]:
+        self.missing.append(key)
+        return _MISSING
+
+
 class _FastPath:
     """Encoders for plain texts that give exactly the backend's ids, without its per-call overhead."""
 
@@ -1275,7 +1291,7 @@ class _BackendFastPath:
         self.pieces.normalizer = None
         self.pieces.add_tokens([sentinel])
         self.ascii_pieces: Tokenizer | None = None  # for ASCII pieces, when the tables apply (`_tables`)
-        self.cache: dict[str, tuple[int, ...]] = {self.sentinel_word: (-1,)}
+        self.cache = _PieceCache({self.sentinel_word: (-1,)})
         # Each id as one shared int object, and single ids as shared 1-tuples (the cache's values).
         self.ints = _canonical_ints(self.backend.get_vocab_size(with_added_tokens=True))
         self.singles = [(i,) for i in self.ints]
@@ -1315,7 +1331,7 @@ class _BackendFastPath:
         # The pieces' cache is derived data that grows with use: pickles (datasets.map workers and
         # fingerprints) stay small and do not change with what was encoded before.
         state = self.__dict__.copy()
-        state["cache"] = {self.sentinel_word: (-1,)}
+        state["cache"] = _PieceCache({self.sentinel_word: (-1,)})
         return state
 
     def _tables(
@@ -1350,7 +1366,7 @@ class _BackendFastPath:
         samples += ["", " ", "Don't STOP", "covid19 2nd", "ＡＢＣ１２３", "Café Straße", "x" * 120]
         expected = [e.ids for e in self.one_by_one.encode_batch_fast(samples, add_special_tokens=False)]
         got = self.encode_python(samples)
-        self.cache = {self.sentinel_word: (-1,)}
+        self.cache = _PieceCache({self.sentinel_word: (-1,)})
         self.frequent_expansions = {}
         if got != expected:
             bad = next(s for s, g, e in zip(samples, got, expected, strict=True) if g != e)
@@ -1418,12 +1434,18 @@ class _BackendFastPath:
         if any(char in joined for char in self.ascii_unsafe):
             return self._encode_table(texts)
         reduce, iadd = functools.reduce, operator.iadd
-        get = self.cache.__getitem__
-        try:
-            return [reduce(iadd, map(get, text.split()), []) for text in texts]
-        except KeyError:
-            self._learn(joined.split(), lower=self.lowercase)
-            return [reduce(iadd, map(get, text.split()), []) for text in texts]
+        cache = self.cache
+        get = cache.__getitem__
+        cache.missing = []
+        out = [reduce(iadd, map(get, text.split()), []) for text in texts]
+        if cache.missing:  # words met for the first time: learned, then the texts holding them again
+            if self._learn(cache.missing, lower=self.lowercase):  # the cache restarted: all words again
+                self._learn(joined.split(), lower=self.lowercase)
+                return [reduce(iadd, map(get, text.split()), []) for text in texts]
+            missing = _MISSING[0]
+            for i in [i for i, ids in enumerate(out) if missing in ids]:
+                out[i] = reduce(iadd, map(get, texts[i].split()), [])
+        return out
 
     def _encode_table(self, texts: list[str]) -> list[list[int]]:
         """Any texts: the code point tables normalize and class the characters (numpy).
@@ -1521,14 +1543,18 @@ class _BackendFastPath:
 
         With ``lower``, pieces are ASCII words as written (see `_learn`).
         """
-        try:
-            return list(map(self.cache.__getitem__, pieces))
-        except KeyError:
+        cache = self.cache
+        cache.missing = []
+        values = list(map(cache.__getitem__, pieces))
+        if not cache.missing:
+            return values
+        if self._learn(cache.missing, lower=lower):  # the cache restarted: all pieces again
             self._learn(pieces, lower=lower)
-            return list(map(self.cache.__getitem__, pieces))
+        return list(map(cache.__getitem__, pieces))
 
-    def _learn(self, pieces: list[str], *, lower: bool = False) -> None:
-        """Cache the ids of the pieces not in the cache, from the backend.
+    def _learn(self, pieces: list[str], *, lower: bool = False) -> bool:
+        """Cache the ids of the pieces not in the cache, from the backend; True if the cache restarted
+        (it was full), so that pieces learned before may be gone.
 
         With ``lower``, pieces are ASCII words as written: a new one is encoded lowercased (its normalized
         form; NFKC leaves ASCII alone) and cached as written. New entries go in most frequent first, as
@@ -1538,7 +1564,8 @@ class _BackendFastPath:
         cache = self.cache
         counts = Counter(pieces)
         new = [piece for piece in counts if piece not in cache]
-        if len(cache) + len(new) > _PIECE_CACHE_MAX:
+        restarted = len(cache) + len(new) > _PIECE_CACHE_MAX
+        if restarted:
             cache.clear()
             cache[self.sentinel_word] = (-1,)
             new = [piece for piece in counts if piece not in cache]  # (not the separator piece)
@@ -1547,6 +1574,7 @@ class _BackendFastPath:
         ints, singles = self.ints, self.singles
         values = [singles[v[0]] if len(v) == 1 else tuple(map(ints.__getitem__, v)) for v in encoded]
         cache.update(zip(_fresh_copies(new), values, strict=True))
+        return restarted
 
     def _ids_of_pieces(self, pieces: list[str], n: int) -> list[list[int]]:
         """The ids of ``n`` texts from their pieces (the sentinel piece between texts)."""
