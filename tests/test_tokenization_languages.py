@@ -516,3 +516,40 @@ def test_isolated_characters_get_their_ids_when_first_met(model: str) -> None:
     met = {ord(c) for text in chinese + JAPANESE for c in text}
     resolved = pending - int(np.count_nonzero(fast.classes == tokenization._CLASS_PENDING))
     assert 0 < resolved <= len(met) + 6_000  # those met (and the self-check's sample), not all
+
+
+def test_threads_sharing_a_subword_tokenizer_get_the_backends_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One tokenizer, its pieces' cache shared by threads (e.g. a web server's workers): each thread's
+    # misses are its own, and a cache restart by one thread mid-batch of another costs only time.
+    import threading
+
+    with (SHARED / "ag_news_csv" / "test.csv").open(encoding="utf-8") as f:
+        english = [f"{title} {body}" for _, title, body in itertools.islice(csv.reader(f), 800)]
+    chinese = waimai(400)[0]
+    tok = RNNTokenizer.train_from_iterator(english + chinese, model="bpe")
+    monkeypatch.setattr(tokenization, "_PIECE_CACHE_MAX", 300)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, in the middle of batches
+    try:
+        jobs = {
+            "english": english,
+            "chinese": chinese,
+            "reversed": english[::-1],
+            "mixed": english[::2] + chinese,
+        }
+        got: dict[str, list[list[int]]] = {}
+
+        def work(name: str) -> None:
+            texts = jobs[name]
+            got[name] = [ids for i in range(0, len(texts), 20) for ids in tok(texts[i : i + 20])["input_ids"]]
+
+        threads = [threading.Thread(target=work, args=(name,)) for name in jobs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    for name, texts in jobs.items():
+        backend = [e.ids for e in tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]
+        assert got[name] == backend, name

@@ -52,6 +52,7 @@ import logging
 import operator
 import os
 import re
+import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -1010,16 +1011,26 @@ _MISSING = (-3,)  # a piece not in the cache yet (`_PieceCache`): never an id
 
 
 class _PieceCache(dict):
-    """Piece -> its ids. A missing piece gives ``_MISSING`` and is noted in ``missing``: a batch is looked
-    up in one pass, then its new pieces are learned together (`_BackendFastPath._learn`)."""
+    """Piece -> its ids. A missing piece gives ``_MISSING`` and is noted in the calling thread's list
+    (`missing`): a batch is looked up in one pass, then its new pieces are learned together
+    (`_BackendFastPath._learn`). Per thread, so that threads sharing a tokenizer never see each other's
+    misses."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.missing: list[str] = []
+        self.local = threading.local()
+
+    def missing(self) -> list[str]:
+        """A new, empty list of this thread's misses (the pieces looked up from now on and not found)."""
+        self.local.missing = []
+        return self.local.missing
 
     def __missing__(self, key: str) -> tuple[int, ...]:
-        self.missing.append(key)
+        self.local.missing.append(key)
         return _MISSING
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (a thread-local cannot be pickled)
+        return (_PieceCache, (dict(self),))
 
 
 class _FastPath:
@@ -1436,14 +1447,13 @@ class _BackendFastPath:
         reduce, iadd = functools.reduce, operator.iadd
         cache = self.cache
         get = cache.__getitem__
-        cache.missing = []
+        missing = cache.missing()
         out = [reduce(iadd, map(get, text.split()), []) for text in texts]
-        if cache.missing:  # words met for the first time: learned, then the texts holding them again
-            if self._learn(cache.missing, lower=self.lowercase):  # the cache restarted: all words again
+        while missing:  # words met for the first time: learned, then the texts holding them again
+            if self._learn(missing, lower=self.lowercase):  # the cache restarted: all words again
                 self._learn(joined.split(), lower=self.lowercase)
-                return [reduce(iadd, map(get, text.split()), []) for text in texts]
-            missing = _MISSING[0]
-            for i in [i for i, ids in enumerate(out) if missing in ids]:
+            missing = cache.missing()  # (again if another thread restarted the cache meanwhile)
+            for i in [i for i, ids in enumerate(out) if _MISSING[0] in ids]:
                 out[i] = reduce(iadd, map(get, texts[i].split()), [])
         return out
 
@@ -1544,13 +1554,14 @@ class _BackendFastPath:
         With ``lower``, pieces are ASCII words as written (see `_learn`).
         """
         cache = self.cache
-        cache.missing = []
+        missing = cache.missing()
         values = list(map(cache.__getitem__, pieces))
-        if not cache.missing:
-            return values
-        if self._learn(cache.missing, lower=lower):  # the cache restarted: all pieces again
-            self._learn(pieces, lower=lower)
-        return list(map(cache.__getitem__, pieces))
+        while missing:
+            if self._learn(missing, lower=lower):  # the cache restarted: all pieces again
+                self._learn(pieces, lower=lower)
+            missing = cache.missing()  # (again if another thread restarted the cache meanwhile)
+            values = list(map(cache.__getitem__, pieces))
+        return values
 
     def _learn(self, pieces: list[str], *, lower: bool = False) -> bool:
         """Cache the ids of the pieces not in the cache, from the backend; True if the cache restarted
