@@ -553,3 +553,29 @@ def test_threads_sharing_a_subword_tokenizer_get_the_backends_ids(monkeypatch: p
     for name, texts in jobs.items():
         backend = [e.ids for e in tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]
         assert got[name] == backend, name
+
+
+@pytest.mark.parametrize("model", ["bpe", "char"])
+def test_pickled_subword_tokenizer_keeps_its_fast_path_and_special_token_rule(model: str) -> None:
+    # datasets.map(num_proc=...) pickles the tokenizer into its workers; a pickled `tokenizers.Tokenizer`
+    # comes back with encode_special_tokens off, which disabled the fast tables (every text through Rust)
+    # and let "<pad>" written in a text become the pad token on that path.
+    import pickle
+
+    texts = SPACE_SEPARATED + FRENCH_GERMAN + waimai(100)[0] + ["a <pad> b <unk>", "<pad>", "x<unk>y"]
+    tok = RNNTokenizer.train_from_iterator(texts, model=model)
+    expected = tok(texts)["input_ids"]
+    tok.call_path = "standard"
+    assert tok(texts)["input_ids"] == expected
+    tok.call_path = "auto"
+    for copy in (
+        pickle.loads(pickle.dumps(tok)),
+        pickle.loads(pickle.dumps(pickle.loads(pickle.dumps(tok)))),
+    ):
+        assert copy(texts)["input_ids"] == expected
+        assert copy._backend_fast_path().classes is not None  # the fast tables are in use
+        fast = copy._backend_fast_path()
+        restored = pickle.loads(pickle.dumps(fast))  # the fast path alone (its Rust copies' flag kept)
+        assert restored.backend.encode_special_tokens and restored.pieces.encode_special_tokens
+        assert restored.encode_python(texts) == expected
+    assert tok.pad_token_id not in tok("a <pad> b")["input_ids"]  # written specials are words

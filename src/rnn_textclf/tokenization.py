@@ -1343,7 +1343,16 @@ class _BackendFastPath:
         # fingerprints) stay small and do not change with what was encoded before.
         state = self.__dict__.copy()
         state["cache"] = _PieceCache({self.sentinel_word: (-1,)})
+        state["encode_special_tokens"] = self.backend.encode_special_tokens  # (not in a Tokenizer's pickle)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        flag = state.pop("encode_special_tokens", None)
+        self.__dict__.update(state)
+        if flag is not None:
+            for tokenizer in (self.backend, self.one_by_one, self.pieces, self.ascii_pieces):
+                if tokenizer is not None:
+                    tokenizer.encode_special_tokens = flag
 
     def _tables(
         self, backend: Tokenizer, spec: dict[str, Any], model: str
@@ -2347,6 +2356,10 @@ class RNNTokenizer(TokenizersBackend):
         """The fast path of rnn-textclf's subword and character tokenizers (None for others)."""
         if self.init_kwargs.get("tokenizer_model") not in ("bpe", "unigram", "wordpiece", "char"):
             return None
+        if self._tokenizer.encode_special_tokens != bool(self.split_special_tokens):
+            # as the standard call path sets it on every call: a pickled `tokenizers.Tokenizer` (e.g. in
+            # datasets.map(num_proc=...) workers) comes back with the flag off
+            self._tokenizer.encode_special_tokens = bool(self.split_special_tokens)
         signature = self._backend_signature()
         cached = self.__dict__.get("_backend_fast_path_cache")
         if cached is not None and cached.signature == signature:
