@@ -1302,7 +1302,7 @@ class _BackendFastPath:
         self.pieces.normalizer = None
         self.pieces.add_tokens([sentinel])
         self.ascii_pieces: Tokenizer | None = None  # for ASCII pieces, when the tables apply (`_tables`)
-        self.cache = _PieceCache({self.sentinel_word: (-1,)})
+        self.cache = self._empty_cache()
         # Each id as one shared int object, and single ids as shared 1-tuples (the cache's values).
         self.ints = _canonical_ints(self.backend.get_vocab_size(with_added_tokens=True))
         self.singles = [(i,) for i in self.ints]
@@ -1342,9 +1342,13 @@ class _BackendFastPath:
         # The pieces' cache is derived data that grows with use: pickles (datasets.map workers and
         # fingerprints) stay small and do not change with what was encoded before.
         state = self.__dict__.copy()
-        state["cache"] = _PieceCache({self.sentinel_word: (-1,)})
+        state["cache"] = self._empty_cache()
         state["encode_special_tokens"] = self.backend.encode_special_tokens  # (not in a Tokenizer's pickle)
         return state
+
+    def _empty_cache(self) -> _PieceCache:
+        """A pieces' cache holding only the separator piece (its id -1 cuts joined texts apart)."""
+        return _PieceCache({self.sentinel_word: (-1,)})
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         flag = state.pop("encode_special_tokens", None)
@@ -1386,7 +1390,7 @@ class _BackendFastPath:
         samples += ["", " ", "Don't STOP", "covid19 2nd", "ＡＢＣ１２３", "Café Straße", "x" * 120]
         expected = [e.ids for e in self.one_by_one.encode_batch_fast(samples, add_special_tokens=False)]
         got = self.encode_python(samples)
-        self.cache = _PieceCache({self.sentinel_word: (-1,)})
+        self.cache = self._empty_cache()
         self.frequent_expansions = {}
         if got != expected:
             bad = next(s for s, g, e in zip(samples, got, expected, strict=True) if g != e)
@@ -1496,8 +1500,9 @@ class _BackendFastPath:
             points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
             index = np.minimum(points, _ASTRAL)
             classes = self.classes[index]
-        if (classes == _CLASS_PENDING).any():
-            self._resolve(np.unique(index[classes == _CLASS_PENDING]))
+        pending = classes == _CLASS_PENDING
+        if pending.any():
+            self._resolve(np.unique(index[pending]))
             classes = self.classes[index]
         patches: dict[int, list[int]] = {}  # texts encoded another way: their ids replace the table's
         unsafe = classes == _CLASS_UNSAFE
