@@ -1,7 +1,8 @@
 """Trains with RNNTrainingArguments' techniques on AG News rows; run alone or under torchrun (gloo).
 
 Used by tests/test_training_args.py: two processes at ``--batch-size 16`` must end with the weights of
-one process at 32 (see tests/test_distributed.py for why they may).
+one process at 32 (see tests/test_distributed.py for why they may). ``--distill`` adds a
+``teacher_logits`` column (seeded, leaning to each row's label) and trains with the distillation loss too.
 """
 
 from __future__ import annotations
@@ -24,13 +25,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--batch-size", type=int, required=True)
+    parser.add_argument("--distill", action="store_true")
     options = parser.parse_args(argv)
     with open(options.data, newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))[:256]
     texts = [f"{title} {description}" for _, title, description in rows]
     labels = [int(label) - 1 for label, _, _ in rows]
     tokenizer = RNNTokenizer.train_from_iterator(iter(texts))
-    train = Dataset.from_dict({"text": texts, "label": labels}).map(
+    columns = {"text": texts, "label": labels}
+    distill = {}
+    if options.distill:
+        # The same column in every process: a teacher's logits, noisy but mostly right.
+        logits = torch.randn(len(texts), 4, generator=torch.Generator().manual_seed(1))
+        logits[torch.arange(len(texts)), torch.tensor(labels)] += 2.0
+        columns["teacher_logits"] = logits.tolist()
+        distill = {"distillation_alpha": 0.5, "distillation_temperature": 2.0}
+    train = Dataset.from_dict(columns).map(
         lambda b: tokenizer(b["text"], truncation=True, max_length=48), batched=True
     )
     torch.manual_seed(0)
@@ -62,9 +72,18 @@ def main(argv: list[str] | None = None) -> None:
         disable_tqdm=True,
         save_strategy="no",
         logging_strategy="no",
+        **distill,
     )
     start = model.classifier.weight.detach().clone()
     trainer = RNNTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer)
+    distilled = []
+    compute_loss = trainer.compute_loss
+
+    def counting(model, inputs, *args, **kwargs):
+        distilled.append("teacher_logits" in inputs)
+        return compute_loss(model, inputs, *args, **kwargs)
+
+    trainer.compute_loss = counting
     trainer.train()
     trainer.save_model()
     if trainer.is_world_process_zero():
@@ -72,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
             "world_size": args.world_size,
             "global_step": trainer.state.global_step,
             "classifier_change": float((model.classifier.weight.detach() - start).abs().max()),
+            "loss_calls": len(distilled),
+            "distilled_calls": sum(distilled),
         }
         with open(os.path.join(options.output_dir, "summary.json"), "w", encoding="utf-8") as handle:
             json.dump(summary, handle)

@@ -370,6 +370,70 @@ def test_distillation_composes_with_adversarial_training_weight_averaging_and_la
     )  # 7 batches, two passes each (clean + adversarial), both distilled
 
 
+def test_student_learns_from_a_streamed_transfer_set(sms, rnn_teacher, tmp_path):
+    """A streaming IterableDataset: the teacher labels rows lazily, the student trains on them (max_steps),
+    and ends agreeing with the teacher as a student of an in-memory transfer set does."""
+    folder, _, _ = rnn_teacher
+    rows = sms["train"]
+    tokenizer = RNNTokenizer.train_from_iterator(rows["text"])
+    stream = add_teacher_logits(rows.to_iterable_dataset(num_shards=4), folder, batch_size=64)
+    stream = stream.map(lambda b: tokenizer(b["text"], truncation=True, max_length=64), batched=True)
+    student = _rnn(tokenizer, seed=5, rnn_type="lstm", hidden_size=24)
+    trainer = RNNTrainer(
+        model=student,
+        args=_args(
+            tmp_path, distillation_alpha=1.0, max_steps=6 * 800 // 32, learning_rate=1e-2, num_train_epochs=-1
+        ),
+        train_dataset=stream,
+        processing_class=tokenizer,
+    )
+    seen = []
+    original = trainer.compute_loss
+
+    def spy(model, inputs, *args, **kwargs):
+        seen.append("teacher_logits" in inputs)
+        return original(model, inputs, *args, **kwargs)
+
+    trainer.compute_loss = spy
+    trainer.train()
+    assert len(seen) == 150 and all(seen)
+    teacher_pred = np.array(add_teacher_logits(rows, folder, batch_size=64)["teacher_logits"]).argmax(1)
+    predicted = trainer.predict(_tokenized(rows, tokenizer)).predictions.argmax(1)
+    agreement = float((predicted == teacher_pred).mean())
+    majority = max(teacher_pred.mean(), 1 - teacher_pred.mean())
+    assert agreement > 0.95 and agreement > majority + 0.05, (agreement, majority)
+
+
+def test_distillation_under_bf16_autocast(sms, rnn_teacher, tmp_path):
+    """bf16=True (CPU autocast here; the same code path as a GPU's): the loss is computed in float32 from
+    the student's bf16 logits and the student still learns the teacher."""
+    folder, _, _ = rnn_teacher
+    logits = torch.randn(8, 2).to(torch.bfloat16)
+    teacher = torch.randn(8, 2)
+    labels = torch.tensor([0, 1, -100, 1, 0, -100, 1, 1])
+    loss = distillation_loss(logits, teacher, labels, alpha=0.5, temperature=2.0)
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(
+        loss, distillation_loss(logits.float(), teacher, labels, alpha=0.5, temperature=2.0)
+    )
+
+    rows = add_teacher_logits(sms["train"], folder, batch_size=64)
+    teacher_pred = np.array(rows["teacher_logits"]).argmax(1)
+    tokenizer = RNNTokenizer.train_from_iterator(rows["text"])
+    trainer = RNNTrainer(
+        model=_rnn(tokenizer, seed=5, rnn_type="lstm", hidden_size=24),
+        args=_args(tmp_path, bf16=True, distillation_alpha=1.0, num_train_epochs=6, learning_rate=1e-2),
+        train_dataset=_tokenized(rows.remove_columns("label"), tokenizer),
+        processing_class=tokenizer,
+    )
+    assert trainer.accelerator.mixed_precision == "bf16"
+    trainer.train()
+    assert np.isfinite(trainer.state.log_history[-1]["train_loss"])
+    predicted = trainer.predict(_tokenized(rows, tokenizer)).predictions.argmax(1)
+    agreement = float((predicted == teacher_pred).mean())
+    assert agreement > 0.95 and agreement > max(teacher_pred.mean(), 1 - teacher_pred.mean()) + 0.05
+
+
 # ---------------------------------------------------------------------------------------------- command line
 def test_cli_train_with_teacher_end_to_end(rnn_teacher, tmp_path):
     folder, _, _ = rnn_teacher

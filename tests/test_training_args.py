@@ -566,15 +566,17 @@ def test_word_dropout_config_validates_and_old_configs_load(tmp_path, sms):
 
 
 # ---------------------------------------------------------------------------------------------- DDP
-@pytest.mark.slow  # ~55 s on 2 shared cores (three interpreter start-ups and gloo)
-def test_adversarial_and_ema_under_torchrun_ddp_match_one_process(tmp_path):
+@pytest.mark.slow  # ~55 s each on 2 shared cores (three interpreter start-ups and gloo)
+@pytest.mark.parametrize("distill", [False, True], ids=["labels", "distillation"])
+def test_adversarial_and_ema_under_torchrun_ddp_match_one_process(tmp_path, distill):
     """2 gloo processes x 16 rows = one process x 32 rows, with adversarial_eps, ema_decay and a scaled
     embedding lr: the clean pass runs without gradient synchronisation, the adversarial pass reduces the
-    sum; each text's perturbation only needs its own gradient, so it is the same as on one process."""
+    sum; each text's perturbation only needs its own gradient, so it is the same as on one process. With
+    distillation too: each row's teacher term is its own, so the mean over 2 x 16 rows is the mean over 32."""
     from test_distributed import free_port, run
 
     worker = Path(__file__).with_name("techniques_ddp_worker.py")
-    common = ["--data", str(AG_NEWS)]
+    common = ["--data", str(AG_NEWS), *(["--distill"] if distill else [])]
     run(
         [sys.executable, str(worker), *common, "--batch-size", "32", "--output-dir", str(tmp_path / "one")],
         tmp_path,
@@ -603,6 +605,9 @@ def test_adversarial_and_ema_under_torchrun_ddp_match_one_process(tmp_path):
     ddp = json.loads((tmp_path / "ddp" / "summary.json").read_text())
     assert (one["world_size"], ddp["world_size"]) == (1, 2)
     assert one["global_step"] == ddp["global_step"] == 8
+    # two passes a step (clean + adversarial); every one distilled when the column is there
+    assert one["loss_calls"] == ddp["loss_calls"] == 16
+    assert one["distilled_calls"] == ddp["distilled_calls"] == (16 if distill else 0)
     a = safetensors.torch.load_file(str(tmp_path / "one" / "model.safetensors"))
     b = safetensors.torch.load_file(str(tmp_path / "ddp" / "model.safetensors"))
     # Measured: the weights differ by ~1e-6 (summation order).
