@@ -9,13 +9,16 @@ is title + " " + description), with a bidirectional LSTM (embedding 100, hidden 
 1. **Throughput**: training steps (forward, backward, AdamW) on batches from ``PackedSequenceCollator``
    moved by ``PackedBatch.to(device, non_blocking=True)`` (``lengths`` stay on the CPU), timed after a
    warm-up, in samples/s: CPU fp32 (all cores) vs GPU fp32 vs GPU bf16 autocast, at each ``--batch-size``.
-   Also ``RNNTrainer(..., bf16=True)`` for ``--trainer-steps`` steps (its own ``train_samples_per_second``).
+   Also ``RNNTrainer(..., bf16=True)`` for ``--trainer-steps`` steps (its own ``train_samples_per_second``),
+   then distillation with bf16: that model as the teacher (``add_teacher_logits`` on the GPU), a fresh
+   student trained on its logits alone for as many steps, and how often the two agree.
 2. **cuDNN**: the profiler shows whether ``_cudnn_rnn`` ran for the packed LSTM, and in which dtype the
    recurrent outputs came back under autocast.
 3. **No device-to-host synchronisation in the forward pass**: ``torch.cuda.set_sync_debug_mode("error")``
    around (a) ``model(**batch)`` on a batch moved by ``PackedBatch.to`` and (b) ``RNNTrainer.compute_loss``
    on inputs from ``RNNTrainer._prepare_inputs`` (the copy to the GPU happens before the checked region:
-   Trainer copies with blocking ``.to()``). Both under bf16 autocast, in training mode. Any synchronising
+   Trainer copies with blocking ``.to()``), and (c) the same with the distillation loss (a batch with
+   ``teacher_logits`` and unlabelled rows). All under bf16 autocast, in training mode. Any synchronising
    call raises and is reported. The rest of a training step (backward and the optimizer) is checked the
    same way and reported for information.
 
@@ -292,6 +295,40 @@ def main(argv: list[str] | None = None) -> int:
 
     checks.append(sync_check("forward, RNNTrainer._prepare_inputs + compute_loss", trainer_compute_loss))
 
+    # The same with the distillation loss: a teacher_logits column, half the rows unlabelled (-100).
+    from rnn_textclf import RNNTrainingArguments
+
+    distilling = RNNTrainer(
+        model=model,
+        args=RNNTrainingArguments(
+            work,
+            bf16=True,
+            use_cpu=not cuda,
+            report_to="none",
+            save_strategy="no",
+            disable_tqdm=True,
+            max_steps=1,
+            per_device_train_batch_size=64,
+            logging_strategy="no",
+            distillation_alpha=0.5,
+            label_smoothing_factor=0.1,
+        ),
+        processing_class=tokenizer,
+    )
+    teacher_rows = [
+        {**row, "label": row["label"] if i % 2 else -100, "teacher_logits": [0.5, -0.5, 1.0, 0.0]}
+        for i, row in enumerate(rows[192:256])
+    ]
+    distill_inputs = distilling._prepare_inputs(collator(teacher_rows))
+
+    def distillation_compute_loss() -> None:
+        with distilling.compute_loss_context_manager(), torch.autocast(device.type, dtype=torch.bfloat16):
+            seen["distillation_loss"] = distilling.compute_loss(distilling.model, distill_inputs)
+
+    checks.append(
+        sync_check("forward, RNNTrainer.compute_loss with teacher_logits", distillation_compute_loss)
+    )
+
     def backward_and_step() -> None:
         seen["loss"].backward()
         optimizer.step()
@@ -318,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
                 logging_strategy="no",
                 max_steps=args.trainer_steps,
                 per_device_train_batch_size=64,
+                learning_rate=3e-3,  # a teacher worth distilling from, below
                 dataloader_pin_memory=True,
                 seed=0,
             ),
@@ -332,6 +370,53 @@ def main(argv: list[str] | None = None) -> int:
             "train_loss": out.training_loss,
         }
 
+        # Distillation with bf16: the model just trained is the teacher; add_teacher_logits runs it on the
+        # GPU over the raw texts, then a fresh student learns from its logits alone (alpha 1.0).
+        from rnn_textclf import RNNTrainingArguments, add_teacher_logits
+
+        teacher = trainer.model.eval()
+        texts_ds = Dataset.from_dict({"text": texts, "label": labels})
+        started = time.perf_counter()
+        transfer = add_teacher_logits(texts_ds, (teacher, tokenizer), batch_size=256, max_length=128)
+        teacher_seconds = time.perf_counter() - started
+        transfer = transfer.map(
+            lambda b: tokenizer(b["text"], truncation=True, max_length=128), batched=True
+        ).remove_columns(["text", "label"])
+        student_trainer = RNNTrainer(
+            model=make_model(len(tokenizer), tokenizer.pad_token_id),
+            args=RNNTrainingArguments(
+                work,
+                bf16=True,
+                use_cpu=not cuda,
+                report_to="none",
+                save_strategy="no",
+                disable_tqdm=True,
+                logging_strategy="no",
+                max_steps=args.trainer_steps,
+                per_device_train_batch_size=64,
+                learning_rate=3e-3,
+                seed=0,
+                distillation_alpha=1.0,
+            ),
+            train_dataset=transfer,
+            processing_class=tokenizer,
+        )
+        distilled = student_trainer.train()
+        scored = transfer.select(range(min(2000, len(transfer))))
+        student_pred = student_trainer.predict(scored.remove_columns("teacher_logits")).predictions.argmax(-1)
+        teacher_pred = torch.tensor(scored["teacher_logits"]).argmax(-1).numpy()
+        report["distillation_bf16"] = {
+            "teacher_logits_texts_per_second": len(texts) / teacher_seconds,
+            "teacher_device": str(next(teacher.parameters()).device),
+            "steps": args.trainer_steps,
+            "train_samples_per_second": distilled.metrics["train_samples_per_second"],
+            "train_loss": distilled.training_loss,
+            "student_teacher_agreement": float((student_pred == teacher_pred).mean()),
+            "teacher_majority_share": float(
+                torch.bincount(torch.tensor(teacher_pred)).max() / len(teacher_pred)
+            ),
+        }
+
     print(f"\n{'batch':>6} {'precision':>9} {'GPU samples/s':>14} {'CPU fp32 samples/s':>19} {'x CPU':>7}")
     for row in throughput:
         print(
@@ -342,6 +427,14 @@ def main(argv: list[str] | None = None) -> int:
         t = report["trainer_bf16"]
         print(
             f"RNNTrainer bf16, batch 64: {t['train_samples_per_second']:,.0f} samples/s over {t['steps']} steps"
+        )
+    if "distillation_bf16" in report:
+        d = report["distillation_bf16"]
+        print(
+            f"Distillation bf16: teacher logits {d['teacher_logits_texts_per_second']:,.0f} texts/s on "
+            f"{d['teacher_device']}; student {d['train_samples_per_second']:,.0f} samples/s, loss "
+            f"{d['train_loss']:.3f}, agrees with the teacher on {d['student_teacher_agreement']:.1%} of 2,000 "
+            f"texts (teacher's majority class: {d['teacher_majority_share']:.1%})"
         )
     print(
         f"cuDNN RNN kernel used: {report['cudnn_rnn_used']}; LSTM outputs under bf16 autocast: "

@@ -637,7 +637,8 @@ def distillation_loss(
         temperature: Softening temperature ``T > 0`` of ``"kl"``.
         kind: ``"kl"`` or ``"mse"``.
         hard_loss: Per-row hard-label loss ``(logits, labels) -> (batch,)`` instead of the
-            cross-entropy (e.g. one with label smoothing); called on the labelled rows only.
+            cross-entropy (e.g. one with label smoothing). It gets every row, unlabelled rows with class
+            0 in place of ``-100``; their values are discarded, so it must only be per-row.
 
     Returns:
         A scalar loss.
@@ -661,17 +662,15 @@ def distillation_loss(
         return soft.mean()
     labels = labels.to(student.device)
     has_label = labels != -100  # (batch,)
-    hard = torch.zeros_like(soft)
-    if bool(has_label.any()):
-        rows = has_label.nonzero().squeeze(1)
-        picked = student.index_select(0, rows)
-        targets = labels.index_select(0, rows)
-        per_row = (
-            hard_loss(picked, targets)
-            if hard_loss is not None
-            else F.cross_entropy(picked, targets, reduction="none")
-        )
-        hard = hard.index_put((rows,), per_row)
+    # Every row's hard loss, unlabelled rows against class 0 and then masked out: no boolean indexing or
+    # `.any()`, which would each wait for the accelerator (a device-to-host synchronisation every step).
+    targets = labels.masked_fill(~has_label, 0)  # (batch,)
+    per_row = (
+        hard_loss(student, targets)
+        if hard_loss is not None
+        else F.cross_entropy(student, targets, reduction="none")
+    )  # (batch,)
+    hard = torch.where(has_label, per_row, torch.zeros_like(per_row))
     weight = torch.where(has_label, torch.full_like(soft, alpha), torch.ones_like(soft))
     return (weight * soft + (1.0 - alpha) * hard).mean()
 
