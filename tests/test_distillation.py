@@ -208,6 +208,17 @@ def test_missing_text_column_and_dataset_dict_errors(sms):
 
 
 # ---------------------------------------------------------------------------------------------- augmentation
+def test_teacher_path_that_is_no_folder_is_named_as_such(sms, tmp_path):
+    rows = sms["train"].select(range(4))
+    with pytest.raises(OSError, match=r"`teacher='.*missing'` does not exist\. Pass the folder"):
+        add_teacher_logits(rows, tmp_path / "missing")
+    (tmp_path / "model.bin").write_bytes(b"x")
+    with pytest.raises(OSError, match=r"model\.bin'` is a file, not a model folder"):
+        add_teacher_logits(rows, str(tmp_path / "model.bin"))
+    with pytest.raises(OSError, match=r"`teacher='\./nowhere'` does not exist"):
+        add_teacher_logits(rows, "./nowhere")
+
+
 def test_augmentation_is_seeded_and_changes_texts_at_the_asked_rates(sms):
     texts = [t for t in sms["train"]["text"] if len(t.split()) >= 8][:300]
     first = augment_texts(texts, n_copies=10, p_mask=0.1, p_ngram=0.25, seed=3)
@@ -484,7 +495,7 @@ def test_cli_distillation_options_need_a_teacher(tmp_path):
     )
     assert proc.stdout.strip() == "[2, 2, 2]", proc.stderr[-3000:]
     assert "--augment needs --teacher" in proc.stderr
-    assert f"--teacher {str(tmp_path / 'nowhere')!r}" in proc.stderr
+    assert f"--teacher {str(tmp_path / 'nowhere')!r}" in proc.stderr and "does not exist" in proc.stderr
     assert (
         "recipe 'bilstm-glove-distill' distils from a teacher" in proc.stderr
         and "pass --teacher" in proc.stderr

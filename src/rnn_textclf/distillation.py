@@ -116,6 +116,14 @@ def _load_teacher(teacher: Any, revision: str | None) -> tuple[Any, Any, str]:
 
     name = os.fspath(teacher)
     local = os.path.isdir(name)
+    if not local and (os.path.exists(name) or os.path.isabs(name) or name.startswith((".", "~"))):
+        # A path, not a repo id: say so instead of the Hub's repo-id syntax error.
+        problem = "is a file, not a model folder" if os.path.exists(name) else "does not exist"
+        raise OSError(
+            f"`teacher={name!r}` {problem}. Pass the folder a fine-tuned classifier was saved to "
+            "(model.save_pretrained + tokenizer.save_pretrained), a Hub repo id such as 'user/model', "
+            "or a (model, tokenizer) pair."
+        )
     if local and revision is not None:
         raise ValueError(
             f"`revision={revision!r}` applies to a Hub repo id, but `teacher={name!r}` is a local folder; "

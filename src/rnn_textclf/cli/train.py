@@ -245,10 +245,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         tokenizer, vectors = recipe.build_tokenizer(train_texts, show_progress=not args.quiet)
     except (OSError, ValueError) as err:
-        raise CLIError(
-            f"tokenizer {recipe.tokenizer!r} / vectors {recipe.vectors!r} of recipe {recipe.name!r}: "
-            f"{str(err).splitlines()[0]}"
-        ) from None
+        # Name what the user typed (--tokenizer/--vectors) where they did, else the recipe's fields.
+        given = [f"--{k} {v!r}" for k, v in (("tokenizer", args.tokenizer), ("vectors", args.vectors)) if v]
+        source = ", ".join(given) or (
+            f"recipe {recipe.name!r} (tokenizer {recipe.tokenizer!r}, vectors {recipe.vectors!r})"
+        )
+        raise CLIError(f"{source}: {str(err).splitlines()[0]}") from None
     _info(f"Vocab: {len(tokenizer):,} tokens ({_describe_tokenizer(tokenizer, recipe)}).")
     model, coverage = recipe.build_model(
         tokenizer, label_names=names, vectors=vectors, problem_type=plan["problem_type"], seed=args.seed
