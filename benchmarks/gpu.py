@@ -112,6 +112,24 @@ def train_rate(
     }
 
 
+def bf16_arguments(output_dir: str, cuda: bool, max_steps: int, **extra: Any) -> Any:
+    """``RNNTrainingArguments`` of this script's runs: bf16, batch 64, no saving, logging or progress bars."""
+    from rnn_textclf import RNNTrainingArguments
+
+    return RNNTrainingArguments(
+        output_dir,
+        bf16=True,
+        use_cpu=not cuda,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        logging_strategy="no",
+        max_steps=max_steps,
+        per_device_train_batch_size=64,
+        **extra,
+    )
+
+
 def sync_check(name: str, fn: Any) -> dict[str, Any]:
     """Runs fn() with CUDA sync debug mode 'error'; a synchronising call raises inside."""
     if not torch.cuda.is_available():  # --cpu-dry-run
@@ -264,24 +282,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import tempfile
 
-    from transformers import TrainingArguments
-
     from rnn_textclf import RNNTrainer
 
     work = tempfile.mkdtemp(prefix="rnn-textclf-gpu-")
     trainer = RNNTrainer(
         model=model,
-        args=TrainingArguments(
-            work,
-            bf16=True,
-            use_cpu=not cuda,
-            report_to="none",
-            save_strategy="no",
-            disable_tqdm=True,
-            max_steps=max(args.trainer_steps, 1),
-            per_device_train_batch_size=64,
-            logging_strategy="no",
-        ),
+        args=bf16_arguments(work, cuda, max(args.trainer_steps, 1)),
         processing_class=tokenizer,
     )
     inputs = trainer._prepare_inputs(
@@ -296,23 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     checks.append(sync_check("forward, RNNTrainer._prepare_inputs + compute_loss", trainer_compute_loss))
 
     # The same with the distillation loss: a teacher_logits column, half the rows unlabelled (-100).
-    from rnn_textclf import RNNTrainingArguments
-
     distilling = RNNTrainer(
         model=model,
-        args=RNNTrainingArguments(
-            work,
-            bf16=True,
-            use_cpu=not cuda,
-            report_to="none",
-            save_strategy="no",
-            disable_tqdm=True,
-            max_steps=1,
-            per_device_train_batch_size=64,
-            logging_strategy="no",
-            distillation_alpha=0.5,
-            label_smoothing_factor=0.1,
-        ),
+        args=bf16_arguments(work, cuda, 1, distillation_alpha=0.5, label_smoothing_factor=0.1),
         processing_class=tokenizer,
     )
     teacher_rows = [
@@ -345,19 +337,9 @@ def main(argv: list[str] | None = None) -> int:
         ds = Dataset.from_dict({"input_ids": encoded, "label": labels})
         trainer = RNNTrainer(
             model=make_model(len(tokenizer), tokenizer.pad_token_id),
-            args=TrainingArguments(
-                work,
-                bf16=True,
-                use_cpu=not cuda,
-                report_to="none",
-                save_strategy="no",
-                disable_tqdm=True,
-                logging_strategy="no",
-                max_steps=args.trainer_steps,
-                per_device_train_batch_size=64,
-                learning_rate=3e-3,  # a teacher worth distilling from, below
-                dataloader_pin_memory=True,
-                seed=0,
+            # lr 3e-3: a teacher worth distilling from, below
+            args=bf16_arguments(
+                work, cuda, args.trainer_steps, learning_rate=3e-3, dataloader_pin_memory=True, seed=0
             ),
             train_dataset=ds,
             processing_class=tokenizer,
@@ -372,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # Distillation with bf16: the model just trained is the teacher; add_teacher_logits runs it on the
         # GPU over the raw texts, then a fresh student learns from its logits alone (alpha 1.0).
-        from rnn_textclf import RNNTrainingArguments, add_teacher_logits
+        from rnn_textclf import add_teacher_logits
 
         teacher = trainer.model.eval()
         texts_ds = Dataset.from_dict({"text": texts, "label": labels})
@@ -384,19 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         ).remove_columns(["text", "label"])
         student_trainer = RNNTrainer(
             model=make_model(len(tokenizer), tokenizer.pad_token_id),
-            args=RNNTrainingArguments(
-                work,
-                bf16=True,
-                use_cpu=not cuda,
-                report_to="none",
-                save_strategy="no",
-                disable_tqdm=True,
-                logging_strategy="no",
-                max_steps=args.trainer_steps,
-                per_device_train_batch_size=64,
-                learning_rate=3e-3,
-                seed=0,
-                distillation_alpha=1.0,
+            args=bf16_arguments(
+                work, cuda, args.trainer_steps, learning_rate=3e-3, seed=0, distillation_alpha=1.0
             ),
             train_dataset=transfer,
             processing_class=tokenizer,

@@ -76,6 +76,28 @@ def _tokenized(ds, tokenizer):
     return ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=64), batched=True)
 
 
+def _record_teacher_batches(trainer: RNNTrainer) -> list[bool]:
+    """Whether each ``compute_loss`` call of ``trainer`` got ``teacher_logits`` (filled as it trains)."""
+    seen: list[bool] = []
+    original = trainer.compute_loss
+
+    def spy(model, inputs, *args, **kwargs):
+        seen.append("teacher_logits" in inputs)
+        return original(model, inputs, *args, **kwargs)
+
+    trainer.compute_loss = spy
+    return seen
+
+
+def _assert_agrees_with_teacher(trainer: RNNTrainer, rows, teacher_logits, tokenizer) -> None:
+    """The student predicts the teacher's class on > 95% of ``rows``, well above the teacher's majority class."""
+    teacher_pred = np.asarray(teacher_logits).argmax(1)
+    predicted = trainer.predict(_tokenized(rows, tokenizer)).predictions.argmax(1)
+    agreement = float((predicted == teacher_pred).mean())
+    majority = max(teacher_pred.mean(), 1 - teacher_pred.mean())
+    assert agreement > 0.95 and agreement > majority + 0.05, (agreement, majority)
+
+
 @pytest.fixture(scope="module")
 def rnn_teacher(sms, tmp_path_factory):
     """An RNNClassifier trained on 800 SMS rows, saved as a folder: (folder, model, tokenizer)."""
@@ -366,14 +388,7 @@ def test_distillation_composes_with_adversarial_training_weight_averaging_and_la
         train_dataset=_tokenized(rows, tokenizer),
         processing_class=tokenizer,
     )
-    seen = []
-    original = trainer.compute_loss
-
-    def spy(model, inputs, *args, **kwargs):
-        seen.append("teacher_logits" in inputs)
-        return original(model, inputs, *args, **kwargs)
-
-    trainer.compute_loss = spy
+    seen = _record_teacher_batches(trainer)
     trainer.train()
     assert np.isfinite(trainer.state.log_history[-1]["train_loss"])
     assert len(seen) == 2 * 7 and all(
@@ -398,21 +413,11 @@ def test_student_learns_from_a_streamed_transfer_set(sms, rnn_teacher, tmp_path)
         train_dataset=stream,
         processing_class=tokenizer,
     )
-    seen = []
-    original = trainer.compute_loss
-
-    def spy(model, inputs, *args, **kwargs):
-        seen.append("teacher_logits" in inputs)
-        return original(model, inputs, *args, **kwargs)
-
-    trainer.compute_loss = spy
+    seen = _record_teacher_batches(trainer)
     trainer.train()
     assert len(seen) == 150 and all(seen)
-    teacher_pred = np.array(add_teacher_logits(rows, folder, batch_size=64)["teacher_logits"]).argmax(1)
-    predicted = trainer.predict(_tokenized(rows, tokenizer)).predictions.argmax(1)
-    agreement = float((predicted == teacher_pred).mean())
-    majority = max(teacher_pred.mean(), 1 - teacher_pred.mean())
-    assert agreement > 0.95 and agreement > majority + 0.05, (agreement, majority)
+    teacher = add_teacher_logits(rows, folder, batch_size=64)["teacher_logits"]
+    _assert_agrees_with_teacher(trainer, rows, teacher, tokenizer)
 
 
 def test_distillation_under_bf16_autocast(sms, rnn_teacher, tmp_path):
@@ -429,7 +434,6 @@ def test_distillation_under_bf16_autocast(sms, rnn_teacher, tmp_path):
     )
 
     rows = add_teacher_logits(sms["train"], folder, batch_size=64)
-    teacher_pred = np.array(rows["teacher_logits"]).argmax(1)
     tokenizer = RNNTokenizer.train_from_iterator(rows["text"])
     trainer = RNNTrainer(
         model=_rnn(tokenizer, seed=5, rnn_type="lstm", hidden_size=24),
@@ -440,9 +444,7 @@ def test_distillation_under_bf16_autocast(sms, rnn_teacher, tmp_path):
     assert trainer.accelerator.mixed_precision == "bf16"
     trainer.train()
     assert np.isfinite(trainer.state.log_history[-1]["train_loss"])
-    predicted = trainer.predict(_tokenized(rows, tokenizer)).predictions.argmax(1)
-    agreement = float((predicted == teacher_pred).mean())
-    assert agreement > 0.95 and agreement > max(teacher_pred.mean(), 1 - teacher_pred.mean()) + 0.05
+    _assert_agrees_with_teacher(trainer, rows, rows["teacher_logits"], tokenizer)
 
 
 # ---------------------------------------------------------------------------------------------- command line
