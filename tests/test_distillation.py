@@ -241,6 +241,16 @@ def test_teacher_path_that_is_no_folder_is_named_as_such(sms, tmp_path):
         add_teacher_logits(rows, "./nowhere")
 
 
+def test_teacher_folder_under_home_is_found(sms, rnn_teacher, monkeypatch):
+    folder, _, _ = rnn_teacher
+    monkeypatch.setenv("HOME", str(folder.parent))
+    rows = sms["train"].select(range(8))
+    out = add_teacher_logits(rows, f"~/{folder.name}")
+    np.testing.assert_allclose(
+        np.array(out["teacher_logits"]), np.array(add_teacher_logits(rows, folder)["teacher_logits"])
+    )
+
+
 def test_augmentation_is_seeded_and_changes_texts_at_the_asked_rates(sms):
     texts = [t for t in sms["train"]["text"] if len(t.split()) >= 8][:300]
     first = augment_texts(texts, n_copies=10, p_mask=0.1, p_ngram=0.25, seed=3)

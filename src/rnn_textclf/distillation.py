@@ -115,6 +115,8 @@ def _load_teacher(teacher: Any, revision: str | None) -> tuple[Any, Any, str]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     name = os.fspath(teacher)
+    if name.startswith("~"):
+        name = os.path.expanduser(name)  # transformers does not expand it
     local = os.path.isdir(name)
     if not local and (os.path.exists(name) or os.path.isabs(name) or name.startswith((".", "~"))):
         # A path, not a repo id: say so instead of the Hub's repo-id syntax error.
