@@ -68,6 +68,17 @@ def waimai(n: int, offset: int = 0) -> tuple[list[str], list[int]]:
     return [rows[i]["review"] for i in order], [int(rows[i]["label"]) for i in order]
 
 
+def ag_news(n: int) -> list[str]:
+    """The first ``n`` AG News texts (title + " " + description), English."""
+    with (SHARED / "ag_news_csv" / "test.csv").open(encoding="utf-8") as f:
+        return [f"{title} {body}" for _, title, body in itertools.islice(csv.reader(f), n)]
+
+
+def backend_ids(tok: RNNTokenizer, texts: list[str]) -> list[list[int]]:
+    """The ids of the tokenizer's own Rust pipeline, what every fast path must give."""
+    return [e.ids for e in tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+
 def standard_ids(tok: RNNTokenizer, texts: list[str]) -> list[list[int]]:
     path = tok.call_path
     tok.call_path = "standard"
@@ -427,7 +438,7 @@ def test_fast_path_gives_the_backends_ids_on_odd_text(model: str, lowercase: boo
     tok = RNNTokenizer.train_from_iterator(corpus, model=model, lowercase=lowercase)
     assert tok._backend_fast_path().classes is not None  # the tables passed their self-check
     texts = ODD + JAPANESE + THAI + FRENCH_GERMAN + SPACE_SEPARATED + _random_texts(0, 400)
-    backend = [e.ids for e in tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]
+    backend = backend_ids(tok, texts)
     assert tok(texts)["input_ids"] == backend
     assert tok(texts)["input_ids"] == backend  # again, with the pieces cached
     assert [tok(t)["input_ids"] for t in ODD] == backend[: len(ODD)]  # single texts
@@ -457,7 +468,7 @@ def test_fast_path_word_cache_is_shared_by_ascii_and_other_texts(model: str, low
     ):
         tok.__dict__.pop("_backend_fast_path_cache", None)  # a fresh, empty cache for each order
         assert tok._backend_fast_path().classes is not None  # the fast tables passed their self-check
-        backend = [e.ids for e in tok.backend_tokenizer.encode_batch(order, add_special_tokens=False)]
+        backend = backend_ids(tok, order)
         for _ in range(2):
             assert [tok(t)["input_ids"] for t in order] == backend
             assert tok(order)["input_ids"] == backend
@@ -466,15 +477,14 @@ def test_fast_path_word_cache_is_shared_by_ascii_and_other_texts(model: str, low
 @pytest.mark.parametrize("model", ["bpe", "char"])
 def test_fast_path_on_real_chinese_and_english_equals_the_backend(model: str) -> None:
     chinese = waimai(3000)[0]
-    with (SHARED / "ag_news_csv" / "test.csv").open(encoding="utf-8") as f:
-        english = [f"{title} {body}" for _, title, body in itertools.islice(csv.reader(f), 3000)]
+    english = ag_news(3000)
     for texts in (chinese, english):
         tok = RNNTokenizer.train_from_iterator(texts, model=model)
-        backend = [e.ids for e in tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]
+        backend = backend_ids(tok, texts)
         assert tok(texts)["input_ids"] == backend
         assert tok._backend_fast_path().classes is not None  # the tables passed their self-check
     tok = RNNTokenizer.train_from_iterator(chinese, model=model, split_unsegmented=False)
-    backend = [e.ids for e in tok.backend_tokenizer.encode_batch(chinese, add_special_tokens=False)]
+    backend = backend_ids(tok, chinese)
     assert tok(chinese)["input_ids"] == backend
 
 
@@ -484,8 +494,7 @@ def test_piece_cache_restarts_when_full_and_keeps_the_backends_ids(
 ) -> None:
     # The cache of pieces' ids is bounded: past the bound it starts again (its entries are fresh string
     # copies and shared id objects, see `_learn`); ASCII pieces are encoded without the CJK split.
-    with (SHARED / "ag_news_csv" / "test.csv").open(encoding="utf-8") as f:
-        english = [f"{title} {body}" for _, title, body in itertools.islice(csv.reader(f), 600)]
+    english = ag_news(600)
     # batches of one kind each, each overflowing the small cache: ASCII words, accented words (pieces
     # cut apart at the separator piece), Chinese characters with runs
     batches = [english[i : i + 100] for i in range(0, 600, 100)] + [FRENCH_GERMAN, waimai(200)[0]]
@@ -494,7 +503,7 @@ def test_piece_cache_restarts_when_full_and_keeps_the_backends_ids(
     fast = tok._backend_fast_path()
     assert fast.classes is not None and fast.ascii_pieces is not None
     monkeypatch.setattr(tokenization, "_PIECE_CACHE_MAX", 60)
-    backend = [e.ids for e in tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]
+    backend = backend_ids(tok, texts)
     got = [ids for batch in batches for ids in tok(batch)["input_ids"]]
     assert got == backend
     assert len(fast.cache) < len(set(" ".join(english).split())) / 4  # it restarted
@@ -511,7 +520,7 @@ def test_isolated_characters_get_their_ids_when_first_met(model: str) -> None:
     pending = int(np.count_nonzero(fast.classes == tokenization._CLASS_PENDING))
     assert pending > 20_000
     for texts in (chinese[:200], chinese[200:], JAPANESE, chinese[:200] + JAPANESE + chinese[200:]):
-        backend = [e.ids for e in tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]
+        backend = backend_ids(tok, texts)
         assert tok(texts)["input_ids"] == backend
     met = {ord(c) for text in chinese + JAPANESE for c in text}
     resolved = pending - int(np.count_nonzero(fast.classes == tokenization._CLASS_PENDING))
@@ -523,8 +532,7 @@ def test_threads_sharing_a_subword_tokenizer_get_the_backends_ids(monkeypatch: p
     # misses are its own, and a cache restart by one thread mid-batch of another costs only time.
     import threading
 
-    with (SHARED / "ag_news_csv" / "test.csv").open(encoding="utf-8") as f:
-        english = [f"{title} {body}" for _, title, body in itertools.islice(csv.reader(f), 800)]
+    english = ag_news(800)
     chinese = waimai(400)[0]
     tok = RNNTokenizer.train_from_iterator(english + chinese, model="bpe")
     monkeypatch.setattr(tokenization, "_PIECE_CACHE_MAX", 300)
@@ -551,7 +559,7 @@ def test_threads_sharing_a_subword_tokenizer_get_the_backends_ids(monkeypatch: p
     finally:
         sys.setswitchinterval(interval)
     for name, texts in jobs.items():
-        backend = [e.ids for e in tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]
+        backend = backend_ids(tok, texts)
         assert got[name] == backend, name
 
 
