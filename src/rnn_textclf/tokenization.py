@@ -1590,9 +1590,9 @@ class _BackendFastPath:
         counts = Counter(pieces)
         new = [piece for piece in counts if piece not in cache]
         restarted = len(cache) + len(new) > _PIECE_CACHE_MAX
-        if restarted:
+        if restarted:  # in place: other threads hold this cache object
             cache.clear()
-            cache[self.sentinel_word] = (-1,)
+            cache.update(self._empty_cache())
             new = [piece for piece in counts if piece not in cache]  # (not the separator piece)
         new.sort(key=counts.__getitem__, reverse=True)
         encoded = self._encode_pieces([piece.lower() for piece in new] if lower else new)
