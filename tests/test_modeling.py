@@ -175,6 +175,40 @@ def test_set_input_embeddings_is_the_embedding_the_forward_pass_reads():
         torch.testing.assert_close(model(input_ids=ids, lengths=lens).logits, before)
 
 
+@pytest.mark.parametrize(
+    ("rnn_type", "bidirectional", "pooling"),
+    [("rnn", False, "last"), ("lstm", True, "max"), ("gru", True, "mean_max")],
+)
+def test_inputs_embeds_is_the_embedding_lookup_and_padding_gets_no_gradient(rnn_type, bidirectional, pooling):
+    torch.manual_seed(0)
+    model = RNNClassifier(tiny_config(rnn_type, bidirectional, pooling)).eval()
+    ids, mask, lens = make_batch([4, 1, 6, 3], seed=5)
+    with torch.no_grad():
+        from_ids = model(input_ids=ids, attention_mask=mask).logits
+    # What attribution methods (integrated gradients, saliency) do: vectors in, gradients back to them.
+    embeds = model.get_input_embeddings()(ids).detach().requires_grad_(True)  # (batch, seq, emb)
+    out = model(inputs_embeds=embeds, attention_mask=mask, labels=torch.tensor([0, 1, 2, 1]))
+    torch.testing.assert_close(out.logits, from_ids, atol=1e-6, rtol=0)
+    out.loss.backward()
+    grad_norms = embeds.grad.norm(dim=-1)  # (batch, seq)
+    # Packed sequences never read the padding: its vectors get exactly zero gradient, real tokens do not.
+    assert torch.count_nonzero(grad_norms[~mask.bool()]) == 0
+    assert bool((grad_norms[mask.bool()] > 0).all())
+    # Carried lengths, or no mask (every position real), give the same logits as ids do.
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model(inputs_embeds=embeds, lengths=lens).logits, from_ids, atol=1e-6, rtol=0
+        )
+        full = model(input_ids=ids[2:3]).logits
+        torch.testing.assert_close(model(inputs_embeds=embeds[2:3]).logits, full, atol=1e-6, rtol=0)
+        # Other vectors give other logits: the forward pass reads inputs_embeds, not a lookup.
+        assert not torch.allclose(
+            model(inputs_embeds=embeds.flip(0), attention_mask=mask.flip(0)).logits, from_ids
+        )
+        empty = model(inputs_embeds=torch.zeros(2, 0, 6)).logits
+        torch.testing.assert_close(empty, model.classifier.bias.expand(2, -1))
+
+
 def test_pretrained_base_class_is_public_and_gives_its_init_to_other_heads(tmp_path):
     from transformers import PreTrainedModel
 
@@ -413,7 +447,26 @@ def test_return_tuple_and_hidden_states():
             ValueError,
             "1 rows but the batch has 2",
         ),
-        ({"input_ids": None}, ValueError, "input_ids` is required"),
+        ({"input_ids": None}, ValueError, "input_ids` .* or `inputs_embeds` is required"),
+        (
+            {"input_ids": torch.tensor([[4, 5]]), "inputs_embeds": torch.rand(1, 2, 6)},
+            ValueError,
+            "either `input_ids` or `inputs_embeds`, not both",
+        ),
+        ({"inputs_embeds": torch.rand(2, 6)}, ValueError, r"shape \(batch, seq_len, 6\).*got shape \(2, 6\)"),
+        ({"inputs_embeds": torch.rand(1, 2, 4)}, ValueError, r"config.embedding_dim=6"),
+        ({"inputs_embeds": torch.ones(1, 2, 6, dtype=torch.long)}, ValueError, "floating-point vectors"),
+        ({"inputs_embeds": [[[0.0] * 6]]}, TypeError, "must be a torch.Tensor"),
+        (
+            {"inputs_embeds": torch.rand(1, 2, 6), "attention_mask": torch.ones(1, 3)},
+            ValueError,
+            r"does not match the \(batch, seq_len\) of `inputs_embeds`: \(1, 2\)",
+        ),
+        (
+            {"inputs_embeds": torch.rand(1, 2, 6), "lengths": torch.tensor([3])},
+            ValueError,
+            "lengths` must lie in",
+        ),
     ],
 )
 def test_bad_inputs_raise_clear_errors(kwargs, error, match):

@@ -509,8 +509,19 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         input_ids: Any,
         attention_mask: torch.Tensor | None,
         lengths: torch.Tensor | None,
+        inputs_embeds: Any = None,
     ) -> torch.Tensor:
         """Validates the batch and returns the lengths as an int64 CPU tensor (one per row)."""
+        if inputs_embeds is not None:
+            if input_ids is not None:
+                raise ValueError(
+                    "Pass either `input_ids` or `inputs_embeds`, not both: `inputs_embeds` replaces the "
+                    "embedding lookup of `input_ids`."
+                )
+            positions = self._check_embeds(inputs_embeds)
+            return self._check_mask_and_lengths(positions, attention_mask, lengths, "inputs_embeds")
+        if input_ids is None:
+            raise ValueError("`input_ids` (shape (batch, seq_len)) or `inputs_embeds` is required.")
         if not isinstance(input_ids, torch.Tensor):
             raise TypeError(
                 f"`input_ids` must be a torch.Tensor of token ids, got {type(input_ids).__name__}; "
@@ -523,7 +534,6 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
             )
         if input_ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
             raise ValueError(f"`input_ids` must hold integer token ids, got dtype {input_ids.dtype}.")
-        batch, seq_len = input_ids.shape
         on_cpu = input_ids.device.type == "cpu"
         # Value checks read the tensor, which is a device-to-host sync on an accelerator; there the
         # collator has already checked the ids on the CPU before the copy, so they run on CPU only.
@@ -541,15 +551,46 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 f"`input_ids` holds token id {bad}, outside the embedding's range [0, {self.config.vocab_size}) "
                 f"(config.vocab_size={self.config.vocab_size}); was the model built for this tokenizer's vocab?"
             )
+        return self._check_mask_and_lengths(input_ids, attention_mask, lengths, "input_ids")
+
+    def _check_embeds(self, inputs_embeds: Any) -> torch.Tensor:
+        """Validates ``inputs_embeds`` and returns a (batch, seq_len) view of it for the shape checks."""
+        dim = self.config.embedding_dim
+        if not isinstance(inputs_embeds, torch.Tensor):
+            raise TypeError(
+                f"`inputs_embeds` must be a torch.Tensor of shape (batch, seq_len, {dim}), got "
+                f"{type(inputs_embeds).__name__}."
+            )
+        if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != dim:
+            raise ValueError(
+                f"`inputs_embeds` must have shape (batch, seq_len, {dim}) (config.embedding_dim={dim}), got shape "
+                f"{tuple(inputs_embeds.shape)}."
+            )
+        if not inputs_embeds.is_floating_point():
+            raise ValueError(
+                f"`inputs_embeds` must hold floating-point vectors, got dtype {inputs_embeds.dtype}; token ids "
+                "go in `input_ids`."
+            )
+        return inputs_embeds[..., 0]  # (batch, seq): only its shape and device are read
+
+    def _check_mask_and_lengths(
+        self,
+        positions: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        lengths: torch.Tensor | None,
+        name: str,
+    ) -> torch.Tensor:
+        """Checks the mask and lengths against ``positions`` (batch, seq_len) of input ``name``; CPU lengths."""
+        batch, seq_len = positions.shape
         if attention_mask is not None:
             if not isinstance(attention_mask, torch.Tensor):
                 raise TypeError(
                     f"`attention_mask` must be a torch.Tensor, got {type(attention_mask).__name__}."
                 )
-            if attention_mask.shape != input_ids.shape:
+            if attention_mask.shape != positions.shape:
                 raise ValueError(
-                    f"`attention_mask` shape {tuple(attention_mask.shape)} does not match `input_ids` shape "
-                    f"{tuple(input_ids.shape)}."
+                    f"`attention_mask` shape {tuple(attention_mask.shape)} does not match the (batch, seq_len) "
+                    f"of `{name}`: {tuple(positions.shape)}."
                 )
         if lengths is not None:
             if not isinstance(lengths, torch.Tensor):
@@ -575,8 +616,8 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                     f"{int(lengths.max())}; lengths longer than the sequence would read past the padding."
                 )
             if attention_mask is not None and attention_mask.device.type == "cpu":
-                positions = torch.arange(seq_len)
-                expected = positions[None, :] < lengths[:, None]
+                steps = torch.arange(seq_len)
+                expected = steps[None, :] < lengths[:, None]
                 if not torch.equal(attention_mask.to(torch.bool), expected):
                     raise ValueError(
                         "`attention_mask` must mark a prefix of real tokens followed by right padding that agrees "
@@ -654,6 +695,7 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput | tuple[torch.Tensor, ...]:
         """Classifies a right-padded batch of token ids.
 
@@ -671,6 +713,10 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 ``bert-base-multilingual-cased`` tokenizer driving this model) return segment ids, and
                 ``pipeline`` passes everything the tokenizer returns. An RNN reads one text; segments
                 carry nothing it uses.
+            inputs_embeds: Vectors in place of the embedding lookup, shape ``(batch, seq_len,
+                embedding_dim)``, right-padded (e.g. for gradient-based attributions or adversarial
+                inputs); give ``input_ids`` or this, not both. Embedding dropout applies to them as to the
+                looked-up vectors; word dropout (which replaces ids) does not.
 
         Returns:
             ``SequenceClassifierOutput`` with ``loss`` (when labels are given) and ``logits``
@@ -680,19 +726,27 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        if input_ids is None:
-            raise ValueError("`input_ids` is required (shape (batch, seq_len)).")
-        lengths = self._check_inputs(input_ids, attention_mask, lengths)
-        batch, seq_len = input_ids.shape
-        device = input_ids.device
-        if seq_len == 0:
-            # A batch of empty texts: give packing one pad column to read; pooling zeroes it below.
-            input_ids = torch.full((batch, 1), self.config.pad_token_id, dtype=input_ids.dtype, device=device)
-            seq_len = 1
-
-        if self.training and self.config.word_dropout > 0:
-            input_ids = self._drop_words(input_ids, lengths)
-        embedded = self.embedding_dropout(self.embeddings(input_ids))  # (batch, seq, emb)
+        lengths = self._check_inputs(input_ids, attention_mask, lengths, inputs_embeds)
+        if inputs_embeds is not None:
+            batch, seq_len, _ = inputs_embeds.shape
+            device = inputs_embeds.device
+            if seq_len == 0:
+                # A batch of empty texts: give packing one zero column to read; pooling zeroes it below.
+                inputs_embeds = inputs_embeds.new_zeros((batch, 1, inputs_embeds.shape[-1]))
+                seq_len = 1
+            embedded = self.embedding_dropout(inputs_embeds)  # (batch, seq, emb)
+        else:
+            batch, seq_len = input_ids.shape
+            device = input_ids.device
+            if seq_len == 0:
+                # A batch of empty texts: give packing one pad column to read; pooling zeroes it below.
+                input_ids = torch.full(
+                    (batch, 1), self.config.pad_token_id, dtype=input_ids.dtype, device=device
+                )
+                seq_len = 1
+            if self.training and self.config.word_dropout > 0:
+                input_ids = self._drop_words(input_ids, lengths)
+            embedded = self.embedding_dropout(self.embeddings(input_ids))  # (batch, seq, emb)
         # Zero-length texts are packed as one step and their pooled vector is zeroed afterwards. Rows are
         # sorted by length here, on the CPU, and both permutations go to the device by non_blocking copies:
         # pack_padded_sequence(enforce_sorted=False) would copy with a blocking host-to-device copy, and
