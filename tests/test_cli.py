@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cli_runner import run_cli
+from rnn_textclf.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -249,10 +250,16 @@ def test_bad_input_one_line_exit_2(tmp_path, args, message):
     assert (tmp_path / "existing" / "keep.txt").read_text() == "precious"
 
 
-def test_help_for_every_command(tmp_path):
-    for command in ([], ["train"], ["evaluate"], ["predict"], ["push"]):
-        proc = run_cli(*command, "--help", cwd=tmp_path)
-        assert proc.returncode == 0 and "usage: rnn-textclf" in proc.stdout
+def test_help_for_every_command(tmp_path, capsys):
+    # The entry point as a user runs it; each command's help in-process (the same parser, without
+    # paying the ~5 s start of a Python that imports torch and transformers per command).
+    proc = run_cli("--help", cwd=tmp_path)
+    assert proc.returncode == 0 and "usage: rnn-textclf" in proc.stdout
+    for command in ("train", "evaluate", "predict", "push"):
+        with pytest.raises(SystemExit) as exited:
+            main([command, "--help"])
+        assert exited.value.code == 0
+        assert f"usage: rnn-textclf {command}" in capsys.readouterr().out
     assert run_cli(cwd=tmp_path).returncode == 2
 
 
