@@ -101,6 +101,37 @@ def test_rnn_trainer_learns_with_length_grouping_and_predicts_in_order(ag_news, 
         np.testing.assert_allclose(prediction.predictions[i], alone, atol=1e-5)
 
 
+def test_without_a_tokenizer_the_collator_comes_from_the_model_config(ag_news, tmp_path):
+    # Trainer(model, args, train_dataset) on tokenized rows, no tokenizer: Trainer's default_data_collator
+    # fails on texts of different lengths; RNNTrainer pads with the model's pad id instead.
+    train, test, tokenizer = ag_news
+    model = make_model(tokenizer)
+    trainer = RNNTrainer(model=model, args=args(tmp_path, num_train_epochs=2), train_dataset=train)
+    collator = trainer.data_collator
+    assert isinstance(collator, PackedSequenceCollator)
+    assert (collator.pad_token_id, collator.vocab_size) == (
+        model.config.pad_token_id,
+        model.config.vocab_size,
+    )
+    trainer.train()
+    prediction = trainer.predict(test)
+    assert np.array_equal(prediction.label_ids, np.array(test["label"]))  # data-set order
+    accuracy = float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())
+    assert accuracy > 0.6  # chance is 0.25
+    # Rows padded with the model's pad id: a text's logits do not depend on its batch.
+    model = trainer.model.eval()
+    with torch.no_grad():
+        alone = model(input_ids=torch.tensor([test[5]["input_ids"]])).logits[0].numpy()
+    np.testing.assert_allclose(prediction.predictions[5], alone, atol=1e-5)
+    # The vocab size is checked on the CPU, before any step.
+    bad = test.select(range(4)).map(lambda row: {"input_ids": [*row["input_ids"], len(tokenizer)]})
+    with pytest.raises(ValueError, match=f"{len(tokenizer)}"):
+        trainer.predict(bad)
+    # A collator given positionally (Trainer's third argument) is kept.
+    mine = PackedSequenceCollator(tokenizer)
+    assert RNNTrainer(make_model(tokenizer), args(tmp_path), mine).data_collator is mine
+
+
 def test_plain_trainer_keeps_order_with_default_sampling(ag_news, tmp_path):
     _, test, tokenizer = ag_news
     # Shuffle the lengths hard: sort by length descending, then interleave.

@@ -203,8 +203,10 @@ class RNNTrainer(Trainer):
     - ``lengths`` stay on the CPU when batches move to the accelerator, so packing needs no
       device-to-host copy. Under multi-GPU DDP they go to the model as a NumPy array: DDP moves every
       tensor argument to its GPU, and the model would have to copy the lengths back at every step.
-    - With no ``data_collator`` but a ``processing_class`` (the tokenizer), it uses
-      [`PackedSequenceCollator`][rnn_textclf.PackedSequenceCollator].
+    - With no ``data_collator`` it uses [`PackedSequenceCollator`][rnn_textclf.PackedSequenceCollator]:
+      built from the ``processing_class`` (the tokenizer) when there is one, else from the model's
+      ``config.pad_token_id`` and ``config.vocab_size`` (``Trainer``'s default collator cannot batch
+      texts of different lengths).
     - The tokenizer and the model must agree: a tokenizer with more tokens than ``config.vocab_size``
       (ids the embedding does not have) or another pad id raises ``ValueError`` here, not an opaque
       error mid-training; a smaller tokenizer logs a warning (fine for an embedding padded to a round
@@ -252,7 +254,8 @@ class RNNTrainer(Trainer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         _refuse_checkpoint_pushes(kwargs.get("args", args[1] if len(args) > 1 else None))
-        if kwargs.get("data_collator") is None and kwargs.get("processing_class") is not None:
+        collator_given = kwargs.get("data_collator") is not None or (len(args) > 2 and args[2] is not None)
+        if not collator_given and kwargs.get("processing_class") is not None:
             kwargs["data_collator"] = PackedSequenceCollator(kwargs["processing_class"])
         self._ema: EMACallback | None = None
         self._freeze: EmbeddingFreezeCallback | None = None
@@ -261,6 +264,18 @@ class RNNTrainer(Trainer):
         self._epoch_last_update: int | None = None
         self._parameter_count: tuple[nn.Module, int] | None = None
         super().__init__(*args, **kwargs)
+        config = getattr(self.model, "config", None)
+        if (
+            not collator_given
+            and self.processing_class is None
+            and isinstance(getattr(config, "pad_token_id", None), int)
+        ):
+            # Without a tokenizer Trainer would stack rows with its default_data_collator, which fails on
+            # texts of different lengths ("expected sequence of length 9 at dim 1 (got 10)"); the model's
+            # config knows the pad id and the vocab size the collator needs.
+            self.data_collator = PackedSequenceCollator(
+                pad_token_id=config.pad_token_id, vocab_size=getattr(config, "vocab_size", None)
+            )
         self._warned_unused_teacher = False
         self._check_tokenizer_matches_model()
         self._no_pin_memory_without_accelerator()
