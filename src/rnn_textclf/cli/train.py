@@ -665,11 +665,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     m.add_argument("--max-length", type=_positive_int, help="truncate texts to this many tokens")
     t = train.add_argument_group("training (default: the recipe's value)")
+    from ..recipes import list_recipes
+
     t.add_argument(
         "--recipe",
-        help="train by a named recipe (default, bilstm-glove, bilstm-glove-large, bigru-glove, lecture-rnn; see "
-        "rnn_textclf.recipes) or a recipe .yaml/.json file; the model and training options given override "
-        "its fields (default: the 'default' recipe)",
+        help=f"train by a named recipe ({', '.join(list_recipes())}; see rnn_textclf.recipes) or a recipe "
+        ".yaml/.json file; the model and training options given override its fields (default: the 'default' "
+        "recipe)",
     )
     t.add_argument("--epochs", type=_positive_float)
     t.add_argument("--batch-size", type=_positive_int, help="texts per step on each process")
