@@ -82,7 +82,7 @@ def test_predict_from_args_stdin_and_file(trained, tmp_path):
     assert len(lines) == 3 and lines[2]["text"] == ""  # an empty line is classified, not dropped
 
 
-def test_predict_quantized_and_onnx_agree_with_float(trained, tmp_path):
+def test_predict_quantized_and_onnx_agree_with_float(trained, tmp_path, capsys):
     texts = [
         "URGENT! You have won a 1 week FREE membership, call now",
         "ok see you later",
@@ -98,8 +98,8 @@ def test_predict_quantized_and_onnx_agree_with_float(trained, tmp_path):
         if flag:
             base = labels[()]
             assert labels[tuple(flag)] == base, flag
-    both = run_cli("predict", str(trained), "hi", "--quantize", "--onnx", cwd=tmp_path)
-    assert both.returncode == 2 and "either --quantize or --onnx" in both.stderr
+    assert main(["predict", str(trained), "hi", "--quantize", "--onnx"]) == 2  # a usage error: in-process
+    assert "either --quantize or --onnx" in capsys.readouterr().err
 
 
 def test_push_then_predict_from_the_hub(trained, tmp_path, minihub):
