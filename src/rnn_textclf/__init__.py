@@ -10,6 +10,7 @@ from .distillation import add_teacher_logits, augment_texts, build_transfer_set
 from .export import OnnxClassifier, QuantizedRNNClassifier, export_onnx, quantize_dynamic, quantize_onnx
 from .modelcard import write_model_card
 from .modeling import RNNClassifier, RNNClassifierPreTrainedModel
+from .pretraining import RNNLanguageModel
 from .streaming import LengthBucketedStream, bucket_stream
 from .tokenization import RNNTokenizer, basic_english_tokenize
 from .trainer import RNNTrainer
@@ -42,6 +43,7 @@ __all__ = [
     "RNNClassifier",
     "RNNClassifierConfig",
     "RNNClassifierPreTrainedModel",
+    "RNNLanguageModel",
     "RNNTokenizer",
     "RNNTrainer",
     "RNNTrainingArguments",

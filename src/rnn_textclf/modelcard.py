@@ -193,6 +193,7 @@ def build_model_card(
     lines += _architecture(model, config)
     lines += _tokenizer_section(config, tokenizer_files)
     lines += _vectors_section(vectors)
+    lines += _pretraining_section(config)
     lines += _distillation_section(config)
     lines += _training_section(info)
     lines += _evaluation_section(metrics, info.get("eval_data"))
@@ -506,6 +507,26 @@ def _summary(model: Any, config: Any, vectors: dict[str, Any] | None, info: Mapp
     if isinstance(distilled, Mapping) and distilled.get("teacher"):
         text += f" It was distilled from the teacher `{distilled['teacher']}` (see Distillation below)."
     return [text, ""]
+
+
+def _pretraining_section(config: Any) -> list[str]:
+    """``config.pretraining`` (set by ``rnn-textclf train --pretrain-epochs``): what the language model learnt."""
+    pretrained = getattr(config, "pretraining", None)
+    if not isinstance(pretrained, Mapping) or not pretrained.get("epochs"):
+        return []
+    rows = [
+        ("Objective", str(pretrained.get("objective", "language model"))),
+        ("Epochs", str(pretrained["epochs"])),
+        ("Texts", f"{pretrained['texts']:,}" if isinstance(pretrained.get("texts"), int) else "-"),
+    ]
+    if pretrained.get("validation_perplexity") is not None:
+        rows.append(("Validation perplexity", f"{float(pretrained['validation_perplexity']):,.2f}"))
+    text = (
+        "Before the classifier trained, its embedding and recurrent layer were pretrained as a language "
+        'model on the training texts, without their labels (Dai & Le 2015, "Semi-supervised Sequence '
+        'Learning").'
+    )
+    return ["## Pretraining", "", text, "", *_table(("", ""), rows)]
 
 
 def _distillation_section(config: Any) -> list[str]:

@@ -727,6 +727,44 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
         lengths = self._check_inputs(input_ids, attention_mask, lengths, inputs_embeds)
+        embedded, outputs, h_n = self._encode(input_ids, inputs_embeds, lengths)
+        batch, seq_len = outputs.shape[:2]
+        device = outputs.device
+        lengths_dev = lengths.to(device, non_blocking=True)
+        mask = torch.arange(seq_len, device=device)[None, :] < lengths_dev[:, None]  # (batch, seq)
+        pooled = self._pool(outputs, h_n, mask, lengths_dev)  # (batch, pooled_size)
+        pooled = pooled.masked_fill((lengths_dev == 0)[:, None], 0.0)
+        logits = self.classifier(self.classifier_dropout(pooled))  # (batch, num_labels)
+
+        loss = None
+        if labels is not None:
+            labels = self._check_labels(labels, batch, logits)
+            problem = self.config.problem_type
+            if problem == "regression":
+                if self.num_labels == 1:
+                    loss = nn.functional.mse_loss(logits.squeeze(-1), labels.view(-1))
+                else:
+                    loss = nn.functional.mse_loss(logits, labels)
+            elif problem == "single_label_classification":
+                loss = nn.functional.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1))
+            else:
+                loss = nn.functional.binary_cross_entropy_with_logits(logits, labels)
+
+        hidden_states = (embedded, outputs) if output_hidden_states else None
+        if not return_dict:
+            result = tuple(x for x in (logits, hidden_states) if x is not None)
+            return ((loss, *result)) if loss is not None else result
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+
+    def _encode(
+        self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Embedding (or ``inputs_embeds``), dropout and the packed RNN over checked inputs.
+
+        Returns ``(embedded, outputs, h_n)``: ``(batch, seq, emb)``, ``(batch, seq, dirs * out)`` with
+        zeros at padding, rows in input order, and the final states ``(layers * dirs, batch, out)``. A
+        batch of width 0 comes back with width 1 (one pad column; callers mask it by ``lengths``).
+        """
         if inputs_embeds is not None:
             batch, seq_len, _ = inputs_embeds.shape
             device = inputs_embeds.device
@@ -765,32 +803,7 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
             PackedSequence(packed_out.data, packed_out.batch_sizes), batch_first=True, total_length=seq_len
         )  # (batch, seq, dirs*out), rows by decreasing length
         outputs = outputs.index_select(0, restore_dev)  # rows in input order
-
-        lengths_dev = lengths.to(device, non_blocking=True)
-        mask = torch.arange(seq_len, device=device)[None, :] < lengths_dev[:, None]  # (batch, seq)
-        pooled = self._pool(outputs, h_n, mask, lengths_dev)  # (batch, pooled_size)
-        pooled = pooled.masked_fill((lengths_dev == 0)[:, None], 0.0)
-        logits = self.classifier(self.classifier_dropout(pooled))  # (batch, num_labels)
-
-        loss = None
-        if labels is not None:
-            labels = self._check_labels(labels, batch, logits)
-            problem = self.config.problem_type
-            if problem == "regression":
-                if self.num_labels == 1:
-                    loss = nn.functional.mse_loss(logits.squeeze(-1), labels.view(-1))
-                else:
-                    loss = nn.functional.mse_loss(logits, labels)
-            elif problem == "single_label_classification":
-                loss = nn.functional.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1))
-            else:
-                loss = nn.functional.binary_cross_entropy_with_logits(logits, labels)
-
-        hidden_states = (embedded, outputs) if output_hidden_states else None
-        if not return_dict:
-            result = tuple(x for x in (logits, hidden_states) if x is not None)
-            return ((loss, *result)) if loss is not None else result
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+        return embedded, outputs, h_n
 
     def _drop_words(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``config.word_dropout``: each real token becomes ``config.unk_token_id`` with that probability."""

@@ -99,7 +99,16 @@ _MODEL_OPTIONS = (
 )
 
 #: Options that set the recipe field of the same name.
-_RECIPE_OPTIONS = ("min_freq", "max_vocab_size", "max_length", "epochs", "batch_size", "lr", "weight_decay")
+_RECIPE_OPTIONS = (
+    "min_freq",
+    "max_vocab_size",
+    "max_length",
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "pretrain_epochs",
+)
 
 
 #: Options that set a key of the recipe's ``distillation`` section (without the ``distillation_`` prefix).
@@ -276,6 +285,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             "teacher_logits", transfer["teacher_logits"]
         )
 
+    pretraining = None
+    if recipe.pretrain_epochs and resume is None:  # a resumed run's checkpoint holds the pretrained weights
+        pretraining = _pretrain(args, recipe, model, tokenizer, encoded, checkpoint_dir)
+        model.config.pretraining = pretraining  # config.json and the model card say how it was trained
+    elif recipe.pretrain_epochs:
+        _info("Resuming: the language-model pretraining is in the checkpoint's weights already.")
+
     metric_keys = [
         "loss",
         "eval_loss",
@@ -370,6 +386,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 report["vectors"] = {"name": recipe.vectors, "coverage": str(coverage)}
             if distillation:
                 report["distillation"] = distillation["card"]
+            if pretraining:
+                report["pretraining"] = pretraining
             eval_split = "test" if "test" in encoded else "validation"
             with _stdout_to_stderr():
                 prediction = trainer.predict(encoded[eval_split])
@@ -439,6 +457,65 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.push_to_hub:
         _push(output_dir, args.push_to_hub)
     return EXIT_OK
+
+
+def _pretrain(
+    args: argparse.Namespace, recipe: Any, model: Any, tokenizer: Any, encoded: dict[str, Any], folder: Path
+) -> dict[str, Any]:
+    """``recipe.pretrain_epochs`` of language-model pretraining on the training texts; what it did."""
+    import math
+
+    from transformers import TrainerCallback
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    epochs = recipe.pretrain_epochs
+    _info(
+        f"Pretraining the embedding and RNN as a language model for {epochs} epoch{'s' * (epochs != 1)} on "
+        f"{len(encoded['train']):,} training texts (each token predicted from the ones before it"
+        f"{' and, backwards, from the ones after it' if model.config.bidirectional else ''})."
+    )
+
+    class EpochLines(TrainerCallback):
+        """One line per epoch: the training loss and the held-out texts' perplexity."""
+
+        loss: float | None = None
+
+        def on_log(self, _args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if logs and "loss" in logs:
+                self.loss = logs["loss"]
+
+        def on_evaluate(self, _args: Any, state: Any, control: Any, metrics: Any = None, **kw: Any) -> None:
+            if metrics and "eval_loss" in metrics:
+                _info(
+                    f"  pretraining epoch {state.epoch:.0f}/{epochs}: loss {self.loss:.4f}, validation loss "
+                    f"{metrics['eval_loss']:.4f} (perplexity {math.exp(metrics['eval_loss']):,.1f})"
+                )
+
+    trainer = recipe.pretrainer(
+        model,
+        tokenizer,
+        folder / "pretraining",
+        train_dataset=encoded["train"],
+        eval_dataset=encoded["validation"],
+        seed=args.seed,
+        disable_tqdm=args.quiet,
+    )
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(EpochLines())
+    started = time.perf_counter()
+    with _stdout_to_stderr():
+        trainer.train()
+    loss = [entry for entry in trainer.state.log_history if "eval_loss" in entry][-1]["eval_loss"]
+    return {
+        "objective": "language model: next token"
+        + ("; previous token for the backward direction" if model.config.bidirectional else ""),
+        "epochs": epochs,
+        "texts": len(encoded["train"]),
+        "validation_loss": round(float(loss), 4),
+        "validation_perplexity": round(math.exp(loss), 2),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def _describe_tokenizer(tokenizer: Any, recipe: Any) -> str:
@@ -686,6 +763,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--max-steps", type=int, help="stop after N optimizer steps (overrides --epochs; default: off)"
+    )
+    t.add_argument(
+        "--pretrain-epochs",
+        type=_non_negative_int,
+        metavar="N",
+        help="first train the embedding and RNN for N epochs as a language model on the training texts "
+        "(no labels needed; helps most without word vectors, e.g. characters of Chinese text); 0: off",
     )
     c = train.add_argument_group("checkpoints")
     c.add_argument(

@@ -182,6 +182,13 @@ class Recipe:
         metric_for_best_model: The validation metric that picks the kept epoch and drives early stopping
             (``metric_for_best_model``): one of ``SELECTION_METRICS``; ``"auto"`` is F1 of the second
             class for two classes, macro F1 for more and micro F1 for multi-label data.
+        pretrain_epochs: Epochs of language-model pretraining before the classifier trains (``0``, the
+            default: none): the embedding and the RNN first learn to predict each token of the training
+            texts from the tokens before it (and, bidirectional, from those after it), which needs no
+            labels (Dai & Le 2015; [`RNNLanguageModel`][rnn_textclf.pretraining.RNNLanguageModel]), with
+            the recipe's ``lr``, ``batch_size``, ``warmup_ratio`` and ``grad_clip``. Most useful without
+            pretrained ``vectors`` (e.g. characters of Chinese text). A bidirectional model needs
+            ``num_layers: 1``.
         distillation: ``None`` (the default), or how to distil from a teacher (Tang et al. 2019), a mapping
             with any of ``alpha`` (weight of the teacher's signal vs the labels, ``distillation_alpha``;
             default 0.5, 1.0: teacher only), ``temperature`` (of the ``"kl"`` loss,
@@ -219,6 +226,7 @@ class Recipe:
     patience: int | None = None
     max_train_seconds: float | None = None
     metric_for_best_model: str = "accuracy"
+    pretrain_epochs: int = 0
     distillation: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
@@ -316,6 +324,19 @@ class Recipe:
             not _is_number(self.max_train_seconds) or self.max_train_seconds <= 0
         ):
             _fail("max_train_seconds", self.max_train_seconds, "a positive number of seconds or null")
+        if not _is_int(self.pretrain_epochs) or self.pretrain_epochs < 0:
+            _fail("pretrain_epochs", self.pretrain_epochs, "an integer >= 0")
+        if (
+            self.pretrain_epochs
+            and self.model.get("bidirectional", False)
+            and self.model.get("num_layers", 1) > 1
+        ):
+            raise InvalidRecipeError(
+                f"Recipe field `pretrain_epochs` is {self.pretrain_epochs} but the model is bidirectional with "
+                f"num_layers {self.model.get('num_layers')}: a stacked bidirectional RNN cannot be pretrained as a "
+                "language model (its upper layers see the token to predict). Use `num_layers: 1`, "
+                "`bidirectional: false`, or `pretrain_epochs: 0`."
+            )
         self._validate_distillation()
         # The model fields are checked by the config itself (vocab size etc. are placeholders here).
         from ..configuration import RNNClassifierConfig
@@ -679,6 +700,80 @@ class Recipe:
             values["distillation_loss"] = options["loss"]
         values.update(overrides)
         return RNNTrainingArguments(**values)
+
+    def pretrainer(
+        self,
+        model: Any,
+        tokenizer: Any,
+        output_dir: str | Path,
+        *,
+        train_dataset: Any,
+        eval_dataset: Any = None,
+        seed: int = 0,
+        **overrides: Any,
+    ) -> RNNTrainer:
+        """An [`RNNTrainer`][rnn_textclf.RNNTrainer] that pretrains ``model`` as a language model.
+
+        ``pretrain_epochs`` epochs of [`RNNLanguageModel`][rnn_textclf.pretraining.RNNLanguageModel]
+        over the texts of ``train_dataset`` (its labels and teacher logits are not used), with the recipe's
+        ``lr``, ``batch_size``, ``warmup_ratio``, ``grad_clip`` and length-grouped batches; the loss on
+        ``eval_dataset`` (when given) is evaluated after each epoch. Training it changes ``model``'s
+        embedding and RNN in place; nothing is saved.
+
+        Args:
+            model: The classifier from ``build_model``.
+            tokenizer: Its tokenizer.
+            output_dir: Trainer's folder (nothing is written there but logs of the run).
+            train_dataset: ``encode(tokenizer, texts, ...)`` of the texts to learn from.
+            eval_dataset: The same of held-out texts, or ``None``.
+            seed: Seed of the heads' initialisation, batch order and dropout.
+            **overrides: Other ``RNNTrainingArguments`` fields (``report_to``, ``disable_tqdm``, ...).
+        """
+        from transformers import set_seed
+
+        from ..pretraining import RNNLanguageModel
+        from ..trainer import RNNTrainer
+        from ..training_args import RNNTrainingArguments
+
+        if not self.pretrain_epochs:
+            raise InvalidRecipeError(
+                f"Recipe {self.name!r} has `pretrain_epochs: 0`: there is nothing to pretrain."
+            )
+
+        def texts_only(dataset: Any) -> Any:
+            drop = [c for c in ("labels", "label", "teacher_logits") if c in dataset.column_names]
+            return dataset.remove_columns(drop) if drop else dataset
+
+        set_seed(seed)
+        values: dict[str, Any] = {
+            "output_dir": str(output_dir),
+            "per_device_train_batch_size": self.batch_size,
+            "per_device_eval_batch_size": 256,
+            "num_train_epochs": self.pretrain_epochs,
+            "learning_rate": self.lr,
+            "optim": "adamw_torch_fused",
+            "lr_scheduler_type": "linear",
+            "warmup_steps": self.warmup_ratio,
+            "max_grad_norm": 0.0 if self.grad_clip is None else self.grad_clip,
+            "eval_strategy": "no" if eval_dataset is None else "epoch",
+            "save_strategy": "no",
+            "logging_strategy": "epoch",
+            "train_sampling_strategy": "group_by_length",
+            "seed": seed,
+            "report_to": "none",
+            "use_cpu": not torch.cuda.is_available(),
+            "dataloader_pin_memory": torch.cuda.is_available(),
+            # The classifier's own head takes no part in the language model's loss.
+            "ddp_find_unused_parameters": True,
+        }
+        values.update(overrides)
+        return RNNTrainer(
+            model=RNNLanguageModel(model),
+            args=RNNTrainingArguments(**values),
+            train_dataset=texts_only(train_dataset),
+            eval_dataset=None if eval_dataset is None else texts_only(eval_dataset),
+            processing_class=tokenizer,
+        )
 
     def callbacks(self) -> list[Any]:
         """The recipe's Trainer callbacks: ``EarlyStoppingCallback(patience)`` when ``patience`` is set."""

@@ -1,0 +1,137 @@
+"""Language-model pretraining of a classifier's embedding and RNN on its own texts (Dai & Le 2015).
+
+Without pretrained word vectors (a language or domain GloVe does not cover, character tokens) the
+embedding and the RNN start from random values and learn only from the labelled texts. Training them
+first to predict each token of the texts, which needs no labels, gives the classifier a start that has
+read the language: Dai & Le ("Semi-supervised Sequence Learning", 2015) pretrained LSTMs this way. The
+wrapper here trains with the one engine, ``RNNTrainer``, like everything else:
+
+    lm = RNNLanguageModel(model)          # shares model's embedding and RNN
+    RNNTrainer(model=lm, args=args, train_dataset=tokenized_texts, processing_class=tokenizer).train()
+    RNNTrainer(model=model, ...).train()  # the classifier, from the pretrained embedding and RNN
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.modeling_outputs import ModelOutput
+
+from .modeling import RNNClassifier
+
+__all__ = ["LanguageModelOutput", "RNNLanguageModel"]
+
+
+@dataclass
+class LanguageModelOutput(ModelOutput):
+    """What ``RNNLanguageModel`` returns.
+
+    Args:
+        loss: Mean cross-entropy per predicted token (natural log: ``exp(loss)`` is the perplexity).
+    """
+
+    loss: torch.Tensor | None = None
+
+
+class RNNLanguageModel(nn.Module):
+    """An ``RNNClassifier``'s embedding and RNN with next-token heads: a language model to pretrain them.
+
+    The forward direction of the RNN predicts each token from the tokens before it; for a bidirectional
+    RNN the backward direction also predicts each token from the tokens after it (one linear head per
+    direction, as in ELMo). The loss is the mean cross-entropy over every predicted token of the batch;
+    padding predicts nothing and is never read (the sequences are packed). The wrapper holds the
+    classifier's own modules, so training it (with ``RNNTrainer``, on tokenized texts without labels)
+    changes the classifier's embedding and RNN in place; the heads are dropped afterwards. The model's
+    dropouts, word dropout included, apply while it trains.
+
+    A stacked bidirectional RNN is refused: from its second layer on, each direction reads both directions
+    of the layer below, so every position would already have seen the token it is asked to predict.
+
+    Args:
+        classifier: The ``RNNClassifier`` to pretrain (a fresh one, or one with word vectors loaded).
+
+    Raises:
+        TypeError: ``classifier`` is not an ``RNNClassifier``.
+        ValueError: ``classifier`` is bidirectional with ``num_layers`` > 1.
+    """
+
+    def __init__(self, classifier: RNNClassifier) -> None:
+        super().__init__()
+        if not isinstance(classifier, RNNClassifier):
+            raise TypeError(
+                f"RNNLanguageModel pretrains an RNNClassifier, got {type(classifier).__name__}; build the model with "
+                "RNNClassifier(RNNClassifierConfig(...)) first."
+            )
+        config = classifier.config
+        if config.bidirectional and config.num_layers > 1:
+            raise ValueError(
+                f"RNNLanguageModel cannot pretrain a bidirectional RNN with num_layers={config.num_layers}: from the "
+                "second layer on, each direction reads both directions of the layer below and so has seen the token "
+                "it would predict. Pretrain with num_layers=1 (bidirectional) or bidirectional=False."
+            )
+        self.classifier = classifier
+        rnn = classifier.rnn
+        size = getattr(rnn, "proj_size", 0) or rnn.hidden_size  # each direction's output size
+        self.next_token = nn.Linear(size, config.vocab_size)  # forward direction: the token after
+        self.previous_token = nn.Linear(size, config.vocab_size) if config.bidirectional else None
+        for head in (self.next_token, self.previous_token):
+            if head is not None:
+                nn.init.normal_(head.weight, std=config.initializer_range)
+                nn.init.zeros_(head.bias)
+        self.to(classifier.device)
+
+    @property
+    def config(self) -> Any:
+        """The classifier's config (``RNNTrainer`` checks the tokenizer against it)."""
+        return self.classifier.config
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The classifier's embedding (what adversarial training and NEFTune perturb)."""
+        return self.classifier.get_input_embeddings()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        return_loss: bool = True,
+    ) -> LanguageModelOutput:
+        """The language-model loss of a right-padded batch of token ids.
+
+        Args:
+            input_ids: Token ids, shape ``(batch, seq_len)``, right-padded.
+            attention_mask: 1 for real tokens, 0 for padding; gives the lengths when ``lengths`` is not given.
+            lengths: Number of real tokens per text ``(batch,)`` (``PackedSequenceCollator`` carries them).
+            token_type_ids: Accepted and ignored, as by ``RNNClassifier``.
+            return_loss: Accepted for ``Trainer``, which then reports ``eval_loss`` without labels; the loss
+                is always returned.
+
+        Returns:
+            A [`LanguageModelOutput`][rnn_textclf.pretraining.LanguageModelOutput] with ``loss``.
+        """
+        classifier = self.classifier
+        lengths = classifier._check_inputs(input_ids, attention_mask, lengths)
+        _, outputs, _ = classifier._encode(input_ids, None, lengths)  # (batch, seq, dirs * size)
+        device = outputs.device
+        size = self.next_token.in_features
+        lengths_dev = lengths.to(device, non_blocking=True)
+        steps = torch.arange(max(input_ids.shape[1] - 1, 0), device=device)  # (seq - 1,)
+        # Position t predicts token t + 1 (forward) and position t + 1 predicts token t (backward): both
+        # for t < length - 1. Boolean indexing keeps only those rows before the vocab-sized projection.
+        keep = steps[None, :] < (lengths_dev - 1)[:, None]  # (batch, seq - 1)
+        total = F.cross_entropy(
+            self.next_token(outputs[:, :-1, :size][keep]), input_ids[:, 1:][keep], reduction="sum"
+        )
+        count = keep.sum()
+        if self.previous_token is not None:
+            total = total + F.cross_entropy(
+                self.previous_token(outputs[:, 1:, size:][keep]), input_ids[:, :-1][keep], reduction="sum"
+            )
+            count = count * 2
+        loss = total / count.clamp(min=1)
+        return LanguageModelOutput(loss=loss)

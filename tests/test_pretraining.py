@@ -1,0 +1,188 @@
+"""Language-model pretraining (RNNLanguageModel): it learns what the texts hold and cannot cheat."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+
+import pytest
+import torch
+
+from cli_runner import run_cli
+from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer
+from rnn_textclf.data import load_sms_spam
+from rnn_textclf.pretraining import RNNLanguageModel
+from rnn_textclf.recipes import InvalidRecipeError, get_recipe
+
+PAD, UNK, FIRST, V = 0, 1, 2, 12  # ids FIRST..V-1 are the 10 "words"
+
+
+def tiny(rnn_type="gru", bidirectional=True, **kwargs) -> RNNClassifier:
+    torch.manual_seed(0)
+    config = RNNClassifierConfig(
+        vocab_size=V,
+        pad_token_id=PAD,
+        num_labels=2,
+        embedding_dim=16,
+        hidden_size=32,
+        rnn_type=rnn_type,
+        bidirectional=bidirectional,
+        **kwargs,
+    )
+    return RNNClassifier(config)
+
+
+def batch_of(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([len(r) for r in rows])
+    ids = torch.full((len(rows), int(lengths.max())), PAD)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row)
+    return ids, lengths
+
+
+def train_on(lm: RNNLanguageModel, make_rows, steps: int = 150) -> float:
+    """Adam on fresh batches from ``make_rows(generator)``; the mean loss of the last 20 steps."""
+    gen = torch.Generator().manual_seed(1)
+    optimizer = torch.optim.Adam(lm.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(steps):
+        ids, lengths = batch_of(make_rows(gen))
+        loss = lm(input_ids=ids, lengths=lengths).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return sum(losses[-20:]) / 20
+
+
+def random_rows(gen: torch.Generator) -> list[list[int]]:
+    lengths = torch.randint(4, 12, (32,), generator=gen).tolist()
+    return [torch.randint(FIRST, V, (n,), generator=gen).tolist() for n in lengths]
+
+
+def counting_rows(gen: torch.Generator) -> list[list[int]]:
+    """Each token is the one before it plus one (mod 10): fully predictable in both directions."""
+    starts = torch.randint(0, 10, (32,), generator=gen).tolist()
+    lengths = torch.randint(4, 12, (32,), generator=gen).tolist()
+    return [[FIRST + (s + k) % 10 for k in range(n)] for s, n in zip(starts, lengths, strict=True)]
+
+
+@pytest.mark.parametrize(("rnn_type", "bidirectional"), [("gru", True), ("lstm", False), ("rnn", True)])
+def test_learns_structure_and_cannot_see_the_token_it_predicts(rnn_type, bidirectional):
+    # Counting sequences are learnt (the loss falls near zero); fresh random tokens cannot be predicted, so
+    # the loss stays at log(10) unless a direction sees the token it predicts (it would then copy it).
+    learnt = train_on(RNNLanguageModel(tiny(rnn_type, bidirectional)), counting_rows)
+    assert learnt < 0.3
+    chance = math.log(10)
+    random = train_on(RNNLanguageModel(tiny(rnn_type, bidirectional)), random_rows)
+    assert random > 0.9 * chance, (random, chance)
+
+
+def test_padding_changes_nothing_and_the_loss_is_per_token():
+    lm = RNNLanguageModel(tiny()).eval()
+    rows = [[2, 5, 7, 3], [4, 4], [9, 8, 7, 6, 5, 4, 3], [6]]  # a one-token text predicts nothing
+    ids, lengths = batch_of(rows)
+    with torch.no_grad():
+        batched = lm(input_ids=ids, lengths=lengths).loss
+        # Each text alone, weighted by its predictions (2 directions x (length - 1) tokens).
+        alone = [lm(input_ids=torch.tensor([r])).loss for r in rows if len(r) > 1]
+        weights = [2 * (len(r) - 1) for r in rows if len(r) > 1]
+        expected = sum(w * loss for w, loss in zip(weights, alone, strict=True)) / sum(weights)
+        torch.testing.assert_close(batched, expected, atol=1e-5, rtol=0)
+        wider = torch.cat([ids, torch.full((4, 3), PAD)], dim=1)  # more padding: the same loss
+        torch.testing.assert_close(lm(input_ids=wider, lengths=lengths).loss, batched, atol=1e-6, rtol=0)
+        mask = (torch.arange(ids.shape[1])[None, :] < lengths[:, None]).long()
+        torch.testing.assert_close(lm(input_ids=ids, attention_mask=mask).loss, batched, atol=1e-6, rtol=0)
+        nothing = lm(input_ids=torch.tensor([[3], [4]])).loss  # no text has a token to predict
+    assert nothing.item() == 0.0
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match=r"bidirectional RNN with num_layers=2.*num_layers=1"):
+        RNNLanguageModel(tiny(num_layers=2))
+    RNNLanguageModel(tiny(bidirectional=False, num_layers=2))  # one direction: stacking is fine
+    with pytest.raises(TypeError, match="pretrains an RNNClassifier, got Linear"):
+        RNNLanguageModel(torch.nn.Linear(2, 2))
+    recipe = get_recipe("default")
+    for bad in (-1, 1.5, True):
+        with pytest.raises(
+            InvalidRecipeError, match=rf"`pretrain_epochs` must be an integer >= 0, got {bad!r}"
+        ):
+            recipe.replace(pretrain_epochs=bad)
+    with pytest.raises(InvalidRecipeError, match=r"num_layers 2.*`num_layers: 1`"):
+        recipe.replace(pretrain_epochs=1, model={"num_layers": 2, "bidirectional": True})
+    with pytest.raises(InvalidRecipeError, match="nothing to pretrain"):
+        recipe.pretrainer(tiny(), None, "unused", train_dataset=None)
+
+
+def test_pretraining_on_sms_beats_word_frequencies_and_changes_only_the_encoder(tmp_path):
+    data = load_sms_spam()
+    data["train"] = data["train"].select(range(1000))
+    # Characters: a language model learns which follow which within a few hundred steps.
+    recipe = get_recipe("default").replace(pretrain_epochs=2, tokenizer="char", lr=1e-2)
+    tokenizer = RNNTokenizer.train_from_iterator(data["train"]["text"], model="char")
+    model, _ = recipe.build_model(tokenizer, label_names=["ham", "spam"], seed=0)
+    train = recipe.encode(tokenizer, data["train"]["text"], data["train"]["label"])
+    validation = recipe.encode(tokenizer, data["validation"]["text"], data["validation"]["label"])
+    rnn_before = model.rnn.weight_hh_l0.detach().clone()
+    head_before = model.classifier.weight.detach().clone()
+    trainer = recipe.pretrainer(
+        model,
+        tokenizer,
+        tmp_path,
+        train_dataset=train,
+        eval_dataset=validation,
+        seed=0,
+        disable_tqdm=True,
+        per_device_train_batch_size=16,
+    )
+    assert "labels" not in trainer.train_dataset.column_names  # texts only
+    trainer.train()
+    loss = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h][-1]
+    # The baseline a model that learnt nothing would not beat: each validation token's frequency in the training texts
+    # (add-one smoothed), the same tokens the language model predicts (all but the first of each text).
+    counts = Counter(i for row in train["input_ids"] for i in row)
+    total = sum(counts.values()) + len(tokenizer)
+    unigram = [
+        -math.log((counts[i] + 1) / total) for row in validation["input_ids"] for i in row[1:] if len(row) > 1
+    ]
+    unigram_loss = sum(unigram) / len(unigram)
+    assert loss < unigram_loss - 0.3, (loss, unigram_loss)  # perplexity 26% below the frequencies' at least
+    assert not torch.equal(model.rnn.weight_hh_l0, rnn_before)  # the classifier's own RNN learnt
+    assert torch.equal(model.classifier.weight, head_before)  # and its head did not move
+
+
+def test_cli_pretrains_then_trains_and_says_so(tmp_path):
+    proc = run_cli(
+        "train",
+        "--pretrain-epochs",
+        "1",
+        "--max-train-samples",
+        "1000",
+        "--epochs",
+        "4",
+        "--output-dir",
+        "model",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (
+        "Pretraining the embedding and RNN as a language model for 1 epoch on 1,000 training texts"
+        in proc.stderr
+    )
+    assert "pretraining epoch 1/1: loss" in proc.stderr
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    pretraining = metrics["pretraining"]
+    assert pretraining["epochs"] == 1 and pretraining["texts"] == 1000
+    assert math.isclose(
+        pretraining["validation_perplexity"], math.exp(pretraining["validation_loss"]), rel_tol=1e-3
+    )
+    assert metrics["recipe"]["pretrain_epochs"] == 1
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["pretraining"] == pretraining
+    card = (tmp_path / "model" / "README.md").read_text()
+    assert "## Pretraining" in card and "Dai & Le 2015" in card
+    assert metrics["test"]["accuracy"] > 0.866  # above always answering ham
+    bad = run_cli("train", "--pretrain-epochs", "-1", cwd=tmp_path)
+    assert bad.returncode == 2 and "--pretrain-epochs" in bad.stderr
