@@ -348,3 +348,54 @@ def test_torchrun_trains_a_recipe_on_two_processes(ag_subset, tmp_path):
     assert metrics["test"]["accuracy"] > 0.5, metrics["test"]  # four balanced classes: chance is 0.25
     config = json.loads((out / "config.json").read_text())
     assert (config["recipe"], config["hidden_size"], config["embedding_dim"]) == ("bilstm-glove", 32, 50)
+
+
+@pytest.mark.slow
+def test_torchrun_pretrains_then_trains_on_two_processes(ag_subset, tmp_path):
+    """`--pretrain-epochs` under DDP: the language model's loss leaves the classifier's head unused (DDP must
+    be told), and both ranks go on to train the same classifier."""
+    out = tmp_path / "model"
+    proc = run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(free_port()),
+            "-m",
+            "rnn_textclf.cli",
+            "train",
+            "--recipe",
+            "bilstm-glove",
+            "--train-file",
+            str(ag_subset / "train.csv"),
+            "--test-file",
+            str(ag_subset / "eval.csv"),
+            "--csv-column-names",
+            "label,title,description",
+            "--text-column",
+            "title",
+            "--text-column",
+            "description",
+            "--hidden-size",
+            "32",
+            "--max-length",
+            "60",
+            "--pretrain-epochs",
+            "2",
+            "--epochs",
+            "2",
+            "--output-dir",
+            str(out),
+        ],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.stderr.count("pretraining epoch 2/2") == 1, proc.stderr[-3000:]  # rank 0 alone logs
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["processes"] == 2 and metrics["pretraining"]["epochs"] == 2
+    assert metrics["test"]["accuracy"] > 0.5, metrics["test"]  # four balanced classes: chance is 0.25
