@@ -164,9 +164,12 @@ def test_cli_pretrains_then_trains_and_says_so(tmp_path):
         "4",
         "--output-dir",
         "model",
+        "--keep-checkpoints",
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    kept = sorted(p.name for p in (tmp_path / "model.checkpoints").iterdir())
+    assert kept and all(name.startswith("checkpoint-") for name in kept), kept  # no pretraining folder left
     assert (
         "Pretraining the embedding and RNN as a language model for 1 epoch on 1,000 training texts"
         in proc.stderr

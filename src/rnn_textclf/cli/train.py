@@ -486,8 +486,9 @@ def _pretrain(
 
         def on_evaluate(self, _args: Any, state: Any, control: Any, metrics: Any = None, **kw: Any) -> None:
             if metrics and "eval_loss" in metrics:
+                loss = "-" if self.loss is None else f"{self.loss:.4f}"
                 _info(
-                    f"  pretraining epoch {state.epoch:.0f}/{epochs}: loss {self.loss:.4f}, validation loss "
+                    f"  pretraining epoch {state.epoch:.0f}/{epochs}: loss {loss}, validation loss "
                     f"{metrics['eval_loss']:.4f} (perplexity {math.exp(metrics['eval_loss']):,.1f})"
                 )
 
@@ -506,6 +507,7 @@ def _pretrain(
     started = time.perf_counter()
     with _stdout_to_stderr():
         trainer.train()
+    shutil.rmtree(folder / "pretraining", ignore_errors=True)  # Trainer made it; nothing was saved there
     loss = [entry for entry in trainer.state.log_history if "eval_loss" in entry][-1]["eval_loss"]
     return {
         "objective": "language model: next token"
