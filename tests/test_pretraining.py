@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections import Counter
 
@@ -13,7 +14,7 @@ from cli_runner import run_cli
 from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer
 from rnn_textclf.data import load_sms_spam
 from rnn_textclf.pretraining import RNNLanguageModel
-from rnn_textclf.recipes import InvalidRecipeError, get_recipe
+from rnn_textclf.recipes import InvalidRecipeError, get_recipe, train_recipe
 
 PAD, UNK, FIRST, V = 0, 1, 2, 12  # ids FIRST..V-1 are the 10 "words"
 
@@ -189,3 +190,14 @@ def test_cli_pretrains_then_trains_and_says_so(tmp_path):
     assert metrics["test"]["accuracy"] > 0.866  # above always answering ham
     bad = run_cli("train", "--pretrain-epochs", "-1", cwd=tmp_path)
     assert bad.returncode == 2 and "--pretrain-epochs" in bad.stderr
+
+
+@pytest.mark.slow
+def test_train_recipe_pretrains_when_the_recipe_says_so(caplog):
+    data = load_sms_spam()
+    texts, labels = data["train"]["text"][:2000], data["train"]["label"][:2000]
+    recipe = get_recipe("default").replace(pretrain_epochs=1, epochs=3)
+    with caplog.at_level(logging.INFO, logger="rnn_textclf.recipes"):
+        result = train_recipe(recipe, texts, labels, label_names=["ham", "spam"], seed=0)
+    assert "default: pretrained as a language model, validation loss" in caplog.text
+    assert result.best_validation_accuracy > 0.87  # above always answering ham (about 0.86)

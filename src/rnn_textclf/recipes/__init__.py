@@ -1000,7 +1000,8 @@ def train_recipe(
 
     Steps: hold out a seeded stratified validation split of the training texts (unless a validation set
     is given), build the tokenizer from the remaining training texts, copy the recipe's word vectors into
-    the embedding, train with ``RNNTrainer`` and the recipe's ``training_arguments`` (optimizer,
+    the embedding, pretrain the embedding and RNN as a language model for ``pretrain_epochs`` (when
+    set; ``pretrainer``), train with ``RNNTrainer`` and the recipe's ``training_arguments`` (optimizer,
     schedule, freeze/unfreeze schedule, regularisation), evaluate validation accuracy after every epoch,
     stop early after ``patience`` epochs without improvement, and keep the weights of the best epoch.
     The test data is never seen. Trainer's checkpoints go to a temporary folder that is removed.
@@ -1073,6 +1074,20 @@ def train_recipe(
     eval_dataset = recipe.encode(tokenizer, val_texts, val_labels)
     history = _EpochHistory(recipe.name)
     with tempfile.TemporaryDirectory(prefix="rnn-textclf-recipe-") as work:
+        if recipe.pretrain_epochs:  # the embedding and RNN learn the training texts first (no labels)
+            pretrainer = recipe.pretrainer(
+                model,
+                tokenizer,
+                Path(work) / "pretraining",
+                train_dataset=train_dataset,
+                eval_dataset=eval_dataset,
+                seed=seed,
+                disable_tqdm=True,
+            )
+            pretrainer.remove_callback(PrinterCallback)
+            pretrainer.train()
+            losses = [h["eval_loss"] for h in pretrainer.state.log_history if "eval_loss" in h]
+            logger.info("%s: pretrained as a language model, validation loss %.4f", recipe.name, losses[-1])
         args = recipe.training_arguments(
             work,
             seed=seed,
