@@ -296,47 +296,23 @@ def test_rnn_trainer_hands_lengths_past_ddp_input_moving(tmp_path):
         assert torch.equal(model(**ddp_inputs).logits, model(**plain).logits)
 
 
+def torchrun_recipe(ag_subset: Path, out: Path, *options: str) -> subprocess.CompletedProcess:
+    """`torchrun --nproc_per_node 2 -m rnn_textclf.cli train --recipe bilstm-glove` on the AG News subset."""
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+        "--master_port", str(free_port()), "-m", "rnn_textclf.cli", "train", "--recipe", "bilstm-glove",
+        "--train-file", str(ag_subset / "train.csv"), "--test-file", str(ag_subset / "eval.csv"),
+        "--csv-column-names", "label,title,description", "--text-column", "title", "--text-column",
+        "description", "--hidden-size", "32", "--max-length", "60", "--epochs", "2", "--output-dir", str(out),
+        *options,
+    ]  # fmt: skip
+    return run(command, cwd=out.parent)
+
+
 def test_torchrun_trains_a_recipe_on_two_processes(ag_subset, tmp_path):
     """`torchrun --nproc_per_node 2 -m rnn_textclf.cli train --recipe bilstm-glove`: the recipe path is the DDP path."""
     out = tmp_path / "model"
-    proc = run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--master_addr",
-            "127.0.0.1",
-            "--master_port",
-            str(free_port()),
-            "-m",
-            "rnn_textclf.cli",
-            "train",
-            "--recipe",
-            "bilstm-glove",
-            "--train-file",
-            str(ag_subset / "train.csv"),
-            "--test-file",
-            str(ag_subset / "eval.csv"),
-            "--csv-column-names",
-            "label,title,description",
-            "--text-column",
-            "title",
-            "--text-column",
-            "description",
-            "--hidden-size",
-            "32",
-            "--max-length",
-            "60",
-            "--epochs",
-            "2",
-            "--quiet",
-            "--output-dir",
-            str(out),
-        ],
-        cwd=tmp_path,
-    )
+    proc = torchrun_recipe(ag_subset, out, "--quiet")
     assert proc.stdout.count("rnn-textclf: trained in") == 1, proc.stdout  # rank 0 alone reports
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no checkpoint or staging folder left
     metrics = json.loads((out / "metrics.json").read_text())
@@ -355,45 +331,7 @@ def test_torchrun_pretrains_then_trains_on_two_processes(ag_subset, tmp_path):
     """`--pretrain-epochs` under DDP: the language model's loss leaves the classifier's head unused (DDP must
     be told), and both ranks go on to train the same classifier."""
     out = tmp_path / "model"
-    proc = run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--master_addr",
-            "127.0.0.1",
-            "--master_port",
-            str(free_port()),
-            "-m",
-            "rnn_textclf.cli",
-            "train",
-            "--recipe",
-            "bilstm-glove",
-            "--train-file",
-            str(ag_subset / "train.csv"),
-            "--test-file",
-            str(ag_subset / "eval.csv"),
-            "--csv-column-names",
-            "label,title,description",
-            "--text-column",
-            "title",
-            "--text-column",
-            "description",
-            "--hidden-size",
-            "32",
-            "--max-length",
-            "60",
-            "--pretrain-epochs",
-            "2",
-            "--epochs",
-            "2",
-            "--output-dir",
-            str(out),
-        ],
-        cwd=tmp_path,
-    )
+    proc = torchrun_recipe(ag_subset, out, "--pretrain-epochs", "2")
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert proc.stderr.count("pretraining epoch 2/2") == 1, proc.stderr[-3000:]  # rank 0 alone logs
     metrics = json.loads((out / "metrics.json").read_text())
