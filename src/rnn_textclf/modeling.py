@@ -765,26 +765,19 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         zeros at padding, rows in input order, and the final states ``(layers * dirs, batch, out)``. A
         batch of width 0 comes back with width 1 (one pad column; callers mask it by ``lengths``).
         """
-        if inputs_embeds is not None:
-            batch, seq_len, _ = inputs_embeds.shape
-            device = inputs_embeds.device
-            if seq_len == 0:
-                # A batch of empty texts: give packing one zero column to read; pooling zeroes it below.
-                inputs_embeds = inputs_embeds.new_zeros((batch, 1, inputs_embeds.shape[-1]))
-                seq_len = 1
-            embedded = self.embedding_dropout(inputs_embeds)  # (batch, seq, emb)
-        else:
-            batch, seq_len = input_ids.shape
-            device = input_ids.device
-            if seq_len == 0:
+        if inputs_embeds is None:
+            if input_ids.shape[1] == 0:
                 # A batch of empty texts: give packing one pad column to read; pooling zeroes it below.
-                input_ids = torch.full(
-                    (batch, 1), self.config.pad_token_id, dtype=input_ids.dtype, device=device
-                )
-                seq_len = 1
+                input_ids = input_ids.new_full((input_ids.shape[0], 1), self.config.pad_token_id)
             if self.training and self.config.word_dropout > 0:
                 input_ids = self._drop_words(input_ids, lengths)
-            embedded = self.embedding_dropout(self.embeddings(input_ids))  # (batch, seq, emb)
+            inputs_embeds = self.embeddings(input_ids)
+        elif inputs_embeds.shape[1] == 0:
+            # The same for given vectors: one zero column.
+            inputs_embeds = inputs_embeds.new_zeros((inputs_embeds.shape[0], 1, inputs_embeds.shape[2]))
+        embedded = self.embedding_dropout(inputs_embeds)  # (batch, seq, emb)
+        batch, seq_len = embedded.shape[:2]
+        device = embedded.device
         # Zero-length texts are packed as one step and their pooled vector is zeroed afterwards. Rows are
         # sorted by length here, on the CPU, and both permutations go to the device by non_blocking copies:
         # pack_padded_sequence(enforce_sorted=False) would copy with a blocking host-to-device copy, and
