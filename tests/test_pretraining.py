@@ -128,7 +128,9 @@ def test_pretraining_on_sms_beats_word_frequencies_and_changes_only_the_encoder(
     validation = recipe.encode(tokenizer, data["validation"]["text"], data["validation"]["label"])
     rnn_before = model.rnn.weight_hh_l0.detach().clone()
     head_before = model.classifier.weight.detach().clone()
-    trainer = recipe.pretrainer(
+    trainer = recipe.pretrainer(model, tokenizer, tmp_path, train_dataset=train, eval_dataset=validation)
+    assert "labels" not in trainer.train_dataset.column_names  # texts only
+    summary = recipe.pretrain(  # the same trainer, trained
         model,
         tokenizer,
         tmp_path,
@@ -138,9 +140,9 @@ def test_pretraining_on_sms_beats_word_frequencies_and_changes_only_the_encoder(
         disable_tqdm=True,
         per_device_train_batch_size=16,
     )
-    assert "labels" not in trainer.train_dataset.column_names  # texts only
-    trainer.train()
-    loss = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h][-1]
+    loss = summary["validation_loss"]
+    assert (summary["epochs"], summary["texts"]) == (2, 1000)
+    assert summary["validation_perplexity"] == pytest.approx(math.exp(loss), rel=1e-3)
     # The baseline a model that learnt nothing would not beat: each validation token's frequency in the training texts
     # (add-one smoothed), the same tokens the language model predicts (all but the first of each text).
     counts = Counter(i for row in train["input_ids"] for i in row)
@@ -176,6 +178,9 @@ def test_cli_pretrains_then_trains_and_says_so(tmp_path):
         in proc.stderr
     )
     assert "pretraining epoch 1/1: loss" in proc.stderr
+    start = proc.stderr.index("Pretraining the embedding")
+    pretraining_lines = proc.stderr[start : proc.stderr.index("pretraining epoch 1/1")]
+    assert "%|" in pretraining_lines and "{'loss'" not in proc.stderr  # its progress bar, no log dicts
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
     pretraining = metrics["pretraining"]
     assert pretraining["epochs"] == 1 and pretraining["texts"] == 1000

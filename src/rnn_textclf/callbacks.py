@@ -3,6 +3,8 @@
 [`RNNTrainer`][rnn_textclf.RNNTrainer] adds them from its arguments; nothing needs to be registered by
 hand. They are ordinary ``transformers.TrainerCallback`` s, so their effects show in the Trainer's flow
 (``control.should_training_stop``, ``should_evaluate``, ``should_save``) like any other callback's.
+`ProgressBarsCallback` (progress bars without printed log dicts) is for runs that report their losses
+another way, such as the command line's.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers.trainer_callback import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
@@ -268,3 +271,15 @@ class TimeBudgetCallback(TrainerCallback):
 
 
 __all__ = ["EMACallback", "EmbeddingFreezeCallback", "TimeBudgetCallback", "current_epoch"]
+
+
+class ProgressBarsCallback(ProgressCallback):
+    """The Trainer's progress bars without the log dicts that ``ProgressCallback`` also prints.
+
+    For runs that report their losses another way (the CLI's table and epoch lines,
+    [`Recipe.pretrain`][rnn_textclf.recipes.Recipe.pretrain]'s summary): use it instead of the
+    Trainer's ``ProgressCallback``, not beside it.
+    """
+
+    def on_log(self, *args: Any, **kwargs: Any) -> None:
+        return None

@@ -172,17 +172,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     import numpy as np
     import torch
+    from accelerate import PartialState
     from transformers import TrainerCallback, set_seed
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-    class _BarsOnly(ProgressCallback):
-        """Progress bars without the log dicts that ProgressCallback also prints."""
-
-        def on_log(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-    from accelerate import PartialState
-
+    from ..callbacks import ProgressBarsCallback
     from ..metrics import classification_metrics, make_compute_metrics
     from ..recipes import InvalidRecipeError
 
@@ -361,7 +355,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             trainer.remove_callback(PrinterCallback)
             trainer.remove_callback(ProgressCallback)
             if not args.quiet:
-                trainer.add_callback(_BarsOnly())
+                trainer.add_callback(ProgressBarsCallback())
             # After the bars: the evaluation bar is closed before the epoch's row is written.
             trainer.add_callback(TableCallback())
             if resume is not None:
@@ -466,7 +460,6 @@ def _pretrain(
     import math
 
     from transformers import TrainerCallback
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     epochs = recipe.pretrain_epochs
     _info(
@@ -492,32 +485,19 @@ def _pretrain(
                     f"{metrics['eval_loss']:.4f} (perplexity {math.exp(metrics['eval_loss']):,.1f})"
                 )
 
-    trainer = recipe.pretrainer(
-        model,
-        tokenizer,
-        folder / "pretraining",
-        train_dataset=encoded["train"],
-        eval_dataset=encoded["validation"],
-        seed=args.seed,
-        disable_tqdm=args.quiet,
-    )
-    trainer.remove_callback(PrinterCallback)
-    trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(EpochLines())
-    started = time.perf_counter()
     with _stdout_to_stderr():
-        trainer.train()
+        summary = recipe.pretrain(
+            model,
+            tokenizer,
+            folder / "pretraining",
+            train_dataset=encoded["train"],
+            eval_dataset=encoded["validation"],
+            seed=args.seed,
+            callbacks=[EpochLines()],
+            disable_tqdm=args.quiet,
+        )
     shutil.rmtree(folder / "pretraining", ignore_errors=True)  # Trainer made it; nothing was saved there
-    loss = [entry for entry in trainer.state.log_history if "eval_loss" in entry][-1]["eval_loss"]
-    return {
-        "objective": "language model: next token"
-        + ("; previous token for the backward direction" if model.config.bidirectional else ""),
-        "epochs": epochs,
-        "texts": len(encoded["train"]),
-        "validation_loss": round(float(loss), 4),
-        "validation_perplexity": round(math.exp(loss), 2),
-        "seconds": round(time.perf_counter() - started, 1),
-    }
+    return summary
 
 
 def _describe_tokenizer(tokenizer: Any, recipe: Any) -> str:

@@ -45,6 +45,7 @@ import copy
 import dataclasses
 import json
 import logging
+import math
 import tempfile
 import time
 from collections.abc import Sequence
@@ -56,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from transformers import TrainerCallback
-from transformers.trainer_callback import PrinterCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 if TYPE_CHECKING:
     from ..configuration import RNNClassifierConfig
@@ -660,19 +661,11 @@ class Recipe:
         from ..training_args import RNNTrainingArguments
 
         values: dict[str, Any] = {
-            "output_dir": str(output_dir),
-            "per_device_train_batch_size": self.batch_size,
-            "per_device_eval_batch_size": 256,
+            **self._shared_arguments(output_dir, seed),
             "num_train_epochs": self.epochs,
             "max_steps": -1 if max_steps is None else int(max_steps),
-            "learning_rate": self.lr,
             "weight_decay": self.weight_decay,
-            # Adam without weight decay and AdamW without weight decay are the same update. The fused
-            # kernel does the same arithmetic in one pass: 0.39 vs 1.26 ms a step for bilstm-glove on a CPU.
-            "optim": "adamw_torch_fused",
             "lr_scheduler_type": _SCHEDULER_TYPES[self.schedule],
-            "warmup_steps": self.warmup_ratio,  # below 1: a share of the steps
-            "max_grad_norm": 0.0 if self.grad_clip is None else self.grad_clip,  # 0: no clipping
             "label_smoothing_factor": self.label_smoothing,
             "adversarial_eps": self.adversarial_eps,
             "ema_decay": self.ema_decay,
@@ -681,15 +674,9 @@ class Recipe:
             "max_train_seconds": self.max_train_seconds,
             "eval_strategy": "epoch",
             "save_strategy": "epoch",
-            "logging_strategy": "epoch",
             "load_best_model_at_end": True,
             "metric_for_best_model": metric_for_best_model or self.selection_metric(),
             "greater_is_better": True,
-            "train_sampling_strategy": "group_by_length",
-            "seed": seed,
-            "report_to": "none",
-            "use_cpu": not torch.cuda.is_available(),
-            "dataloader_pin_memory": torch.cuda.is_available(),  # pinning warns and does nothing on CPU
             # Every parameter takes part in each forward pass: spare DDP the search for unused ones.
             "ddp_find_unused_parameters": False,
         }
@@ -700,6 +687,26 @@ class Recipe:
             values["distillation_loss"] = options["loss"]
         values.update(overrides)
         return RNNTrainingArguments(**values)
+
+    def _shared_arguments(self, output_dir: str | Path, seed: int) -> dict[str, Any]:
+        """The ``RNNTrainingArguments`` entries of both the classifier's and the pretraining's runs."""
+        return {
+            "output_dir": str(output_dir),
+            "per_device_train_batch_size": self.batch_size,
+            "per_device_eval_batch_size": 256,
+            "learning_rate": self.lr,
+            # Adam without weight decay and AdamW without weight decay are the same update. The fused
+            # kernel does the same arithmetic in one pass: 0.39 vs 1.26 ms a step for bilstm-glove on a CPU.
+            "optim": "adamw_torch_fused",
+            "warmup_steps": self.warmup_ratio,  # below 1: a share of the steps
+            "max_grad_norm": 0.0 if self.grad_clip is None else self.grad_clip,  # 0: no clipping
+            "logging_strategy": "epoch",
+            "train_sampling_strategy": "group_by_length",
+            "seed": seed,
+            "report_to": "none",
+            "use_cpu": not torch.cuda.is_available(),
+            "dataloader_pin_memory": torch.cuda.is_available(),  # pinning warns and does nothing on CPU
+        }
 
     def pretrainer(
         self,
@@ -746,23 +753,11 @@ class Recipe:
 
         set_seed(seed)
         values: dict[str, Any] = {
-            "output_dir": str(output_dir),
-            "per_device_train_batch_size": self.batch_size,
-            "per_device_eval_batch_size": 256,
+            **self._shared_arguments(output_dir, seed),
             "num_train_epochs": self.pretrain_epochs,
-            "learning_rate": self.lr,
-            "optim": "adamw_torch_fused",
             "lr_scheduler_type": "linear",
-            "warmup_steps": self.warmup_ratio,
-            "max_grad_norm": 0.0 if self.grad_clip is None else self.grad_clip,
             "eval_strategy": "no" if eval_dataset is None else "epoch",
             "save_strategy": "no",
-            "logging_strategy": "epoch",
-            "train_sampling_strategy": "group_by_length",
-            "seed": seed,
-            "report_to": "none",
-            "use_cpu": not torch.cuda.is_available(),
-            "dataloader_pin_memory": torch.cuda.is_available(),
             # The classifier's own head takes no part in the language model's loss.
             "ddp_find_unused_parameters": True,
         }
@@ -774,6 +769,60 @@ class Recipe:
             eval_dataset=None if eval_dataset is None else texts_only(eval_dataset),
             processing_class=tokenizer,
         )
+
+    def pretrain(
+        self,
+        model: Any,
+        tokenizer: Any,
+        output_dir: str | Path,
+        *,
+        train_dataset: Any,
+        eval_dataset: Any = None,
+        seed: int = 0,
+        callbacks: Sequence[Any] = (),
+        **overrides: Any,
+    ) -> dict[str, Any]:
+        """Pretrain ``model``'s embedding and RNN in place (``pretrainer(...).train()``); what it did.
+
+        The Trainer prints no log dicts (its progress bars stay unless ``disable_tqdm=True``): the
+        losses are in the returned summary, and ``callbacks`` (``TrainerCallback`` s) see every log and
+        evaluation. Arguments as for [`pretrainer`][rnn_textclf.recipes.Recipe.pretrainer].
+
+        Returns:
+            ``objective``, ``epochs``, ``texts`` (of ``train_dataset``), ``seconds``, and with an
+            ``eval_dataset`` the last epoch's ``validation_loss`` (mean cross-entropy per predicted
+            token, nats) and ``validation_perplexity``.
+        """
+        from ..callbacks import ProgressBarsCallback
+
+        trainer = self.pretrainer(
+            model,
+            tokenizer,
+            output_dir,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            seed=seed,
+            **overrides,
+        )
+        trainer.remove_callback(PrinterCallback)
+        if trainer.pop_callback(ProgressCallback) is not None:
+            trainer.add_callback(ProgressBarsCallback())
+        for callback in callbacks:
+            trainer.add_callback(callback)
+        started = time.perf_counter()
+        trainer.train()
+        summary: dict[str, Any] = {
+            "objective": "language model: next token"
+            + ("; previous token for the backward direction" if model.config.bidirectional else ""),
+            "epochs": self.pretrain_epochs,
+            "texts": len(train_dataset),
+        }
+        losses = [entry["eval_loss"] for entry in trainer.state.log_history if "eval_loss" in entry]
+        if losses:
+            summary["validation_loss"] = round(float(losses[-1]), 4)
+            summary["validation_perplexity"] = round(math.exp(losses[-1]), 2)
+        summary["seconds"] = round(time.perf_counter() - started, 1)
+        return summary
 
     def callbacks(self) -> list[Any]:
         """The recipe's Trainer callbacks: ``EarlyStoppingCallback(patience)`` when ``patience`` is set."""
@@ -1075,7 +1124,7 @@ def train_recipe(
     history = _EpochHistory(recipe.name)
     with tempfile.TemporaryDirectory(prefix="rnn-textclf-recipe-") as work:
         if recipe.pretrain_epochs:  # the embedding and RNN learn the training texts first (no labels)
-            pretrainer = recipe.pretrainer(
+            pretraining = recipe.pretrain(
                 model,
                 tokenizer,
                 Path(work) / "pretraining",
@@ -1084,10 +1133,11 @@ def train_recipe(
                 seed=seed,
                 disable_tqdm=True,
             )
-            pretrainer.remove_callback(PrinterCallback)
-            pretrainer.train()
-            losses = [h["eval_loss"] for h in pretrainer.state.log_history if "eval_loss" in h]
-            logger.info("%s: pretrained as a language model, validation loss %.4f", recipe.name, losses[-1])
+            logger.info(
+                "%s: pretrained as a language model, validation loss %.4f",
+                recipe.name,
+                pretraining["validation_loss"],
+            )
         args = recipe.training_arguments(
             work,
             seed=seed,
