@@ -468,7 +468,8 @@ def test_cli_train_with_teacher_end_to_end(rnn_teacher, tmp_path):
     proc = run_cli(
         "train", "--recipe", "tiny-distill.yaml", "--teacher", str(folder), "--max-train-samples", "300",
         "--epochs", "4", "--lr", "0.01", "--hidden-size", "16", "--embedding-dim", "16",
-        "--distillation-alpha", "0.7", "--quiet", "--output-dir", "student", cwd=tmp_path,
+        "--distillation-alpha", "0.7", "--pretrain-epochs", "1", "--quiet", "--output-dir", "student",
+        cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp_path / "student"
@@ -480,6 +481,8 @@ def test_cli_train_with_teacher_end_to_end(rnn_teacher, tmp_path):
     assert distilled["loss"] == "kl"  # DISTILLATION_FIELDS' default: neither the recipe nor a flag set it
     assert distilled["augment_copies"] == 2 and 300 < distilled["transfer_rows"] <= 900
     assert metrics["train_rows"] == distilled["transfer_rows"]
+    # the language model learnt from the labelled texts, not from their masked and cut augmented copies
+    assert 0 < metrics["pretraining"]["texts"] < distilled["transfer_rows"] / 2
     assert metrics["test"]["accuracy"] > 0.87  # above the majority class (ham), with 300 labelled texts
     assert json.loads((out / "config.json").read_text())["distillation"] == distilled
     card = (out / "README.md").read_text()

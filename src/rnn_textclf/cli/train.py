@@ -273,6 +273,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     encoded = {
         name: recipe.encode(tokenizer, split["text"], split["label"]) for name, split in splits.items()
     }
+    # Language-model pretraining reads the training texts themselves, not the augmented copies of a transfer
+    # set (words masked, n-grams cut out: not text to learn a language from, and N times the work).
+    pretrain_on = {"train": encoded["train"], "validation": encoded["validation"]}
     if distillation:  # the transfer set (training texts + augmented copies) with the teacher's logits
         transfer = distillation["dataset"]
         encoded["train"] = recipe.encode(tokenizer, transfer["text"], transfer["label"]).add_column(
@@ -281,7 +284,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     pretraining = None
     if recipe.pretrain_epochs and resume is None:  # a resumed run's checkpoint holds the pretrained weights
-        pretraining = _pretrain(args, recipe, model, tokenizer, encoded, checkpoint_dir)
+        pretraining = _pretrain(args, recipe, model, tokenizer, pretrain_on, checkpoint_dir)
         model.config.pretraining = pretraining  # config.json and the model card say how it was trained
     elif recipe.pretrain_epochs:
         _info("Resuming: the language-model pretraining is in the checkpoint's weights already.")
