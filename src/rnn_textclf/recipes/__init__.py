@@ -789,9 +789,10 @@ class Recipe:
         evaluation. Arguments as for [`pretrainer`][rnn_textclf.recipes.Recipe.pretrainer].
 
         Returns:
-            ``objective``, ``epochs``, ``texts`` (of ``train_dataset``), ``seconds``, and with an
-            ``eval_dataset`` the last epoch's ``validation_loss`` (mean cross-entropy per predicted
-            token, nats) and ``validation_perplexity``.
+            ``objective``, ``epochs``, ``steps`` (optimizer steps run: with an ``IterableDataset``, pass
+            ``max_steps``), ``texts`` (of ``train_dataset``; ``None`` when streamed), ``seconds``, and
+            with an ``eval_dataset`` the last evaluation's ``validation_loss`` (mean cross-entropy per
+            predicted token, nats) and ``validation_perplexity``.
         """
         from ..callbacks import ProgressBarsCallback
 
@@ -815,7 +816,8 @@ class Recipe:
             "objective": "language model: next token"
             + ("; previous token for the backward direction" if model.config.bidirectional else ""),
             "epochs": self.pretrain_epochs,
-            "texts": len(train_dataset),
+            "steps": trainer.state.global_step,
+            "texts": len(train_dataset) if hasattr(train_dataset, "__len__") else None,  # (None: streamed)
         }
         losses = [entry["eval_loss"] for entry in trainer.state.log_history if "eval_loss" in entry]
         if losses:
