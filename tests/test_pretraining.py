@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections import Counter
 
 import pytest
@@ -205,6 +206,9 @@ def test_cli_pretrains_then_trains_and_says_so(tmp_path):
     start = proc.stderr.index("Pretraining the embedding")
     pretraining_lines = proc.stderr[start : proc.stderr.index("pretraining epoch 1/1")]
     assert "%|" in pretraining_lines and "{'loss'" not in proc.stderr  # its progress bar, no log dicts
+    # the epoch's line goes above the bar (tqdm.write clears the bar's line first: "\r   \r", read as
+    # newlines here), not into it
+    assert re.search(r"\n +\n  pretraining epoch 1/1", proc.stderr), proc.stderr[-2000:]
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
     pretraining = metrics["pretraining"]
     assert pretraining["epochs"] == 1 and pretraining["texts"] == 1000

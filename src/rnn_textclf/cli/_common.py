@@ -75,8 +75,11 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
 
 @contextlib.contextmanager
 def _stdout_to_stderr() -> Iterator[None]:
-    """Training libraries print progress to stdout; keep stdout for results."""
-    with contextlib.redirect_stdout(sys.stderr):
+    """Training libraries print progress to stdout; keep stdout for results. Log lines (``_info``, the
+    library's warnings) go above the progress bars (``tqdm.write``) instead of into the bar's line."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with contextlib.redirect_stdout(sys.stderr), logging_redirect_tqdm():
         yield
 
 
