@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from cli_runner import run_cli
-from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer
+from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer, pretraining
 from rnn_textclf.data import load_sms_spam
 from rnn_textclf.pretraining import RNNLanguageModel
 from rnn_textclf.recipes import InvalidRecipeError, get_recipe, train_recipe
@@ -20,10 +20,10 @@ from rnn_textclf.recipes import InvalidRecipeError, get_recipe, train_recipe
 PAD, UNK, FIRST, V = 0, 1, 2, 12  # ids FIRST..V-1 are the 10 "words"
 
 
-def tiny(rnn_type="gru", bidirectional=True, **kwargs) -> RNNClassifier:
+def tiny(rnn_type="gru", bidirectional=True, vocab_size=V, **kwargs) -> RNNClassifier:
     torch.manual_seed(0)
     config = RNNClassifierConfig(
-        vocab_size=V,
+        vocab_size=vocab_size,
         pad_token_id=PAD,
         num_labels=2,
         embedding_dim=16,
@@ -79,6 +79,40 @@ def test_learns_structure_and_cannot_see_the_token_it_predicts(rnn_type, bidirec
     chance = math.log(10)
     random = train_on(RNNLanguageModel(tiny(rnn_type, bidirectional)), random_rows)
     assert random > 0.9 * chance, (random, chance)
+
+
+def test_large_vocabularies_get_an_adaptive_softmax_that_learns_and_cannot_cheat():
+    # Above FULL_SOFTMAX_MAX_VOCAB tokens the heads are adaptive softmaxes (exact likelihood, clusters of
+    # rarer ids scored at lower width). The 10 "words" here sit in the frequent head and in a rare cluster.
+    big = 6000
+    words = [FIRST + k for k in range(5)] + [3000 + k for k in range(5)]
+    lm = RNNLanguageModel(tiny(vocab_size=big))
+    assert isinstance(lm.next_token, torch.nn.AdaptiveLogSoftmaxWithLoss)
+    assert isinstance(lm.previous_token, torch.nn.AdaptiveLogSoftmaxWithLoss)
+    assert isinstance(
+        RNNLanguageModel(tiny(vocab_size=pretraining.FULL_SOFTMAX_MAX_VOCAB)).next_token, torch.nn.Linear
+    )
+
+    def mapped(make_rows):
+        return lambda gen: [[words[i - FIRST] for i in row] for row in make_rows(gen)]
+
+    assert train_on(lm, mapped(counting_rows), steps=400) < 0.3
+    random = train_on(RNNLanguageModel(tiny(vocab_size=big)), mapped(random_rows))
+    assert random > 0.9 * math.log(10), random
+    # the loss is each predicted token's exact negative log-likelihood: the head's normalized log-probabilities
+    lm.eval()
+    ids, lengths = batch_of([[words[0], words[7], words[3]], [words[9], words[1]]])
+    with torch.no_grad():
+        _, outputs, _ = lm.classifier._encode(ids, None, lengths)
+        size = lm.direction_size
+        forward = lm.next_token.log_prob(outputs[:, :-1, :size].reshape(-1, size)).view(2, 2, -1)
+        backward = lm.previous_token.log_prob(outputs[:, 1:, size:].reshape(-1, size)).view(2, 2, -1)
+        assert torch.allclose(forward.exp().sum(-1), torch.ones(2, 2), atol=1e-5)
+        nll = -torch.stack(
+            [forward[0, 0, ids[0, 1]], forward[0, 1, ids[0, 2]], forward[1, 0, ids[1, 1]],
+             backward[0, 0, ids[0, 0]], backward[0, 1, ids[0, 1]], backward[1, 0, ids[1, 0]]]
+        )  # fmt: skip
+        torch.testing.assert_close(lm(input_ids=ids, lengths=lengths).loss, nll.mean(), atol=1e-5, rtol=0)
 
 
 def test_padding_changes_nothing_and_the_loss_is_per_token():

