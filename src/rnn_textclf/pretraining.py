@@ -55,7 +55,8 @@ def _head(size: int, vocab_size: int, std: float) -> nn.Module:
 def _summed_nll(head: nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """The summed negative log-likelihood of ``targets`` ``(rows,)`` under ``head`` at ``hidden`` ``(rows, size)``."""
     if isinstance(head, nn.AdaptiveLogSoftmaxWithLoss):
-        return -head(hidden, targets).output.sum()  # output: each row's log-probability of its target
+        # output: each row's log-probability of its target (summed in float32, as cross_entropy under autocast)
+        return -head(hidden, targets).output.float().sum()
     return F.cross_entropy(head(hidden), targets, reduction="sum")
 
 
