@@ -115,6 +115,15 @@ def test_large_vocabularies_get_an_adaptive_softmax_that_learns_and_cannot_cheat
         torch.testing.assert_close(lm(input_ids=ids, lengths=lengths).loss, nll.mean(), atol=1e-5, rtol=0)
 
 
+def test_adaptive_clusters_are_never_narrower_than_four():
+    # Each rarer cluster is scored at a quarter of the width before it; small hidden sizes keep fewer clusters.
+    widths = {}
+    for size in (8, 16, 64, 256):
+        head = pretraining._head(size, 50_000, std=0.02)
+        widths[size] = [] if isinstance(head, torch.nn.Linear) else [c[0].out_features for c in head.tail]
+    assert widths == {8: [], 16: [4], 64: [16, 4], 256: [64, 16, 4]}
+
+
 def test_padding_changes_nothing_and_the_loss_is_per_token():
     lm = RNNLanguageModel(tiny()).eval()
     rows = [[2, 5, 7, 3], [4, 4], [9, 8, 7, 6, 5, 4, 3], [6]]  # a one-token text predicts nothing

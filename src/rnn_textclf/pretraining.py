@@ -36,13 +36,17 @@ def _head(size: int, vocab_size: int, std: float) -> nn.Module:
 
     Both give the exact log-likelihood of every token (the perplexity means the same). The adaptive one
     scores the 2,048 most frequent ids (rnn-textclf's tokenizers number tokens by frequency) and one
-    entry per rarer cluster at full width, the rarer clusters at 1/4 and 1/16 of it: with a 19,312-word
+    entry per rarer cluster at full width, the rarer clusters at 1/4, 1/16 (and 1/64) of it: with a 19,312-word
     vocabulary and hidden size 64, a language-model step costs 6x less (the full softmax was 94% of it).
     """
-    if vocab_size <= FULL_SOFTMAX_MAX_VOCAB:
+    cutoffs = [c for c in ADAPTIVE_SOFTMAX_CUTOFFS if c < vocab_size]
+    # Each rarer cluster is scored at a quarter of the width before it: none narrower than 4 (a hidden
+    # size of 64 keeps two clusters; the rarest tokens then share the last one).
+    while cutoffs and size // 4 ** len(cutoffs) < 4:
+        cutoffs.pop()
+    if vocab_size <= FULL_SOFTMAX_MAX_VOCAB or not cutoffs:
         head: nn.Module = nn.Linear(size, vocab_size)
     else:
-        cutoffs = [c for c in ADAPTIVE_SOFTMAX_CUTOFFS if c < vocab_size]
         head = nn.AdaptiveLogSoftmaxWithLoss(size, vocab_size, cutoffs=cutoffs, div_value=4.0)
     for module in head.modules():
         if isinstance(module, nn.Linear):
