@@ -1276,13 +1276,12 @@ class _BackendFastPath:
 
     def __init__(self, signature: tuple[Any, ...], backend: Tokenizer, model: str) -> None:
         self.signature = signature
-
         added = sorted(backend.get_added_tokens_decoder().items())
-        shared = Tokenizer(backend.model)  # the backend's own model object: nothing parsed or copied
-        shared.add_special_tokens([token for _, token in added])
+        trial = Tokenizer(backend.model)  # the backend's own model object: nothing parsed or copied
+        trial.add_special_tokens([token for _, token in added])
         # Sharing needs every added token at its backend id (rnn-textclf's specials are in the model's
         # vocabulary); otherwise each copy is parsed from the backend's JSON (~10 ms for 8,000 BPE tokens).
-        share = all(shared.token_to_id(token.content) == i for i, token in added)
+        share = all(trial.token_to_id(token.content) == i for i, token in added)
 
         def copy() -> Tokenizer:
             # without truncation, padding or post-processor (a new Tokenizer has none)
