@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
-from transformers.trainer_callback import ProgressCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 logger = logging.getLogger(__name__)
 
@@ -270,9 +270,6 @@ class TimeBudgetCallback(TrainerCallback):
             control.should_save = True
 
 
-__all__ = ["EMACallback", "EmbeddingFreezeCallback", "TimeBudgetCallback", "current_epoch"]
-
-
 class ProgressBarsCallback(ProgressCallback):
     """The Trainer's progress bars without the log dicts that ``ProgressCallback`` also prints.
 
@@ -283,3 +280,22 @@ class ProgressBarsCallback(ProgressCallback):
 
     def on_log(self, *args: Any, **kwargs: Any) -> None:
         return None
+
+
+def without_log_dicts(trainer: Any) -> None:
+    """Stop ``trainer`` printing its log dicts: ``PrinterCallback`` (there with ``disable_tqdm``) goes, and
+    ``ProgressCallback`` (there otherwise) becomes a `ProgressBarsCallback`, added after the other callbacks.
+    """
+    trainer.remove_callback(PrinterCallback)
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(ProgressBarsCallback())
+
+
+__all__ = [
+    "EMACallback",
+    "EmbeddingFreezeCallback",
+    "ProgressBarsCallback",
+    "TimeBudgetCallback",
+    "current_epoch",
+    "without_log_dicts",
+]

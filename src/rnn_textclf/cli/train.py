@@ -174,9 +174,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     import torch
     from accelerate import PartialState
     from transformers import TrainerCallback, set_seed
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-    from ..callbacks import ProgressBarsCallback
+    from ..callbacks import without_log_dicts
     from ..metrics import classification_metrics, make_compute_metrics
     from ..recipes import InvalidRecipeError
 
@@ -355,10 +354,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             except ValueError as err:  # a technique this setup cannot run (e.g. a freeze schedule under DDP)
                 raise CLIError(f"--recipe {recipe.name!r}: {str(err).splitlines()[0]}") from None
             # Trainer prints every log dict; the table above says the same once per epoch.
-            trainer.remove_callback(PrinterCallback)
-            trainer.remove_callback(ProgressCallback)
-            if not args.quiet:
-                trainer.add_callback(ProgressBarsCallback())
+            without_log_dicts(trainer)  # (progress bars unless --quiet: disable_tqdm)
             # After the bars: the evaluation bar is closed before the epoch's row is written.
             trainer.add_callback(TableCallback())
             if resume is not None:

@@ -57,7 +57,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from transformers import TrainerCallback
-from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+from ..callbacks import without_log_dicts
 
 if TYPE_CHECKING:
     from ..configuration import RNNClassifierConfig
@@ -794,8 +795,6 @@ class Recipe:
             with an ``eval_dataset`` the last evaluation's ``validation_loss`` (mean cross-entropy per
             predicted token, nats) and ``validation_perplexity``.
         """
-        from ..callbacks import ProgressBarsCallback
-
         trainer = self.pretrainer(
             model,
             tokenizer,
@@ -805,9 +804,7 @@ class Recipe:
             seed=seed,
             **overrides,
         )
-        trainer.remove_callback(PrinterCallback)
-        if trainer.pop_callback(ProgressCallback) is not None:
-            trainer.add_callback(ProgressBarsCallback())
+        without_log_dicts(trainer)
         for callback in callbacks:
             trainer.add_callback(callback)
         started = time.perf_counter()
@@ -1052,7 +1049,7 @@ def train_recipe(
     Steps: hold out a seeded stratified validation split of the training texts (unless a validation set
     is given), build the tokenizer from the remaining training texts, copy the recipe's word vectors into
     the embedding, pretrain the embedding and RNN as a language model for ``pretrain_epochs`` (when
-    set; ``pretrainer``), train with ``RNNTrainer`` and the recipe's ``training_arguments`` (optimizer,
+    set; ``pretrain``), train with ``RNNTrainer`` and the recipe's ``training_arguments`` (optimizer,
     schedule, freeze/unfreeze schedule, regularisation), evaluate validation accuracy after every epoch,
     stop early after ``patience`` epochs without improvement, and keep the weights of the best epoch.
     The test data is never seen. Trainer's checkpoints go to a temporary folder that is removed.
@@ -1159,7 +1156,7 @@ def train_recipe(
             eval_dataset=eval_dataset,
             callbacks=[history],
         )
-        trainer.remove_callback(PrinterCallback)  # the history logs one line an epoch instead
+        without_log_dicts(trainer)  # the history logs one line an epoch instead
         trainer.train()
     model = trainer.model
     embedding = model.get_input_embeddings().weight
