@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_runner import run_cli
+from cli_runner import run_cli, run_cli_cases
 from rnn_textclf.cli import main
 from rnn_textclf.recipes import list_recipes
 
@@ -198,42 +198,61 @@ def test_own_data_ag_news_subset_with_config_file(shared_data, tmp_path):
     assert metrics["test"]["accuracy"] > 0.45
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["train", "--train-file", "missing.csv"], "--train-file 'missing.csv' does not exist"),
-        (["train", "--train-file", "data.txt"], "unknown format '.txt'"),
-        (["train", "--train-file", "one_class.csv"], "has only one class"),
-        (
-            ["train", "--train-file", "good.csv", "--text-column", "body"],
-            "--text-column 'body' is not in the data",
-        ),
-        (
-            ["train", "--train-file", "good.csv", "--label-column", "y"],
-            "--label-column 'y' is not in the data",
-        ),
-        (["train", "--train-file", "numbers.csv"], "non-text value"),
-        (["train", "--output-dir", "existing"], "exists and is not empty; pass --overwrite"),
-        (["train", "--config", "bad.yaml"], "unknown keys ['colour']"),
-        (
-            [
-                "train",
-                "--train-file",
-                "good.csv",
-                "--validation-file",
-                "good.csv",
-                "--tokenizer",
-                "no-such-tok",
-                "--quiet",
-            ],
-            "--tokenizer 'no-such-tok': tokenizer 'no-such-tok' is not one of ['auto', 'basic_english',",
-        ),
-        (["predict", "not_a_model", "hello"], "could not load MODEL 'not_a_model'"),
-        (["predict", "empty_dir", "hello"], "is not a saved rnn-textclf model"),
-        (["evaluate", "empty_dir", "--test-file", "good.csv"], "is not a saved rnn-textclf model"),
-    ],
-)
-def test_bad_input_one_line_exit_2(tmp_path, args, message):
+# Each bad input, and the one line that must say what is wrong. All go through `main` in one process
+# (`run_cli_cases`): a process each would spend ~5 s a case importing torch and transformers.
+BAD_INPUT = [
+    (["train", "--train-file", "missing.csv"], "--train-file 'missing.csv' does not exist"),
+    (["train", "--train-file", "data.txt"], "unknown format '.txt'"),
+    (["train", "--train-file", "one_class.csv"], "has only one class"),
+    (
+        ["train", "--train-file", "good.csv", "--text-column", "body"],
+        "--text-column 'body' is not in the data",
+    ),
+    (
+        ["train", "--train-file", "good.csv", "--label-column", "y"],
+        "--label-column 'y' is not in the data",
+    ),
+    (["train", "--train-file", "numbers.csv"], "non-text value"),
+    (["train", "--output-dir", "existing"], "exists and is not empty; pass --overwrite"),
+    (["train", "--config", "bad.yaml"], "unknown keys ['colour']"),
+    (
+        [
+            "train",
+            "--train-file",
+            "good.csv",
+            "--validation-file",
+            "good.csv",
+            "--tokenizer",
+            "no-such-tok",
+            "--quiet",
+        ],
+        "--tokenizer 'no-such-tok': tokenizer 'no-such-tok' is not one of ['auto', 'basic_english',",
+    ),
+    (
+        ["train", "--recipe", "nope"],
+        "--recipe 'nope': Unknown recipe 'nope': not a shipped recipe (bigru-glove, ",
+    ),
+    (["train", "--augment", "2", "--quiet"], "--augment needs --teacher"),
+    (
+        ["train", "--teacher", "./nowhere", "--quiet"],
+        "--teacher './nowhere': `teacher='./nowhere'` does not exist",
+    ),
+    (
+        ["train", "--recipe", "bilstm-glove-distill", "--quiet"],
+        ("recipe 'bilstm-glove-distill' distils from a teacher", "pass --teacher PATH_OR_REPO"),
+    ),
+    (["predict", "not_a_model", "hello"], "could not load MODEL 'not_a_model'"),
+    (["predict", "empty_dir", "hello"], "is not a saved rnn-textclf model"),
+    (["evaluate", "empty_dir", "--test-file", "good.csv"], "is not a saved rnn-textclf model"),
+]
+# Values argparse refuses: its usage, then one line naming the option (exit 2).
+BAD_VALUES = [
+    (["train", "--pretrain-epochs", "-1"], "argument --pretrain-epochs: "),
+    (["train", "--epochs", "0"], "argument --epochs: "),
+]
+
+
+def test_bad_input_one_line_exit_2(tmp_path):
     (tmp_path / "data.txt").write_text("x")
     (tmp_path / "one_class.csv").write_text("text,label\nhello,a\nworld,a\n")
     (tmp_path / "good.csv").write_text("text,label\nhello,a\nworld,b\n")
@@ -242,13 +261,24 @@ def test_bad_input_one_line_exit_2(tmp_path, args, message):
     (tmp_path / "existing" / "keep.txt").write_text("precious")
     (tmp_path / "empty_dir").mkdir()
     (tmp_path / "bad.yaml").write_text("colour: blue\n")
-    proc = run_cli(*args, cwd=tmp_path)
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert message in lines[0]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    results = run_cli_cases([args for args, _ in BAD_INPUT + BAD_VALUES], cwd=tmp_path)
+    for (args, message), proc in zip(BAD_VALUES, results[len(BAD_INPUT) :], strict=True):
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (args, proc.stderr[-2000:])
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith("rnn-textclf train: error: ") and message in last, (args, last)
+    for (args, message), proc in zip(BAD_INPUT, results, strict=False):
+        assert proc.returncode == 2, (args, proc.returncode, proc.stderr[-2000:])
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr, args
+        messages = (message,) if isinstance(message, str) else message
+        assert all(m in lines[0] for m in messages), (args, lines[0])
+        assert proc.stdout == "", (args, proc.stdout)
+    # nothing written (no output or checkpoint folder), nothing overwritten
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert (tmp_path / "existing" / "keep.txt").read_text() == "precious"
+    assert [p.name for p in (tmp_path / "existing").iterdir()] == ["keep.txt"]
 
 
 def test_help_for_every_command(tmp_path, capsys):

@@ -490,34 +490,6 @@ def test_cli_train_with_teacher_end_to_end(rnn_teacher, tmp_path):
     assert "| Temperature | 2 |" in card and "| alpha (weight of the teacher's term) | 0.7 |" in card
 
 
-def test_cli_distillation_options_need_a_teacher(tmp_path):
-    # One interpreter for the three commands (the CLI configures logging globally: not in this process).
-    script = (
-        "import sys\n"
-        "from rnn_textclf.cli import main\n"
-        "codes = [main(['train', '--augment', '2', '--quiet']), main(['train', '--teacher', sys.argv[1], '--quiet']),\n"
-        "         main(['train', '--recipe', 'bilstm-glove-distill', '--quiet'])]\n"
-        "print(codes)\n"
-    )
-    env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
-    proc = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "nowhere")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.stdout.strip() == "[2, 2, 2]", proc.stderr[-3000:]
-    assert "--augment needs --teacher" in proc.stderr
-    assert f"--teacher {str(tmp_path / 'nowhere')!r}" in proc.stderr and "does not exist" in proc.stderr
-    assert (
-        "recipe 'bilstm-glove-distill' distils from a teacher" in proc.stderr
-        and "pass --teacher" in proc.stderr
-    )
-    assert not list(tmp_path.iterdir())  # nothing written
-
-
 HUB_SCRIPT = """
 import json, sys
 import numpy as np, torch, datasets

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from cli_runner import run_cli
+from cli_runner import run_cli, run_cli_cases
 from rnn_textclf.recipes import (
     InvalidRecipeError,
     Recipe,
@@ -515,13 +515,6 @@ def test_cli_trains_by_recipe_name_and_config_file(tmp_path):
     assert (config["recipe"], config["rnn_type"], config["hidden_size"]) == ("my-rnn", "rnn", 16)
 
 
-def test_cli_unknown_recipe_one_line_exit_2(tmp_path):
-    proc = run_cli("train", "--recipe", "nope", cwd=tmp_path)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "--recipe 'nope'" in lines[0] and "bilstm-glove" in lines[0], proc.stderr
-
-
 def _sms_args(*extra: str) -> list[str]:
     """A small recipe run on 1,000 SMS rows (the embedded data: its own validation and test splits)."""
     return [
@@ -597,8 +590,11 @@ def test_cli_checkpoints_are_removed_after_success_and_resume_needs_one(tmp_path
     assert json.loads((tmp_path / "m" / "config.json").read_text())["recipe"] == "bilstm-glove"
     # --resume-from-checkpoint on a folder without a checkpoint: one line, exit 2.
     (tmp_path / "empty").mkdir()
-    for extra in (["--resume-from-checkpoint"], ["--resume-from-checkpoint", "empty"]):
-        proc = run_cli(*_sms_args("--output-dir", "other", *extra), cwd=tmp_path)
+    cases = [
+        _sms_args("--output-dir", "other", *extra)
+        for extra in (["--resume-from-checkpoint"], ["--resume-from-checkpoint", "empty"])
+    ]
+    for proc in run_cli_cases(cases, cwd=tmp_path):
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1, proc.stderr
         assert "holds no checkpoint" in lines[0]
