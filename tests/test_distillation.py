@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
+import logging
 import os
 import re
 import subprocess
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizer
 
 from cli_runner import run_cli
 from rnn_textclf import (
@@ -213,6 +214,51 @@ def test_label_mismatch_shows_both_label_lists(sms):
     assert config.id2label == {0: "LABEL_0", 1: "LABEL_1"}
     out = add_teacher_logits(rows, (bert, bert_tok), labels=config)
     assert len(out["teacher_logits"]) == 10
+    with pytest.raises(
+        ValueError, match=r"`labels` as a dict must be the student's id2label .* a label2id\?"
+    ):
+        add_teacher_logits(rows, (bert, bert_tok), labels={"ham": 0, "spam": 1})
+    # Numbers as the student's names (a CSV labelled 0/1): the remedy says what the numbers must mean.
+    with pytest.raises(ValueError, match=r"the numbers 0\.\.1: if number i means the teacher's class i "):
+        add_teacher_logits(rows, (bert, bert_tok), labels=["0", "1"])
+
+
+def test_unchecked_teacher_labels_are_warned_about(sms, caplog):
+    # An int label column without names: the teacher's order cannot be checked, and the log says so.
+    rows = sms["train"].select(range(6)).cast_column("label", datasets.Value("int64"))
+    bert, bert_tok = _tiny_bert(sms["train"]["text"])
+    with caplog.at_level(logging.WARNING, logger="rnn_textclf"):
+        add_teacher_logits(rows, (bert, bert_tok))
+    assert "The teacher's classes {0: 'ham', 1: 'spam'} were not checked" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rnn_textclf"):
+        add_teacher_logits(rows, (bert, bert_tok), labels=["ham", "spam"])
+    assert "not checked" not in caplog.text
+
+
+def test_teachers_that_cannot_teach_are_refused(sms, tmp_path):
+    rows = sms["train"].select(range(6))
+    bert, bert_tok = _tiny_bert(sms["train"]["text"])
+    # A base model (no classification head in its checkpoint) would get a random head at each load.
+    BertModel(bert.config).save_pretrained(tmp_path / "base")
+    bert_tok.save_pretrained(tmp_path / "base")
+    with pytest.raises(
+        ValueError,
+        match=r"is not a fine-tuned classifier: its checkpoint \(BertModel\) has no "
+        r"weights for \['classifier.bias', 'classifier.weight'\]",
+    ):
+        add_teacher_logits(rows, tmp_path / "base")
+    bert.save_pretrained(tmp_path / "clf")  # the same with its head loads
+    bert_tok.save_pretrained(tmp_path / "clf")
+    assert len(add_teacher_logits(rows, tmp_path / "clf")["teacher_logits"]) == 6
+    # Sigmoid (multi-label) or regression logits are no softmax scores.
+    bert.config.problem_type = "multi_label_classification"
+    with pytest.raises(ValueError, match=r"is a multi_label_classification model .* single-label classifier"):
+        add_teacher_logits(rows, (bert, bert_tok))
+    bert.config.problem_type = None
+    # More tokens than the teacher has positions (64): refused up front, not a tensor-size error inside it.
+    with pytest.raises(ValueError, match=r"`max_length=100` is more than the teacher's 64 positions"):
+        add_teacher_logits(rows, (bert, bert_tok), max_length=100)
 
 
 def test_missing_text_column_and_dataset_dict_errors(sms):
@@ -299,6 +345,19 @@ def test_transfer_set_rows_and_labels():
     assert 0 < len(copies) <= 12
     with pytest.raises(ValueError, match="`p_mask` must be a probability"):
         build_transfer_set(texts, n_copies=1, p_mask=1.5)
+    # Inputs that would be mangled: refused, naming the argument.
+    assert build_transfer_set(["a", "b"], [1.0, 0])["label"] == [1, 0]  # integral floats are class ids
+    for labels, position in (([0.7, 1], 0), ([0, None], 1), (["ham", "spam"], 0), ([True, 0], 0)):
+        with pytest.raises(ValueError, match=rf"`labels\[{position}\]` must be a class id"):
+            build_transfer_set(["a", "b"], labels)
+    with pytest.raises(TypeError, match="`unlabelled_texts` must be a list of texts, got a single str"):
+        build_transfer_set(["a b"], [0], unlabelled_texts="hello")
+    with pytest.raises(TypeError, match="`texts` must be a list of texts, got a single str"):
+        build_transfer_set("hello")
+    with pytest.raises(TypeError, match=r"`texts\[1\]` must be a str, got NoneType"):
+        build_transfer_set(["a", None])
+    with pytest.raises(ValueError, match="`text_column` and `label_column` are both 'x'"):
+        build_transfer_set(["a b"], [0], text_column="x", label_column="x")
 
 
 # ---------------------------------------------------------------------------------------------- the loss
@@ -322,6 +381,29 @@ def test_distillation_loss_terms():
         RNNTrainingArguments("out", distillation_alpha=1.5)
     with pytest.raises(ValueError, match="distillation_loss"):
         RNNTrainingArguments("out", distillation_alpha=0.5, distillation_loss="l1")
+    for temperature in (0, float("inf"), float("nan")):  # inf: every softened probability equal, a NaN loss
+        with pytest.raises(ValueError, match=r"`distillation_temperature` must be a finite number > 0"):
+            RNNTrainingArguments("out", distillation_alpha=0.5, distillation_temperature=temperature)
+
+
+def test_distillation_alpha_without_teacher_logits_in_training_is_an_error(sms, tmp_path):
+    # Set alpha, forget add_teacher_logits: the student would silently train on the labels alone (and on
+    # nothing at all from rows without a label).
+    tokenizer = RNNTokenizer.train_from_iterator(sms["train"]["text"][:200])
+    trainer = RNNTrainer(
+        model=_rnn(tokenizer, seed=0),
+        args=_args(tmp_path, distillation_alpha=0.5, max_steps=2),
+        train_dataset=_tokenized(sms["train"].select(range(64)), tokenizer),
+        processing_class=tokenizer,
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"distillation_alpha=0.5 is set but the training batches have no "
+        r"'teacher_logits': add the teacher's logits .* add_teacher_logits",
+    ):
+        trainer.train()
+    # Evaluation on a plain validation set is fine: the ordinary loss.
+    assert "eval_loss" in trainer.evaluate(_tokenized(sms["test"].select(range(32)), tokenizer))
 
 
 def test_student_learns_to_agree_with_the_teacher_from_its_logits_alone(sms, rnn_teacher, tmp_path):

@@ -200,6 +200,31 @@ def test_pretraining_on_sms_beats_word_frequencies_and_changes_only_the_encoder(
     assert torch.equal(model.classifier.weight, head_before)  # and its head did not move
 
 
+def test_trainer_pretrains_on_a_labelled_data_set_as_it_is(tmp_path):
+    # The training data of the classifier, labels and all: RNNTrainer drops the label column for the
+    # language model (its targets are the next tokens), in memory and streamed.
+    from rnn_textclf import RNNTrainer, RNNTrainingArguments
+
+    data = load_sms_spam()["train"].select(range(200))
+    tokenizer = RNNTokenizer.train_from_iterator(data["text"], model="char")
+    labelled = data.map(lambda b: tokenizer(b["text"], truncation=True, max_length=64), batched=True)
+    assert "label" in labelled.column_names
+    for train in (labelled, labelled.to_iterable_dataset(num_shards=2)):
+        lm = RNNLanguageModel(tiny(vocab_size=len(tokenizer)))
+        args = RNNTrainingArguments(
+            str(tmp_path),
+            max_steps=3,
+            per_device_train_batch_size=16,
+            report_to="none",
+            disable_tqdm=True,
+            use_cpu=True,
+            save_strategy="no",
+        )
+        trainer = RNNTrainer(model=lm, args=args, train_dataset=train, processing_class=tokenizer)
+        assert trainer.train().global_step == 3
+    assert math.isfinite(trainer.evaluate(labelled.select(range(32)))["eval_loss"])
+
+
 def test_pretrain_reads_a_streamed_data_set(tmp_path):
     # An IterableDataset (datasets streaming) trains for max_steps; the summary counts steps, not texts.
     data = load_sms_spam()

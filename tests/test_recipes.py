@@ -103,7 +103,10 @@ def test_save_and_load_file_round_trip(tmp_path, suffix):
         ),
         ({"distillation": {"alpha": None}}, "`distillation.alpha` must be a number in [0, 1]"),
         ({"distillation": {"loss": "l1"}}, "`distillation.loss` must be one of ('kl', 'mse'), got 'l1'"),
-        ({"distillation": {"temperature": 0}}, "`distillation.temperature` must be a number > 0, got 0"),
+        (
+            {"distillation": {"temperature": 0}},
+            "`distillation.temperature` must be a finite number > 0, got 0",
+        ),
         ({"distillation": {"augment": 2.5}}, "`distillation.augment` must be an integer >= 0, got 2.5"),
         ({"distillation": {"teacher": "x"}}, "`distillation` has unknown keys ['teacher']; allowed: alpha"),
         ({"distillation": ["kl"]}, "`distillation` must be null or a mapping with keys alpha, temperature"),

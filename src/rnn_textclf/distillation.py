@@ -133,7 +133,9 @@ def _load_teacher(teacher: Any, revision: str | None) -> tuple[Any, Any, str]:
         )
     kwargs = {} if revision is None else {"revision": revision}
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(name, **kwargs)
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            name, output_loading_info=True, **kwargs
+        )
         tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
     except OSError as err:
         what = "the folder" if local else "a model folder nor a Hub repo id"
@@ -141,6 +143,18 @@ def _load_teacher(teacher: Any, revision: str | None) -> tuple[Any, Any, str]:
             f"`teacher={name!r}`{f' (revision {revision!r})' if revision else ''} could not be loaded as "
             f"{'a teacher from ' + what if local else what}: {str(err).splitlines()[0]}"
         ) from err
+    # A base model (BertModel, a sentence-embedding model) loads too, with a newly made, random head:
+    # its logits would be noise, different at every load.
+    parameters = {key for key, _ in model.named_parameters()}
+    random = sorted(set(info.get("missing_keys", ())) & parameters)
+    if random:
+        architectures = getattr(model.config, "architectures", None) or ["?"]
+        raise ValueError(
+            f"`teacher={name!r}` is not a fine-tuned classifier: its checkpoint ({', '.join(architectures)}) "
+            f"has no weights for {random[:4]}{' ...' if len(random) > 4 else ''}, which would be random. "
+            "Fine-tune it on your labels first (AutoModelForSequenceClassification + Trainer, then "
+            "save_pretrained), and pass that folder."
+        )
     return model, tokenizer, name if revision is None or local else f"{name}@{revision}"
 
 
@@ -151,6 +165,11 @@ def _label_names(labels: Any) -> list[str] | None:
     if id2label is not None:
         labels = id2label
     if isinstance(labels, Mapping):
+        if not all(isinstance(k, int) or (isinstance(k, str) and k.isdigit()) for k in labels):
+            raise ValueError(
+                f"`labels` as a dict must be the student's id2label ({{0: 'name', 1: ...}}), got keys "
+                f"{list(labels)[:5]}; a label2id? Pass id2label, or the list of names in id order."
+            )
         keys = sorted(int(k) for k in labels)
         if keys != list(range(len(keys))):
             raise ValueError(f"`labels` as id2label must map ids 0..n-1 to names, got ids {keys}.")
@@ -206,9 +225,16 @@ def check_teacher_labels(teacher_config: Any, student_labels: Any) -> None:
             if sorted(teacher) == sorted(student)
             else ""
         )
+        if student == [str(i) for i in range(len(student))]:  # e.g. a CSV whose labels are 0, 1, ...
+            remedy = (
+                f"The student's labels are the numbers 0..{len(student) - 1}: if number i means the "
+                f"teacher's class i ({dict(enumerate(teacher))}), write those names in the label column "
+                "(or pass labels= the teacher's names); else fine-tune the teacher on these labels."
+            )
+        else:
+            remedy = "Fine-tune the teacher with the student's id2label, or give the student the teacher's label order."
         raise ValueError(
-            f"The teacher's labels {teacher} differ from the student's {student}{order}. Fine-tune the teacher "
-            "with the student's id2label, or give the student the teacher's label order."
+            f"The teacher's labels {teacher} differ from the student's {student}{order}. {remedy}"
         )
 
 
@@ -379,7 +405,30 @@ def add_teacher_logits(
         raise ValueError(
             f"The teacher {described} has no config.num_labels: it must be a sequence classifier."
         )
-    check_teacher_labels(config, labels if labels is not None else _dataset_label_names(dataset))
+    problem_type = getattr(config, "problem_type", None)
+    if problem_type in ("multi_label_classification", "regression") or int(config.num_labels) < 2:
+        raise ValueError(
+            f"The teacher {described} is a {problem_type or 'one-output'} model "
+            f"(num_labels={config.num_labels}); distillation needs a single-label classifier whose logits "
+            "are softmax scores over 2 or more classes."
+        )
+    student_labels = labels if labels is not None else _dataset_label_names(dataset)
+    check_teacher_labels(config, student_labels)
+    if student_labels is None:
+        teacher_names = [str(n) for n in (getattr(config, "id2label", None) or {}).values()]
+        if teacher_names and not all(_GENERIC_LABEL.fullmatch(n) for n in teacher_names):
+            logger.warning(
+                "The teacher's classes %s were not checked against the data's labels (no labels= and no "
+                "ClassLabel names): make sure label i of the data means the teacher's class i, or pass "
+                "labels= (the student's label names) to check it.",
+                dict(sorted((int(k), v) for k, v in config.id2label.items())),
+            )
+    positions = getattr(config, "max_position_embeddings", None)
+    if max_length is not None and isinstance(positions, int) and 0 < positions < max_length:
+        raise ValueError(
+            f"`max_length={max_length}` is more than the teacher's {positions} positions "
+            f"(config.max_position_embeddings); pass max_length <= {positions}, or None for the default."
+        )
     if max_length is None:
         limits = [
             value
@@ -590,8 +639,27 @@ def build_transfer_set(
     """
     from datasets import Dataset, Features, Value
 
+    if text_column == label_column:
+        raise ValueError(
+            f"`text_column` and `label_column` are both {text_column!r}; give the two columns different names."
+        )
+    for name, value in (("texts", texts), ("unlabelled_texts", unlabelled_texts)):
+        if isinstance(value, (str, bytes)):
+            raise TypeError(
+                f"`{name}` must be a list of texts, got a single {type(value).__name__}; wrap it in a list."
+            )
     texts = list(texts)
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise TypeError(f"`texts[{bad}]` must be a str, got {type(texts[bad]).__name__}.")
     if labels is not None:
+        labels = list(labels)
+        bad = next((i for i, v in enumerate(labels) if not _is_class_id(v)), None)
+        if bad is not None:
+            raise ValueError(
+                f"`labels[{bad}]` must be a class id (an integer >= 0, or -100 for no label), got "
+                f"{labels[bad]!r}; map label names to ids first (e.g. with the config's label2id)."
+            )
         labels = [int(v) for v in labels]
         if len(labels) != len(texts):
             raise ValueError(f"`labels` has {len(labels)} values for {len(texts)} texts.")
@@ -616,6 +684,17 @@ def build_transfer_set(
     all_labels = hard + [-100] * (len(copies) + len(extra))
     features = Features({text_column: Value("string"), label_column: Value("int64")})
     return Dataset.from_dict({text_column: all_texts, label_column: all_labels}, features=features)
+
+
+def _is_class_id(value: Any) -> bool:
+    """An integer class id (numpy integers and integral floats such as 1.0 included), or -100."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, np.integer)):
+        return value >= 0 or value == -100
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return value >= 0 or value == -100
+    return False
 
 
 # ---------------------------------------------------------------------------------------------- loss
@@ -694,8 +773,12 @@ def _check_distillation_options(alpha: Any, temperature: Any, kind: Any) -> None
         or math.isnan(alpha)
     ):
         raise ValueError(f"`distillation_alpha` must be None (off) or a number in [0, 1], got {alpha!r}.")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise ValueError(f"`distillation_temperature` must be a number > 0, got {temperature!r}.")
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or not 0 < temperature < math.inf
+    ):
+        raise ValueError(f"`distillation_temperature` must be a finite number > 0, got {temperature!r}.")
     if kind not in DISTILLATION_LOSSES:
         raise ValueError(f"`distillation_loss` must be one of {DISTILLATION_LOSSES}, got {kind!r}.")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import logging
 import os
 from collections.abc import Iterator, Mapping
@@ -720,7 +721,13 @@ class RNNTrainer(Trainer):
             # A collator told to read the labels from another column (label_column="topic") needs it.
             label_column = getattr(self.data_collator, "label_column", None)
             extra = [self.args.length_column_name, TEACHER_LOGITS_COLUMN]
-            if isinstance(label_column, str):
+            model = self.model
+            if "labels" not in inspect.signature(getattr(model, "forward", model)).parameters:
+                # A model without labels (RNNLanguageModel: the next tokens are its targets) on a
+                # classification data set: its label column goes with the other unused columns.
+                label_columns = {"label", "label_ids", "labels", label_column}
+                self._signature_columns = [c for c in self._signature_columns if c not in label_columns]
+            elif isinstance(label_column, str):
                 extra.append(label_column)
             for name in extra:
                 if name not in self._signature_columns:
@@ -734,8 +741,10 @@ class RNNTrainer(Trainer):
         With ``args.distillation_alpha`` set and ``teacher_logits`` in the batch (a data set with
         [`add_teacher_logits`][rnn_textclf.distillation.add_teacher_logits]'s column), the loss is
         [`distillation_loss`][rnn_textclf.distillation.distillation_loss] (``distillation_temperature``,
-        ``distillation_loss``; the hard term keeps ``label_smoothing_factor``). Batches without the
-        column (evaluation on a plain validation set) get the ordinary loss.
+        ``distillation_loss``; the hard term keeps ``label_smoothing_factor``). Evaluation batches
+        without the column (a plain validation set) get the ordinary loss; a *training* batch without it
+        while ``distillation_alpha`` is set raises ``ValueError`` (the teacher was forgotten). On an
+        evaluation set that carries the column, ``eval_loss`` is the distillation loss.
         """
         teacher = None
         if isinstance(inputs, Mapping) and TEACHER_LOGITS_COLUMN in inputs:
@@ -743,6 +752,13 @@ class RNNTrainer(Trainer):
             # A new dict, not a pop: the adversarial pass of training_step reuses the batch after this one.
             inputs = {k: v for k, v in inputs.items() if k != TEACHER_LOGITS_COLUMN}
         alpha = getattr(self.args, "distillation_alpha", None)
+        if teacher is None and alpha is not None and model.training:
+            raise ValueError(
+                f"distillation_alpha={alpha} is set but the training batches have no {TEACHER_LOGITS_COLUMN!r}: "
+                "add the teacher's logits to the training data with add_teacher_logits(train_dataset, teacher) "
+                "(a custom data collator must pass the column through), or leave distillation_alpha unset "
+                "to train on the labels alone."
+            )
         if teacher is None or alpha is None:
             if teacher is not None and not self._warned_unused_teacher:
                 self._warned_unused_teacher = True
