@@ -84,7 +84,13 @@ CALL_PATHS = ("auto", "python", "rust", "standard")
 
 
 def run(data: Path, repeat: int) -> dict:
-    from rnn_textclf.tokenization import RNNTokenizer, _pipeline, _rust_threads, basic_english_tokenize
+    from rnn_textclf.tokenization import (
+        RNNTokenizer,
+        _drop_fast_path,
+        _pipeline,
+        _rust_threads,
+        basic_english_tokenize,
+    )
 
     texts = load_texts(data)
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
@@ -106,7 +112,7 @@ def run(data: Path, repeat: int) -> dict:
         tok = RNNTokenizer.train_from_iterator(texts)
         vocab_t = clock.lap()
         for path in CALL_PATHS:
-            tok.__dict__.pop("_fast_path_cache", None)  # each path pays its own setup
+            _drop_fast_path(tok)  # each path pays its own setup
             tok.call_path = path
             gc.collect()
             clock = Clock()
@@ -200,8 +206,9 @@ def single_pass(tok, texts: list[str], batch_size: int = 1000) -> float:
     """Seconds to encode ``texts`` once, ``batch_size`` at a time (as ``datasets.map(batched=True)``
     calls a tokenizer), from a tokenizer as loaded: its fast-path state (word lookup table, subword
     pieces' cache) is dropped first and rebuilt inside the timing."""
-    tok.__dict__.pop("_fast_path_cache", None)
-    tok.__dict__.pop("_backend_fast_path_cache", None)
+    from rnn_textclf.tokenization import _drop_fast_path
+
+    _drop_fast_path(tok)
     gc.collect()
     start = time.perf_counter()
     for i in range(0, len(texts), batch_size):

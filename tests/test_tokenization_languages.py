@@ -21,6 +21,7 @@ from transformers import PreTrainedTokenizerFast, pipeline
 from cli_runner import run_cli
 from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer, tokenization
 from rnn_textclf.tokenization import (
+    _drop_fast_path,
     _subword_backend_and_trainer,
     build_tokenizer,
     check_vocabulary,
@@ -466,7 +467,7 @@ def test_fast_path_word_cache_is_shared_by_ascii_and_other_texts(model: str, low
         [t for pair in zip(other, ascii_texts[:3], strict=True) for t in pair],
         [other[0], ascii_texts[0], *other[1:], ascii_texts[2]],  # mostly non-ASCII, ASCII among them
     ):
-        tok.__dict__.pop("_backend_fast_path_cache", None)  # a fresh, empty cache for each order
+        _drop_fast_path(tok)  # a fresh, empty cache for each order
         assert tok._backend_fast_path().classes is not None  # the fast tables passed their self-check
         backend = backend_ids(tok, order)
         for _ in range(2):
@@ -600,6 +601,23 @@ def test_threads_sharing_a_subword_tokenizer_get_the_backends_ids(monkeypatch: p
     for name, texts in jobs.items():
         backend = backend_ids(tok, texts)
         assert got[name] == backend, name
+
+
+def test_datasets_fingerprint_does_not_change_with_use(tmp_path) -> None:
+    # datasets.map's cache key hashes the function and so the tokenizer it calls: two copies of a saved
+    # tokenizer (as two runs of a script load it) must hash the same, before and after encoding texts
+    # (each copy meets other characters), or every run recomputes the map and writes a new cache file.
+    from datasets.fingerprint import Hasher
+
+    texts, _ = waimai(60)
+    for model in ("word", "bpe", "char"):
+        RNNTokenizer.train_from_iterator(texts[:40], model=model).save_pretrained(tmp_path / model)
+        first, second = (RNNTokenizer.from_pretrained(tmp_path / model) for _ in range(2))
+        fresh = Hasher.hash(first)
+        first(texts[:30])
+        second(texts[30:] + SPACE_SEPARATED + ["新字 ñ ü …"])
+        assert Hasher.hash(first) == Hasher.hash(second) == fresh, model
+        assert first(texts)["input_ids"] == second(texts)["input_ids"]
 
 
 @pytest.mark.parametrize("model", ["bpe", "char"])

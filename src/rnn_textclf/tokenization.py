@@ -54,6 +54,7 @@ import os
 import re
 import threading
 import unicodedata
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -1639,6 +1640,27 @@ class _BackendFastPath:
         return [e.ids for e in self.one_by_one.encode_batch_fast(texts, add_special_tokens=False)]
 
 
+# Each tokenizer's fast-path state (`RNNTokenizer._fast_path`, `_backend_fast_path`), beside the object
+# rather than in its __dict__: it is derived (rebuilt at the first call), grows as texts are met and holds
+# a memory address, so in __dict__ it would change pickles and datasets' fingerprint of every `map` that
+# calls the tokenizer (datasets hashes a tokenizer's __dict__): cache files would never be reused.
+_FAST_STATES: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _fast_state(tokenizer: Any) -> dict[str, Any]:
+    """The fast-path state of ``tokenizer`` (a dict, empty until the first call)."""
+    state = _FAST_STATES.get(tokenizer)
+    if state is None:
+        state = _FAST_STATES[tokenizer] = {}
+    return state
+
+
+def _drop_fast_path(tokenizer: Any) -> None:
+    """Forgets ``tokenizer``'s fast-path state (lookup tables, the subword pieces' cache): the next call
+    rebuilds it, as in a freshly loaded tokenizer (used by the benchmarks and tests)."""
+    _FAST_STATES.pop(tokenizer, None)
+
+
 def _unknown_char_ids(model: models.Model) -> list[int] | None:
     """The ids the model gives a character alone that is not in its vocabulary, when a character alone
     in it is always its own vocabulary entry (else those ids); None when that rule may not hold.
@@ -2365,11 +2387,11 @@ class RNNTokenizer(TokenizersBackend):
     def _fast_path(self) -> _FastPath | None:
         """Fast-path state, rebuilt when the backend changed; None when the fast path does not apply."""
         signature = self._backend_signature()
-        cached = self.__dict__.get("_fast_path_cache")
+        cached = _fast_state(self).get("fast_path")
         if cached is not None and cached[0] == signature:
             return cached[1]
         fast = self._make_fast_path(signature)
-        self.__dict__["_fast_path_cache"] = (signature, fast)
+        _fast_state(self)["fast_path"] = (signature, fast)
         return fast
 
     def _make_fast_path(self, signature: tuple[Any, ...]) -> _FastPath | None:
@@ -2406,7 +2428,7 @@ class RNNTokenizer(TokenizersBackend):
             # datasets.map(num_proc=...) workers) comes back with the flag off
             self._tokenizer.encode_special_tokens = bool(self.split_special_tokens)
         signature = self._backend_signature()
-        cached = self.__dict__.get("_backend_fast_path_cache")
+        cached = _fast_state(self).get("backend_fast_path")
         if cached is not None and cached.signature == signature:
             return cached
         backend = self._tokenizer
@@ -2418,18 +2440,18 @@ class RNNTokenizer(TokenizersBackend):
         ):
             with _gc_paused():  # tens of thousands of small lists (the tables' ids): no collector passes
                 fast = _BackendFastPath(signature, backend, self.init_kwargs["tokenizer_model"])
-        self.__dict__["_backend_fast_path_cache"] = fast
+        _fast_state(self)["backend_fast_path"] = fast
         return fast
 
     def _python_side(self) -> _PythonSide | None:
         """The Python side, when this backend is the pipeline this environment builds (cached check)."""
-        cached = self.__dict__.get("_fast_path_cache")
+        cached = _fast_state(self).get("fast_path")
         fast = cached[1] if cached is not None else self._fast_path()
         return None if fast is None else fast.python
 
     def _display(self) -> _FastPath | None:
         """The fast-path state when the vocabulary has marked words (display conversions), else None."""
-        cached = self.__dict__.get("_fast_path_cache")
+        cached = _fast_state(self).get("fast_path")
         fast = cached[1] if cached is not None else self._fast_path()
         return fast if fast is not None and fast.marked_vocab else None
 
