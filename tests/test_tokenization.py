@@ -18,6 +18,7 @@ from tokenizers import normalizers
 from transformers import AutoTokenizer, BatchEncoding
 
 from rnn_textclf import RNNTokenizer, basic_english_tokenize
+from rnn_textclf.tokenization import build_tokenizer, check_vocabulary, choose_tokenizer
 
 # ---------------------------------------------------------------------------------------------
 # References, written here from the rules (not imported from the package)
@@ -430,6 +431,21 @@ def test_train_from_dataset_streaming_and_errors() -> None:
         RNNTokenizer.train_from_dataset(ds)
     with pytest.raises(TypeError, match=r"text\[1\] must be a str, got NoneType"):
         RNNTokenizer.train_from_dataset(datasets.Dataset.from_dict({"text": ["a", None]}))
+    with pytest.raises(ValueError, match=r"text_column 'text' is not a column .*\['sentence'\]"):
+        RNNTokenizer.train_from_dataset(streamed)  # features unknown: found out at the first batch
+    # A data set (or its dict of splits) where texts are expected would iterate rows or split names.
+    splits = datasets.DatasetDict({"train": ds, "test": ds})
+    for call in (RNNTokenizer.train_from_iterator, check_vocabulary_of_ties, choose_tokenizer):
+        with pytest.raises(TypeError, match=r"got a DatasetDict with keys \['train', 'test'\]: did you mean"):
+            call(splits)
+    with pytest.raises(TypeError, match=r"got a Dataset \(its rows are dicts\) with columns \['sentence'\]"):
+        RNNTokenizer.train_from_iterator(ds)
+    with pytest.raises(TypeError, match=r"texts must be an iterable of texts, got a single str"):
+        build_tokenizer("basic_english", "one text")
+
+
+def check_vocabulary_of_ties(texts):
+    return check_vocabulary(RNNTokenizer.train_from_iterator(TIES), texts)
 
 
 # ---------------------------------------------------------------------------------------------

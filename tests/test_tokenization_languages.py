@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import PreTrainedTokenizerFast, pipeline
+from transformers import AutoTokenizer, PreTrainedTokenizerFast, pipeline
 
 from cli_runner import run_cli
 from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer, tokenization
@@ -270,6 +270,37 @@ def _wordpiece_folder(tmp_path: Path, texts: list[str]) -> Path:
     folder = tmp_path / "wordpiece"
     tok.save_pretrained(folder)
     return folder
+
+
+def test_pretrained_tokenizer_without_a_pad_token_gets_one_that_trains(tmp_path: Path, caplog) -> None:
+    # Padding's embedding row stays zero: the unknown token cannot pad (the config refuses unk == pad, and
+    # the CLI crashed there); the end-of-text token can, else a new "<pad>" is added.
+    from rnn_textclf.recipes import get_recipe
+
+    texts = SPACE_SEPARATED * 3
+    backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.train_from_iterator(
+        texts, trainers.WordPieceTrainer(vocab_size=200, special_tokens=["[UNK]", "</s>"])
+    )
+    PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]").save_pretrained(tmp_path / "unk")
+    PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", eos_token="</s>").save_pretrained(
+        tmp_path / "eos"
+    )
+    with caplog.at_level(logging.WARNING, logger="rnn_textclf"):
+        unk_only = build_tokenizer(str(tmp_path / "unk"), texts)
+        eos = build_tokenizer(str(tmp_path / "eos"), texts)
+    assert unk_only.pad_token == "<pad>" and unk_only.pad_token_id == len(unk_only) - 1
+    assert "added '<pad>'" in caplog.text and "padding with its end-of-text token '</s>'" in caplog.text
+    assert (eos.pad_token, len(eos)) == ("</s>", len(backend.get_vocab()))
+    for tok in (unk_only, eos):
+        assert tok.pad_token_id != tok.unk_token_id
+        model, _ = get_recipe("default").build_model(tok, label_names=["a", "b"], seed=0)  # word dropout on
+        assert model.config.pad_token_id == tok.pad_token_id and model.config.vocab_size == len(tok)
+        batch = tok(texts[:4], padding=True, return_tensors="pt")
+        assert model(**batch).logits.shape == (4, 2)
+    unk_only.save_pretrained(tmp_path / "saved")
+    assert AutoTokenizer.from_pretrained(tmp_path / "saved").pad_token == "<pad>"
 
 
 def test_pipeline_with_a_wordpiece_tokenizer(tmp_path: Path) -> None:
@@ -601,6 +632,29 @@ def test_threads_sharing_a_subword_tokenizer_get_the_backends_ids(monkeypatch: p
     for name, texts in jobs.items():
         backend = backend_ids(tok, texts)
         assert got[name] == backend, name
+
+
+def test_max_vocab_size_holds_for_subword_models_on_chinese() -> None:
+    # 400 reviews hold ~1,000 distinct characters: the trainers kept them all whatever the cap (988 BPE
+    # tokens for a cap of 300) and Unigram failed with a bare Exception.
+    texts, _ = waimai(400)
+    for model in ("bpe", "wordpiece", "char"):
+        tok = RNNTokenizer.train_from_iterator(texts, model=model, max_vocab_size=300)
+        assert 150 <= len(tok) <= 300, (model, len(tok))  # (WordPiece: half the room for "##" forms)
+        ids = tok(texts[:50])["input_ids"]
+        assert ids == backend_ids(tok, texts[:50])
+        # the rarest characters became unknown, the common ones did not
+        assert 0 < sum(row.count(tok.unk_token_id) for row in ids) < 0.35 * sum(map(len, ids)), model
+    with pytest.raises(ValueError, match=r"max_vocab_size=300 is too small for model='unigram', which needs"):
+        RNNTokenizer.train_from_iterator(texts, model="unigram", max_vocab_size=300)
+    assert len(RNNTokenizer.train_from_iterator(texts, model="bpe")) > 900  # no cap given: all characters
+
+
+def test_unigram_ids_do_not_change_from_run_to_run() -> None:
+    # The Unigram trainer numbers its pieces in an order that changed from run to run.
+    texts, _ = waimai(500)
+    first, second = (RNNTokenizer.train_from_iterator(texts, model="unigram").get_vocab() for _ in range(2))
+    assert first == second
 
 
 def test_datasets_fingerprint_does_not_change_with_use(tmp_path) -> None:

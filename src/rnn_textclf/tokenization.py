@@ -478,16 +478,28 @@ def _subword_pre_tokenizer(model: str, split_unsegmented: bool) -> pre_tokenizer
 def _subword_backend_and_trainer(
     model: str, vocab_size: int, min_freq: int, specials: list[str], unk_token: str
 ) -> tuple[Tokenizer, trainers.Trainer]:
+    # The trainers keep every character of the texts whatever vocab_size says (Chinese has thousands):
+    # limit_alphabet keeps the most frequent ones so that the cap holds. WordPiece adds a "##" form of
+    # each character, so half the room.
+    room = vocab_size - len(specials)
     if model == "bpe":
         backend = Tokenizer(models.BPE(unk_token=unk_token))
         trainer = trainers.BpeTrainer(
-            vocab_size=vocab_size, min_frequency=min_freq, special_tokens=specials, show_progress=False
+            vocab_size=vocab_size,
+            min_frequency=min_freq,
+            special_tokens=specials,
+            show_progress=False,
+            limit_alphabet=max(1, room),
         )
     elif model == "wordpiece":
         backend = Tokenizer(models.WordPiece(unk_token=unk_token))
         backend.decoder = decoders.WordPiece()
         trainer = trainers.WordPieceTrainer(
-            vocab_size=vocab_size, min_frequency=min_freq, special_tokens=specials, show_progress=False
+            vocab_size=vocab_size,
+            min_frequency=min_freq,
+            special_tokens=specials,
+            show_progress=False,
+            limit_alphabet=max(1, room // 2),
         )
     elif model == "unigram":
         backend = Tokenizer(models.Unigram())
@@ -514,14 +526,32 @@ def _split_at(ids: list[int], sentinel: int, n: int) -> list[list[int]]:
     return out
 
 
+def _check_texts_iterable(texts: Any, name: str) -> None:
+    """TypeError for what is not an iterable of texts but iterates: one text (its characters), a
+    ``DatasetDict`` or dict (its split names or keys), a ``Dataset`` (its rows, dicts)."""
+    if isinstance(texts, (str, bytes)):
+        raise TypeError(
+            f"{name} must be an iterable of texts, got a single {type(texts).__name__}; wrap it in a list"
+        )
+    if isinstance(texts, Mapping):
+        kind = type(texts).__name__
+        keys = list(texts)[:5]
+        raise TypeError(
+            f"{name} must be an iterable of texts, got a {kind} with keys {keys}: did you mean one split's texts, "
+            f"e.g. {name}[{keys[0] if keys else 'train'!r}]['text'] (or RNNTokenizer.train_from_dataset(one split))?"
+        )
+    if type(texts).__name__ in ("Dataset", "IterableDataset") and hasattr(texts, "column_names"):
+        raise TypeError(
+            f"{name} must be an iterable of texts, got a {type(texts).__name__} (its rows are dicts) with columns "
+            f"{texts.column_names}: pass its text column (dataset['text']) or use RNNTokenizer.train_from_dataset."
+        )
+
+
 def _text_blocks(iterator: Iterable[str], counter: list[int]) -> Iterator[list[str]]:
     """The texts in lists of at most _CHUNK_TEXTS texts / about _CHUNK_CHARS characters (memory stays
     bounded for long documents, and the Rust trainer pays its per-call costs once a block);
     ``counter[0]`` counts the texts."""
-    if isinstance(iterator, (str, bytes)):
-        raise TypeError(
-            f"iterator must be an iterable of texts, got a single {type(iterator).__name__}; wrap it in a list"
-        )
+    _check_texts_iterable(iterator, "iterator")
     buffer: list[str] = []
     chars = 0
     for index, text in enumerate(iterator):
@@ -552,8 +582,9 @@ def _joined(iterator: Iterable[str], counter: list[int], sample: list[str] | Non
 
 def _frequency_ordered(backend: Tokenizer, sample: list[str], n_fixed: int) -> Tokenizer:
     """The trained subword ``backend`` with its ids renumbered by how often each token occurs in
-    ``sample`` (most frequent first; ties, and tokens not met, keep the trainer's order); the first
-    ``n_fixed`` ids (the specials) stay where they are.
+    ``sample`` (most frequent first; ties, and tokens not met, keep the trainer's order, or for Unigram,
+    whose trainer's order changes from run to run, go in string order); the first ``n_fixed`` ids (the
+    specials) stay where they are.
 
     The trainers number BPE and WordPiece tokens alphabet first, in code point order, then merges: a
     Chinese character's id is its rank among the characters seen. Frequent tokens first (as torchtext
@@ -575,10 +606,18 @@ def _frequency_ordered(backend: Tokenizer, sample: list[str], n_fixed: int) -> T
     )  # (sample tokens,)
     counts = np.bincount(ids, minlength=size)[:size]  # (vocab,)
     counts[:n_fixed] = np.iinfo(np.int64).max  # the specials keep their ids
-    order = np.argsort(-counts, kind="stable")  # (vocab,) old id at each new id
+    model = spec["model"]
+    if isinstance(model["vocab"], dict):
+        order = np.argsort(-counts, kind="stable")  # (vocab,) old id at each new id
+    else:
+        # The Unigram trainer numbers its pieces in an order that changes from run to run (hash maps):
+        # ties broken by the piece itself give the same ids for the same texts every time.
+        pieces = [piece for piece, _ in model["vocab"]]
+        rank = np.empty(size, dtype=np.int64)  # (vocab,) each piece's rank in string order
+        rank[sorted(range(size), key=pieces.__getitem__)] = np.arange(size)
+        order = np.lexsort((rank, -counts))
     new_id = np.empty(size, dtype=np.int64)  # (vocab,) new id of each old id
     new_id[order] = np.arange(size)
-    model = spec["model"]
     if isinstance(model["vocab"], dict):  # BPE, WordPiece: token -> id
         model["vocab"] = {token: int(new_id[i]) for token, i in model["vocab"].items()}
     else:  # Unigram: [piece, score] at each id
@@ -692,6 +731,7 @@ def check_vocabulary(tokenizer: Any, texts: Sequence[str], *, warn: bool = True)
     Returns:
         The [`VocabularyCheck`][rnn_textclf.tokenization.VocabularyCheck].
     """
+    _check_texts_iterable(texts, "texts")
     texts = list(texts)
     if not texts:
         return VocabularyCheck(texts=0, tokens_per_text=0.0, distinct=0, singleton_share=0.0)
@@ -722,6 +762,7 @@ def choose_tokenizer(texts: Sequence[str]) -> tuple[str, str]:
     Returns:
         ``(choice, reason)``: ``"char"`` or ``"basic_english"`` and a sentence that says why.
     """
+    _check_texts_iterable(texts, "texts")
     sample = [t for t in itertools.islice(texts, _CHOICE_SAMPLE) if isinstance(t, str)]
     joined = "\n".join(sample)
     non_space = len(joined) - sum(map(joined.count, (" ", "\n", "\t")))
@@ -772,7 +813,7 @@ def build_tokenizer(
     ``"bpe"``, ``"unigram"``, ``"wordpiece"`` and ``"char"`` the models of
     [`RNNTokenizer.train_from_iterator`][rnn_textclf.RNNTokenizer.train_from_iterator]. Anything else is a
     pretrained tokenizer: a folder or Hub id for ``AutoTokenizer.from_pretrained``; it needs a pad token
-    (a tokenizer without one pads with its unknown or end-of-text token, logged).
+    (a tokenizer without one pads with its end-of-text token, else gets a new ``<pad>`` token; logged).
 
     Args:
         tokenizer: One of ``TOKENIZER_CHOICES`` or a pretrained tokenizer's folder or Hub id.
@@ -789,13 +830,14 @@ def build_tokenizer(
         The tokenizer (an `RNNTokenizer`, or the pretrained tokenizer's class).
 
     Raises:
-        ValueError: For invalid options, or a pretrained tokenizer without any token to pad with.
+        ValueError: For invalid options.
         OSError: ``tokenizer`` is neither a known name nor a loadable tokenizer.
     """
     if not isinstance(tokenizer, str) or not tokenizer:
         raise ValueError(
             f"tokenizer must be one of {list(TOKENIZER_CHOICES)} or a tokenizer folder or Hub id, got {tokenizer!r}"
         )
+    _check_texts_iterable(texts, "texts")
     choice = tokenizer
     if choice == "auto":
         choice, reason = choose_tokenizer(texts)
@@ -825,14 +867,24 @@ def build_tokenizer(
             f"pretrained tokenizer (a folder with tokenizer.json, or a Hub id): {str(err).splitlines()[0]}"
         ) from err
     if loaded.pad_token is None:
-        fallback = loaded.unk_token or loaded.eos_token
-        if fallback is None:
-            raise ValueError(
-                f"the tokenizer {tokenizer!r} has no pad token, nor an unknown or end-of-text token to pad with; "
-                "set one first (tokenizer.add_special_tokens({'pad_token': '<pad>'})) and save it"
+        # Padding's embedding row stays zero and never learns (padding_idx): the end-of-text token can
+        # give its row (as GPT-2 users do), the unknown token cannot (unknown words need theirs).
+        if loaded.eos_token is not None:
+            logger.warning(
+                "the tokenizer %r has no pad token: padding with its end-of-text token %r",
+                tokenizer,
+                loaded.eos_token,
             )
-        logger.warning("the tokenizer %r has no pad token: padding with %r", tokenizer, fallback)
-        loaded.pad_token = fallback
+            loaded.pad_token = loaded.eos_token
+        else:
+            pad = next(t for t in ("<pad>", "[PAD]", "<|pad|>", "<pad_0>") if t not in loaded.get_vocab())
+            loaded.add_special_tokens({"pad_token": pad})
+            logger.warning(
+                "the tokenizer %r has no pad token: added %r (id %d) to pad with; the saved tokenizer keeps it",
+                tokenizer,
+                pad,
+                loaded.pad_token_id,
+            )
     logger.debug("Tokenizer: pretrained %s (%s, %d tokens)", tokenizer, type(loaded).__name__, len(loaded))
     check_vocabulary(loaded, list(itertools.islice(texts, 20000)))
     return loaded
@@ -1831,7 +1883,10 @@ class RNNTokenizer(TokenizersBackend):
             length: Number of texts, if known (the progress bar's total).
             model: ``"word"``, ``"bpe"``, ``"unigram"``, ``"wordpiece"`` or ``"char"`` (see above). For the
                 subword models ``max_vocab_size`` is the trained vocabulary size (default
-                ``DEFAULT_SUBWORD_VOCAB_SIZE``, 8000) and ``min_freq`` the minimum count of a merged pair
+                ``DEFAULT_SUBWORD_VOCAB_SIZE``, 8000; at most: when the texts hold more distinct
+                characters than fit, BPE and WordPiece keep the most frequent ones and the others become
+                unknown, and Unigram, which needs them all, raises ``ValueError``) and ``min_freq`` the
+                minimum count of a merged pair
                 (``"unigram"`` has none: it needs ``min_freq=1``); for ``"char"`` they cap and filter
                 characters as for words.
             lowercase: Lowercase (subword and character models; words are always lowercased, as
@@ -1938,6 +1993,14 @@ class RNNTokenizer(TokenizersBackend):
             if error is None:
                 raise
             raise error from None
+        except Exception as err:
+            if model != "unigram" or "not large enough to contain all chars" not in str(err):
+                raise
+            raise ValueError(
+                f"max_vocab_size={vocab_size} is too small for model='unigram', which needs every distinct "
+                "character of the texts in its vocabulary: pass a larger max_vocab_size, or model='bpe', "
+                "'wordpiece' or 'char', which keep the most frequent characters within the cap"
+            ) from None
         if model in SUBWORD_MODELS:
             backend = _frequency_ordered(backend, sample, len(specials))
         if model == "unigram" and backend.token_to_id(unk_token) is None:  # no text at all
@@ -2013,7 +2076,13 @@ class RNNTokenizer(TokenizersBackend):
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
 
         def texts() -> Iterator[str]:
-            for batch in dataset.select_columns([text_column]).iter(batch_size=batch_size):
+            # a stream without known features: its columns show in the first batch
+            source = dataset.select_columns([text_column]) if columns is not None else dataset
+            for batch in source.iter(batch_size=batch_size):
+                if text_column not in batch:
+                    raise ValueError(
+                        f"text_column {text_column!r} is not a column of the dataset; columns: {sorted(batch)}"
+                    )
                 yield from batch[text_column]
 
         if "length" not in kwargs and isinstance(dataset, datasets.Dataset):
