@@ -241,6 +241,15 @@ BAD_INPUT = [
         ["train", "--recipe", "bilstm-glove-distill", "--quiet"],
         ("recipe 'bilstm-glove-distill' distils from a teacher", "pass --teacher PATH_OR_REPO"),
     ),
+    (["train", "--train-file", "good.csv", "--tokenizer", "BPE"], "--tokenizer 'BPE': did you mean 'bpe'?"),
+    (
+        ["train", "--train-file", "good.csv", "--tokenizer", "tok/tokenizer.json"],
+        "--tokenizer 'tok/tokenizer.json' is a file: pass the folder that holds the tokenizer's files ('tok')",
+    ),
+    (
+        ["train", "--train-file", "good.csv", "--tokenizer", "tok", "--min-freq", "3"],
+        "--min-freq applies to a tokenizer trained here, but --tokenizer 'tok' loads one as it was saved",
+    ),
     (["predict", "not_a_model", "hello"], "could not load MODEL 'not_a_model'"),
     (["predict", "empty_dir", "hello"], "is not a saved rnn-textclf model"),
     (["evaluate", "empty_dir", "--test-file", "good.csv"], "is not a saved rnn-textclf model"),
@@ -261,6 +270,8 @@ def test_bad_input_one_line_exit_2(tmp_path):
     (tmp_path / "existing" / "keep.txt").write_text("precious")
     (tmp_path / "empty_dir").mkdir()
     (tmp_path / "bad.yaml").write_text("colour: blue\n")
+    (tmp_path / "tok").mkdir()
+    (tmp_path / "tok" / "tokenizer.json").write_text("{}")
     before = sorted(p.name for p in tmp_path.iterdir())
     results = run_cli_cases([args for args, _ in BAD_INPUT + BAD_VALUES], cwd=tmp_path)
     for (args, message), proc in zip(BAD_VALUES, results[len(BAD_INPUT) :], strict=True):

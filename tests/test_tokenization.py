@@ -551,6 +551,9 @@ def test_type_error_hints() -> None:
         tok(["a", None])
     with pytest.raises(TypeError, match=r"single str; wrap it in a list"):
         RNNTokenizer.train_from_iterator("a whole text")
+    for flag in ("lowercase", "split_unsegmented"):  # "no" is truthy: it would have lowercased
+        with pytest.raises(TypeError, match=rf"{flag} must be True or False, got 'no'"):
+            RNNTokenizer.train_from_iterator(TIES, model="bpe", **{flag: "no"})
 
 
 @pytest.mark.parametrize(

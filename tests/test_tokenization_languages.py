@@ -236,6 +236,22 @@ def test_whole_clause_vocabulary_is_warned_about(caplog: pytest.LogCaptureFixtur
     assert check.looks_like_clauses and check.singleton_share > 0.9 and check.tokens_per_text < 3
 
 
+def test_a_vocabulary_that_does_not_fit_the_texts_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    # An English word vocabulary (or a pretrained tokenizer of another language) on Chinese reviews: most
+    # tokens are unknown, and a model could learn nothing; no clause-like figures show it (unknown tokens
+    # are not counted as distinct tokens), the unknown share does.
+    chinese, _ = waimai(300)
+    english = RNNTokenizer.train_from_iterator(ag_news(300) + SPACE_SEPARATED)
+    with caplog.at_level(logging.WARNING, logger="rnn_textclf.tokenization"):
+        check = check_vocabulary(english, chinese)
+    assert check.mostly_unknown and check.unk_share > 0.5 and not check.looks_like_clauses
+    assert "maps" in caplog.text and "% of the training tokens to its unknown token" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rnn_textclf.tokenization"):
+        check = check_vocabulary(english, ag_news(400)[300:])  # its own language: a few unknown words
+    assert 0 < check.unk_share < 0.3 and not check.mostly_unknown and not caplog.records
+
+
 def test_auto_choice_picks_characters_for_unsegmented_scripts_and_words_for_english() -> None:
     chinese, _ = waimai(500)
     assert choose_tokenizer(chinese)[0] == "char"
@@ -303,6 +319,10 @@ def test_pretrained_tokenizer_without_a_pad_token_gets_one_that_trains(tmp_path:
         assert model(**batch).logits.shape == (4, 2)
     unk_only.save_pretrained(tmp_path / "saved")
     assert AutoTokenizer.from_pretrained(tmp_path / "saved").pad_token == "<pad>"
+    # A left-padding tokenizer pads right for the model (whose pipeline would refuse left-padded batches).
+    eos.padding_side = "left"
+    eos.save_pretrained(tmp_path / "left")
+    assert build_tokenizer(str(tmp_path / "left"), texts).padding_side == "right"
 
 
 def test_pipeline_with_a_wordpiece_tokenizer(tmp_path: Path) -> None:
@@ -371,6 +391,9 @@ def test_cli_default_on_chinese_beats_the_majority_class(tmp_path: Path) -> None
         "--lr", "0.01",
     )  # fmt: skip
     assert "Tokenizer: char (auto:" in stderr
+    card = (tmp_path / "out" / "README.md").read_text()  # the card speaks of characters, not words
+    assert "A character-level recurrent model knows only its vocabulary" in card
+    assert "word-level" not in card and "English-like" not in card
 
 
 def test_cli_best_documented_option_on_chinese(tmp_path: Path) -> None:
@@ -400,6 +423,9 @@ def test_cli_with_a_pretrained_tokenizer_and_its_transformer_embeddings(tmp_path
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"coverage: {len(vocab) - 5:,} / {len(vocab) - 5:,} tokens found (100.0%)" in proc.stderr
+    # loaded as saved: no training options are claimed for it
+    assert f"Vocab: {len(vocab):,} tokens (pretrained {folder})." in proc.stderr
+    assert "min_freq" not in (tmp_path / "out" / "README.md").read_text()
     model = RNNClassifier.from_pretrained(tmp_path / "out")
     assert model.config.embedding_dim == 16
     clf = pipeline("text-classification", model=str(tmp_path / "out"))
@@ -657,6 +683,20 @@ def test_unigram_ids_do_not_change_from_run_to_run() -> None:
     texts, _ = waimai(500)
     first, second = (RNNTokenizer.train_from_iterator(texts, model="unigram").get_vocab() for _ in range(2))
     assert first == second
+
+
+@pytest.mark.parametrize("model", ["bpe", "char"])
+def test_a_normalizer_replaced_after_the_first_call_is_followed(model: str) -> None:
+    texts = FRENCH_GERMAN + SPACE_SEPARATED
+    tok = RNNTokenizer.train_from_iterator(texts, model=model)
+    tok(texts)  # the fast path is built
+    tok.backend_tokenizer.normalizer = normalizers.Sequence(
+        [normalizers.NFD(), normalizers.StripAccents(), normalizers.Lowercase()]
+    )
+    more = [*texts, "naïve Café"]
+    assert tok(more)["input_ids"] == backend_ids(tok, more)
+    tok.backend_tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    assert tok(texts)["input_ids"] == backend_ids(tok, texts)
 
 
 def test_datasets_fingerprint_does_not_change_with_use(tmp_path) -> None:

@@ -197,7 +197,7 @@ def build_model_card(
     lines += _distillation_section(config)
     lines += _training_section(info)
     lines += _evaluation_section(metrics, info.get("eval_data"))
-    lines += _use_section(config, info)
+    lines += _use_section(config, info, tokenizer_files)
     lines += _usage_section(repo_id or name)
     if info.get("citation"):
         lines += [
@@ -712,13 +712,26 @@ def _evaluation_section(metrics: Mapping[str, Any], eval_data: Any) -> list[str]
     return [*lines, *_table(("Metric", "Value"), rows)]
 
 
-def _use_section(config: Any, info: Mapping[str, Any]) -> list[str]:
+def _use_section(
+    config: Any, info: Mapping[str, Any], tokenizer_files: tuple[dict[str, Any], dict[str, Any]] | None
+) -> list[str]:
+    units = str((tokenizer_files[1] if tokenizer_files else {}).get("tokenizer_model") or "word")
+    if units == "word":
+        unknown = "A word-level recurrent model knows only its vocabulary: unknown words all map to one token"
+        kind = "short English-like texts"
+    else:  # rnn-textclf's subword and character models (e.g. for Chinese)
+        level = "character" if units == "char" else f"subword ({units})"
+        unknown = (
+            f"A {level}-level recurrent model knows only its vocabulary: characters it never saw map to one "
+            "unknown token"
+        )
+        kind = "short texts"
     intended = info.get("intended_use") or (
-        f"Classifying short English-like texts into the {config.num_labels} labels above, for texts like "
+        f"Classifying {kind} into the {config.num_labels} labels above, for texts like "
         "those the model was trained on; as a small, fast baseline or teaching model."
     )
     limits = info.get("limitations") or (
-        "A word-level recurrent model knows only its vocabulary: unknown words all map to one token, so "
+        f"{unknown}, so "
         "texts from another domain, with other spelling or in another language score poorly. It reads no "
         "context beyond the text, may reflect biases of its training data, and its scores are not "
         "calibrated probabilities. Evaluate it on your own data before relying on it, and do not use it "

@@ -685,8 +685,24 @@ class VocabularyCheck:
             and self.tokens_per_text <= _CLAUSE_TOKENS_PER_TEXT
         )
 
+    @property
+    def mostly_unknown(self) -> bool:
+        """At least a third of the tokens are the unknown token: the vocabulary does not fit these texts
+        (a pretrained tokenizer of another language, a word vocabulary of other texts)."""
+        return self.unk_share >= _UNKNOWN_SHARE
+
     def warn(self) -> bool:
-        """Logs the whole-clause warning (with the figures and the fix) when it applies; returns whether it did."""
+        """Logs the whole-clause warning, or the mostly-unknown one (with the figures and the fix), when it
+        applies; returns whether it did."""
+        if self.mostly_unknown:
+            logger.warning(
+                "The tokenizer maps %.0f%% of the training tokens to its unknown token: its vocabulary does not "
+                "fit these texts (another language or other texts), and the model will see little but unknown "
+                "tokens. Use a tokenizer trained on these texts (`rnn-textclf train --tokenizer auto`, or "
+                "RNNTokenizer.train_from_iterator(texts, model='char'/'bpe'/...)) or one made for their language.",
+                100 * self.unk_share,
+            )
+            return True
         if not self.looks_like_clauses:
             return False
         logger.warning(
@@ -703,6 +719,9 @@ class VocabularyCheck:
         return True
 
 
+_UNKNOWN_SHARE = 1 / 3  # share of unknown tokens from which the vocabulary is said not to fit the texts
+
+
 def _counts_check(counts: np.ndarray, texts: int, unk: int = 0) -> VocabularyCheck:
     """The check from per-token occurrence counts (specials excluded)."""
     counts = counts[counts > 0]
@@ -717,7 +736,8 @@ def _counts_check(counts: np.ndarray, texts: int, unk: int = 0) -> VocabularyChe
 
 
 def check_vocabulary(tokenizer: Any, texts: Sequence[str], *, warn: bool = True) -> VocabularyCheck:
-    """How ``tokenizer`` splits ``texts``, and a logged warning when its units look like whole clauses.
+    """How ``tokenizer`` splits ``texts``, and a logged warning when its units look like whole clauses or
+    when at least a third of the tokens are unknown (a vocabulary that does not fit these texts).
 
     Works for any Hugging Face tokenizer. A vocabulary looks like whole clauses when at least 75% of the
     distinct tokens of ``texts`` occur once and a text is at most 3 tokens long on average: typical of
@@ -813,7 +833,8 @@ def build_tokenizer(
     ``"bpe"``, ``"unigram"``, ``"wordpiece"`` and ``"char"`` the models of
     [`RNNTokenizer.train_from_iterator`][rnn_textclf.RNNTokenizer.train_from_iterator]. Anything else is a
     pretrained tokenizer: a folder or Hub id for ``AutoTokenizer.from_pretrained``; it needs a pad token
-    (a tokenizer without one pads with its end-of-text token, else gets a new ``<pad>`` token; logged).
+    (a tokenizer without one pads with its end-of-text token, else gets a new ``<pad>`` token; logged),
+    and pads on the right (a left-padding one is switched, logged).
 
     Args:
         tokenizer: One of ``TOKENIZER_CHOICES`` or a pretrained tokenizer's folder or Hub id.
@@ -885,6 +906,11 @@ def build_tokenizer(
                 pad,
                 loaded.pad_token_id,
             )
+    if getattr(loaded, "padding_side", "right") != "right":
+        # RNNClassifier packs right-padded batches (a left-padded one is a clear error): the tokenizer saved
+        # with the model must pad right, or pipeline(model=folder) fails on batches.
+        logger.info("Tokenizer %r: padding_side set to 'right' (was %r)", tokenizer, loaded.padding_side)
+        loaded.padding_side = "right"
     logger.debug("Tokenizer: pretrained %s (%s, %d tokens)", tokenizer, type(loaded).__name__, len(loaded))
     check_vocabulary(loaded, list(itertools.islice(texts, 20000)))
     return loaded
@@ -1899,6 +1925,7 @@ class RNNTokenizer(TokenizersBackend):
 
         Raises:
             TypeError: If an item is not a ``str`` (the message names its index).
+            TypeError: ``lowercase`` or ``split_unsegmented`` is not a bool.
             ValueError: For an invalid ``min_freq``, ``max_vocab_size``, ``specials``, ``pad_token``,
                 ``unk_token`` or ``normalization``.
         """
@@ -1910,6 +1937,9 @@ class RNNTokenizer(TokenizersBackend):
                 f"model must be one of {list(TOKENIZER_MODELS)}, got {model!r}; for a pretrained tokenizer use "
                 f"AutoTokenizer.from_pretrained(...)"
             )
+        for name, flag in (("lowercase", lowercase), ("split_unsegmented", split_unsegmented)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
         if show_progress:  # transformers' tqdm: honours transformers.utils.logging.disable_progress_bar()
             from transformers.utils.logging import tqdm
 
@@ -2439,8 +2469,10 @@ class RNNTokenizer(TokenizersBackend):
     def _backend_signature(self) -> tuple[Any, ...]:
         """What the fast path depends on and users change through the API, cheap enough for every call.
 
-        The normalizer and pre-tokenizer themselves are compared when this changes (serializing them
-        costs more than a short call); replacing them in place on ``backend_tokenizer`` is not seen.
+        The word model's normalizer and pre-tokenizer (the basic_english rules, ~17 us to serialize: as
+        much as a short call) are compared when this changes, so replacing them in place on
+        ``backend_tokenizer`` after the first call is not seen (save and reload, or ``copy.deepcopy``);
+        the subword and character models' are part of their signature (`_backend_fast_path`).
         """
         backend = self._tokenizer
         added = backend.get_added_tokens_decoder()
@@ -2497,7 +2529,10 @@ class RNNTokenizer(TokenizersBackend):
             # as the standard call path sets it on every call: a pickled `tokenizers.Tokenizer` (e.g. in
             # datasets.map(num_proc=...) workers) comes back with the flag off
             self._tokenizer.encode_special_tokens = bool(self.split_special_tokens)
-        signature = self._backend_signature()
+        # With the normalizer's and pre-tokenizer's states (~1-2 us here): one replaced in place on
+        # backend_tokenizer after the first call is followed, as the standard call path would.
+        backend = self._tokenizer
+        signature = (*self._backend_signature(), _state(backend.normalizer), _state(backend.pre_tokenizer))
         cached = _fast_state(self).get("backend_fast_path")
         if cached is not None and cached.signature == signature:
             return cached

@@ -167,8 +167,10 @@ def _write_card(
         data = "the SMS Spam Collection v.1 (embedded in rnn-textclf), seeded stratified 80/10/10 split"
     info: dict[str, Any] = {
         "training_data": f"{data}; {report['train_rows']:,} training and {report['validation_rows']:,} validation rows.",
-        "hyperparameters": {
-            k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "min_freq", "max_length", "seed")
+        "hyperparameters": {  # (min_freq is None for a tokenizer loaded as saved)
+            k: v
+            for k in ("epochs", "batch_size", "lr", "min_freq", "max_length", "seed")
+            if (v := getattr(args, k)) is not None
         },
         "metrics": {k: v for k, v in report[split].items() if isinstance(v, float)},
         "eval_data": f"the {split} split",

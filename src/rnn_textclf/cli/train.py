@@ -413,7 +413,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                         "epochs": recipe.epochs,
                         "batch_size": recipe.batch_size,
                         "lr": recipe.lr,
-                        "min_freq": recipe.min_freq,
+                        "min_freq": recipe.min_freq if _trained_here(recipe) else None,
                         "max_length": recipe.max_length,
                     }
                 )
@@ -499,11 +499,23 @@ def _pretrain(
     return summary
 
 
+def _trained_here(recipe: Any) -> bool:
+    """Whether the run trains its tokenizer (min_freq applies), rather than loading a saved one."""
+    from ..tokenization import TOKENIZER_CHOICES
+
+    return recipe.tokenizer is None or recipe.tokenizer in TOKENIZER_CHOICES
+
+
 def _describe_tokenizer(tokenizer: Any, recipe: Any) -> str:
+    from ..tokenization import (
+        DEFAULT_SUBWORD_VOCAB_SIZE,
+        DEFAULT_WORD_VOCAB_SIZE,
+        SUBWORD_MODELS,
+    )
+
     model = getattr(tokenizer, "tokenizer_model", None)
-    if model is None:
-        return f"pretrained {recipe.tokenizer}"
-    from ..tokenization import DEFAULT_SUBWORD_VOCAB_SIZE, DEFAULT_WORD_VOCAB_SIZE, SUBWORD_MODELS
+    if not _trained_here(recipe):  # loaded as saved
+        return f"pretrained {recipe.tokenizer}" + (f", {model}" if model else "")
 
     name = {"word": getattr(tokenizer, "normalization", None) or "word"}.get(model, model)
     cap = recipe.max_vocab_size
@@ -621,6 +633,7 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
     values["model"].update({o: getattr(args, o) for o in _MODEL_OPTIONS if getattr(args, o) is not None})
     values.update({o: getattr(args, o) for o in _RECIPE_OPTIONS if getattr(args, o) is not None})
     if args.tokenizer is not None:
+        _check_tokenizer_option(args)
         values["tokenizer"] = args.tokenizer
     if args.vectors is not None:
         values["vectors"] = None if args.vectors.lower() == "none" else args.vectors
@@ -638,6 +651,32 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
         return recipe.from_dict(values)
     except InvalidRecipeError as err:
         raise CLIError(f"--recipe {name!r} with the given options: {err}") from None
+
+
+def _check_tokenizer_option(args: argparse.Namespace) -> None:
+    """``--tokenizer``: a name in another case, a tokenizer.json file instead of its folder, and vocabulary
+    options for a tokenizer that is loaded, not trained, are errors that say what to pass."""
+    from ..tokenization import TOKENIZER_CHOICES
+
+    value = args.tokenizer
+    if value in TOKENIZER_CHOICES:
+        return
+    if value.lower() in TOKENIZER_CHOICES and not Path(value).exists():
+        raise CLIError(f"--tokenizer {value!r}: did you mean {value.lower()!r}? (names are lowercase)")
+    if Path(value).is_file():
+        raise CLIError(
+            f"--tokenizer {value!r} is a file: pass the folder that holds the tokenizer's files "
+            f"({str(Path(value).parent)!r}), or a Hub id"
+        )
+    given = [
+        f"--{o.replace('_', '-')}" for o in ("min_freq", "max_vocab_size") if getattr(args, o) is not None
+    ]
+    if given:
+        raise CLIError(
+            f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to a tokenizer trained here, but "
+            f"--tokenizer {value!r} loads one as it "
+            "was saved: drop them (or pass --tokenizer bpe/char/... to train one)"
+        )
 
 
 def _checkpoint_dir(args: argparse.Namespace, output_dir: Path) -> Path:
