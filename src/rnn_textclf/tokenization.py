@@ -2311,11 +2311,16 @@ class RNNTokenizer(TokenizersBackend):
                     words = [item] if isinstance(item, str) else [w for w in item if isinstance(w, str)]
                     if any(_SURROGATE.search(w) for w in words):
                         where = name if isinstance(value, str) else f"{name}[{i}]"
+                        words_model = self.init_kwargs.get("tokenizer_model", "word") == "word"
                         raise ValueError(
                             f"{where} holds a lone surrogate (e.g. from json.loads('\"\\ud800\"')), which is not valid "
-                            "Unicode; the standard call path cannot encode it. Clean it first, e.g. "
-                            "text.encode('utf-8', 'replace').decode('utf-8'), or use the default call path "
-                            "(which maps its word to the unknown token)."
+                            "Unicode; the tokenizers library cannot encode it. Clean it first, e.g. "
+                            "text.encode('utf-8', 'replace').decode('utf-8')"
+                            + (
+                                ", or use the default call path (which maps its word to the unknown token)."
+                                if words_model and self.call_path == "standard"
+                                else "."
+                            )
                         ) from err
             raise
 
