@@ -557,9 +557,11 @@ def test_cli_train_with_teacher_end_to_end(rnn_teacher, tmp_path):
     out = tmp_path / "student"
     metrics = json.loads((out / "metrics.json").read_text())
     distilled = metrics["distillation"]
+    # the folder's name, not its local path, and what the teacher is
     assert (
-        distilled["teacher"] == str(folder) and distilled["alpha"] == 0.7 and distilled["temperature"] == 2.0
+        distilled["teacher"] == folder.name and distilled["alpha"] == 0.7 and distilled["temperature"] == 2.0
     )
+    assert distilled["teacher_architecture"] == "RNNClassifier" and distilled["teacher_parameters"] > 1000
     assert distilled["loss"] == "kl"  # DISTILLATION_FIELDS' default: neither the recipe nor a flag set it
     assert distilled["augment_copies"] == 2 and 300 < distilled["transfer_rows"] <= 900
     assert metrics["train_rows"] == distilled["transfer_rows"]
@@ -568,7 +570,8 @@ def test_cli_train_with_teacher_end_to_end(rnn_teacher, tmp_path):
     assert metrics["test"]["accuracy"] > 0.87  # above the majority class (ham), with 300 labelled texts
     assert json.loads((out / "config.json").read_text())["distillation"] == distilled
     card = (out / "README.md").read_text()
-    assert f"distilled from the teacher `{folder}`" in card and "## Distillation" in card
+    assert f"distilled from the teacher `{folder.name}`" in card and "## Distillation" in card
+    assert f"| Teacher | `{folder.name}` (RNNClassifier, " in card and str(folder.parent) not in card
     assert "| Temperature | 2 |" in card and "| alpha (weight of the teacher's term) | 0.7 |" in card
 
 

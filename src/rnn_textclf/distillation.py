@@ -165,7 +165,7 @@ def _label_names(labels: Any) -> list[str] | None:
     if id2label is not None:
         labels = id2label
     if isinstance(labels, Mapping):
-        if not all(isinstance(k, int) or (isinstance(k, str) and k.isdigit()) for k in labels):
+        if not all(isinstance(k, (int, np.integer)) or (isinstance(k, str) and k.isdigit()) for k in labels):
             raise ValueError(
                 f"`labels` as a dict must be the student's id2label ({{0: 'name', 1: ...}}), got keys "
                 f"{list(labels)[:5]}; a label2id? Pass id2label, or the list of names in id order."
@@ -372,8 +372,11 @@ def add_teacher_logits(
 
     Raises:
         ValueError: ``text_column`` is missing (the message lists the columns), the data set is a
-            ``DatasetDict`` (pick a split), ``column`` exists already, or the teacher's classes differ
-            from the student's (the message shows both).
+            ``DatasetDict`` (pick a split), ``column`` exists already, the teacher's classes differ
+            from the student's (the message shows both), the teacher is no fine-tuned single-label
+            classifier (a checkpoint without its classification head, a multi-label or regression
+            model), or ``max_length`` exceeds its positions. With no names to compare (no ``labels``,
+            no ``ClassLabel``), a warning shows the teacher's ``id2label``.
         OSError: ``teacher`` is neither a loadable folder nor a Hub repo id.
 
     Example:

@@ -529,6 +529,14 @@ def _pretraining_section(config: Any) -> list[str]:
     return ["## Pretraining", "", text, "", *_table(("", ""), rows)]
 
 
+def _teacher_kind(distilled: Mapping[str, Any]) -> str:
+    """ " (BertForSequenceClassification, 22.7M parameters)" when the entry has them."""
+    kind = [str(distilled["teacher_architecture"])] if distilled.get("teacher_architecture") else []
+    if isinstance(distilled.get("teacher_parameters"), int):
+        kind.append(f"{distilled['teacher_parameters'] / 1e6:.1f}M parameters")
+    return f" ({', '.join(kind)})" if kind else ""
+
+
 def _distillation_section(config: Any) -> list[str]:
     """``config.distillation`` (set by ``rnn-textclf train --teacher``): teacher, loss, alpha, temperature."""
     distilled = getattr(config, "distillation", None)
@@ -536,7 +544,7 @@ def _distillation_section(config: Any) -> list[str]:
         return []
     loss = distilled.get("loss", "kl")
     rows = [
-        ("Teacher", f"`{distilled['teacher']}`"),
+        ("Teacher", f"`{distilled['teacher']}`" + _teacher_kind(distilled)),
         ("Teacher classes", str(distilled.get("teacher_num_labels", "-"))),
         (
             "Loss",

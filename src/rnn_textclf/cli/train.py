@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -571,8 +572,13 @@ def _distillation_data(
         )
     except ValueError as err:
         raise CLIError(f"--teacher {args.teacher!r}: {err}") from None
+    # A local folder's path says nothing once the model is shared (and may be private): its name, with
+    # what the teacher is.
+    local = os.path.isdir(os.path.expanduser(str(args.teacher)))
     card = {
-        "teacher": described,
+        "teacher": os.path.basename(os.path.normpath(described)) if local else described,
+        "teacher_architecture": type(model).__name__,
+        "teacher_parameters": int(sum(p.numel() for p in model.parameters())),
         "teacher_num_labels": int(model.config.num_labels),
         "alpha": alpha,
         "temperature": temperature,
