@@ -62,8 +62,8 @@ def run_cli_cases(
     cases: list[list[str]], *, cwd: Path, timeout: int = 600
 ) -> list[subprocess.CompletedProcess]:
     """Each list of arguments in ``cases`` through ``rnn-textclf``'s ``main``, one after another in one fresh
-    Python process in ``cwd`` (with `run_cli`'s environment and stdin closed): for commands that stop
-    early, such as bad input, where a process each would mostly pay the ~5 s import of torch and
+    Python process in ``cwd`` (with `run_cli`'s environment and stdin closed): for short commands (bad input,
+    predictions from one model) where a process each would mostly pay the ~5 s import of torch and
     transformers. Each case gets its own stdout and stderr (the CLI's logging set-up binds to them).
     """
     proc = subprocess.run(

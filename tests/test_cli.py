@@ -62,7 +62,13 @@ def test_predict_from_args_stdin_and_file(trained, tmp_path):
         "WINNER!! You have won a free prize, call 09061701461 now to claim",
         "are we still on for lunch?",
     ]
-    proc = run_cli("predict", str(trained), *texts, "--top-k", "2", cwd=tmp_path)
+    file = tmp_path / "texts.txt"
+    file.write_text("\n".join([*texts, ""]) + "\n")
+    # texts as arguments and from a file: one process (`run_cli_cases`); from stdin: its own below
+    proc, from_file = run_cli_cases(
+        [["predict", str(trained), *texts, "--top-k", "2"], ["predict", str(trained), "--file", str(file)]],
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["text"] for r in rows] == texts
@@ -74,9 +80,6 @@ def test_predict_from_args_stdin_and_file(trained, tmp_path):
     assert piped.returncode == 0, piped.stderr
     assert [json.loads(line)["label"] for line in piped.stdout.splitlines()] == [r["label"] for r in rows]
 
-    file = tmp_path / "texts.txt"
-    file.write_text("\n".join([*texts, ""]) + "\n")
-    from_file = run_cli("predict", str(trained), "--file", str(file), cwd=tmp_path)
     assert from_file.returncode == 0, from_file.stderr
     lines = [json.loads(line) for line in from_file.stdout.splitlines()]
     assert len(lines) == 3 and lines[2]["text"] == ""  # an empty line is classified, not dropped
@@ -90,8 +93,9 @@ def test_predict_quantized_and_onnx_agree_with_float(trained, tmp_path, capsys):
         "ham and eggs",
     ]
     labels = {}
-    for flag in ([], ["--quantize"], ["--onnx"]):
-        proc = run_cli("predict", str(trained), *texts, *flag, cwd=tmp_path)
+    flags = ([], ["--quantize"], ["--onnx"])
+    procs = run_cli_cases([["predict", str(trained), *texts, *flag] for flag in flags], cwd=tmp_path)
+    for flag, proc in zip(flags, procs, strict=True):
         assert proc.returncode == 0, proc.stderr[-2000:]
         rows = [json.loads(line) for line in proc.stdout.splitlines()]
         labels[tuple(flag)] = [r["label"] for r in rows]
