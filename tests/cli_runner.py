@@ -59,7 +59,7 @@ print(json.dumps(results))
 
 
 def run_cli_cases(
-    cases: list[list[str]], *, cwd: Path, timeout: int = 600
+    cases: list[list[str]], *, cwd: Path, timeout: int = 600, env: dict[str, str] | None = None
 ) -> list[subprocess.CompletedProcess]:
     """Each list of arguments in ``cases`` through ``rnn-textclf``'s ``main``, one after another in one fresh
     Python process in ``cwd`` (with `run_cli`'s environment and stdin closed): for short commands (bad input,
@@ -69,7 +69,7 @@ def run_cli_cases(
     proc = subprocess.run(
         [sys.executable, "-c", _CASES_DRIVER],
         cwd=cwd,
-        env=_env(),
+        env=_env() if env is None else env,
         input=json.dumps(cases),
         capture_output=True,
         text=True,

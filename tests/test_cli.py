@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -94,7 +95,13 @@ def test_predict_quantized_and_onnx_agree_with_float(trained, tmp_path, capsys):
     ]
     labels = {}
     flags = ([], ["--quantize"], ["--onnx"])
-    procs = run_cli_cases([["predict", str(trained), *texts, *flag] for flag in flags], cwd=tmp_path)
+    # --onnx exports into a temporary folder and removes it (each run left a model.onnx in /tmp)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    env["TMPDIR"] = str(scratch)
+    procs = run_cli_cases([["predict", str(trained), *texts, *flag] for flag in flags], cwd=tmp_path, env=env)
+    assert not list(scratch.glob("rnn-textclf-onnx-*"))
     for flag, proc in zip(flags, procs, strict=True):
         assert proc.returncode == 0, proc.stderr[-2000:]
         rows = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -102,6 +109,13 @@ def test_predict_quantized_and_onnx_agree_with_float(trained, tmp_path, capsys):
         if flag:
             base = labels[()]
             assert labels[tuple(flag)] == base, flag
+    # A model.onnx older than the weights beside it is out of date: exported again, not read.
+    stale = tmp_path / "stale"
+    shutil.copytree(trained, stale)
+    (stale / "model.onnx").write_bytes(b"not an onnx model")
+    os.utime(stale / "model.onnx", (1, 1))
+    assert main(["predict", str(stale), *texts, "--onnx"]) == 0
+    assert [json.loads(line)["label"] for line in capsys.readouterr().out.splitlines()] == labels[()]
     assert main(["predict", str(trained), "hi", "--quantize", "--onnx"]) == 2  # a usage error: in-process
     assert "either --quantize or --onnx" in capsys.readouterr().err
 

@@ -113,6 +113,34 @@ def test_card_describes_tokenizer_vectors_training_and_metrics(tmp_path: Path):
     assert "@inproceedings{zhang2015character" in text
 
 
+@pytest.mark.parametrize("kind", ["unigram", "char", "pretrained wordpiece"])
+def test_card_of_subword_and_character_models(tmp_path: Path, kind: str):
+    # Unigram's vocabulary is a list with its specials in it (they were counted twice, with a false
+    # size-mismatch warning); the units are described as they are, not as words.
+    from rnn_textclf import RNNTokenizer
+    from rnn_textclf.modelcard import _teacher_kind
+
+    texts = ["味道不错，送餐很快", "太难吃了", "服务很好 good", "送餐太慢了"] * 5
+    if kind == "pretrained wordpiece":
+        backend = Tokenizer(models.WordPiece({"[PAD]": 0, "[UNK]": 1, "味": 2, "道": 3}, unk_token="[UNK]"))
+        tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]")
+    else:
+        tokenizer = RNNTokenizer.train_from_iterator(texts, model=kind)
+    model = RNNClassifier(
+        RNNClassifierConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, num_labels=2)
+    )
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    text = str(write_model_card(model, tmp_path, if_exists="update"))
+    assert f"| Vocabulary size | {len(tokenizer):,} |" in text and "**Warning:**" not in text
+    level = {"char": "character", "unigram": "subword (unigram)"}.get(kind, "subword (wordpiece)")
+    assert f"A {level}-level recurrent model" in text and "word-level" not in text
+    assert "English-like" not in text and "token embeddings" in text
+    assert _teacher_kind({"teacher_architecture": "RNNClassifier", "teacher_parameters": 20274}) == (
+        " (RNNClassifier, 20,274 parameters)"
+    )
+
+
 def test_if_exists_policies(tmp_path: Path):
     model = make_model()
     readme = tmp_path / "README.md"

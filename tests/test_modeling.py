@@ -475,6 +475,12 @@ def test_bad_inputs_raise_clear_errors(kwargs, error, match):
         model(**kwargs)
 
 
+def test_a_batch_of_no_rows_is_a_clear_error():
+    model = RNNClassifier(tiny_config())  # (pack_padded_sequence said "Cannot pack empty tensors")
+    with pytest.raises(ValueError, match=r"`input_ids` holds no rows \(shape \(0, 3\)\)"):
+        model(input_ids=torch.zeros((0, 3), dtype=torch.long))
+
+
 def test_wrong_label_kinds():
     ids, _mask, _ = make_batch([2, 3])
     single = RNNClassifier(tiny_config(problem_type="single_label_classification"))

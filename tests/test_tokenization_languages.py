@@ -317,6 +317,28 @@ def test_pretrained_tokenizer_without_a_pad_token_gets_one_that_trains(tmp_path:
         assert model.config.pad_token_id == tok.pad_token_id and model.config.vocab_size == len(tok)
         batch = tok(texts[:4], padding=True, return_tensors="pt")
         assert model(**batch).logits.shape == (4, 2)
+    # A byte-level BPE (GPT-2's kind) has no unknown token: the recipes' word dropout goes off, logged.
+    byte_level = Tokenizer(models.BPE())
+    byte_level.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level.train_from_iterator(
+        texts, trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"])
+    )
+    PreTrainedTokenizerFast(tokenizer_object=byte_level, eos_token="<|endoftext|>").save_pretrained(
+        tmp_path / "gpt"
+    )
+    gpt = build_tokenizer(str(tmp_path / "gpt"), texts)
+    assert gpt.unk_token_id is None and get_recipe("bilstm-glove").word_dropout > 0
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rnn_textclf"):
+        model, _ = (
+            get_recipe("bilstm-glove")
+            .replace(vectors=None, model={"embedding_dim": 16})
+            .build_model(gpt, label_names=["a", "b"], seed=0)
+        )
+    assert (
+        model.config.word_dropout == 0
+        and "word_dropout=0.1 is off: the tokenizer has no unknown" in caplog.text
+    )
     unk_only.save_pretrained(tmp_path / "saved")
     assert AutoTokenizer.from_pretrained(tmp_path / "saved").pad_token == "<pad>"
     # A left-padding tokenizer pads right for the model (whose pipeline would refuse left-padded batches).

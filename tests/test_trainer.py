@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from datasets import Dataset
+from datasets import Dataset, DatasetDict
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from rnn_textclf import PackedSequenceCollator, RNNClassifier, RNNClassifierConfig, RNNTokenizer, RNNTrainer
@@ -289,6 +289,70 @@ def test_collator_label_column_survives_remove_unused_columns(ag_news, tmp_path)
     metrics = trainer.evaluate()
     assert metrics["eval_accuracy"] > 0.4  # 4 balanced classes: chance is 0.25
     np.testing.assert_array_equal(trainer.predict(test).label_ids, np.asarray(test["topic"]))
+
+
+def test_a_transformers_collator_trains_on_rows_with_a_length_column(ag_news, tmp_path):
+    # DataCollatorWithPadding (Trainer's own default with a tokenizer) on the length column the docs add:
+    # the lengths are kept only for PackedSequenceCollator (they reached forward() and failed).
+    from transformers import DataCollatorWithPadding
+
+    train, test, tokenizer = ag_news
+    trainer = RNNTrainer(
+        model=make_model(tokenizer),
+        args=args(tmp_path, max_steps=4),
+        train_dataset=train,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+    )
+    assert trainer.train().global_step == 4
+    predictions = trainer.predict(test.select(range(64))).predictions
+    expected = RNNTrainer(model=trainer.model, args=args(tmp_path), processing_class=tokenizer).predict(
+        test.select(range(64))
+    )
+    np.testing.assert_allclose(
+        predictions, expected.predictions, atol=1e-5
+    )  # the same model, either collator
+
+
+def test_rows_padded_in_map_are_refused_not_read_as_text(ag_news, tmp_path):
+    # Padding in datasets.map put pad ids into input_ids; the collator read them as tokens (logits moved).
+    train, test, tokenizer = ag_news
+    padded = test.select(range(40)).map(
+        lambda b: tokenizer(b["text"], truncation=True, max_length=128, padding="max_length"), batched=True
+    )
+    trainer = RNNTrainer(model=make_model(tokenizer), args=args(tmp_path), processing_class=tokenizer)
+    with pytest.raises(ValueError, match=r"padded when they were tokenized .*Tokenize without padding"):
+        trainer.predict(padded)  # the in-memory table
+    collator = PackedSequenceCollator(tokenizer)
+    with pytest.raises(ValueError, match=r"padded when they were tokenized"):
+        collator([padded[0], padded[1]])  # rows one by one
+    assert collator([test[0], test[1]])["input_ids"].shape[0] == 2  # unpadded rows (masks of 1s) are fine
+    with pytest.raises(
+        ValueError, match=r"train_dataset is a DatasetDict with splits \['train', 'test'\]: did you"
+    ):
+        RNNTrainer(
+            model=make_model(tokenizer),
+            args=args(tmp_path),
+            train_dataset=DatasetDict({"train": train, "test": test}),
+            processing_class=tokenizer,
+        )
+
+
+def test_compute_metrics_tells_the_problem_from_the_predictions():
+    # Without problem_type, float regression targets were cast to class ids (accuracy 1.0 on random targets)
+    # and multi-label rows failed on a shape error.
+    from transformers import EvalPrediction
+
+    compute = make_compute_metrics()
+    rng = np.random.default_rng(0)
+    targets = rng.random(10).astype(np.float32)
+    assert set(compute(EvalPrediction(rng.normal(size=(10, 1)), targets))) == {"mse"}
+    multi = (rng.random((10, 3)) > 0.5).astype(np.float32)
+    assert "micro_f1" in compute(EvalPrediction(rng.normal(size=(10, 3)), multi))
+    single = compute(EvalPrediction(np.eye(4)[[0, 1, 2, 3, 0]], np.array([0, 1, 2, 3, 1])))
+    assert single["accuracy"] == 0.8
+    with pytest.raises(ValueError, match=r"not class ids .* problem_type='regression'"):
+        compute(EvalPrediction(rng.normal(size=(4, 2)), np.array([0.5, 1.0, 0.2, 0.0])))
 
 
 def test_batches_come_from_an_in_memory_table_equal_to_the_rows(ag_news, tmp_path):

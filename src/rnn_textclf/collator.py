@@ -33,6 +33,14 @@ _LABEL_KINDS = ("auto", "single_label_classification", "multi_label_classificati
 _LABEL_KEYS = ("labels", "label", "label_ids")
 
 
+# Rows padded when tokenized carry their pad ids in input_ids: read as text, they would change predictions.
+_PADDED_ROWS = (
+    "The rows were padded when they were tokenized (their attention_mask holds 0s): PackedSequenceCollator "
+    "would read the pad tokens as text. Tokenize without padding (drop padding=... from the tokenizer call in "
+    "datasets.map); the collator pads each batch itself."
+)
+
+
 class _TokenTable(torch.utils.data.Dataset):
     """A tokenized data set held as NumPy columns: token ids flat with row offsets, labels as one array.
 
@@ -93,6 +101,18 @@ class _TokenTable(torch.utils.data.Dataset):
         columns = dataset.column_names
         if input_name not in columns or len(dataset) == 0:
             return None
+        if "attention_mask" in columns:
+            masks = (
+                dataset.select_columns(["attention_mask"]).with_format("arrow")[:].column(0).combine_chunks()
+            )
+            values = getattr(masks, "values", None)
+            if (
+                values is not None
+                and len(values)
+                and _is_number(values.type)
+                and int(np.min(values.to_numpy(zero_copy_only=False))) == 0
+            ):
+                raise ValueError(_PADDED_ROWS)
         # The ids, the labels and the teacher's logits (distillation): what PackedSequenceCollator reads.
         wanted = [
             input_name,
@@ -357,6 +377,10 @@ class PackedSequenceCollator:
                     f"batched=True)); row 0 has {keys}."
                 )
             ids_rows = [row["input_ids"] for row in features]
+            if "attention_mask" in first and any(
+                0 in mask for row in features if (mask := row.get("attention_mask")) is not None
+            ):
+                raise ValueError(_PADDED_ROWS)
             if self.max_length is not None:
                 ids_rows = [ids[: self.max_length] for ids in ids_rows]
             lengths = np.fromiter(map(len, ids_rows), dtype=np.int64, count=len(ids_rows))  # (batch,)

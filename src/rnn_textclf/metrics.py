@@ -90,15 +90,32 @@ def make_compute_metrics(
     problem_type: str | None = None, label_names: Sequence[str] | None = None
 ) -> Callable[[Any], dict[str, float]]:
     """A ``compute_metrics`` for ``Trainer``: accuracy/macro-F1 (and F1 for two classes), or multi-label F1s,
-    or MSE for regression."""
+    or MSE for regression.
+
+    ``problem_type`` None: told from the predictions as the model tells its loss (one output column:
+    regression; labels with a column per class: multi-label; else single-label classes).
+    """
 
     def compute(eval_pred: Any) -> dict[str, float]:
         logits, labels = eval_pred.predictions, eval_pred.label_ids
         logits = logits[0] if isinstance(logits, tuple) else logits
-        if problem_type == "regression":
+        labels = np.asarray(labels)
+        kind = problem_type
+        if kind is None:
+            if logits.ndim == 1 or logits.shape[-1] == 1:
+                kind = "regression"
+            elif labels.ndim == 2 and labels.shape == logits.shape:
+                kind = "multi_label_classification"
+        if kind == "regression":
             return {"mse": float(np.mean((logits.reshape(labels.shape) - labels) ** 2))}
-        if problem_type == "multi_label_classification":
+        if kind == "multi_label_classification":
             return multilabel_metrics(labels, 1 / (1 + np.exp(-logits)))
+        if labels.dtype.kind == "f" and not np.all(labels == np.round(labels)):
+            raise ValueError(
+                "make_compute_metrics: the labels are not class ids (fractional values) for "
+                f"{logits.shape[-1]}-class logits; pass problem_type='regression' or "
+                "'multi_label_classification'."
+            )
         full = classification_metrics(labels, logits.argmax(-1), label_names)
         return {k: v for k, v in full.items() if isinstance(v, float)}
 

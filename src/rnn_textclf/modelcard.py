@@ -430,7 +430,9 @@ def _tokenizer_section(config: Any, files: tuple[dict[str, Any], dict[str, Any]]
     vocab = model.get("vocab")
     size = len(vocab) if isinstance(vocab, (Mapping, list)) else None
     added = [t for t in tok.get("added_tokens") or [] if isinstance(t, Mapping)]
-    added_new = [t for t in added if not (isinstance(vocab, Mapping) and t.get("content") in vocab)]
+    # Unigram's vocab is a list of [piece, score] (its specials among them), BPE/WordPiece's a mapping
+    known = set(vocab) if isinstance(vocab, Mapping) else {entry[0] for entry in vocab or () if entry}
+    added_new = [t for t in added if t.get("content") not in known]
     total = (size or 0) + len(added_new) if size is not None else None
     rows = [
         ("Vocabulary size", f"{total:,}" if total is not None else "unknown"),
@@ -498,7 +500,7 @@ def _summary(model: Any, config: Any, vectors: dict[str, Any] | None, info: Mapp
     text = (
         f"A {config.num_layers}-layer {_cell_name(config)} {kind} with {config.num_labels} "
         f"output{'s' if config.num_labels != 1 else ''} ({shown}), built with "
-        "[rnn-textclf](https://pypi.org/project/rnn-textclf/): word embeddings, a recurrent network over "
+        "[rnn-textclf](https://pypi.org/project/rnn-textclf/): token embeddings, a recurrent network over "
         "the packed token sequence and a linear classifier on the pooled states."
     )
     if vectors:
@@ -532,8 +534,9 @@ def _pretraining_section(config: Any) -> list[str]:
 def _teacher_kind(distilled: Mapping[str, Any]) -> str:
     """ " (BertForSequenceClassification, 22.7M parameters)" when the entry has them."""
     kind = [str(distilled["teacher_architecture"])] if distilled.get("teacher_architecture") else []
-    if isinstance(distilled.get("teacher_parameters"), int):
-        kind.append(f"{distilled['teacher_parameters'] / 1e6:.1f}M parameters")
+    count = distilled.get("teacher_parameters")
+    if isinstance(count, int):
+        kind.append(f"{count / 1e6:.1f}M parameters" if count >= 100_000 else f"{count:,} parameters")
     return f" ({', '.join(kind)})" if kind else ""
 
 
@@ -720,10 +723,22 @@ def _evaluation_section(metrics: Mapping[str, Any], eval_data: Any) -> list[str]
     return [*lines, *_table(("Metric", "Value"), rows)]
 
 
+def _token_units(tokenizer_files: tuple[dict[str, Any], dict[str, Any]] | None) -> str:
+    """``"word"``, ``"char"`` or a subword model's name: rnn-textclf's ``tokenizer_model``, else the
+    saved model's type (a pretrained WordPiece/BPE/Unigram tokenizer is subword)."""
+    if not tokenizer_files:
+        return "word"
+    tok, tok_config = tokenizer_files
+    if tok_config.get("tokenizer_model"):
+        return str(tok_config["tokenizer_model"])
+    kind = str((tok.get("model") or {}).get("type") or "WordLevel")
+    return {"BPE": "bpe", "WordPiece": "wordpiece", "Unigram": "unigram"}.get(kind, "word")
+
+
 def _use_section(
     config: Any, info: Mapping[str, Any], tokenizer_files: tuple[dict[str, Any], dict[str, Any]] | None
 ) -> list[str]:
-    units = str((tokenizer_files[1] if tokenizer_files else {}).get("tokenizer_model") or "word")
+    units = _token_units(tokenizer_files)
     if units == "word":
         unknown = "A word-level recurrent model knows only its vocabulary: unknown words all map to one token"
         kind = "short English-like texts"

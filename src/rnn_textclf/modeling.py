@@ -532,6 +532,10 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 f"`input_ids` must have shape (batch, seq_len), got shape {tuple(input_ids.shape)}; "
                 "for a single text use input_ids.unsqueeze(0)."
             )
+        if input_ids.shape[0] == 0:
+            raise ValueError(
+                f"`input_ids` holds no rows (shape {tuple(input_ids.shape)}): pass at least one text."
+            )
         if input_ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
             raise ValueError(f"`input_ids` must hold integer token ids, got dtype {input_ids.dtype}.")
         on_cpu = input_ids.device.type == "cpu"

@@ -190,6 +190,19 @@ class _StepOnlyAcceleratedOptimizer(AcceleratedOptimizer):
             self.optimizer.step(closure)
 
 
+def _refuse_split_dicts(train_dataset: Any) -> None:
+    """A ``DatasetDict`` as ``train_dataset`` fails only in ``train()``, deep in the sampler: say so now."""
+    import datasets
+
+    if isinstance(train_dataset, (datasets.DatasetDict, datasets.IterableDatasetDict)):
+        splits = list(train_dataset)
+        first = "train" if "train" in splits else (splits[0] if splits else "train")
+        raise ValueError(
+            f"train_dataset is a {type(train_dataset).__name__} with splits {splits}: did you mean "
+            f"train_dataset=dataset[{first!r}]? (eval_dataset may be a dict of splits; train_dataset is one.)"
+        )
+
+
 class RNNTrainer(Trainer):
     """A thin ``transformers.Trainer`` for recurrent classifiers.
 
@@ -255,6 +268,7 @@ class RNNTrainer(Trainer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         _refuse_checkpoint_pushes(kwargs.get("args", args[1] if len(args) > 1 else None))
+        _refuse_split_dicts(kwargs.get("train_dataset", args[3] if len(args) > 3 else None))
         collator_given = kwargs.get("data_collator") is not None or (len(args) > 2 and args[2] is not None)
         if not collator_given and kwargs.get("processing_class") is not None:
             kwargs["data_collator"] = PackedSequenceCollator(kwargs["processing_class"])
@@ -720,7 +734,11 @@ class RNNTrainer(Trainer):
             super()._set_signature_columns_if_needed()
             # A collator told to read the labels from another column (label_column="topic") needs it.
             label_column = getattr(self.data_collator, "label_column", None)
-            extra = [self.args.length_column_name, TEACHER_LOGITS_COLUMN]
+            # The lengths are for PackedSequenceCollator; another collator (DataCollatorWithPadding) would
+            # hand them to forward(), as Trainer would not.
+            extra = [TEACHER_LOGITS_COLUMN]
+            if isinstance(self.data_collator, PackedSequenceCollator):
+                extra.append(self.args.length_column_name)
             model = self.model
             if "labels" not in inspect.signature(getattr(model, "forward", model)).parameters:
                 # A model without labels (RNNLanguageModel: the next tokens are its targets) on a

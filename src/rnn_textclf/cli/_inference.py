@@ -93,13 +93,19 @@ def _load_for_inference(args: argparse.Namespace) -> tuple[Any, Any]:
         from ..export import OnnxClassifier, export_onnx
 
         existing = Path(args.model) / "model.onnx"
+        weights = Path(args.model) / "model.safetensors"
+        # A model.onnx older than the weights beside it is out of date: exported again, not used.
+        current = existing.is_file() and (
+            not weights.is_file() or existing.stat().st_mtime >= weights.stat().st_mtime
+        )
         try:
-            if existing.is_file():
+            if current:
                 model = OnnxClassifier(existing)
             else:
-                # Export once into a temporary file; `export_onnx` checks it against the model.
-                folder = Path(tempfile.mkdtemp(prefix="rnn-textclf-onnx-"))
-                model = OnnxClassifier(export_onnx(model, folder / "model.onnx"))
+                # Exported into a temporary folder (`export_onnx` checks it against the model) and read into
+                # the onnxruntime session, which needs the file no more.
+                with tempfile.TemporaryDirectory(prefix="rnn-textclf-onnx-") as folder:
+                    model = OnnxClassifier(export_onnx(model, Path(folder) / "model.onnx"))
         except ImportError:
             raise CLIError('--onnx needs onnx and onnxruntime: pip install "rnn-textclf[export]"') from None
         except ValueError as err:

@@ -130,8 +130,8 @@ class Recipe:
         optimizer: ``"adamw"`` (decoupled weight decay, ``optim="adamw_torch_fused"``) or ``"adam"`` (the same
             optimizer without weight decay, which is Adam exactly; ``weight_decay`` must be 0).
         lr: Peak learning rate (``learning_rate``).
-        weight_decay: Weight decay (``weight_decay``; Trainer applies it to the weight matrices and the
-            embedding, not to biases).
+        weight_decay: Weight decay (``weight_decay``; ``RNNTrainer`` applies it to the weight matrices,
+            not to biases nor to the embedding).
         schedule: ``"constant"``, ``"linear"`` (warmup then linear decay to 0) or ``"cosine"`` (warmup then
             cosine decay): ``lr_scheduler_type`` ``constant_with_warmup``, ``linear`` or ``cosine``.
             (``"onecycle"`` was dropped with the hand-written loop: no shipped recipe used it.)
@@ -563,6 +563,15 @@ class Recipe:
         if embedding_dim is not None:
             fields["embedding_dim"] = int(embedding_dim)
         names = [str(n) for n in label_names]
+        word_dropout = self.word_dropout
+        if word_dropout and tokenizer.unk_token_id is None:
+            # (a byte-level BPE such as GPT-2's has no unknown token: dropped words would have nothing to become)
+            logger.warning(
+                "recipe %r: word_dropout=%s is off: the tokenizer has no unknown token for dropped words to become",
+                self.name,
+                word_dropout,
+            )
+            word_dropout = 0.0
         config = RNNClassifierConfig(
             vocab_size=len(tokenizer),
             pad_token_id=tokenizer.pad_token_id,
@@ -570,7 +579,7 @@ class Recipe:
             id2label=dict(enumerate(names)),
             label2id={n: i for i, n in enumerate(names)},
             problem_type=problem_type,
-            word_dropout=self.word_dropout,
+            word_dropout=word_dropout,
             unk_token_id=tokenizer.unk_token_id,
             **fields,
         )
