@@ -145,6 +145,23 @@ def test_push_then_predict_from_the_hub(trained, tmp_path, minihub):
     assert missing.returncode == 2 and "could not load MODEL 'cli-user/no-such-repo'" in missing.stderr
 
 
+def test_predictions_cut_texts_where_training_did(trained, capsys):
+    # train cut texts at the recipe's max_length (256), predict/evaluate at a fixed 512, pipeline nowhere:
+    # the saved tokenizer now carries the training length, which predict and pipeline(truncation=True) use.
+    from transformers import AutoTokenizer, pipeline
+
+    from rnn_textclf.recipes import get_recipe
+
+    limit = get_recipe("default").max_length
+    assert json.loads((trained / "tokenizer_config.json").read_text())["model_max_length"] == limit
+    long_text = " ".join(["free prize call now"] * 40 + ["see you at lunch tomorrow"] * 120)  # ~700 words
+    assert len(AutoTokenizer.from_pretrained(trained)(long_text)["input_ids"]) > 2 * limit
+    assert main(["predict", str(trained), long_text]) == 0
+    row = json.loads(capsys.readouterr().out)
+    cut = pipeline("text-classification", model=str(trained))(long_text, truncation=True)[0]
+    assert (row["label"], row["score"]) == (cut["label"], pytest.approx(cut["score"], abs=1e-5))
+
+
 def test_evaluate_on_held_out_rows(trained, tmp_path):
     # The test split of the default command's seeded split (seed 42): never trained on or validated on.
     # Messages that also occur in the train split (the collection has exact duplicates) are left out.

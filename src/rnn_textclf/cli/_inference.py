@@ -138,6 +138,13 @@ def _load_model_and_tokenizer(name: str) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def _saved_max_length(tokenizer: Any) -> int:
+    """Where a saved model's texts are cut: its tokenizer's ``model_max_length`` (``rnn-textclf train`` saves
+    the recipe's ``max_length`` there, so predictions cut where training did), else 512."""
+    limit = getattr(tokenizer, "model_max_length", None)
+    return int(limit) if isinstance(limit, int) and 0 < limit < 10**9 else 512
+
+
 def _classify(
     model: Any,
     tokenizer: Any,

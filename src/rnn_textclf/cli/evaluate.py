@@ -17,6 +17,7 @@ from ._inference import (
     _classify,
     _load_for_inference,
     _progress,
+    _saved_max_length,
     _stdout_gone,
 )
 
@@ -43,7 +44,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     with _progress(args.quiet, "evaluate") as bar:
         for columns in data.select_columns(text_columns).iter(batch_size=args.chunk_size):
             texts = _joined_texts(columns, text_columns, "test")
-            _, ids = _classify(model, tokenizer, texts, batch_size=args.batch_size)
+            _, ids = _classify(
+                model, tokenizer, texts, batch_size=args.batch_size, max_length=_saved_max_length(tokenizer)
+            )
             pred_ids[done : done + len(texts)] = ids[:, 0]
             done += len(texts)
             bar.update(len(texts))

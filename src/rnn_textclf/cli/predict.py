@@ -29,6 +29,7 @@ from ._inference import (
     _is_terminal,
     _load_for_inference,
     _progress,
+    _saved_max_length,
     _stdout_gone,
     predict_texts,
 )
@@ -61,7 +62,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     try:
         with _progress(args.quiet, "predict") as bar:
             for chunk in itertools.chain.from_iterable(sources):
-                rows = predict_texts(model, tokenizer, chunk, batch_size=args.batch_size, top_k=args.top_k)
+                rows = predict_texts(
+                    model,
+                    tokenizer,
+                    chunk,
+                    batch_size=args.batch_size,
+                    top_k=args.top_k,
+                    max_length=_saved_max_length(tokenizer),
+                )
                 text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
                 # JSON lines are UTF-8 whatever the locale says stdout's encoding is.
                 if out is not None:

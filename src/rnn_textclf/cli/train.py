@@ -405,6 +405,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             trainer.model.config.freeze_embeddings = (
                 not trainer.model.get_input_embeddings().weight.requires_grad
             )
+            if recipe.max_length is not None:
+                # predict/evaluate and pipeline(truncation=True) then cut texts where training did
+                tokenizer.model_max_length = recipe.max_length
             trainer.save_model(str(staging))  # every rank calls it; rank 0 writes
             if state.is_main_process:
                 # The card lists the values the run trained with: the recipe's, after the options.
