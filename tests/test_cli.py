@@ -285,7 +285,15 @@ BAD_INPUT = [
         ["train", "--train-file", "good.csv", "--tokenizer", "tok", "--min-freq", "3"],
         "--min-freq applies to a tokenizer trained here, but --tokenizer 'tok' loads one as it was saved",
     ),
-    (["predict", "not_a_model", "hello"], "could not load MODEL 'not_a_model'"),
+    (
+        ["predict", "not_a_model", "hello"],
+        "could not load MODEL 'not_a_model': there is no such folder here, and as a Hub repo id: ",
+    ),
+    (
+        ["train", "--train-file", "empty.csv"],
+        "--train-file 'empty.csv' is empty: it holds no rows",
+    ),
+    (["train", "--train-file", "header.csv"], "--train-file 'header.csv' holds no rows: a header line alone"),
     (["predict", "empty_dir", "hello"], "is not a saved rnn-textclf model"),
     (["evaluate", "empty_dir", "--test-file", "good.csv"], "is not a saved rnn-textclf model"),
 ]
@@ -305,6 +313,8 @@ def test_bad_input_one_line_exit_2(tmp_path):
     (tmp_path / "existing" / "keep.txt").write_text("precious")
     (tmp_path / "empty_dir").mkdir()
     (tmp_path / "bad.yaml").write_text("colour: blue\n")
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text("text,label\n")
     (tmp_path / "tok").mkdir()
     (tmp_path / "tok" / "tokenizer.json").write_text("{}")
     before = sorted(p.name for p in tmp_path.iterdir())

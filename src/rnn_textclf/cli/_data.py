@@ -42,6 +42,18 @@ def _add_data_options(parser: argparse.ArgumentParser, *, train: bool) -> None:
     )
 
 
+def _at_most_one_line(path: Path) -> bool:
+    """Whether the text file has at most one non-blank line (reads up to the second one)."""
+    with path.open("rb") as handle:
+        lines = 0
+        for line in handle:
+            if line.strip():
+                lines += 1
+                if lines > 1:
+                    return False
+    return True
+
+
 def _load_files(files: dict[str, str], csv_column_names: list[str] | None) -> Any:
     import datasets
 
@@ -56,6 +68,10 @@ def _load_files(files: dict[str, str], csv_column_names: list[str] | None) -> An
                 f"--{split}-file {name!r} has an unknown format {suffix or '(none)'!r}; "
                 f"use one of {', '.join(sorted(DATA_FORMATS))}."
             )
+        if path.stat().st_size == 0:
+            raise CLIError(f"--{split}-file {name!r} is empty: it holds no rows.")
+        if suffix in (".csv", ".tsv") and not csv_column_names and _at_most_one_line(path):
+            raise CLIError(f"--{split}-file {name!r} holds no rows: a header line alone.")
         formats.add((DATA_FORMATS[suffix], suffix == ".tsv"))
     if len(formats) > 1:
         raise CLIError("--train-file/--validation-file/--test-file must all have the same format.")

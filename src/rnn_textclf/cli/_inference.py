@@ -127,7 +127,8 @@ def _load_model_and_tokenizer(name: str) -> tuple[Any, Any]:
     try:
         model = RNNClassifier.from_pretrained(name)
     except (OSError, ValueError) as err:
-        raise CLIError(f"could not load MODEL {name!r}: {str(err).splitlines()[0]}") from None
+        where = "" if path.exists() else "there is no such folder here, and as a Hub repo id: "
+        raise CLIError(f"could not load MODEL {name!r}: {where}{str(err).splitlines()[0]}") from None
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
     except (OSError, ValueError) as err:
