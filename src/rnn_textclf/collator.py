@@ -41,6 +41,18 @@ _PADDED_ROWS = (
 )
 
 
+def _refuse_padded_masks(masks: Any) -> None:
+    """``ValueError`` when an Arrow list column of attention masks holds a 0 in its rows."""
+    import pyarrow as pa
+
+    if not (pa.types.is_list(masks.type) or pa.types.is_large_list(masks.type)):
+        return
+    start, stop = masks.offsets[0].as_py(), masks.offsets[-1].as_py()
+    values = masks.values.slice(start, stop - start)  # a sliced column's rows only
+    if len(values) and _is_number(values.type) and int(np.min(values.to_numpy(zero_copy_only=False))) == 0:
+        raise ValueError(_PADDED_ROWS)
+
+
 class _TokenTable(torch.utils.data.Dataset):
     """A tokenized data set held as NumPy columns: token ids flat with row offsets, labels as one array.
 
@@ -101,18 +113,6 @@ class _TokenTable(torch.utils.data.Dataset):
         columns = dataset.column_names
         if input_name not in columns or len(dataset) == 0:
             return None
-        if "attention_mask" in columns:
-            masks = (
-                dataset.select_columns(["attention_mask"]).with_format("arrow")[:].column(0).combine_chunks()
-            )
-            values = getattr(masks, "values", None)
-            if (
-                values is not None
-                and len(values)
-                and _is_number(values.type)
-                and int(np.min(values.to_numpy(zero_copy_only=False))) == 0
-            ):
-                raise ValueError(_PADDED_ROWS)
         # The ids, the labels and the teacher's logits (distillation): what PackedSequenceCollator reads.
         wanted = [
             input_name,
@@ -121,8 +121,14 @@ class _TokenTable(torch.utils.data.Dataset):
         if length_column is not None and length_column in columns and length_column not in wanted:
             wanted.append(length_column)
         wanted = list(dict.fromkeys(wanted))
+        # The masks are only checked (rows padded when tokenized are refused), in the same read.
+        mask_read = "attention_mask" in columns and "attention_mask" not in wanted
         # Arrow format, in data-set order (a take only when the data set has an indices mapping).
-        table = dataset.select_columns(wanted).with_format("arrow")[:]
+        table = dataset.select_columns([*wanted, "attention_mask"] if mask_read else wanted).with_format(
+            "arrow"
+        )[:]
+        if mask_read:
+            _refuse_padded_masks(table.column("attention_mask").combine_chunks())
         scalars: dict[str, np.ndarray] = {}
         lists: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for name in wanted:

@@ -2541,7 +2541,6 @@ class RNNTokenizer(TokenizersBackend):
         cached = _fast_state(self).get("backend_fast_path")
         if cached is not None and cached.signature == signature:
             return cached
-        backend = self._tokenizer
         added = backend.get_added_tokens_decoder().values()
         post = backend.post_processor
         fast = None

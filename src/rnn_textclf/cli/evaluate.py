@@ -41,12 +41,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     pred_ids = np.empty(len(data), dtype=np.int64)  # (rows,)
     # The data stays in its memory-mapped Arrow file; only one chunk of texts is in Python at a time.
     done = 0
+    max_length = _saved_max_length(tokenizer)  # where train cut the texts
     with _progress(args.quiet, "evaluate") as bar:
         for columns in data.select_columns(text_columns).iter(batch_size=args.chunk_size):
             texts = _joined_texts(columns, text_columns, "test")
-            _, ids = _classify(
-                model, tokenizer, texts, batch_size=args.batch_size, max_length=_saved_max_length(tokenizer)
-            )
+            _, ids = _classify(model, tokenizer, texts, batch_size=args.batch_size, max_length=max_length)
             pred_ids[done : done + len(texts)] = ids[:, 0]
             done += len(texts)
             bar.update(len(texts))

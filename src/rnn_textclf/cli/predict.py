@@ -59,6 +59,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         sources.append(_stdin_chunks(chunk_size))
     model, tokenizer = _load_for_inference(args)
     out = getattr(sys.stdout, "buffer", None)
+    max_length = _saved_max_length(tokenizer)  # where train cut the texts
     try:
         with _progress(args.quiet, "predict") as bar:
             for chunk in itertools.chain.from_iterable(sources):
@@ -68,7 +69,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                     chunk,
                     batch_size=args.batch_size,
                     top_k=args.top_k,
-                    max_length=_saved_max_length(tokenizer),
+                    max_length=max_length,
                 )
                 text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
                 # JSON lines are UTF-8 whatever the locale says stdout's encoding is.

@@ -577,9 +577,8 @@ def _distillation_data(
         raise CLIError(f"--teacher {args.teacher!r}: {err}") from None
     # A local folder's path says nothing once the model is shared (and may be private): its name, with
     # what the teacher is.
-    local = os.path.isdir(os.path.expanduser(str(args.teacher)))
-    card = {
-        "teacher": os.path.basename(os.path.normpath(described)) if local else described,
+    card = {  # (`described` is the expanded path of a local folder)
+        "teacher": os.path.basename(os.path.normpath(described)) if os.path.isdir(described) else described,
         "teacher_architecture": type(model).__name__,
         "teacher_parameters": int(sum(p.numel() for p in model.parameters())),
         "teacher_num_labels": int(model.config.num_labels),
