@@ -70,6 +70,9 @@ def test_folder_holds_no_pickle_and_training_args_as_json(run):
     assert not [n for n in names if n.endswith(PICKLES)], names
     saved = json.loads((run["folder"] / "training_args.json").read_text())
     assert saved["learning_rate"] == 3e-3 and saved["num_train_epochs"] == 4
+    # push uploads this file: it records the folder as given (relative), not the user's absolute path
+    assert saved["output_dir"] == "spam-model.checkpoints"
+    assert str(run["cwd"]) not in (run["folder"] / "training_args.json").read_text()
     assert not [p.name for p in run["cwd"].iterdir() if p.name.startswith(".")]  # no staging/work leftovers
 
 

@@ -265,7 +265,10 @@ def test_missing_text_column_and_dataset_dict_errors(sms):
     bert, bert_tok = _tiny_bert(sms["train"]["text"])
     with pytest.raises(ValueError, match=r"`text_column='sentence'` is not a column .* \['text', 'label'\]"):
         add_teacher_logits(sms["train"], (bert, bert_tok), text_column="sentence")
-    with pytest.raises(ValueError, match=r"DatasetDict with splits \['train', 'test'\].*dataset\['train'\]"):
+    with pytest.raises(
+        TypeError,
+        match=r"dataset is a DatasetDict with splits \['train', 'test'\], not one split: did you mean dataset\['train'\]\?",
+    ):
         add_teacher_logits(sms, (bert, bert_tok))
     stream = sms["train"].select(range(10)).to_iterable_dataset().remove_columns("label")
     stream = stream.map(lambda row: row)  # features unknown up front: checked when the rows are read

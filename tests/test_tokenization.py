@@ -425,7 +425,9 @@ def test_train_from_dataset_streaming_and_errors() -> None:
     expected = RNNTokenizer.train_from_iterator(TIES).get_vocab()
     assert RNNTokenizer.train_from_dataset(ds, "sentence").get_vocab() == expected
     assert RNNTokenizer.train_from_dataset(streamed, "sentence", batch_size=2).get_vocab() == expected
-    with pytest.raises(TypeError, match=r"got a DatasetDict .* did you mean dataset\['train'\]\?"):
+    with pytest.raises(
+        TypeError, match=r"dataset is a DatasetDict with splits .* did you mean dataset\['train'\]\?"
+    ):
         RNNTokenizer.train_from_dataset(datasets.DatasetDict({"train": ds, "test": ds}), "sentence")
     with pytest.raises(ValueError, match=r"text_column 'text' is not a column .*\['sentence'\]"):
         RNNTokenizer.train_from_dataset(ds)
@@ -436,7 +438,10 @@ def test_train_from_dataset_streaming_and_errors() -> None:
     # A data set (or its dict of splits) where texts are expected would iterate rows or split names.
     splits = datasets.DatasetDict({"train": ds, "test": ds})
     for call in (RNNTokenizer.train_from_iterator, check_vocabulary_of_ties, choose_tokenizer):
-        with pytest.raises(TypeError, match=r"got a DatasetDict with keys \['train', 'test'\]: did you mean"):
+        with pytest.raises(
+            TypeError,
+            match=r"is a DatasetDict with splits \['train', 'test'\], not one split: did you mean \w+\['train'\]\? Pass one split's text column",
+        ):
             call(splits)
     with pytest.raises(TypeError, match=r"got a Dataset \(its rows are dicts\) with columns \['sentence'\]"):
         RNNTokenizer.train_from_iterator(ds)

@@ -334,7 +334,8 @@ def test_rows_padded_in_map_are_refused_not_read_as_text(ag_news, tmp_path):
         collator([padded[0], padded[1]])  # rows one by one
     assert collator([test[0], test[1]])["input_ids"].shape[0] == 2  # unpadded rows (masks of 1s) are fine
     with pytest.raises(
-        ValueError, match=r"train_dataset is a DatasetDict with splits \['train', 'test'\]: did you"
+        TypeError,
+        match=r"train_dataset is a DatasetDict with splits \['train', 'test'\], not one split: did you",
     ):
         RNNTrainer(
             model=make_model(tokenizer),

@@ -34,6 +34,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._checks import refuse_split_dict
+
 if TYPE_CHECKING:
     import datasets
 
@@ -241,13 +243,7 @@ def check_teacher_labels(teacher_config: Any, student_labels: Any) -> None:
 def _check_text_column(dataset: Any, text_column: str) -> None:
     import datasets
 
-    if isinstance(dataset, (datasets.DatasetDict, datasets.IterableDatasetDict)):
-        splits = list(dataset)
-        first = splits[0] if splits else "train"
-        raise ValueError(
-            f"`dataset` is a {type(dataset).__name__} with splits {splits}, not one split: did you mean "
-            f"dataset[{first!r}]? Add the column to each split you train on."
-        )
+    refuse_split_dict(dataset, "dataset", then="Add the column to each split you train on.")
     if not isinstance(dataset, (datasets.Dataset, datasets.IterableDataset)):
         raise TypeError(
             f"`dataset` must be a datasets.Dataset or IterableDataset, got {type(dataset).__name__}; "

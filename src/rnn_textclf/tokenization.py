@@ -75,6 +75,8 @@ from tokenizers import (
 from transformers import BatchEncoding, TokenizersBackend
 from transformers.tokenization_utils_base import PaddingStrategy, TruncationStrategy
 
+from ._checks import refuse_split_dict
+
 if TYPE_CHECKING:
     import datasets
 
@@ -533,6 +535,11 @@ def _check_texts_iterable(texts: Any, name: str) -> None:
         raise TypeError(
             f"{name} must be an iterable of texts, got a single {type(texts).__name__}; wrap it in a list"
         )
+    refuse_split_dict(
+        texts,
+        name,
+        then=f"Pass one split's text column ({name}['train']['text']) or RNNTokenizer.train_from_dataset.",
+    )
     if isinstance(texts, Mapping):
         kind = type(texts).__name__
         keys = list(texts)[:5]
@@ -2086,13 +2093,7 @@ class RNNTokenizer(TokenizersBackend):
         """
         import datasets
 
-        if isinstance(dataset, (datasets.DatasetDict, datasets.IterableDatasetDict)):
-            splits = list(dataset.keys())
-            first = "train" if "train" in splits else (splits[0] if splits else "train")
-            raise TypeError(
-                f"train_from_dataset got a {type(dataset).__name__} with splits {splits}; it needs one split: "
-                f"did you mean dataset[{first!r}]?"
-            )
+        refuse_split_dict(dataset, "dataset", then="RNNTokenizer.train_from_dataset reads one split.")
         if not isinstance(dataset, (datasets.Dataset, datasets.IterableDataset)):
             raise TypeError(
                 f"dataset must be a datasets.Dataset or datasets.IterableDataset, got {type(dataset).__name__}; "

@@ -25,6 +25,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, IntervalStrategy, has_length
 from transformers.training_args import ParallelMode
 
+from ._checks import refuse_split_dict
 from .callbacks import EMACallback, EmbeddingFreezeCallback, TimeBudgetCallback, current_epoch
 from .collator import PackedSequenceCollator, _TokenTable
 from .distillation import TEACHER_LOGITS_COLUMN, distillation_loss
@@ -190,19 +191,6 @@ class _StepOnlyAcceleratedOptimizer(AcceleratedOptimizer):
             self.optimizer.step(closure)
 
 
-def _refuse_split_dicts(train_dataset: Any) -> None:
-    """A ``DatasetDict`` as ``train_dataset`` fails only in ``train()``, deep in the sampler: say so now."""
-    import datasets
-
-    if isinstance(train_dataset, (datasets.DatasetDict, datasets.IterableDatasetDict)):
-        splits = list(train_dataset)
-        first = "train" if "train" in splits else (splits[0] if splits else "train")
-        raise ValueError(
-            f"train_dataset is a {type(train_dataset).__name__} with splits {splits}: did you mean "
-            f"train_dataset=dataset[{first!r}]? (eval_dataset may be a dict of splits; train_dataset is one.)"
-        )
-
-
 class RNNTrainer(Trainer):
     """A thin ``transformers.Trainer`` for recurrent classifiers.
 
@@ -268,7 +256,11 @@ class RNNTrainer(Trainer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         _refuse_checkpoint_pushes(kwargs.get("args", args[1] if len(args) > 1 else None))
-        _refuse_split_dicts(kwargs.get("train_dataset", args[3] if len(args) > 3 else None))
+        refuse_split_dict(
+            kwargs.get("train_dataset", args[3] if len(args) > 3 else None),
+            "train_dataset",
+            then="(eval_dataset may be a dict of splits; train_dataset is one.)",
+        )
         collator_given = kwargs.get("data_collator") is not None or (len(args) > 2 and args[2] is not None)
         if not collator_given and kwargs.get("processing_class") is not None:
             kwargs["data_collator"] = PackedSequenceCollator(kwargs["processing_class"])

@@ -688,10 +688,16 @@ def _check_tokenizer_option(args: argparse.Namespace) -> None:
 
 
 def _checkpoint_dir(args: argparse.Namespace, output_dir: Path) -> Path:
-    """``--checkpoint-dir``, or ``<output-dir>.checkpoints`` beside the output folder."""
+    """``--checkpoint-dir``, or ``<output-dir>.checkpoints`` beside the output folder.
+
+    The path stays as the user wrote it (relative stays relative): it is the ``output_dir`` recorded in
+    ``training_args.json``, which ``push`` uploads, and an absolute one would publish the user's home path.
+    """
     if args.checkpoint_dir:
-        return Path(args.checkpoint_dir).absolute()
-    return output_dir.absolute().with_name(f"{output_dir.name}.checkpoints")
+        return Path(args.checkpoint_dir)
+    if output_dir.name in ("", "..", "."):  # no name to extend: the folder's own, from its absolute path
+        output_dir = output_dir.resolve()
+    return output_dir.with_name(f"{output_dir.name}.checkpoints")
 
 
 def _resume_target(args: argparse.Namespace, checkpoint_dir: Path) -> str | None:
