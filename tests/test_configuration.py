@@ -104,3 +104,35 @@ def test_keys_the_package_writes_load_without_the_unused_fields_warning(tmp_path
     with caplog.at_level(logging.WARNING):
         RNNClassifier.from_pretrained(tmp_path)
     assert "does not use: recipe_name" in caplog.text  # a real unknown key still warns
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"pooling": "avg"}, "pooling"),
+        ({"rnn_type": "foo"}, "rnn_type"),
+        ({"classifier_dropout": 2.0}, "classifier_dropout"),
+        ({"bidirectional": "no"}, "bidirectional"),
+        ({"problem_type": "multilabel"}, "problem_type"),
+        ({"num_labels": 0}, "num_labels"),
+    ],
+)
+def test_keyword_overrides_at_load_are_validated(tmp_path, override, field):
+    # transformers sets `from_pretrained(path, **overrides)` after __init__: a typo used to pass, fail
+    # later in torch, or be saved into a checkpoint that no longer loads.
+    from transformers import AutoConfig
+
+    from rnn_textclf import RNNClassifier
+
+    RNNClassifier(RNNClassifierConfig(vocab_size=10, embedding_dim=4, hidden_size=4)).save_pretrained(
+        tmp_path
+    )
+    ((key, value),) = override.items()
+    for load in (AutoConfig.from_pretrained, RNNClassifier.from_pretrained):
+        with pytest.raises(
+            ValueError, match=rf"keyword override {key}={value!r} given with the config.json of .*`{field}`"
+        ):
+            load(tmp_path, **override)
+    with pytest.raises(ValueError, match=rf"keyword override {key}=.* given with this config"):
+        RNNClassifierConfig.from_dict(RNNClassifierConfig(vocab_size=10).to_dict(), **override)
+    assert RNNClassifier.from_pretrained(tmp_path, classifier_dropout=0.3).config.classifier_dropout == 0.3

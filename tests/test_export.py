@@ -5,6 +5,7 @@ Timings live in benchmarks/inference.py; these tests check behaviour only.
 
 from __future__ import annotations
 
+import copy
 import csv
 import itertools
 import json
@@ -316,7 +317,7 @@ def test_quantized_save_load_round_trip(tmp_path):
 @needs_export_extra
 def test_onnx_file_round_trip_keeps_config(tmp_path):
     model = _tiny("rnn", pooling="max", num_labels=2, id2label={0: "neg", 1: "pos"})
-    path = export_onnx(model, tmp_path / "sub" / "clf.onnx", opset=14)
+    path = export_onnx(model, tmp_path / "sub" / "clf.onnx", opset=11)  # the lowest opset allowed
     assert path == tmp_path / "sub" / "clf.onnx"
     assert [p.name for p in path.parent.iterdir()] == ["clf.onnx"]  # no staging leftovers
     loaded = OnnxClassifier(path)
@@ -324,6 +325,21 @@ def test_onnx_file_round_trip_keeps_config(tmp_path):
     ids, lens = _random_batch([4, 2], 40)
     torch.testing.assert_close(
         loaded(input_ids=ids, lengths=lens).logits, _logits(model, ids, lens), atol=1e-4, rtol=0
+    )
+
+
+@pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export")
+@needs_export_extra
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_onnx_export_of_a_half_precision_model(dtype, tmp_path):
+    # from_pretrained(dtype=...) models: the graph computes in float32, checked against a float32 copy
+    model = _tiny("gru", pooling="mean")
+    half = copy.deepcopy(model).to(dtype)
+    session = OnnxClassifier(export_onnx(half, tmp_path / "half.onnx"))
+    assert half.dtype == dtype  # the model itself is left as it was
+    ids, lens = _random_batch([5, 1, 3], 40)
+    torch.testing.assert_close(
+        session(input_ids=ids, lengths=lens).logits, _logits(half.float(), ids, lens), atol=1e-4, rtol=0
     )
 
 
@@ -361,6 +377,16 @@ def test_onnx_classifier_rejects_bad_input(tmp_path):
         onnx_model(input_ids=ids, lengths=torch.tensor([4, 2]))
     with pytest.raises(ValueError, match=r"Token ids must lie in \[0, vocab_size=40\)"):
         onnx_model(input_ids=ids + 40, lengths=lens)
+    # A left-padded mask would have the graph read padding and drop real tokens: refused, as by the model.
+    left = torch.tensor([[0, 1, 1], [1, 1, 1]])
+    with pytest.raises(ValueError, match=r"right padding \(the tokenizer's padding_side must be 'right'\)"):
+        onnx_model(input_ids=ids, attention_mask=left)
+    with pytest.raises(ValueError, match="padding_side must be 'right'"):
+        model(input_ids=ids, attention_mask=left)
+    right = torch.tensor([[1, 1, 1], [1, 1, 0]])
+    torch.testing.assert_close(
+        onnx_model(input_ids=ids, attention_mask=right).logits, _logits(model, ids, lens), atol=1e-4, rtol=0
+    )
     with pytest.raises(ValueError, match="rectangular"):
         onnx_model(input_ids=[[1, 2, 3], [4]])
     with pytest.raises(TypeError, match="pixel_values"):

@@ -175,6 +175,20 @@ def test_set_input_embeddings_is_the_embedding_the_forward_pass_reads():
         torch.testing.assert_close(model(input_ids=ids, lengths=lens).logits, before)
 
 
+def test_resize_below_the_pad_or_unk_row_is_refused():
+    # transformers would drop the row and save a config that does not load back
+    model = RNNClassifier(tiny_config(pad_token_id=15, unk_token_id=12))
+    for size in (10, 15):
+        with pytest.raises(
+            ValueError, match=rf"`new_num_tokens={size}` would drop the row of pad_token_id=15"
+        ):
+            model.resize_token_embeddings(size)
+    model = RNNClassifier(tiny_config(pad_token_id=0, unk_token_id=12))
+    with pytest.raises(ValueError, match=r"`new_num_tokens=12` would drop the row of unk_token_id=12"):
+        model.resize_token_embeddings(12)
+    assert model.resize_token_embeddings(13).weight.shape[0] == 13 == model.config.vocab_size
+
+
 @pytest.mark.parametrize(
     ("rnn_type", "bidirectional", "pooling"),
     [("rnn", False, "last"), ("lstm", True, "max"), ("gru", True, "mean_max")],
@@ -300,6 +314,7 @@ def test_auto_classes(tmp_path):
     assert config["auto_map"] == {
         "AutoConfig": "configuration.RNNClassifierConfig",
         "AutoModelForSequenceClassification": "modeling.RNNClassifier",
+        "AutoModel": "modeling.RNNClassifier",  # as after `import rnn_textclf`, also without it
     }
     assert isinstance(AutoConfig.from_pretrained(tmp_path), RNNClassifierConfig)
     assert isinstance(AutoModel.from_pretrained(tmp_path), RNNClassifier)
@@ -324,6 +339,8 @@ REMOTE_SCRIPT = textwrap.dedent(
     ckpt, ids_path = sys.argv[1], sys.argv[2]
     model = AutoModelForSequenceClassification.from_pretrained(ckpt, trust_remote_code=True).eval()
     assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+    from transformers import AutoModel
+    assert type(AutoModel.from_pretrained(ckpt, trust_remote_code=True)) is type(model)
     batch = torch.load(ids_path, weights_only=True)
     with torch.no_grad():
         logits = model(**batch).logits

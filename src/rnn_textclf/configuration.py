@@ -7,6 +7,7 @@ next to the weights for ``trust_remote_code=True`` loading on machines without r
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Literal
 
 from transformers import PreTrainedConfig
@@ -231,14 +232,26 @@ class RNNClassifierConfig(PreTrainedConfig):
                 ", ".join(unknown),
             )
         try:
-            return super().from_dict(config_dict, **kwargs)
-        except InvalidConfigError as err:
-            if "is not a valid rnn-textclf config" in str(err):
+            result = super().from_dict(config_dict, **kwargs)
+            # transformers sets keyword overrides (`from_pretrained(path, pooling="max")`) after __init__ has
+            # validated the file's values: check them too, or a typo would fail later in torch, or be saved.
+            config = result[0] if isinstance(result, tuple) else result
+            _check_label_fields({"id2label": config.id2label, "label2id": config.label2id})
+            config._validate_fields()
+        except ValueError as err:  # (InvalidConfigError included)
+            if "is not a valid rnn-textclf config" in str(err) or "keyword override" in str(err):
                 raise
+            field = re.match(r"`(\w+)", str(err))
+            if field and field.group(1) in kwargs:
+                raise InvalidConfigError(
+                    f"The keyword override {field.group(1)}={kwargs[field.group(1)]!r} given with "
+                    f"{where[0].lower()}{where[1:]} is not valid: {err}"
+                ) from None
             raise InvalidConfigError(
                 f"{where} is not a valid rnn-textclf config: {err} Fix that field in config.json, or upgrade "
                 "rnn-textclf if a newer version saved it."
             ) from None
+        return result
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: Any, **kwargs: Any) -> Any:

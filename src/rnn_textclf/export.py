@@ -283,7 +283,9 @@ class UnpackedRNNClassifier(nn.Module):
         seq_len = input_ids.shape[1]
         positions = torch.arange(seq_len, device=input_ids.device)[None, :]  # (1, seq)
         lengths = lengths.to(torch.int64)[:, None]  # (batch, 1)
-        run_lengths = lengths.clamp(min=1)  # zero-length texts run one step, as when packed
+        # zero-length texts run one step, as when packed (`where`, not clamp/maximum: ONNX Clip and Max
+        # take int64 only from opset 12)
+        run_lengths = torch.where(lengths > 0, lengths, torch.ones_like(lengths))
         steps = positions < run_lengths  # (batch, seq): positions the packed RNN reads
         real = positions < lengths  # (batch, seq): real tokens, for pooling
         # Per-row reversal within the length; padding stays in place. Applying it twice is the identity.
@@ -443,7 +445,9 @@ def _verify(model: RNNClassifier, session: OnnxClassifier, atol: float) -> None:
     model.eval()
     try:
         with torch.no_grad():
-            expected = model(input_ids=ids, lengths=lengths).logits.float()
+            # the graph computes in float32 (half-precision weights are widened): compare with that model
+            reference = model if model.dtype == torch.float32 else copy.deepcopy(model).float()
+            expected = reference(input_ids=ids, lengths=lengths).logits.float()
     finally:
         model.train(was_training)
     got = session(input_ids=ids, lengths=lengths).logits
@@ -608,7 +612,13 @@ class OnnxClassifier:
                 raise ValueError(
                     f"`attention_mask` shape {mask.shape} does not match `input_ids` shape {ids.shape}."
                 )
-            lens = mask.sum(axis=1)
+            lens = (mask != 0).sum(axis=1)
+            # as the PyTorch model: ones then zeros (right padding); a left-padded mask would read padding
+            if mask.size and not np.array_equal(mask != 0, np.arange(seq_len)[None, :] < lens[:, None]):
+                raise ValueError(
+                    "`attention_mask` must mark a prefix of real tokens followed by right padding (the "
+                    "tokenizer's padding_side must be 'right')."
+                )
         else:
             lens = np.full((batch,), seq_len, dtype=np.int64)
         if batch == 0:

@@ -316,6 +316,14 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         target = Path(save_directory)
         if target.exists() and not target.is_dir():
             raise ValueError(f"`save_directory` must be a folder, but {str(target)!r} is a file.")
+        if type(self)._auto_class is not None:
+            # transformers' auto_map names one model class; AutoModel gives this model too (as it does
+            # after `import rnn_textclf`), also with trust_remote_code and without the package.
+            auto_map = dict(getattr(self.config, "auto_map", None) or {})
+            auto_map.setdefault(
+                "AutoModel", f"{type(self).__module__.rsplit('.', 1)[-1]}.{type(self).__name__}"
+            )
+            self.config.auto_map = auto_map
         if kwargs.get("is_main_process", True) is False:
             return super().save_pretrained(target, *args, **kwargs)
         if kwargs.pop("push_to_hub", False):
@@ -404,6 +412,21 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 **info,
             )
         return super()._upload_modified_files(working_dir, repo_id, *args, **kwargs)
+
+    def resize_token_embeddings(
+        self, new_num_tokens: int | None = None, *args: Any, **kwargs: Any
+    ) -> nn.Embedding:
+        """``PreTrainedModel.resize_token_embeddings``, refusing a size that would drop the padding (or
+        unknown-word) row: the config would then be invalid and the saved model would not load."""
+        if new_num_tokens is not None:
+            keep = [("pad_token_id", self.config.pad_token_id), ("unk_token_id", self.config.unk_token_id)]
+            for name, token_id in keep:
+                if token_id is not None and new_num_tokens <= token_id:
+                    raise ValueError(
+                        f"`new_num_tokens={new_num_tokens}` would drop the row of {name}={token_id}: pass a size "
+                        f"above {token_id} (len(tokenizer) after adding tokens), or re-number the vocabulary."
+                    )
+        return super().resize_token_embeddings(new_num_tokens, *args, **kwargs)
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings
