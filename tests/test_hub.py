@@ -270,6 +270,7 @@ def test_push_writes_one_complete_repo_with_our_card(
     assert config["auto_map"] == {
         "AutoConfig": "configuration.RNNClassifierConfig",
         "AutoModelForSequenceClassification": "modeling.RNNClassifier",
+        "AutoModel": "modeling.RNNClassifier",
     }
     assert config["id2label"] == {str(i): label for i, label in enumerate(LABELS)}
     data = result["card_data"]
