@@ -38,15 +38,17 @@ def ag_news(shared_data: Path):
 def make_model(tokenizer, **kwargs) -> RNNClassifier:
     torch.manual_seed(0)
     config = RNNClassifierConfig(
-        vocab_size=len(tokenizer),
-        pad_token_id=tokenizer.pad_token_id,
-        num_labels=4,
-        embedding_dim=32,
-        hidden_size=32,
-        rnn_type="gru",
-        bidirectional=True,
-        pooling="max",
-        **kwargs,
+        **{
+            "vocab_size": len(tokenizer),
+            "pad_token_id": tokenizer.pad_token_id,
+            "num_labels": 4,
+            "embedding_dim": 32,
+            "hidden_size": 32,
+            "rnn_type": "gru",
+            "bidirectional": True,
+            "pooling": "max",
+            **kwargs,
+        }
     )
     return RNNClassifier(config)
 
@@ -289,6 +291,20 @@ def test_collator_label_column_survives_remove_unused_columns(ag_news, tmp_path)
     metrics = trainer.evaluate()
     assert metrics["eval_accuracy"] > 0.4  # 4 balanced classes: chance is 0.25
     np.testing.assert_array_equal(trainer.predict(test).label_ids, np.asarray(test["topic"]))
+    # The same collator with a 5-class model: its class check follows that model (was left at 4 and
+    # refused label 4, telling the user to rebuild a model that had 5 classes); a value set by hand stays.
+    assert collator.num_labels == 4
+    five = test.map(lambda row, i: {"topic": i % 5}, with_indices=True)
+    RNNTrainer(
+        model=make_model(tokenizer, num_labels=5),
+        args=args(tmp_path),
+        data_collator=collator,
+        processing_class=tokenizer,
+    ).evaluate(five)
+    assert collator.num_labels == 5
+    mine = PackedSequenceCollator(tokenizer, label_column="topic", num_labels=4)
+    RNNTrainer(model=make_model(tokenizer, num_labels=5), args=args(tmp_path), data_collator=mine)
+    assert mine.num_labels == 4
 
 
 def test_a_transformers_collator_trains_on_rows_with_a_length_column(ag_news, tmp_path):
@@ -360,6 +376,12 @@ def test_compute_metrics_tells_the_problem_from_the_predictions():
     assert single["accuracy"] == 0.8
     with pytest.raises(ValueError, match=r"not class ids .* problem_type='regression'"):
         compute(EvalPrediction(rng.normal(size=(4, 2)), np.array([0.5, 1.0, 0.2, 0.0])))
+    # -100 rows (ignored by the loss) are left out, not a NumPy error on negative ids
+    ignored = compute(EvalPrediction(np.eye(2)[[0, 1, 1, 0]], np.array([0, -100, 1, -100])))
+    assert (ignored["accuracy"], ignored["f1"]) == (1.0, 1.0)  # rows 0 and 2, both right
+    # the classes are the logits' width: a 2-class model reports f1 even on one class predicted right
+    one_class = compute(EvalPrediction(np.eye(2)[[0, 0, 0]], np.array([0, 0, 0])))
+    assert one_class["f1"] == 0.0 and one_class["accuracy"] == 1.0
 
 
 def test_batches_come_from_an_in_memory_table_equal_to_the_rows(ag_news, tmp_path):

@@ -140,6 +140,32 @@ def test_out_of_range_values_name_field_value_and_range(tmp_path, field, value, 
     assert f"`{field}`" in message and repr(value) in message and allowed in message
 
 
+def test_numpy_numbers_are_taken_as_python_numbers(tmp_path):
+    # values from a NumPy grid or a tuner: TrainingArguments takes them, and training_args.json holds them
+    args = make_args(
+        tmp_path,
+        ema_decay=np.float32(0.9),
+        embedding_lr_scale=np.float32(0.5),
+        embedding_freeze_epochs=np.int64(1),
+        max_train_seconds=np.int64(60),
+        distillation_alpha=np.float32(0.5),
+        distillation_temperature=np.float32(2.0),
+    )
+    saved = json.loads(args.to_json_string())
+    assert (saved["ema_decay"], saved["embedding_freeze_epochs"], saved["max_train_seconds"]) == (
+        pytest.approx(0.9),
+        1,
+        60.0,
+    )
+    assert type(args.embedding_freeze_epochs) is int and type(args.distillation_alpha) is float
+    with pytest.raises(
+        ValueError, match=r"`embedding_freeze_epochs` must be an integer .* got np.float64\(1.5\)"
+    ):
+        make_args(tmp_path, embedding_freeze_epochs=np.float64(1.5))
+    with pytest.raises(ValueError, match=r"`ema_decay` must be a number .* got np.True_"):
+        make_args(tmp_path, ema_decay=np.bool_(True))
+
+
 def test_defaults_are_off_and_plain_arguments_still_work(sms, tmp_path):
     train, _, tokenizer = sms
     args = make_args(tmp_path)

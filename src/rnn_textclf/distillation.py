@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import math
+import numbers
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -765,16 +766,17 @@ def distillation_loss(
 
 def _check_distillation_options(alpha: Any, temperature: Any, kind: Any) -> None:
     """Validation shared by ``RNNTrainingArguments``: names the field, the value and what is allowed."""
+    # numbers.Real: NumPy scalars too; bools are no weights
     if alpha is not None and (
-        isinstance(alpha, bool)
-        or not isinstance(alpha, (int, float))
+        isinstance(alpha, (bool, np.bool_))
+        or not isinstance(alpha, numbers.Real)
         or not 0 <= alpha <= 1
         or math.isnan(alpha)
     ):
         raise ValueError(f"`distillation_alpha` must be None (off) or a number in [0, 1], got {alpha!r}.")
     if (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, (int, float))
+        isinstance(temperature, (bool, np.bool_))
+        or not isinstance(temperature, numbers.Real)
         or not 0 < temperature < math.inf
     ):
         raise ValueError(f"`distillation_temperature` must be a finite number > 0, got {temperature!r}.")

@@ -21,6 +21,7 @@ def classification_metrics(
     labels: Sequence[int] | np.ndarray,
     preds: Sequence[int] | np.ndarray,
     label_names: Sequence[str] | None = None,
+    num_labels: int | None = None,
 ) -> dict[str, Any]:
     """Accuracy, macro-F1 and per-class precision/recall/F1/support of single-label predictions.
 
@@ -28,6 +29,8 @@ def classification_metrics(
         labels: True class ids.
         preds: Predicted class ids.
         label_names: Class names, index = class id (default ``"0"``, ``"1"``, ...).
+        num_labels: The number of classes (e.g. the logits' width); default: from ``label_names``, or the
+            largest id seen. With it the same keys come back whatever classes an evaluation set holds.
 
     Returns:
         ``{"accuracy", "macro_f1", "per_class": {name: {"precision", "recall", "f1", "support"}},
@@ -38,6 +41,7 @@ def classification_metrics(
     if labels.shape != preds.shape:
         raise ValueError(f"`labels` and `preds` differ in shape: {labels.shape} vs {preds.shape}.")
     num = max(
+        num_labels or 0,
         len(label_names) if label_names else 0,
         int(labels.max(initial=-1)) + 1,
         int(preds.max(initial=-1)) + 1,
@@ -93,7 +97,9 @@ def make_compute_metrics(
     or MSE for regression.
 
     ``problem_type`` None: told from the predictions as the model tells its loss (one output column:
-    regression; labels with a column per class: multi-label; else single-label classes).
+    regression; labels with a column per class: multi-label; else single-label classes). Single-label
+    rows labelled ``-100`` (ignored by the loss) are left out of the metrics, and the classes are the
+    logits' width, so a two-class model always reports ``f1``.
     """
 
     def compute(eval_pred: Any) -> dict[str, float]:
@@ -116,7 +122,8 @@ def make_compute_metrics(
                 f"{logits.shape[-1]}-class logits; pass problem_type='regression' or "
                 "'multi_label_classification'."
             )
-        full = classification_metrics(labels, logits.argmax(-1), label_names)
+        kept = labels != -100  # (rows,) the loss's ignore_index: no class to score
+        full = classification_metrics(labels[kept], logits.argmax(-1)[kept], label_names, logits.shape[-1])
         return {k: v for k, v in full.items() if isinstance(v, float)}
 
     return compute

@@ -646,14 +646,14 @@ class RNNTrainer(Trainer):
                 )
         collator = self.data_collator
         num_labels = getattr(config, "num_labels", None)
-        if (
-            isinstance(collator, PackedSequenceCollator)
-            and collator.num_labels is None
-            and isinstance(num_labels, int)
-            and num_labels > 1
-            and getattr(config, "problem_type", None) != "regression"
+        # The collator checks label ids against the model's classes. A value set by an earlier RNNTrainer
+        # (the same collator reused with another model) follows this model; one the user set stays.
+        if isinstance(collator, PackedSequenceCollator) and (
+            collator.num_labels is None or getattr(collator, "_num_labels_from_model", False)
         ):
-            collator.num_labels = num_labels
+            classes = getattr(config, "problem_type", None) != "regression" and isinstance(num_labels, int)
+            collator.num_labels = num_labels if classes and num_labels > 1 else None
+            collator._num_labels_from_model = collator.num_labels is not None
 
     def train(self, *args: Any, **kwargs: Any) -> Any:
         """``Trainer.train``; see the class notes for what differs."""

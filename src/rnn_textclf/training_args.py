@@ -11,9 +11,11 @@ option defaults to "off", so ``RNNTrainingArguments(...)`` without them trains e
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 from transformers import TrainingArguments
 
 from .distillation import _check_distillation_options
@@ -32,7 +34,14 @@ RNN_TRAINING_FIELDS: tuple[str, ...] = (
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    # numbers.Real: NumPy scalars too (a grid or a tuner's values), as TrainingArguments takes them
+    return (
+        isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+    )
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 def _fail(name: str, value: Any, allowed: str) -> None:
@@ -177,7 +186,7 @@ class RNNTrainingArguments(TrainingArguments):
         if not _is_number(self.embedding_lr_scale) or not 0 < self.embedding_lr_scale <= 10:
             _fail("embedding_lr_scale", self.embedding_lr_scale, "a number in (0, 10]")
         freeze = self.embedding_freeze_epochs
-        if isinstance(freeze, bool) or not isinstance(freeze, int) or freeze < -1:
+        if not _is_integer(freeze) or freeze < -1:
             _fail(
                 "embedding_freeze_epochs",
                 freeze,
@@ -190,6 +199,13 @@ class RNNTrainingArguments(TrainingArguments):
         _check_distillation_options(
             self.distillation_alpha, self.distillation_temperature, self.distillation_loss
         )
+        # NumPy scalars become Python numbers: training_args.json (to_json_string) cannot hold them
+        for name in ("adversarial_eps", "ema_decay", "embedding_lr_scale", "distillation_temperature"):
+            setattr(self, name, float(getattr(self, name)))
+        self.embedding_freeze_epochs = int(freeze)
+        for name in ("max_train_seconds", "distillation_alpha"):
+            if getattr(self, name) is not None:
+                setattr(self, name, float(getattr(self, name)))
         self._refuse_sharded_training()
 
     def active_techniques(self) -> list[str]:
