@@ -109,23 +109,38 @@ def vocab_sha256(tokenizer: RNNTokenizer) -> str:
     return hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode()).hexdigest()
 
 
+def at_least(minimum: int, number: type = int):
+    """An argparse type: a number >= ``minimum`` (an example's option errors are argparse's, not torch's)."""
+
+    def parse(text: str):
+        try:
+            value = number(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--train-file", required=True, help="AG News CSV (no header: class, title, description)")
     p.add_argument("--eval-file", required=True, help="AG News CSV for evaluation")
     p.add_argument("--output-dir", default="ag-news-ddp", help="model + tokenizer (rank 0 writes)")
-    p.add_argument("--batch-size", type=int, default=32, help="rows per process and step")
-    p.add_argument("--eval-batch-size", type=int, default=128, help="rows per process in evaluation")
-    p.add_argument("--epochs", type=float, default=2.0)
+    p.add_argument("--batch-size", type=at_least(1), default=32, help="rows per process and step")
+    p.add_argument("--eval-batch-size", type=at_least(1), default=128, help="rows per process in evaluation")
+    p.add_argument("--epochs", type=at_least(1e-9, float), default=2.0)
     p.add_argument("--max-steps", type=int, default=-1, help="stop after N optimizer steps")
     p.add_argument("--lr", type=float, default=5e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rnn-type", choices=["rnn", "lstm", "gru"], default="gru")
-    p.add_argument("--hidden-size", type=int, default=32)
-    p.add_argument("--embedding-dim", type=int, default=32)
+    p.add_argument("--hidden-size", type=at_least(1), default=32)
+    p.add_argument("--embedding-dim", type=at_least(1), default=32)
     p.add_argument("--dropout", type=float, default=0.0, help="embedding and classifier dropout")
-    p.add_argument("--min-freq", type=int, default=2)
-    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--min-freq", type=at_least(1), default=2)
+    p.add_argument("--max-length", type=at_least(1), default=128)
     p.add_argument(
         "--group-by-length",
         action="store_true",
@@ -138,7 +153,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="stream the training file (datasets streaming + bucket_stream); needs --max-steps",
     )
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (GPUs with bf16 support)")
-    p.add_argument("--dataloader-workers", type=int, default=0)
+    p.add_argument("--dataloader-workers", type=at_least(0), default=0)
     p.add_argument("--hash-dir", help="every rank writes rank{R}.json with vocab and weight digests")
     p.add_argument("--metrics-json", help="rank 0 writes the evaluation metrics here")
     return p.parse_args(argv)

@@ -4,8 +4,11 @@ import csv
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import datasets
 import pytest
 
 from cli_runner import run_cli, run_cli_cases
@@ -296,11 +299,73 @@ BAD_INPUT = [
     (["train", "--train-file", "header.csv"], "--train-file 'header.csv' holds no rows: a header line alone"),
     (["predict", "empty_dir", "hello"], "is not a saved rnn-textclf model"),
     (["evaluate", "empty_dir", "--test-file", "good.csv"], "is not a saved rnn-textclf model"),
+    # (from the CLI data audit: each used to fail only after training, or with another reason)
+    (["train", "--train-file", "good.csv", "--output-dir", "."], "--output-dir '.' is the current folder"),
+    (
+        [
+            "train",
+            "--train-file",
+            "good.csv",
+            "--validation-file",
+            "good.csv",
+            "--test-file",
+            "empty_label.csv",
+        ],
+        "--label-column 'label' has empty values in the test split (rows 1)",
+    ),
+    (
+        [
+            "train",
+            "--train-file",
+            "named.parquet",
+            "--validation-file",
+            "named.parquet",
+            "--test-file",
+            "unlabelled.parquet",
+        ],
+        "the test split has 2 rows without a class (label -1 in row 0",
+    ),
+    (
+        ["train", "--train-file", "swapped.csv", "--label-column", "text", "--text-column", "label"],
+        "--label-column 'text' has 30 different values in 30 train rows: it looks like a text or id column",
+    ),
+    (
+        ["train", "--train-file", "no_header.csv", "--csv-column-names", "label"],
+        "--csv-column-names gives 1 names (label) but the first row of --train-file 'no_header.csv' has 2",
+    ),
+    (
+        [
+            "train",
+            "--train-file",
+            "words.csv",
+            "--validation-file",
+            "words.csv",
+            "--vectors",
+            "nowhere.txt",
+            "--quiet",
+        ],
+        ("Tried: local path 'nowhere.txt': no such file or directory; friendly name: ", "Hub repo"),
+    ),
+    (
+        ["evaluate", "empty_dir", "--test-file", "good.csv", "--json", "no/m.json"],
+        "its folder does not exist",
+    ),
+    (["train", "--config", "broken.yaml"], "--config 'broken.yaml' is not valid: expected ',' or '}'"),
+    (["train", "--recipe", "broken.yaml"], "--recipe 'broken.yaml': Recipe file 'broken.yaml' is not valid"),
+    (
+        ["train", "--train-file", "good.csv", "--recipe", "bilstm-glove", "--vectors", "none"],
+        "without them pass --embedding-dim N too",
+    ),
 ]
 # Values argparse refuses: its usage, then one line naming the option (exit 2).
 BAD_VALUES = [
     (["train", "--pretrain-epochs", "-1"], "argument --pretrain-epochs: "),
     (["train", "--epochs", "0"], "argument --epochs: "),
+    (["train", "--seed", "-1"], "argument --seed: expected an integer in [0, 2**32 - 1], got '-1'"),
+    (
+        ["train", "--max-steps", "0"],
+        "argument --max-steps: expected a positive integer (or -1: off), got '0'",
+    ),
 ]
 
 
@@ -317,6 +382,23 @@ def test_bad_input_one_line_exit_2(tmp_path):
     (tmp_path / "header.csv").write_text("text,label\n")
     (tmp_path / "tok").mkdir()
     (tmp_path / "tok" / "tokenizer.json").write_text("{}")
+    (tmp_path / "empty_label.csv").write_text("text,label\nhello,a\nworld,\n")
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["a", "b"])}
+    )
+    texts = {"text": ["hello", "world"]}
+    datasets.Dataset.from_dict({**texts, "label": [0, 1]}, features=features).to_parquet(
+        tmp_path / "named.parquet"
+    )
+    datasets.Dataset.from_dict({**texts, "label": [-1, -1]}, features=features).to_parquet(
+        tmp_path / "unlabelled.parquet"
+    )
+    (tmp_path / "swapped.csv").write_text(
+        "text,label\n" + "".join(f"text number {i},{'ab'[i % 2]}\n" for i in range(30))
+    )
+    (tmp_path / "no_header.csv").write_text("a,hello\nb,world\n")
+    (tmp_path / "broken.yaml").write_text("model: {embedding_dim: 16\n")
+    (tmp_path / "words.csv").write_text("text,label\n" + "good fun movie,a\nbad dull film,b\n" * 10)
     before = sorted(p.name for p in tmp_path.iterdir())
     results = run_cli_cases([args for args, _ in BAD_INPUT + BAD_VALUES], cwd=tmp_path)
     for (args, message), proc in zip(BAD_VALUES, results[len(BAD_INPUT) :], strict=True):
@@ -335,6 +417,92 @@ def test_bad_input_one_line_exit_2(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert (tmp_path / "existing" / "keep.txt").read_text() == "precious"
     assert [p.name for p in (tmp_path / "existing").iterdir()] == ["keep.txt"]
+
+
+def test_cells_are_read_as_written_and_rows_counted(tmp_path):
+    # From the CLI data audit. A .tsv text starting with a quote mark swallowed rows up to the next quote
+    # (300 rows trained as 296, nothing said); texts "NA", "null", "None" became empty texts; the folder
+    # was private (0700, from mkdtemp) where save_pretrained makes one with the umask's mode.
+    rows = [("good fun movie", "a"), ("bad dull film", "b")] * 30
+    tsv = ["text\tlabel"] + [f"{t}\t{y}" for t, y in rows]
+    tsv[7], tsv[11] = '"Loved it\ta', 'meh"\tb'
+    (tmp_path / "quotes.tsv").write_text("\n".join(tsv) + "\n")
+    cells = ["text,label"] + [f"{t},{y}" for t, y in rows]
+    cells[1:6] = ["NA,a", "null,b", "None,a", "nan,b", ",a"]  # the last one: an empty cell
+    (tmp_path / "cells.csv").write_text("\n".join(cells) + "\n")
+    small = ["--epochs", "1", "--max-steps", "2", "--embedding-dim", "8", "--hidden-size", "8"]
+    results = run_cli_cases(
+        [
+            ["train", "--train-file", "quotes.tsv", "--output-dir", "q", *small],
+            [
+                "train",
+                "--train-file",
+                "cells.csv",
+                "--validation-file",
+                "cells.csv",
+                "--output-dir",
+                "c",
+                *small,
+            ],
+        ],
+        cwd=tmp_path,
+    )
+    for proc in results:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "q" / "metrics.json").read_text())
+    assert report["train_rows"] + report["validation_rows"] == 60
+    assert json.loads((tmp_path / "c" / "metrics.json").read_text())["train_rows"] == 60
+    assert "Rows: train 54, validation 6." in results[0].stderr
+    vocab = json.loads((tmp_path / "q" / "tokenizer.json").read_text())["model"]["vocab"]
+    assert "loved" in vocab and "meh" in vocab
+    vocab = json.loads((tmp_path / "c" / "tokenizer.json").read_text())["model"]["vocab"]
+    assert {"na", "null", "none", "nan"} <= set(vocab)
+    assert "1 row of the train split has an empty text" in results[1].stderr
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "c").stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+SIGTERM_AT_PUBLISH = """
+import os, signal, sys
+from rnn_textclf.cli import main, train
+
+def publish(staging, target):  # the run is killed while its folder is being published
+    os.kill(os.getpid(), signal.SIGTERM)
+
+train._publish = publish
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_cleans_up_as_ctrl_c(tmp_path):
+    # timeout, docker stop and Slurm send SIGTERM: it left a .NAME.staging-* folder behind at each kill
+    (tmp_path / "words.csv").write_text("text,label\n" + "good fun movie,a\nbad dull film,b\n" * 10)
+    (tmp_path / "kill.py").write_text(SIGTERM_AT_PUBLISH)
+    args = [
+        "train",
+        "--train-file",
+        "words.csv",
+        "--epochs",
+        "1",
+        "--embedding-dim",
+        "8",
+        "--hidden-size",
+        "8",
+    ]
+    proc = subprocess.run(
+        [sys.executable, "kill.py", *args, "--output-dir", "out"],
+        cwd=tmp_path,
+        env=dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 143, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1] == "rnn-textclf: terminated (SIGTERM)"
+    # as after Ctrl-C: no staging folder, no output folder, the checkpoints kept to resume from
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kill.py", "out.checkpoints", "words.csv"]
+    assert "checkpoints kept in out.checkpoints/" in proc.stderr
 
 
 def test_help_for_every_command(tmp_path, capsys):

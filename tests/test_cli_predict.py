@@ -218,7 +218,77 @@ def test_evaluate_names_an_unknown_label(trained, tmp_path, capsysbinary):
     path.write_text("label,text\nham,hello there\nspam,win a prize\nmaybe,who knows\n", encoding="utf-8")
     code, _, err = run_main(capsysbinary, "evaluate", str(trained), "--test-file", str(path))
     assert code == 2
-    assert "label 'maybe' in row 2 is not one of the model's labels (ham, spam)" in err
+    assert "label 'maybe' in row 2 is not one of the model's labels; the model's labels are ham, spam" in err
+
+
+def test_evaluate_reads_labels_as_train_did(trained, tmp_path, capsysbinary):
+    import datasets
+
+    rows = sms_rows()[-200:]
+    features = datasets.Features(
+        {"label": datasets.ClassLabel(names=["ham", "spam"]), "text": datasets.Value("string")}
+    )
+    columns = {"label": [r["label"] for r in rows], "text": [r["text"] for r in rows]}
+    datasets.Dataset.from_dict(columns, features=features).to_parquet(tmp_path / "named.parquet")
+    plain = tmp_path / "plain.csv"
+    with plain.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["label", "text"])
+        writer.writeheader()
+        writer.writerows(rows)
+    # a ClassLabel column (train reads its names) scores as the same texts with the names written out
+    code, named, err = run_main(
+        capsysbinary, "evaluate", str(trained), "--test-file", str(tmp_path / "named.parquet"), "--json", "-"
+    )
+    assert code == 0, err[-2000:]
+    code, written, err = run_main(
+        capsysbinary, "evaluate", str(trained), "--test-file", str(plain), "--json", "-"
+    )
+    assert code == 0 and json.loads(named) == json.loads(written)
+    # -1 (an unlabelled row), an empty label cell, an empty cell among class ids (floats then)
+    datasets.Dataset.from_dict({**columns, "label": [-1] * len(rows)}, features=features).to_parquet(
+        tmp_path / "unlabelled.parquet"
+    )
+    (tmp_path / "empty.csv").write_text(
+        "label,text\nham,hello\n,win a prize\nspam,who knows\n", encoding="utf-8"
+    )
+    for name, message in (
+        ("unlabelled.parquet", "label -1 in row 0 marks no class (-1: an unlabelled row)"),
+        ("empty.csv", "--label-column 'label' has empty values (rows 1); fill or drop them"),
+    ):
+        code, _, err = run_main(capsysbinary, "evaluate", str(trained), "--test-file", str(tmp_path / name))
+        assert code == 2 and message in err, (name, err)
+    # --json into a missing folder: refused before the evaluation, not a traceback after it
+    code, _, err = run_main(
+        capsysbinary,
+        "evaluate",
+        str(trained),
+        "--test-file",
+        str(plain),
+        "--json",
+        str(tmp_path / "no" / "m.json"),
+    )
+    assert code == 2 and "its folder does not exist" in err
+
+
+def test_predict_texts_after_options_and_a_byte_order_mark(trained, tmp_path, capsysbinary):
+    code, before, err = run_main(
+        capsysbinary, "predict", str(trained), "hello there", "win a prize", "--top-k", "2"
+    )
+    assert code == 0, err
+    code, after, err = run_main(
+        capsysbinary, "predict", str(trained), "--top-k", "2", "hello there", "win a prize"
+    )
+    assert code == 0 and after == before, err
+    with pytest.raises(SystemExit):  # an unknown option still fails, with predict's usage
+        run_main(capsysbinary, "predict", str(trained), "--top-k", "2", "hello", "--bogus")
+    assert (
+        "rnn-textclf predict: error: unrecognized arguments: --bogus"
+        in capsysbinary.readouterr().err.decode()
+    )
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes("\ufeffhello there\nwin a prize\n".encode())
+    code, from_file, err = run_main(capsysbinary, "predict", str(trained), "--file", str(bom), "--top-k", "2")
+    assert code == 0 and from_file == before, err  # the BOM is not part of the first text
 
 
 def test_bad_input_files(trained, tmp_path, capsysbinary):

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from cli_runner import run_cli
-from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer, pretraining
+from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer, bucket_stream, pretraining
 from rnn_textclf.data import load_sms_spam
 from rnn_textclf.pretraining import RNNLanguageModel
 from rnn_textclf.recipes import InvalidRecipeError, get_recipe, train_recipe
@@ -247,6 +247,20 @@ def test_pretrain_reads_a_streamed_data_set(tmp_path):
     assert summary["steps"] == 60 and summary["texts"] is None
     # a uniform guess over the characters costs log(V) nats; the streamed texts taught it far better
     assert summary["validation_loss"] < math.log(len(tokenizer)) - 1.0
+    # A stream tokenized by `map` (columns unknown) and a bucket_stream of it (no columns at all) failed
+    # on `column_names`.
+    mapped = (
+        train.to_iterable_dataset(num_shards=2)
+        .map(lambda b: tokenizer(b["text"], return_length=True), batched=True)
+        .remove_columns("text")
+    )
+    small = {"max_steps": 5, "disable_tqdm": True, "per_device_train_batch_size": 16}
+    for source in (mapped, bucket_stream(mapped, batch_size=16)):
+        assert recipe.pretrain(model, tokenizer, tmp_path, train_dataset=source, **small)["steps"] == 5
+    # the summary's epochs are what ran: 5 of the 38 steps of an epoch (was the recipe's 1)
+    in_memory = recipe.encode(tokenizer, train["text"], train["label"])
+    summary = recipe.pretrain(model, tokenizer, tmp_path, train_dataset=in_memory, **small)
+    assert summary["epochs"] == pytest.approx(5 / 38, abs=0.01)
 
 
 def test_cli_pretrains_then_trains_and_says_so(tmp_path):

@@ -203,6 +203,17 @@ def test_bad_files_and_names(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(InvalidRecipeError, match="is not valid"):
         get_recipe(tmp_path / "broken.json")
+    (tmp_path / "broken.yaml").write_text("vectors: null\nmodel: {embedding_dim: 16\n")  # (was a ParserError)
+    with pytest.raises(InvalidRecipeError, match=r"broken.yaml' is not valid: expected ',' or '}'.*\(line 3"):
+        get_recipe(tmp_path / "broken.yaml")
+    # YAML 1.1 reads 1e-3 (no dot) as a string: a learning rate written so is the number it looks like
+    (tmp_path / "lr.yaml").write_text(
+        "vectors: null\nlr: 1e-3\nweight_decay: 1E-5\nmodel:\n  embedding_dim: 8\n"
+    )
+    assert (get_recipe(tmp_path / "lr.yaml").lr, get_recipe(tmp_path / "lr.yaml").weight_decay) == (
+        1e-3,
+        1e-5,
+    )
     with pytest.raises(InvalidRecipeError, match="not a shipped recipe") as info:
         get_recipe("no-such-recipe")
     assert all(name in str(info.value) for name in list_recipes())  # the message lists the shipped names

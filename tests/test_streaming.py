@@ -129,6 +129,39 @@ def test_set_epoch_reaches_the_source():
     assert source.epochs == [3] and stream.epoch == 3
 
 
+def _ids_through_workers(stream, *, persistent: bool = False, epochs: int = 1) -> list[list[int]]:
+    loader = DataLoader(
+        stream,
+        batch_size=None,
+        num_workers=2,
+        persistent_workers=persistent,
+        collate_fn=lambda row: row["id"],
+    )
+    passes = []
+    for epoch in range(epochs):
+        stream.set_epoch(epoch)
+        passes.append(list(loader))
+    return passes
+
+
+def test_workers_read_a_list_once_and_persistent_workers_see_the_epoch():
+    rows = [{"input_ids": [1] * (1 + i % 7), "id": i} for i in range(100)]
+    # A source that does not shard itself by worker (a list, a map-style Dataset) was read whole by each
+    # worker: every row twice with num_workers=2.
+    (ids,) = _ids_through_workers(bucket_stream(rows, batch_size=4))
+    assert sorted(ids) == list(range(100))
+    (ids,) = _ids_through_workers(bucket_stream(Dataset.from_list(rows), batch_size=4))
+    assert sorted(ids) == list(range(100))
+    # Persistent workers keep their copy of the stream: the epoch (the buffer's seed) must reach them.
+    first, second = _ids_through_workers(bucket_stream(rows, batch_size=4), persistent=True, epochs=2)
+    assert sorted(first) == sorted(second) == list(range(100)) and first != second
+
+
+def test_a_buffer_larger_than_the_stream_costs_nothing():
+    rows = [{"input_ids": [1, 2]}] * 10
+    assert len(list(bucket_stream(rows, batch_size=4, buffer_size=10**11))) == 10  # (was 745 GiB up front)
+
+
 def test_length_column_is_preferred_and_checked():
     rows = [{"input_ids": [1, 2, 3], "length": 3}, {"input_ids": [1], "length": [1]}]
     assert sorted(len(r["input_ids"]) for r in bucket_stream(rows, 1, 2)) == [1, 3]

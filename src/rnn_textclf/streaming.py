@@ -26,7 +26,9 @@ trainer = RNNTrainer(model=model, args=TrainingArguments(..., per_device_train_b
 
 from __future__ import annotations
 
+import itertools
 import logging
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -78,16 +80,36 @@ class LengthBucketedStream(torch.utils.data.IterableDataset):
         self.shuffle = shuffle
         self.seed = seed
         self.drop_last = drop_last
-        self.epoch = 0
+        # In shared memory (as datasets keeps its own): persistent DataLoader workers, made once, then
+        # see each new epoch too; a plain int would stay 0 in their copies (the same batches every epoch).
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    @property
+    def epoch(self) -> int:
+        """The epoch that seeds the buffer (see `set_epoch`)."""
+        return int(self._epoch)
 
     def set_epoch(self, epoch: int) -> None:
         """Reseeds the buffer for ``epoch`` and passes it on to the source (``datasets`` reshuffles shards).
 
         ``Trainer`` (through ``accelerate``) calls it at the start of every epoch.
         """
-        self.epoch = int(epoch)
+        self._epoch.fill_(int(epoch))
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
+
+    def _rows(self) -> Iterator[Any]:
+        """The source's rows for this DataLoader worker. A ``datasets.IterableDataset`` gives each worker
+        its own shards; any other source is read whole by every worker, so each takes every n-th row
+        (without this, ``num_workers=n`` would yield every row n times)."""
+        info = torch.utils.data.get_worker_info()
+        rows = iter(self.dataset)
+        datasets = sys.modules.get("datasets")
+        if info is None or info.num_workers == 1:
+            return rows
+        if datasets is not None and isinstance(self.dataset, datasets.IterableDataset):
+            return rows
+        return itertools.islice(rows, info.id, None, info.num_workers)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for batch in self.iter_batches():
@@ -124,11 +146,14 @@ class LengthBucketedStream(torch.utils.data.IterableDataset):
         """
         rng = self._rng()
         size, width = self.buffer_size, self.batch_size
-        stream = iter(self.dataset)
+        stream = self._rows()
         buffer: list[Any] = []
-        lengths = np.zeros(size, dtype=np.float64)
+        # grown as rows come (doubling, up to `size`): a buffer larger than the stream costs nothing
+        lengths = np.zeros(min(size, 1024), dtype=np.float64)
         seen = 0
         for row in stream:
+            if len(buffer) == len(lengths):
+                lengths = np.concatenate([lengths, np.zeros(min(len(lengths), size - len(lengths)))])
             lengths[len(buffer)] = self._length(row, seen)
             buffer.append(row)
             seen += 1

@@ -12,8 +12,12 @@ how to fix it, and exit status 2; nothing in an existing output folder is overwr
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from . import evaluate, predict, push, train
 from ._common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CLIError, _configure_logging, _configure_threads
@@ -33,19 +37,57 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parser.train_parser = train.add_parser(sub)  # `--config FILE` sets this sub-parser's defaults
     evaluate.add_parser(sub)
-    predict.add_parser(sub)
+    parser.predict_parser = predict.add_parser(sub)
     push.add_parser(sub)
     return parser
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``docker stop``, Slurm) ends a command as Ctrl-C does: staging removed,
+    checkpoints kept; exit status 143."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # (signals go to the main thread)
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """``parse_args``, with ``predict``'s texts also taken after its options (``predict M --top-k 2 TEXT``)."""
+    if argv[:1] != ["predict"]:
+        return parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    unknown = [a for a in extra if a.startswith("-") and a != "-"]
+    if unknown:
+        parser.predict_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.texts = [*args.texts, *extra]
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``rnn-textclf``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    with _sigterm_as_interrupt():
+        return _run(parser, args, argv)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> int:
     try:
         if args.command == "train":
             args = train._merge_config_file(parser, args, argv)
@@ -56,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CLIError as err:
         print(f"rnn-textclf: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except _Terminated:
+        print("rnn-textclf: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("rnn-textclf: interrupted", file=sys.stderr)
         return 130

@@ -45,6 +45,8 @@ _positive_int = _number_type(int, lambda v: v >= 1, "a positive integer", "_posi
 _positive_float = _number_type(float, lambda v: v > 0, "a positive number", "_positive_float")
 _non_negative_int = _number_type(int, lambda v: v >= 0, "an integer >= 0", "_non_negative_int")
 _unit_interval = _number_type(float, lambda v: 0 <= v <= 1, "a number in [0, 1]", "_unit_interval")
+_seed = _number_type(int, lambda v: 0 <= v < 2**32, "an integer in [0, 2**32 - 1]", "_seed")
+_steps = _number_type(int, lambda v: v == -1 or v >= 1, "a positive integer (or -1: off)", "_steps")
 
 
 def _probability(text: str) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -78,20 +79,47 @@ def _load_files(files: dict[str, str], csv_column_names: list[str] | None) -> An
     builder, tsv = formats.pop()
     kwargs: dict[str, Any] = {}
     if builder == "csv":
+        # Cells are text as written: only an empty cell is missing (pandas would also read the texts
+        # "NA", "null", "None", "nan", "N/A"... as missing, and a label named "None" as no label).
+        kwargs.update(keep_default_na=False, na_values=[""])
         if tsv:
-            kwargs["delimiter"] = "\t"
+            # Tab-separated lines without quoting (as GLUE's files): a text starting with a quote mark
+            # would otherwise open a quoted field that swallows the rows up to the next quote mark.
+            kwargs.update(delimiter="\t", quoting=csv.QUOTE_NONE)
         if csv_column_names:
+            for split, name in files.items():
+                _check_column_count(Path(name), split, csv_column_names, "\t" if tsv else ",")
             kwargs["column_names"] = csv_column_names
     # Small local files load in a blink; their "Generating split" bars would only clutter error output.
     bars_were_on = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:
-        return datasets.load_dataset(builder, data_files=files, **kwargs)
+        data = datasets.load_dataset(builder, data_files=files, **kwargs)
     except Exception as err:  # the datasets parsers raise many types
-        raise CLIError(f"could not read {', '.join(files.values())}: {str(err).splitlines()[0]}") from None
+        # datasets wraps the parser's error ("An error occurred while generating the dataset"): name the cause
+        cause = err.__cause__ or err
+        words = str(cause).strip().splitlines()
+        raise CLIError(
+            f"could not read {', '.join(files.values())}: {type(cause).__name__}: {words[0] if words else ''} "
+            "(every file must have the same columns, each column one type; UTF-8 text; ',' separating a .csv, "
+            "a tab a .tsv)"
+        ) from None
     finally:
         if bars_were_on:
             datasets.enable_progress_bars()
+    return data
+
+
+def _check_column_count(path: Path, split: str, names: list[str], delimiter: str) -> None:
+    """``--csv-column-names`` must name each column of the first line (pandas would shift or pad them)."""
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+        first = next(csv.reader(handle, delimiter=delimiter, quoting=quoting), [])
+    if first and len(first) != len(names):
+        raise CLIError(
+            f"--csv-column-names gives {len(names)} names ({','.join(names)}) but the first row of --{split}-file "
+            f"{str(path)!r} has {len(first)} columns; give one name per column."
+        )
 
 
 def _load_data(args: argparse.Namespace) -> Any:
@@ -142,7 +170,11 @@ def _check_text_features(split: Any, text_columns: list[str], split_name: str) -
             raise CLIError(f"--text-column {name!r} is missing from the {split_name} split.")
         if getattr(split.features[name], "dtype", None) in ("string", "large_string"):
             continue
-        row, value = next(((i, v) for i, v in enumerate(split[name]) if v is not None), (0, None))
+        values = split[name]
+        row, value = next(
+            ((i, v) for i, v in enumerate(values) if v is not None and not isinstance(v, str)),
+            next(((i, v) for i, v in enumerate(values) if v is not None), (0, None)),
+        )
         raise CLIError(
             f"--text-column {name!r} holds a non-text value {value!r} ({type(value).__name__}) in row {row} of "
             f"the {split_name} split; choose a text column."
@@ -161,6 +193,15 @@ def _joined_texts(split: Any, text_columns: list[str], split_name: str) -> list[
                 )
         texts.append(" ".join(v for v in values if v))
     return texts
+
+
+def _say_empty_texts(empty: int, split_name: str) -> None:
+    """Says (stderr) how many rows have an empty text: kept and read as such, never dropped."""
+    if empty:
+        _info(
+            f"{empty:,} row{'s' if empty > 1 else ''} of the {split_name} split {'have' if empty > 1 else 'has'} "
+            "an empty text (an empty cell or a missing key): kept, as empty texts."
+        )
 
 
 def _label_plan(args: argparse.Namespace, data: Any) -> dict[str, Any]:
@@ -200,6 +241,12 @@ def _label_plan(args: argparse.Namespace, data: Any) -> dict[str, Any]:
                 "(use the Python API with problem_type='regression' for regression)."
             )
         uniques = sorted(set(values), key=lambda v: (isinstance(v, str), v))
+        if len(uniques) > 20 and len(uniques) > len(values) / 2:
+            raise CLIError(
+                f"--label-column {column!r} has {len(uniques):,} different values in {len(values):,} train rows: "
+                f"it looks like a text or id column, not classes (e.g. {str(uniques[0])[:40]!r}); columns are "
+                f"{', '.join(train.column_names)}. Pass --label-column NAME (and --text-column NAME)."
+            )
         names = [str(v) for v in uniques]
         mapping = {v: i for i, v in enumerate(uniques)}
     if len(names) < 2:
@@ -221,7 +268,21 @@ def _encode_labels(split: Any, plan: dict[str, Any], split_name: str) -> list[An
         return [[float(v) for v in row] for row in rows]
     column = plan["columns"][0]
     values = split[column]
-    if plan["mapping"] is None:
+    empty = [i for i, v in enumerate(values) if v is None]
+    if empty:
+        raise CLIError(
+            f"--label-column {column!r} has empty values in the {split_name} split (rows "
+            f"{', '.join(map(str, empty[:5]))}{', ...' if len(empty) > 5 else ''}); fill or drop them."
+        )
+    if plan["mapping"] is None:  # class ids of a ClassLabel column: -1 marks a row without a label
+        bad = [(i, v) for i, v in enumerate(values) if not 0 <= v < len(plan["names"])]
+        if bad:
+            row, value = bad[0]
+            raise CLIError(
+                f"the {split_name} split has {len(bad):,} rows without a class (label {value} in row {row}; "
+                f"-1 marks an unlabelled row, as in a benchmark's test split); classes are 0..{len(plan['names']) - 1}"
+                f" ({', '.join(plan['names'])}). Give labelled data, or use `rnn-textclf predict` for unlabelled texts."
+            )
         return list(values)
     mapping = plan["mapping"]
     unknown = sorted({str(v) for v in values if v not in mapping})

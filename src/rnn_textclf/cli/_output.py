@@ -16,6 +16,13 @@ from ._common import CLIError
 
 
 def _check_output_dir(path: Path, overwrite: bool) -> None:
+    here = Path.cwd().resolve()
+    if path.resolve() == here or path.resolve() in here.parents:
+        # the folder is written beside its place and swapped in whole (--overwrite: the old one removed)
+        raise CLIError(
+            f"--output-dir {str(path)!r} is the current folder{'' if path.resolve() == here else ' or holds it'}: "
+            "train writes a new folder and replaces it whole; name one, e.g. --output-dir model."
+        )
     if path.exists() and not path.is_dir():
         raise CLIError(f"--output-dir {str(path)!r} is a file; choose a folder.")
     if path.exists() and any(path.iterdir()) and not overwrite:
@@ -36,6 +43,10 @@ def _shared_staging_dir(state: Any, output_dir: Path) -> Iterator[Path]:
     paths: list[Any] = [None]
     if state.is_main_process:
         paths = [tempfile.mkdtemp(prefix=f".{output_dir.name}.staging-", dir=parent)]
+        # mkdtemp makes it private (0700); published, it is the model folder: the umask's mode, as mkdir
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(paths[0], 0o777 & ~umask)
     if state.num_processes > 1:
         from accelerate.utils import broadcast_object_list
 

@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 
 from ._common import EXIT_OK, CLIError, _positive_int, _show_defaults
-from ._data import _add_data_options, _check_text_features, _joined_texts, _load_files, _text_columns
+from ._data import (
+    _add_data_options,
+    _check_text_features,
+    _joined_texts,
+    _load_files,
+    _say_empty_texts,
+    _text_columns,
+)
 from ._inference import (
     _add_chunk_option,
     _add_inference_options,
@@ -25,6 +32,13 @@ from ._inference import (
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..metrics import classification_metrics
 
+    if args.json not in (None, "-"):  # checked before the work, not after it
+        target = Path(args.json)
+        if target.is_dir() or not target.absolute().parent.is_dir():
+            raise CLIError(
+                f"--json {args.json!r}: {'that is a folder' if target.is_dir() else 'its folder does not exist'}; "
+                "give a file path in an existing folder (or '-' to print the JSON)."
+            )
     model, tokenizer = _load_for_inference(args)
     data = _load_files({"test": args.test_file}, args.csv_column_names)["test"]
     text_columns = _text_columns(args, data.column_names)
@@ -40,15 +54,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     labels = _label_ids(data, label_column, label2id)  # (rows,)
     pred_ids = np.empty(len(data), dtype=np.int64)  # (rows,)
     # The data stays in its memory-mapped Arrow file; only one chunk of texts is in Python at a time.
-    done = 0
+    done = empty = 0
     max_length = _saved_max_length(tokenizer)  # where train cut the texts
     with _progress(args.quiet, "evaluate") as bar:
         for columns in data.select_columns(text_columns).iter(batch_size=args.chunk_size):
             texts = _joined_texts(columns, text_columns, "test")
+            empty += texts.count("")
             _, ids = _classify(model, tokenizer, texts, batch_size=args.batch_size, max_length=max_length)
             pred_ids[done : done + len(texts)] = ids[:, 0]
             done += len(texts)
             bar.update(len(texts))
+    _say_empty_texts(empty, "test")
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     metrics = classification_metrics(labels, pred_ids, names)
     metrics["rows"] = len(labels)
@@ -83,15 +99,32 @@ def _label_ids(data: Any, column: str, label2id: dict[str, int]) -> np.ndarray:
     import pyarrow.compute as pc
 
     values = data.with_format("arrow")[column]
+    if values.null_count:
+        empty = np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))
+        raise CLIError(
+            f"--label-column {column!r} has empty values (rows {', '.join(map(str, empty[:5].tolist()))}"
+            f"{', ...' if len(empty) > 5 else ''}); fill or drop them."
+        )
+    # A ClassLabel column holds ids of its own names (as train read it); -1 marks an unlabelled row.
+    class_names = getattr(data.features[column], "names", None)
     distinct = pc.unique(values)
     positions = pc.index_in(values, value_set=distinct).to_numpy(zero_copy_only=False)  # (rows,)
     ids = np.empty(len(distinct), dtype=np.int64)
     for j, value in enumerate(distinct.to_pylist()):
         key = str(value)
+        if class_names is not None:
+            key = class_names[value] if 0 <= value < len(class_names) else None
+        elif isinstance(value, float) and value.is_integer():
+            key = str(int(value))  # (a column with an empty cell reads as floats: 1.0 is the label "1")
         if key not in label2id:
             row = int(np.flatnonzero(positions == j)[0])
+            what = (
+                "marks no class (-1: an unlabelled row)"
+                if key is None
+                else "is not one of the model's labels"
+            )
             raise CLIError(
-                f"label {value!r} in row {row} is not one of the model's labels ({', '.join(label2id)})."
+                f"label {value!r} in row {row} {what}; the model's labels are {', '.join(label2id)}."
             )
         ids[j] = label2id[key]
     return ids[positions]

@@ -190,7 +190,9 @@ def _line_chunks(
 
 def _decode(data: bytes, source: str, lines_before: int) -> str:
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
+        # a byte order mark (Notepad, Excel) is no part of the first text; train/evaluate drop it too
+        return text[1:] if lines_before == 0 and text.startswith("\ufeff") else text
     except UnicodeDecodeError as err:
         line = lines_before + data.count(b"\n", 0, err.start) + 1
         column = err.start - data.rfind(b"\n", 0, err.start) - 1

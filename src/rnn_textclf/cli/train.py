@@ -29,8 +29,10 @@ from ._common import (
     _positive_float,
     _positive_int,
     _probability,
+    _seed,
     _show_defaults,
     _stdout_to_stderr,
+    _steps,
     _unit_interval,
 )
 from ._data import (
@@ -41,6 +43,7 @@ from ._data import (
     _label_plan,
     _load_data,
     _sample_train_split,
+    _say_empty_texts,
     _text_columns,
 )
 from ._output import (
@@ -141,9 +144,9 @@ def _merge_config_file(
     text = path.read_text(encoding="utf-8")
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
+            from ..recipes import load_yaml
 
-            values = yaml.safe_load(text) or {}
+            values = load_yaml(text) or {}
         elif path.suffix.lower() == ".json":
             values = json.loads(text)
         else:
@@ -197,6 +200,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     text_columns = _text_columns(args, data["train"].column_names)
     for name in data:
         _check_text_features(data[name], text_columns, name)
+    if args.dataset:
+        _drop_unlabelled_splits(data, (args.label_column or ["label"])[0], args.dataset)
     plan = _label_plan(args, data)
     multi = plan["problem_type"] == "multi_label_classification"
     if multi and recipe.label_smoothing:
@@ -241,6 +246,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "text": _joined_texts(split, text_columns, name),
                 "label": _encode_labels(split, plan, name),
             }
+    # (said once every split is read: a bad-input error stays the one line on stderr)
+    _info("Rows: " + ", ".join(f"{name} {len(split['text']):,}" for name, split in splits.items()) + ".")
+    for name, split in splits.items():
+        _say_empty_texts(split["text"].count(""), name)
 
     _info(f"Recipe {recipe.name}: {recipe.description}")
     distillation = _distillation_data(args, recipe, splits["train"], plan)  # None without --teacher
@@ -253,7 +262,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         source = ", ".join(given) or (
             f"recipe {recipe.name!r} (tokenizer {recipe.tokenizer!r}, vectors {recipe.vectors!r})"
         )
-        raise CLIError(f"{source}: {str(err).splitlines()[0]}") from None
+        # one line: a multi-line message (the places tried for --vectors) joined, not cut at its first line
+        message = str(err).strip().replace(":\n- ", ": ").replace("\n- ", "; ").replace("\n", " ")
+        raise CLIError(f"{source}: {message}") from None
     _info(f"Vocab: {len(tokenizer):,} tokens ({_describe_tokenizer(tokenizer, recipe)}).")
     model, coverage = recipe.build_model(
         tokenizer, label_names=names, vectors=vectors, problem_type=plan["problem_type"], seed=args.seed
@@ -645,6 +656,11 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
         values["tokenizer"] = args.tokenizer
     if args.vectors is not None:
         values["vectors"] = None if args.vectors.lower() == "none" else args.vectors
+    if values["vectors"] is None and not values["model"].get("embedding_dim"):
+        raise CLIError(
+            f"--vectors {args.vectors!r}: recipe {recipe.name!r} takes its embedding size from its vectors "
+            f"({recipe.vectors!r}); without them pass --embedding-dim N too (e.g. --embedding-dim 100)."
+        )
     if values["vectors"] is not None:
         if args.embedding_dim is not None:
             raise CLIError(
@@ -685,6 +701,17 @@ def _check_tokenizer_option(args: argparse.Namespace) -> None:
             f"--tokenizer {value!r} loads one as it "
             "was saved: drop them (or pass --tokenizer bpe/char/... to train one)"
         )
+
+
+def _drop_unlabelled_splits(data: Any, column: str, dataset: str) -> None:
+    """Leaves out a ``--dataset``'s validation/test split whose class labels are all -1 (unlabelled, as
+    GLUE's test splits): nothing to score there. A file the user gives must be labelled (refused later)."""
+    for name in [n for n in ("validation", "test") if n in data]:
+        split = data[name]
+        class_label = column in split.column_names and getattr(split.features[column], "names", None)
+        if class_label and len(split) and all(v == -1 for v in split[column]):
+            _info(f"The {name} split of {dataset} has no labels (all -1): left out.")
+            del data[name]
 
 
 def _checkpoint_dir(args: argparse.Namespace, output_dir: Path) -> Path:
@@ -788,7 +815,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=_positive_int, help="texts per step on each process")
     t.add_argument("--lr", type=_positive_float, help="peak learning rate (AdamW)")
     t.add_argument("--weight-decay", type=float)
-    t.add_argument("--seed", type=int)
+    t.add_argument("--seed", type=_seed)
     t.add_argument(
         "--max-train-samples",
         type=_positive_int,
@@ -796,7 +823,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="train on a seeded sample of N training rows (stratified by class; --seed chooses it)",
     )
     t.add_argument(
-        "--max-steps", type=int, help="stop after N optimizer steps (overrides --epochs; default: off)"
+        "--max-steps", type=_steps, help="stop after N optimizer steps (overrides --epochs; default: off)"
     )
     t.add_argument(
         "--pretrain-epochs",

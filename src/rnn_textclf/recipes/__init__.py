@@ -46,6 +46,7 @@ import dataclasses
 import json
 import logging
 import math
+import re
 import tempfile
 import time
 from collections.abc import Sequence
@@ -97,8 +98,51 @@ MODEL_FIELDS: tuple[str, ...] = (
 DISTILLATION_FIELDS: dict[str, Any] = {"alpha": 0.5, "temperature": 1.0, "loss": "kl", "augment": 0}
 
 
+# YAML 1.1 (PyYAML) reads `1e-3` (an exponent without a dot) as a string; learning rates are written so.
+_YAML_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.VERBOSE,
+)
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that reads ``1e-3`` as the number it is (recipe and ``--config`` files).
+
+    Raises:
+        ValueError: The text is not valid YAML (``yaml.YAMLError`` is no ``ValueError``), with its reason.
+    """
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    # SafeLoader's implicit resolvers, with its float pattern replaced by one that takes `1e-3`
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:float"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML_FLOAT, list("-+0123456789."))
+    loader = Loader(text)  # a SafeLoader: plain data only, never Python objects
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ValueError(f"{getattr(err, 'problem', None) or err}{where}") from None
+    finally:
+        loader.dispose()
+
+
 class InvalidRecipeError(ValueError):
     """A recipe field (or a recipe file) has a value that is not allowed."""
+
+
+def _whole_if_whole(value: float) -> int | float:
+    return int(value) if value.is_integer() else value
 
 
 def _fail(name: str, value: Any, allowed: str) -> None:
@@ -407,13 +451,8 @@ class Recipe:
             raise InvalidRecipeError(f"Recipe file {str(path)!r} must be a .yaml, .yml or .json file.")
         text = path.read_text(encoding="utf-8")
         try:
-            if path.suffix.lower() == ".json":
-                values = json.loads(text)
-            else:
-                import yaml
-
-                values = yaml.safe_load(text)
-        except ValueError as err:  # yaml.YAMLError and json.JSONDecodeError are ValueErrors
+            values = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text)
+        except ValueError as err:  # (json.JSONDecodeError is one; load_yaml raises one)
             raise InvalidRecipeError(
                 f"Recipe file {str(path)!r} is not valid: {str(err).splitlines()[0]}"
             ) from None
@@ -758,7 +797,10 @@ class Recipe:
             )
 
         def texts_only(dataset: Any) -> Any:
-            drop = [c for c in ("labels", "label", "teacher_logits") if c in dataset.column_names]
+            # (a mapped stream knows no columns, a bucket_stream has none: RNNTrainer drops label columns
+            # per batch for a model whose forward takes no labels)
+            columns = getattr(dataset, "column_names", None) or ()
+            drop = [c for c in ("labels", "label", "teacher_logits") if c in columns]
             return dataset.remove_columns(drop) if drop else dataset
 
         set_seed(seed)
@@ -821,7 +863,8 @@ class Recipe:
         summary: dict[str, Any] = {
             "objective": "language model: next token"
             + ("; previous token for the backward direction" if model.config.bidirectional else ""),
-            "epochs": self.pretrain_epochs,
+            # what ran: max_steps may end it early (a stream has no epochs: its passes over the data)
+            "epochs": _whole_if_whole(round(float(trainer.state.epoch or 0.0), 2)),
             "steps": trainer.state.global_step,
             "texts": len(train_dataset) if hasattr(train_dataset, "__len__") else None,  # (None: streamed)
         }
