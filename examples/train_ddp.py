@@ -109,16 +109,18 @@ def vocab_sha256(tokenizer: RNNTokenizer) -> str:
     return hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode()).hexdigest()
 
 
-def at_least(minimum: int, number: type = int):
-    """An argparse type: a number >= ``minimum`` (an example's option errors are argparse's, not torch's)."""
+def at_least(minimum: int, number: type = int, *, above: bool = False):
+    """An argparse type: a number >= ``minimum`` (> with ``above``), so that an example's option errors are
+    argparse's one line, not a traceback from torch."""
+    expected = f"a number {'>' if above else '>='} {minimum}"
 
     def parse(text: str):
         try:
             value = number(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value < minimum or (above and value == minimum):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
 
     return parse
@@ -131,7 +133,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output-dir", default="ag-news-ddp", help="model + tokenizer (rank 0 writes)")
     p.add_argument("--batch-size", type=at_least(1), default=32, help="rows per process and step")
     p.add_argument("--eval-batch-size", type=at_least(1), default=128, help="rows per process in evaluation")
-    p.add_argument("--epochs", type=at_least(1e-9, float), default=2.0)
+    p.add_argument("--epochs", type=at_least(0, float, above=True), default=2.0)
     p.add_argument("--max-steps", type=int, default=-1, help="stop after N optimizer steps")
     p.add_argument("--lr", type=float, default=5e-3)
     p.add_argument("--seed", type=int, default=0)
