@@ -83,7 +83,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     data = parser.add_argument_group("data")
     data.add_argument("--train-file", help="canonical AG News train.csv (needs --test-file too)")
-    data.add_argument("--test-file", default=str(DEFAULT_TEST_FILE), help="canonical AG News test.csv")
+    data.add_argument(
+        "--test-file", help=f"canonical AG News test.csv (default without --train-file: {DEFAULT_TEST_FILE})"
+    )
     data.add_argument("--hub", action="store_true", help="load fancyzhx/ag_news with datasets.load_dataset")
     data.add_argument(
         "--max-train-samples", type=int, help="use only this many training rows (seeded sample)"
@@ -108,6 +110,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.train_file and not args.test_file:
         parser.error("--train-file needs --test-file")
+    if args.test_file is None:
+        args.test_file = str(DEFAULT_TEST_FILE)
     return args
 
 

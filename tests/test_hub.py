@@ -231,6 +231,15 @@ RESULT["every_save_local"] = sorted(str(p.relative_to("every-save")) for p in Pa
 # save_pretrained(push_to_hub=True) pushes to the repo named after the folder (or repo_id=...).
 v1.save_pretrained(Path("acme-saved"), push_to_hub=True, repo_id="acme/saved-and-pushed")
 RESULT["saved_and_pushed"] = sorted(api.list_repo_files("acme/saved-and-pushed"))
+# ... with push_to_hub's options: a revision left behind used to push to main
+api.create_branch("acme/saved-and-pushed", branch="exp")
+main_commits = len(api.list_repo_commits("acme/saved-and-pushed"))
+v2.save_pretrained(Path("acme-saved-exp"), push_to_hub=True, repo_id="acme/saved-and-pushed", revision="exp",
+                   tags=["experiment"])
+RESULT["saved_branch"] = [len(api.list_repo_commits("acme/saved-and-pushed")) - main_commits,
+                          len(api.list_repo_commits("acme/saved-and-pushed", revision="exp")) - main_commits,
+                          "experiment" in ModelCard.load(api.hf_hub_download("acme/saved-and-pushed", "README.md",
+                                                                        revision="exp")).data.tags]
 """
 
 
@@ -318,6 +327,7 @@ def test_card_rules_on_the_hub(published: dict[str, Any]):
     assert "checkpoint-2/optimizer.pt" in local and "training_args.bin" not in local, local
     # save_pretrained(push_to_hub=True) pushed the saved folder's files to the named repo.
     assert {"config.json", "model.safetensors", "README.md"} <= set(published["saved_and_pushed"])
+    assert published["saved_branch"] == [0, 1, True]  # main untouched; one commit on exp, with the tag
     assert {"tokenizer.json", "model.safetensors", "README.md"} <= set(published["multi_files"])
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +71,41 @@ def test_save_pretrained_writes_card_with_metadata_and_architecture(tmp_path: Pa
     (tmp_path / "ckpt" / "README.md").write_text("---\nlicense: mit\n---\nmine\n")
     model.save_pretrained(tmp_path / "ckpt")
     assert (tmp_path / "ckpt" / "README.md").read_text() == "---\nlicense: mit\n---\nmine\n"
+
+
+def _usage_snippets(card_text: str) -> str:
+    """The card's "How to use" code blocks that stand alone (the trust_remote_code line continues the first)."""
+    section = card_text.split("## How to use", 1)[1].split("\n## ", 1)[0]
+    blocks = section.split("```python\n")[1:]
+    return "\n".join(b.split("```", 1)[0] for b in blocks if "trust_remote_code" not in b)
+
+
+@pytest.mark.parametrize("problem", ["single_label_classification", "regression"])
+def test_the_cards_usage_snippets_run_as_written(tmp_path: Path, problem):
+    # The card's first snippet lacked `import rnn_textclf` (a pipeline then asks for trust_remote_code);
+    # a regression card said it classifies and printed id2label[argmax].
+    kwargs = (
+        {"num_labels": 1, "id2label": {0: "score"}, "label2id": {"score": 0}}
+        if problem == "regression"
+        else {}
+    )
+    model = make_model(problem_type=problem, **kwargs)
+    make_tokenizer().save_pretrained(tmp_path / "ckpt")
+    model.save_pretrained(tmp_path / "ckpt")
+    text = (tmp_path / "ckpt" / "README.md").read_text()
+    assert ("Scoring short" in text) == (problem == "regression")
+    (tmp_path / "use.py").write_text(_usage_snippets(text))
+    proc = subprocess.run(
+        [sys.executable, "use.py"],
+        cwd=tmp_path,
+        env=dict(os.environ, HF_HUB_OFFLINE="1"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("[") if problem == "regression" else last in ("World", "Sports", "Business")
 
 
 def test_card_describes_tokenizer_vectors_training_and_metrics(tmp_path: Path):

@@ -243,6 +243,9 @@ def test_saved_folders_hold_training_args_as_json_and_no_pickle_and_resume_works
         assert saved["learning_rate"] == 5e-3 and saved["num_train_epochs"] == 2
     final = {p.name for p in (tmp_path / "final").iterdir()}
     assert not [n for n in final if n.endswith((".bin", ".pt", ".pth", ".pkl"))], final
+    # the card describes the tokenizer Trainer saves after the model (was "from the model's config" only)
+    card = (tmp_path / "final" / "README.md").read_text()
+    assert "| Tokenizer model | WordLevel |" in card and "from the model's config" not in card
     # Resume from the first checkpoint: the second epoch replays to the same weights.
     first = sorted((tmp_path / "run").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[0]
     resumed = RNNTrainer(
@@ -305,6 +308,18 @@ def test_collator_label_column_survives_remove_unused_columns(ag_news, tmp_path)
     mine = PackedSequenceCollator(tokenizer, label_column="topic", num_labels=4)
     RNNTrainer(model=make_model(tokenizer, num_labels=5), args=args(tmp_path), data_collator=mine)
     assert mine.num_labels == 4
+
+
+def test_a_label_column_under_another_name_is_named_with_the_fixes(ag_news, tmp_path):
+    # (was transformers' "The model did not return a loss" at the first step)
+    train, _, tokenizer = ag_news
+    topics = train.rename_column("label", "topic")
+    with pytest.raises(
+        ValueError, match=r"no label column .*rename_column\('topic', 'label'\).*label_column='topic'"
+    ):
+        RNNTrainer(
+            model=make_model(tokenizer), args=args(tmp_path), train_dataset=topics, processing_class=tokenizer
+        )
 
 
 def test_a_transformers_collator_trains_on_rows_with_a_length_column(ag_news, tmp_path):

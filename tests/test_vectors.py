@@ -155,6 +155,26 @@ def test_word2vec_binary_bad_input(tmp_path: Path, vecs: np.ndarray):
         load_word_vectors(path, file_format="text")
 
 
+def test_byte_order_mark_and_tabs_read_alike_on_every_path(tmp_path: Path):
+    # A BOM (Windows editors) was stripped by the fast path, kept in the word by the exact one ('\ufeffthe')
+    # and made `vocab=` drop the word; a header after it was not seen. Tab-separated lines loaded whole but
+    # were all dropped by the `vocab=` filter (it split on spaces only).
+    bom = b"\xef\xbb\xbf"
+    files = {
+        "bom.txt": bom + b"the 1 2\ncat 3 4\n",
+        "bom_odd.txt": bom + b"the 1 2\ncat 3  4\n",  # an irregular line: the exact path
+        "bom_header.txt": bom + b"2 2\nthe 1 2\ncat 3 4\n",
+        "tabs.txt": b"the\t1\t2\ncat\t3\t4\n",
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        (tmp_path / f"{name}.gz").write_bytes(gzip.compress(data))
+        for path in (tmp_path / name, tmp_path / f"{name}.gz"):
+            assert load_word_vectors(path).words == ["the", "cat"], path
+            assert load_word_vectors(path, vocab=["the", "cat", "dog"]).words == ["the", "cat"], path
+            np.testing.assert_array_equal(load_word_vectors(path).vectors, [[1, 2], [3, 4]])
+
+
 def test_npy_parquet_directory(tmp_path: Path, vecs: np.ndarray):
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -198,7 +198,7 @@ def build_model_card(
     lines += _training_section(info)
     lines += _evaluation_section(metrics, info.get("eval_data"))
     lines += _use_section(config, info, tokenizer_files)
-    lines += _usage_section(repo_id or name)
+    lines += _usage_section(repo_id or name, config)
     if info.get("citation"):
         lines += [
             "## Citation",
@@ -749,9 +749,13 @@ def _use_section(
             "unknown token"
         )
         kind = "short texts"
+    task = (
+        f"Scoring {kind} (a number per text: regression)"
+        if getattr(config, "problem_type", None) == "regression"
+        else f"Classifying {kind} into the {config.num_labels} labels above"
+    )
     intended = info.get("intended_use") or (
-        f"Classifying {kind} into the {config.num_labels} labels above, for texts like "
-        "those the model was trained on; as a small, fast baseline or teaching model."
+        f"{task}, for texts like those the model was trained on; as a small, fast baseline or teaching model."
     )
     limits = info.get("limitations") or (
         f"{unknown}, so "
@@ -763,13 +767,21 @@ def _use_section(
     return ["## Intended use", "", str(intended).strip(), "", "## Limitations", "", str(limits).strip(), ""]
 
 
-def _usage_section(repo: str) -> list[str]:
+def _usage_section(repo: str, config: Any) -> list[str]:
+    problem = getattr(config, "problem_type", None)
+    if problem == "regression":
+        read = "print(logits[0].tolist())  # the predicted value(s)"
+    elif problem == "multi_label_classification":
+        read = "print({model.config.id2label[i]: round(p, 3) for i, p in enumerate(logits[0].sigmoid().tolist())})"
+    else:
+        read = "print(model.config.id2label[int(logits.argmax(-1)[0])])"
     return [
         "## How to use",
         "",
         "With rnn-textclf installed (`pip install rnn-textclf`):",
         "",
         "```python",
+        "import rnn_textclf  # registers the model with transformers' Auto classes",
         "from transformers import pipeline",
         "",
         f'classifier = pipeline("text-classification", model="{repo}")',
@@ -794,7 +806,7 @@ def _usage_section(repo: str) -> list[str]:
         'batch = tokenizer(["Stocks rally as the central bank holds rates."], padding=True, return_tensors="pt")',
         "with torch.no_grad():",
         "    logits = model(**batch).logits",
-        "print(model.config.id2label[int(logits.argmax(-1)[0])])",
+        read,
         "```",
         "",
     ]

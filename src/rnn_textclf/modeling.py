@@ -328,7 +328,9 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
             return super().save_pretrained(target, *args, **kwargs)
         if kwargs.pop("push_to_hub", False):
             # transformers would push the staging folder (and name the repo after it): save, then push.
-            hub = {k: kwargs.pop(k) for k in ("commit_message", "private", "create_pr") if k in kwargs}
+            # every push_to_hub option goes to the push (a `revision` left behind pushed to main)
+            names = ("commit_message", "commit_description", "private", "create_pr", "revision", "tags")
+            hub = {k: kwargs.pop(k) for k in names if k in kwargs}
             repo_id = kwargs.pop("repo_id", target.name)
             self.save_pretrained(target, *args, **kwargs)
             self.push_to_hub(

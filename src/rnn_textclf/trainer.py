@@ -285,8 +285,36 @@ class RNNTrainer(Trainer):
             )
         self._warned_unused_teacher = False
         self._check_tokenizer_matches_model()
+        self._refuse_training_without_labels(custom_loss=kwargs.get("compute_loss_func") is not None)
         self._no_pin_memory_without_accelerator()
         self._configure_techniques()
+
+    def _refuse_training_without_labels(self, *, custom_loss: bool) -> None:
+        """A training set whose label column has another name (``category``) failed at the first step with
+        transformers' "The model did not return a loss": name the column and the two fixes now."""
+        columns = getattr(self.train_dataset, "column_names", None)
+        forward = getattr(self.model, "forward", None)
+        if not columns or custom_loss or type(self).compute_loss is not RNNTrainer.compute_loss:
+            return
+        if forward is None or "labels" not in inspect.signature(forward).parameters:
+            return  # (a language model: no labels)
+        collator = self.data_collator
+        wanted = {"label", "labels", "label_ids", TEACHER_LOGITS_COLUMN, *(self.args.label_names or [])}
+        if isinstance(collator, PackedSequenceCollator):
+            wanted.add(collator.label_column)
+        if wanted & set(columns):
+            return
+        known = {"text", "input_ids", "attention_mask", "length", "token_type_ids", "special_tokens_mask"}
+        other = [c for c in columns if c not in known]
+        fix = (
+            f"rename yours (dataset.rename_column({other[0]!r}, 'label')) or pass "
+            f"data_collator=PackedSequenceCollator(tokenizer, label_column={other[0]!r})"
+            if other
+            else "add one (class ids in a 'label' column)"
+        )
+        raise ValueError(
+            f"train_dataset has no label column ('label' or 'labels'; its columns are {columns}): {fix}."
+        )
 
     def _no_pin_memory_without_accelerator(self) -> None:
         # TrainingArguments pins batches by default; without an accelerator torch's DataLoader pins nothing
@@ -864,6 +892,13 @@ class RNNTrainer(Trainer):
         folder = Path(output_dir if output_dir is not None else self.args.output_dir)
         (folder / TRAINING_ARGS_JSON).write_text(self.args.to_json_string() + "\n", encoding="utf-8")
         (folder / TRAINING_ARGS_NAME).unlink(missing_ok=True)
+        # Trainer saves the model (its card written then) before the tokenizer: describe the tokenizer too
+        writer = getattr(type(self.model), "model_card_writer", None)
+        if writer is not None and (folder / "tokenizer.json").is_file() and (folder / "README.md").is_file():
+            from .modelcard import GENERATED_MARKER
+
+            if GENERATED_MARKER in (folder / "README.md").read_text(encoding="utf-8"):
+                writer(self.model, folder, model_name=folder.resolve().name, tokenizer=folder)
 
     def _prepare_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         lengths = inputs.get("lengths") if isinstance(inputs, Mapping) else None

@@ -869,6 +869,8 @@ def _parse_text(stream: IO[bytes], display: str, opts: _ParseOptions) -> tuple[l
         first = stream.readline()
         if not first:
             raise ValueError(f"{display} is empty: no word vectors (and no header) in it.")
+        if line_no == 0:  # a byte order mark (Windows editors) is no part of the first word or header
+            first = first.removeprefix(b"\xef\xbb\xbf")
         line_no += 1
         if first.strip():
             break
@@ -1013,8 +1015,9 @@ def _prefilter(
     if spaces_in_words:
         mask = [raw.partition(b" ")[0] in keep or raw.rstrip().count(b" ") > dim for raw in lines]
     else:
-        # map/compress keep the per-line work in C except for the partition itself.
-        mask = list(map(keep.__contains__, [raw.partition(b" ")[0] for raw in lines]))
+        # map/compress keep the per-line work in C except for the split itself. (Any whitespace ends the
+        # word, as the parsers read it: a tab-separated file filters as it loads.)
+        mask = list(map(keep.__contains__, [(raw.split(None, 1) or (b"",))[0] for raw in lines]))
     return list(compress(lines, mask)), list(compress(numbers, mask))
 
 
