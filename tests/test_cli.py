@@ -136,6 +136,33 @@ def test_push_then_predict_from_the_hub(trained, tmp_path, minihub):
     pushed = run_cli("push", str(trained), "cli-user/sms-lstm", cwd=tmp_path, env=env)
     assert pushed.returncode == 0, pushed.stderr[-3000:]
     assert "Pushed" in pushed.stdout
+    # A card written on the Hub is kept by the next push (it was replaced), its metadata completed; a
+    # hand-written card in the folder gets the metadata too (it went up as it was).
+    hand = tmp_path / "hand"
+    shutil.copytree(trained, hand)
+    (hand / "README.md").write_text("# My spam model\n\nHand written.\n")
+    script = (
+        "from huggingface_hub import HfApi, ModelCard\n"
+        "api = HfApi()\n"
+        "api.upload_file(path_or_fileobj=b'# Edited on the Hub\\n', path_in_repo='README.md', repo_id='cli-user/sms-lstm')\n"
+    )
+    edit = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert edit.returncode == 0, edit.stderr[-2000:]
+    for args in (["push", str(trained), "cli-user/sms-lstm"], ["push", str(hand), "cli-user/hand"]):
+        assert run_cli(*args, cwd=tmp_path, env=env).returncode == 0
+    read = (
+        "from huggingface_hub import ModelCard\n"
+        "for repo in ('cli-user/sms-lstm', 'cli-user/hand'):\n"
+        "    card = ModelCard.load(repo)\n"
+        "    print(repr(card.text.strip()), card.data.library_name, card.data.pipeline_tag)\n"
+    )
+    cards = subprocess.run([sys.executable, "-c", read], env=env, capture_output=True, text=True, timeout=120)
+    assert cards.stdout.splitlines() == [
+        "'# Edited on the Hub' rnn-textclf text-classification",
+        "'# My spam model\\n\\nHand written.' rnn-textclf text-classification",
+    ], cards.stderr[-2000:]
     local = run_cli("predict", str(trained), "free prize call now", "see you soon", cwd=tmp_path)
     assert [json.loads(line)["label"] for line in local.stdout.splitlines()] == ["spam", "ham"]
     env["HF_HOME"] = str(tmp_path / "hf_pull")  # a fresh cache: everything comes over HTTP

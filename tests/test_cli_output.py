@@ -126,6 +126,10 @@ def test_stderr_states_each_fact_once_with_word_vectors(tmp_path, shared_data):
     assert [line.startswith("Loaded ") for line in facts].count(True) == 1, facts
     assert not [line for line in facts if "using the installed package" in line], facts
     assert [line.startswith("coverage: ") for line in facts].count(True) == 1, facts
+    # the card names the vectors, their size and whether they stayed frozen (it gave the coverage alone)
+    card = (tmp_path / "m" / "README.md").read_text()
+    assert "| Vectors | glove.6B.50d |" in card and "| Dimension | 50 |" in card, card
+    assert "| Frozen during training |" in card and "site-packages" not in card
 
 
 def test_max_train_samples_on_a_label_sorted_file_trains_on_every_class(run):

@@ -15,7 +15,14 @@ from huggingface_hub import ModelCard
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 from transformers import PreTrainedTokenizerFast, TrainingArguments
 
-from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTrainer, WordVectors, write_model_card
+from rnn_textclf import (
+    RNNClassifier,
+    RNNClassifierConfig,
+    RNNTrainer,
+    WordVectors,
+    load_word_vectors,
+    write_model_card,
+)
 from rnn_textclf.modelcard import CARD_INFO_KEYS, GENERATED_MARKER
 
 WORDS = ["stocks", "rally", "team", "wins", "final", "bank", "rates", "the"]
@@ -119,6 +126,15 @@ def test_card_describes_tokenizer_vectors_training_and_metrics(tmp_path: Path):
     model.save_pretrained(tmp_path / "ckpt")
     saved = json.loads((tmp_path / "ckpt" / "config.json").read_text())["pretrained_vectors"]
     assert saved["found"] == report.found == 3 and saved["total"] == report.total == len(WORDS)
+    # Loaded from a file: the card and config.json name it by the file's own name, not its local path
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "vecs.txt").write_text("stocks 1 2 3 4 5 6\nteam 1 2 3 4 5 6\n")
+    other = make_model()
+    other.load_pretrained_embeddings(load_word_vectors(tmp_path / "mine" / "vecs.txt"), tokenizer)
+    other.save_pretrained(tmp_path / "other")
+    assert other.config.pretrained_vectors["name"] == "vecs.txt"
+    for name in ("config.json", "README.md"):
+        assert str(tmp_path) not in (tmp_path / "other" / name).read_text(), name
     reloaded = RNNClassifier.from_pretrained(tmp_path / "ckpt")
     tokenizer.save_pretrained(tmp_path / "ckpt")
     card = write_model_card(
@@ -144,7 +160,7 @@ def test_card_describes_tokenizer_vectors_training_and_metrics(tmp_path: Path):
     assert "| Pre-tokenization | Whitespace |" in text
     assert "| Unknown-word token | `<unk>` |" in text
     assert "| Coverage | 3 / 8 vocabulary tokens (37.5%) |" in text
-    assert "| Source | toy.txt |" in text and "| Frozen during training | yes |" in text
+    assert "| Vectors | toy.txt |" in text and "| Frozen during training | yes |" in text
     assert "120,000 news articles" in text
     assert "| learning_rate | 0.001 |" in text
     assert "| accuracy | 0.9123 |" in text
@@ -262,7 +278,15 @@ def test_rnn_trainer_create_model_card_merges_trainer_information(tmp_path: Path
     assert "| learning_rate | 0.01 |" in text
     assert "### Training results" in text and "Validation Loss" in text
     assert "| No log | 1.0000 | 2 |" in text  # one row per evaluation, as in transformers' card
-    assert card.data.metrics == ["Loss"]
+    # the Hub's metrics metadata takes metric ids (transformers' card: [accuracy, f1]); a loss is none
+    assert card.data.metrics is None
+    from rnn_textclf.modelcard import _metric_ids
+
+    assert _metric_ids({"Accuracy": 0.9, "Macro F1": 0.8, "F1": 0.7, "Loss": 0.3}) == [
+        "accuracy",
+        "f1",
+        "macro_f1",
+    ]
     assert text.count("| Loss | ") == 1  # the final evaluation, as a metric
     assert "Trained on toy news." in text
     assert "| Vocabulary size | 10 |" in text  # the trainer's processing_class was described

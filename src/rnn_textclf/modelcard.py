@@ -185,7 +185,7 @@ def build_model_card(
         ),
         datasets=_as_list(info.get("datasets")) or None,
         base_model=info.get("base_model"),
-        metrics=sorted(metrics) or None,
+        metrics=_metric_ids(metrics) or None,
         **data_kwargs,
     )
     lines: list[str] = [GENERATED_MARKER, "", f"# {name}", ""]
@@ -327,6 +327,11 @@ def _find_tokenizer(
         return _read_json(folder / "tokenizer.json"), _read_json(folder / "tokenizer_config.json")
     if isinstance(tokenizer, (str, os.PathLike)):
         where = Path(tokenizer)
+        if not (where / "tokenizer.json").is_file():  # (read as {}, the card would state false rules)
+            raise ValueError(
+                f"`tokenizer={str(tokenizer)!r}` holds no tokenizer.json: pass the folder the tokenizer was "
+                "saved to (tokenizer.save_pretrained(folder)), or the tokenizer object."
+            )
         return _read_json(where / "tokenizer.json"), _read_json(where / "tokenizer_config.json")
     if tokenizer is not None:
         backend = getattr(tokenizer, "backend_tokenizer", None) or getattr(tokenizer, "_tokenizer", None)
@@ -618,6 +623,14 @@ def _architecture(model: Any, config: Any) -> list[str]:
     if len(labels) <= 50:
         rows.append(("Labels (id: name)", ", ".join(f"{i}: {label}" for i, label in enumerate(labels))))
     return ["## Model details", "", *_table(("", ""), rows)]
+
+
+def _metric_ids(metrics: Mapping[str, Any]) -> list[str]:
+    """The Hub's ``metrics`` metadata: metric ids (``accuracy``, ``macro_f1``), not the table's display names
+    (``Macro F1``, from the Trainer's summary), and no loss, runtime or speed."""
+    ids = {str(name).strip().lower().replace(" ", "_").replace("-", "_") for name in metrics}
+    skip = ("loss", "runtime", "per_second", "epoch", "step")
+    return sorted(i for i in ids if i and not any(word in i for word in skip))
 
 
 def _vectors_info(value: Any) -> dict[str, Any] | None:

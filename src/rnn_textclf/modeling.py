@@ -391,6 +391,12 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         """
         if model_card_info is not None and not isinstance(model_card_info, dict):
             raise TypeError(f"`model_card_info` must be a dict, got {type(model_card_info).__name__}.")
+        if tokenizer is not None and not hasattr(tokenizer, "save_pretrained"):
+            # checked before the repo is created (it failed after, leaving an empty repo)
+            raise TypeError(
+                f"`tokenizer` must be a tokenizer object (e.g. AutoTokenizer.from_pretrained(folder)), got "
+                f"{type(tokenizer).__name__} {tokenizer!r}."
+            )
         self._push_extras = (tokenizer, dict(model_card_info or {}))
         try:
             return super().push_to_hub(repo_id, *args, **kwargs)
@@ -518,8 +524,13 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         config.freeze_embeddings = bool(freeze)
         self._apply_freeze()
         # Saved in config.json, so the model card can say which vectors the embedding started from.
+        # The public name (`glove.6B.50d`, a repo id, a file's own name): `source` holds local paths, which
+        # would go to the Hub with the card and config.json.
+        source = str(getattr(vectors, "source", "") or "")
+        name = getattr(vectors, "name", "") or (source if "/" not in source and "\\" not in source else "")
+        name = name or type(vectors).__name__
         config.pretrained_vectors = {
-            "source": str(getattr(vectors, "source", "") or type(vectors).__name__),
+            "name": str(name),
             "dim": dim,
             "found": int(getattr(report, "found", 0)),
             "total": int(getattr(report, "total", 0)),

@@ -232,12 +232,15 @@ class WordVectors:
     Attributes:
         words: The words, in file order; unique (the loader keeps the first occurrence of a duplicate).
         vectors: ``float32`` array of shape ``(len(words), dim)``, row ``i`` for ``words[i]``.
-        source: Where the vectors came from (file, package or Hub repo and revision).
+        source: Where the vectors came from (file, package or Hub repo and revision), local paths included.
+        name: A short public name: the friendly name or Hub repo id they were loaded by, or a local file's
+            or folder's own name (no parent folders): what model cards and ``config.json`` record.
     """
 
     words: list[str]
     vectors: np.ndarray
     source: str = ""
+    name: str = ""
     _index: dict[str, int] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -502,10 +505,11 @@ def load_word_vectors(
     tried: list[str] = []
 
     path = Path(name).expanduser()
+    public = path.name if path.exists() else name  # (for cards: no local folders)
     if path.exists():
         result = _load_local(path, opts)
     elif name.lower() in {k.lower() for k in KNOWN_VECTORS}:
-        known_name = next(k for k in KNOWN_VECTORS if k.lower() == name.lower())
+        known_name = public = next(k for k in KNOWN_VECTORS if k.lower() == name.lower())
         result = _load_known(
             known_name, opts, spaces_in_words, cache_dir=cache_dir, revision=revision, token=token
         )
@@ -539,6 +543,8 @@ def load_word_vectors(
             tried.append("Hub repo: not an 'owner/name' repo id")
             raise FileNotFoundError(f"Could not load word vectors {name!r}. Tried:\n- " + "\n- ".join(tried))
 
+    if not result.name:
+        result.name = public
     logger.info(
         "Loaded %s words x %d from %s in %.2f s",
         f"{len(result):,}",

@@ -193,8 +193,13 @@ def _write_card(
     }
     if args.dataset:
         info["datasets"] = [args.dataset]
-    if coverage is not None:
-        info["vectors"] = coverage
+    if coverage is not None:  # the coverage's details, with the name, size and freezing the config records
+        from ..modelcard import _vectors_info
+
+        info["vectors"] = {
+            **(getattr(model.config, "pretrained_vectors", None) or {}),
+            **_vectors_info(coverage),
+        }
     if not args.dataset and not args.train_file:
         from ..data import SMS_SPAM_CITATION
 

@@ -45,11 +45,19 @@ def _push(folder: Path, repo: str) -> None:
         )
     card_path = folder / "README.md"
     card = card_path.read_text(encoding="utf-8") if card_path.is_file() else ""
+    on_hub = _card_on_hub(repo)
+    if on_hub and GENERATED_MARKER not in on_hub:
+        card = on_hub  # a card written on the Hub is kept, as model.push_to_hub keeps it
+    tokenizer = folder if (folder / "tokenizer.json").is_file() else None
     if GENERATED_MARKER in card:
         card = _card_for_repo(card, folder.resolve().name, repo)
-    elif not card:
+    else:
+        # a hand-written card keeps its text and gets the metadata every push adds (library_name,
+        # pipeline_tag, license, tags); without one, a card is generated
         with tempfile.TemporaryDirectory() as tmp:
-            card = str(write_model_card(model, tmp, tokenizer=folder, repo_id=repo))
+            if card:
+                (Path(tmp) / "README.md").write_text(card, encoding="utf-8")
+            card = str(write_model_card(model, tmp, tokenizer=tokenizer, repo_id=repo))
     operations = [
         CommitOperationAdd(path_in_repo=p.name, path_or_fileobj=str(p))
         for p in files
@@ -65,6 +73,16 @@ def _push(folder: Path, repo: str) -> None:
     except Exception as err:  # huggingface_hub raises many HTTP error types
         raise CLIError(f"could not push to {repo!r}: {str(err).splitlines()[0]} (is HF_TOKEN set?)") from None
     print(f"Pushed {folder} to {repo} ({info.commit_url})")
+
+
+def _card_on_hub(repo: str) -> str:
+    """The repo's README.md on the Hub now ("" when there is none, or no repo yet)."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(repo, "README.md")).read_text(encoding="utf-8")
+    except Exception:  # no repo, no README, no network: there is no card to keep
+        return ""
 
 
 def cmd_push(args: argparse.Namespace) -> int:
