@@ -377,6 +377,20 @@ BAD_INPUT = [
         ["evaluate", "empty_dir", "--test-file", "good.csv", "--json", "no/m.json"],
         "its folder does not exist",
     ),
+    (
+        [
+            "train",
+            "--train-file",
+            "ml.csv",
+            "--validation-file",
+            "ml.csv",
+            "--label-column",
+            "a",
+            "--label-column",
+            "b",
+        ],
+        "--label-column a, b: empty values in the train split (rows 1); fill them with 0 or 1",
+    ),
     (["train", "--config", "broken.yaml"], "--config 'broken.yaml' is not valid: expected ',' or '}'"),
     (["train", "--recipe", "broken.yaml"], "--recipe 'broken.yaml': Recipe file 'broken.yaml' is not valid"),
     (
@@ -425,6 +439,7 @@ def test_bad_input_one_line_exit_2(tmp_path):
     )
     (tmp_path / "no_header.csv").write_text("a,hello\nb,world\n")
     (tmp_path / "broken.yaml").write_text("model: {embedding_dim: 16\n")
+    (tmp_path / "ml.csv").write_text("text,a,b\nhello there,1,0\nworld peace,,1\nfoo bar,0,1\nbaz qux,1,1\n")
     (tmp_path / "words.csv").write_text("text,label\n" + "good fun movie,a\nbad dull film,b\n" * 10)
     before = sorted(p.name for p in tmp_path.iterdir())
     results = run_cli_cases([args for args, _ in BAD_INPUT + BAD_VALUES], cwd=tmp_path)

@@ -241,7 +241,7 @@ def _label_plan(args: argparse.Namespace, data: Any) -> dict[str, Any]:
                 "(use the Python API with problem_type='regression' for regression)."
             )
         uniques = sorted(set(values), key=lambda v: (isinstance(v, str), v))
-        if len(uniques) > 20 and len(uniques) > len(values) / 2:
+        if len(uniques) > 20 and len(uniques) > 0.9 * len(values):  # (a class per row: no label column)
             raise CLIError(
                 f"--label-column {column!r} has {len(uniques):,} different values in {len(values):,} train rows: "
                 f"it looks like a text or id column, not classes (e.g. {str(uniques[0])[:40]!r}); columns are "
@@ -265,6 +265,12 @@ def _label_plan(args: argparse.Namespace, data: Any) -> dict[str, Any]:
 def _encode_labels(split: Any, plan: dict[str, Any], split_name: str) -> list[Any]:
     if plan["problem_type"] == "multi_label_classification":
         rows = list(zip(*(split[c] for c in plan["columns"]), strict=True))
+        empty = [i for i, row in enumerate(rows) if None in row]
+        if empty:
+            raise CLIError(
+                f"--label-column {', '.join(plan['columns'])}: empty values in the {split_name} split (rows "
+                f"{', '.join(map(str, empty[:5]))}{', ...' if len(empty) > 5 else ''}); fill them with 0 or 1."
+            )
         return [[float(v) for v in row] for row in rows]
     column = plan["columns"][0]
     values = split[column]
