@@ -28,9 +28,9 @@ def _push(folder: Path, repo: str) -> None:
     the folder (e.g. ``training_args.bin`` of an older rnn-textclf) is named and left behind, as are
     hidden files.
     """
-    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
 
-    from ..modelcard import GENERATED_MARKER, write_model_card
+    from ..modelcard import GENERATED_MARKER, _is_replaceable, write_model_card
     from ..trainer import PICKLE_SUFFIXES
 
     if not folder.is_dir():
@@ -46,7 +46,7 @@ def _push(folder: Path, repo: str) -> None:
     card_path = folder / "README.md"
     card = card_path.read_text(encoding="utf-8") if card_path.is_file() else ""
     on_hub = _card_on_hub(repo)
-    if on_hub and GENERATED_MARKER not in on_hub:
+    if on_hub and not _is_replaceable(ModelCard(on_hub)):
         card = on_hub  # a card written on the Hub is kept, as model.push_to_hub keeps it
     tokenizer = folder if (folder / "tokenizer.json").is_file() else None
     if GENERATED_MARKER in card:
