@@ -44,6 +44,15 @@ def sms_rows() -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def write_rows(path: Path, rows: list[dict[str, str]]) -> Path:
+    """``rows`` (label, text) as a CSV file with a header."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["label", "text"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """A small LSTM trained by the default command on SMS rows."""
@@ -191,11 +200,7 @@ def test_evaluate_in_chunks_matches_metrics_computed_directly(trained, tmp_path,
     from rnn_textclf.metrics import classification_metrics
 
     rows = sms_rows()[-400:]  # the tail of the file: rows the model was not trained on
-    path = tmp_path / "eval.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["label", "text"])
-        writer.writeheader()
-        writer.writerows(rows)
+    path = write_rows(tmp_path / "eval.csv", rows)
     code, out, err = run_main(
         capsysbinary, "evaluate", str(trained), "--test-file", str(path), "--json", "-", "--chunk-size", "64"
     )
@@ -230,11 +235,7 @@ def test_evaluate_reads_labels_as_train_did(trained, tmp_path, capsysbinary):
     )
     columns = {"label": [r["label"] for r in rows], "text": [r["text"] for r in rows]}
     datasets.Dataset.from_dict(columns, features=features).to_parquet(tmp_path / "named.parquet")
-    plain = tmp_path / "plain.csv"
-    with plain.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["label", "text"])
-        writer.writeheader()
-        writer.writerows(rows)
+    plain = write_rows(tmp_path / "plain.csv", rows)
     # a ClassLabel column (train reads its names) scores as the same texts with the names written out
     code, named, err = run_main(
         capsysbinary, "evaluate", str(trained), "--test-file", str(tmp_path / "named.parquet"), "--json", "-"
