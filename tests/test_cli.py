@@ -391,6 +391,14 @@ BAD_INPUT = [
         ],
         "--label-column a, b: empty values in the train split (rows 1); fill them with 0 or 1",
     ),
+    (
+        ["train", "--train-file", "ints.csv", "--test-file", "mixed.csv"],
+        "column 'label' holds different types in the files (int64 in --train-file 'ints.csv', ",
+    ),
+    (
+        ["train", "--train-file", "good.csv", "--test-file", "semicolons.csv"],
+        "column 'text' of --train-file 'good.csv' is missing from --test-file 'semicolons.csv'",
+    ),
     (["train", "--config", "broken.yaml"], "--config 'broken.yaml' is not valid: expected ',' or '}'"),
     (["train", "--recipe", "broken.yaml"], "--recipe 'broken.yaml': Recipe file 'broken.yaml' is not valid"),
     (
@@ -439,6 +447,9 @@ def test_bad_input_one_line_exit_2(tmp_path):
     )
     (tmp_path / "no_header.csv").write_text("a,hello\nb,world\n")
     (tmp_path / "broken.yaml").write_text("model: {embedding_dim: 16\n")
+    (tmp_path / "ints.csv").write_text("text,label\nhello,0\nworld,1\n")
+    (tmp_path / "mixed.csv").write_text("text,label\nhello,0\nworld,unknown\n")
+    (tmp_path / "semicolons.csv").write_text("text;label\nhello;a\n")
     (tmp_path / "ml.csv").write_text("text,a,b\nhello there,1,0\nworld peace,,1\nfoo bar,0,1\nbaz qux,1,1\n")
     (tmp_path / "words.csv").write_text("text,label\n" + "good fun movie,a\nbad dull film,b\n" * 10)
     before = sorted(p.name for p in tmp_path.iterdir())

@@ -96,18 +96,52 @@ def _load_files(files: dict[str, str], csv_column_names: list[str] | None) -> An
     try:
         data = datasets.load_dataset(builder, data_files=files, **kwargs)
     except Exception as err:  # the datasets parsers raise many types
-        # datasets wraps the parser's error ("An error occurred while generating the dataset"): name the cause
-        cause = err.__cause__ or err
-        words = str(cause).strip().splitlines()
-        raise CLIError(
-            f"could not read {', '.join(files.values())}: {type(cause).__name__}: {words[0] if words else ''} "
-            "(every file must have the same columns, each column one type; UTF-8 text; ',' separating a .csv, "
-            "a tab a .tsv)"
-        ) from None
+        raise _read_error(datasets, builder, files, kwargs, err) from None
     finally:
         if bars_were_on:
             datasets.enable_progress_bars()
     return data
+
+
+def _read_error(
+    datasets: Any, builder: str, files: dict[str, str], kwargs: dict[str, Any], err: Exception
+) -> CLIError:
+    """What failed in one ``load_dataset`` of all files: the file that does not read alone, or the column
+    whose type differs between files (datasets reads them with the first file's types)."""
+
+    def cause_of(error: Exception) -> str:
+        # datasets wraps the parser's error ("An error occurred while generating the dataset")
+        cause = error.__cause__ or error
+        words = str(cause).strip().splitlines()
+        return f"{type(cause).__name__}: {words[0] if words else ''}"
+
+    features = {}
+    for split, name in files.items() if len(files) > 1 else ():
+        try:
+            features[split] = datasets.load_dataset(builder, data_files={split: name}, **kwargs)[
+                split
+            ].features
+        except Exception as alone:
+            return CLIError(f"could not read --{split}-file {name!r}: {cause_of(alone)}")
+    for column in features.get("train", {}):
+        for split, found in features.items():
+            if column not in found:
+                return CLIError(
+                    f"column {column!r} of --train-file {files['train']!r} is missing from --{split}-file "
+                    f"{files[split]!r} (its columns: {', '.join(found)}): every file must have the same columns "
+                    "(',' separating a .csv, a tab a .tsv)."
+                )
+        types = {split: str(getattr(f[column], "dtype", f[column])) for split, f in features.items()}
+        if len(set(types.values())) > 1:
+            found = ", ".join(f"{types[split]} in --{split}-file {files[split]!r}" for split in types)
+            return CLIError(
+                f"column {column!r} holds different types in the files ({found}): every file must hold the same "
+                "kind of values in a column (e.g. labels all names or all numbers)."
+            )
+    return CLIError(
+        f"could not read {', '.join(files.values())}: {cause_of(err)} (every file must have the same columns, "
+        "each column one type; UTF-8 text; ',' separating a .csv, a tab a .tsv)"
+    )
 
 
 def _check_column_count(path: Path, split: str, names: list[str], delimiter: str) -> None:
