@@ -27,7 +27,7 @@ from transformers.training_args import ParallelMode
 
 from ._checks import refuse_split_dict
 from .callbacks import EMACallback, EmbeddingFreezeCallback, TimeBudgetCallback, current_epoch
-from .collator import PackedSequenceCollator, _TokenTable
+from .collator import _LABEL_KEYS, PackedSequenceCollator, _TokenTable
 from .distillation import TEACHER_LOGITS_COLUMN, distillation_loss
 from .training_args import RNNTrainingArguments
 
@@ -191,6 +191,11 @@ class _StepOnlyAcceleratedOptimizer(AcceleratedOptimizer):
             self.optimizer.step(closure)
 
 
+def _takes_labels(model: Any) -> bool:
+    """Whether ``model``'s forward takes ``labels`` (a classifier; RNNLanguageModel's targets are its inputs)."""
+    return "labels" in inspect.signature(getattr(model, "forward", model)).parameters
+
+
 class RNNTrainer(Trainer):
     """A thin ``transformers.Trainer`` for recurrent classifiers.
 
@@ -293,13 +298,12 @@ class RNNTrainer(Trainer):
         """A training set whose label column has another name (``category``) failed at the first step with
         transformers' "The model did not return a loss": name the column and the two fixes now."""
         columns = getattr(self.train_dataset, "column_names", None)
-        forward = getattr(self.model, "forward", None)
         if not columns or custom_loss or type(self).compute_loss is not RNNTrainer.compute_loss:
             return
-        if forward is None or "labels" not in inspect.signature(forward).parameters:
+        if not _takes_labels(self.model):
             return  # (a language model: no labels)
         collator = self.data_collator
-        wanted = {"label", "labels", "label_ids", TEACHER_LOGITS_COLUMN, *(self.args.label_names or [])}
+        wanted = {*_LABEL_KEYS, TEACHER_LOGITS_COLUMN, *(self.args.label_names or [])}
         if isinstance(collator, PackedSequenceCollator):
             wanted.add(collator.label_column)
         if wanted & set(columns):
@@ -759,11 +763,10 @@ class RNNTrainer(Trainer):
             extra = [TEACHER_LOGITS_COLUMN]
             if isinstance(self.data_collator, PackedSequenceCollator):
                 extra.append(self.args.length_column_name)
-            model = self.model
-            if "labels" not in inspect.signature(getattr(model, "forward", model)).parameters:
+            if not _takes_labels(self.model):
                 # A model without labels (RNNLanguageModel: the next tokens are its targets) on a
                 # classification data set: its label column goes with the other unused columns.
-                label_columns = {"label", "label_ids", "labels", label_column}
+                label_columns = {*_LABEL_KEYS, label_column}
                 self._signature_columns = [c for c in self._signature_columns if c not in label_columns]
             elif isinstance(label_column, str):
                 extra.append(label_column)

@@ -296,14 +296,19 @@ def _label_plan(args: argparse.Namespace, data: Any) -> dict[str, Any]:
     }
 
 
+def _rows(rows: Sequence[int]) -> str:
+    """``"rows 4, 8"``: the first five of ``rows`` for an error message (``", ..."`` when there are more)."""
+    return f"rows {', '.join(map(str, rows[:5]))}{', ...' if len(rows) > 5 else ''}"
+
+
 def _encode_labels(split: Any, plan: dict[str, Any], split_name: str) -> list[Any]:
     if plan["problem_type"] == "multi_label_classification":
         rows = list(zip(*(split[c] for c in plan["columns"]), strict=True))
         empty = [i for i, row in enumerate(rows) if None in row]
         if empty:
             raise CLIError(
-                f"--label-column {', '.join(plan['columns'])}: empty values in the {split_name} split (rows "
-                f"{', '.join(map(str, empty[:5]))}{', ...' if len(empty) > 5 else ''}); fill them with 0 or 1."
+                f"--label-column {', '.join(plan['columns'])}: empty values in the {split_name} split "
+                f"({_rows(empty)}); fill them with 0 or 1."
             )
         return [[float(v) for v in row] for row in rows]
     column = plan["columns"][0]
@@ -311,8 +316,8 @@ def _encode_labels(split: Any, plan: dict[str, Any], split_name: str) -> list[An
     empty = [i for i, v in enumerate(values) if v is None]
     if empty:
         raise CLIError(
-            f"--label-column {column!r} has empty values in the {split_name} split (rows "
-            f"{', '.join(map(str, empty[:5]))}{', ...' if len(empty) > 5 else ''}); fill or drop them."
+            f"--label-column {column!r} has empty values in the {split_name} split ({_rows(empty)}); fill or "
+            "drop them."
         )
     if plan["mapping"] is None:  # class ids of a ClassLabel column: -1 marks a row without a label
         bad = [(i, v) for i, v in enumerate(values) if not 0 <= v < len(plan["names"])]

@@ -15,6 +15,7 @@ from ._data import (
     _check_text_features,
     _joined_texts,
     _load_files,
+    _rows,
     _say_empty_texts,
     _text_columns,
 )
@@ -102,8 +103,7 @@ def _label_ids(data: Any, column: str, label2id: dict[str, int]) -> np.ndarray:
     if values.null_count:
         empty = np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))
         raise CLIError(
-            f"--label-column {column!r} has empty values (rows {', '.join(map(str, empty[:5].tolist()))}"
-            f"{', ...' if len(empty) > 5 else ''}); fill or drop them."
+            f"--label-column {column!r} has empty values ({_rows(empty.tolist())}); fill or drop them."
         )
     # A ClassLabel column holds ids of its own names (as train read it); -1 marks an unlabelled row.
     class_names = getattr(data.features[column], "names", None)
