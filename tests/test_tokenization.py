@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
+import pickle
 import re
 import subprocess
 import sys
@@ -322,6 +324,27 @@ def test_from_vocab() -> None:
         RNNTokenizer.from_vocab([*itos, "cat"])
     with pytest.raises(ValueError, match=r"0\.\.len\(vocab\)-1"):
         RNNTokenizer.from_vocab({"<pad>": 0, "<unk>": 2})
+
+
+def test_constructor_without_a_tokenizer_says_how_to_build_one(tmp_path: Path) -> None:
+    # transformers' own message talks of sentencepiece; vocab= gave a byte-pair model with no ids at all
+    with pytest.raises(ValueError, match=r"RNNTokenizer\(\) has no tokenizer to wrap.*train_from_iterator"):
+        RNNTokenizer()
+    with pytest.raises(ValueError, match=r"RNNTokenizer\(vocab=\.\.\.\).*from_vocab\(vocab\)"):
+        RNNTokenizer(vocab={"<pad>": 0, "<unk>": 1, "hello": 2})
+    with pytest.raises(ValueError, match=r"tokenizer_file='.*nope.json'\): no such file"):
+        RNNTokenizer(tokenizer_file=str(tmp_path / "nope.json"))
+    # what does build one still works: the Rust object, the file, a saved folder, pickling
+    tok = RNNTokenizer.from_vocab(["<pad>", "<unk>", "hello", "world"])
+    tok.save_pretrained(tmp_path)
+    for again in (
+        RNNTokenizer(tokenizer_object=tok.backend_tokenizer),
+        RNNTokenizer(tokenizer_file=str(tmp_path / "tokenizer.json")),
+        RNNTokenizer.from_pretrained(tmp_path),
+        pickle.loads(pickle.dumps(tok)),
+        copy.deepcopy(tok),
+    ):
+        assert again("Hello, world!")["input_ids"] == [2, 1, 3, 1]
 
 
 # ---------------------------------------------------------------------------------------------

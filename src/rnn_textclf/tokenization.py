@@ -1792,7 +1792,45 @@ def _joined_encode(
     return out
 
 
-class RNNTokenizer(TokenizersBackend):
+class _NoBackendError(ValueError):
+    """``RNNTokenizer(...)`` was given nothing to build its backend from (see `_Constructor`)."""
+
+
+class _Constructor(type):
+    """The metaclass of `RNNTokenizer`: checks what ``RNNTokenizer(...)`` itself is given.
+
+    transformers' constructor would read a call without a tokenizer as a slow tokenizer to convert (its
+    message talks of sentencepiece) and would turn ``vocab=`` into a byte-pair model without
+    ``basic_english``'s rules, that encodes ``"Hello, world!"`` as no ids at all. (A metaclass, because
+    defining ``__init__`` changes how transformers loads the class; pickling does not come through here.)
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("tokenizer_object") is None and kwargs.get("gguf_file") is None:
+            file = kwargs.get("tokenizer_file")
+            if file is not None and not os.path.isfile(file):
+                raise _NoBackendError(
+                    f"{cls.__name__}(tokenizer_file={file!r}): no such file. Pass the path of a tokenizer.json, "
+                    f"or load a saved tokenizer's folder with {cls.__name__}.from_pretrained(folder)."
+                )
+            if file is None and (kwargs.get("vocab") is not None or kwargs.get("merges") is not None):
+                raise _NoBackendError(
+                    f"{cls.__name__}(vocab=...) would build a byte-pair model without basic_english's rules "
+                    f"(no ids at all for 'Hello, world!'). For a vocabulary use {cls.__name__}.from_vocab(vocab) "
+                    "(tokens in id order, or a token -> id mapping)."
+                )
+            if file is None:
+                given = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+                raise _NoBackendError(
+                    f"{cls.__name__}({', '.join(given)}) has no tokenizer to wrap. Build one with "
+                    f"{cls.__name__}.train_from_iterator(texts) or .train_from_dataset(dataset, "
+                    f"text_column=...), wrap a vocabulary with {cls.__name__}.from_vocab(tokens), or load a "
+                    f"saved one with {cls.__name__}.from_pretrained(folder_or_repo)."
+                )
+        return super().__call__(*args, **kwargs)
+
+
+class RNNTokenizer(TokenizersBackend, metaclass=_Constructor):
     """Word-level tokenizer with torchtext ``basic_english`` semantics, as a Hugging Face fast tokenizer;
     also subword (``bpe``, ``unigram``, ``wordpiece``) and character (``char``) models.
 
@@ -1853,7 +1891,7 @@ class RNNTokenizer(TokenizersBackend):
             return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         except ValueError as err:
             # transformers' message talks about slow tokenizers and sentencepiece, which do not apply.
-            if "Couldn't instantiate the backend tokenizer" not in str(err):
+            if not isinstance(err, _NoBackendError) and "Couldn't instantiate the backend" not in str(err):
                 raise
             name = str(pretrained_model_name_or_path)
             raise OSError(
