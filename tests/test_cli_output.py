@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -16,7 +17,7 @@ import pytest
 from cli_runner import run_cli
 from rnn_textclf.cli import main
 from rnn_textclf.cli._common import CLIError
-from rnn_textclf.cli._data import _train_sample_indices
+from rnn_textclf.cli._data import _encode_labels, _label_ids, _label_plan, _load_files, _train_sample_indices
 
 SMS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sms_spam" / "sms_spam.csv"
 PICKLES = (".bin", ".pt", ".pth", ".pkl", ".pickle")
@@ -177,6 +178,25 @@ def test_train_sample_is_seeded_and_stratified():
     assert len(set(picked)) == 10
     with pytest.raises(CLIError, match="leaves only one class"):
         _train_sample_indices(labels, 1, 0, plan)
+
+
+def test_train_and_evaluate_read_a_label_as_the_same_class(tmp_path):
+    # Labels written 0.0/1.0 read as floats: train named the classes "0.0"/"1.0" while evaluate looked
+    # them up as "0"/"1", so a model could not be evaluated on its own test file. One reader now.
+    path = tmp_path / "floats.csv"
+    path.write_text("text,label\nfree prize,1.0\nsee you,0.0\nhi there,0.0\nwin now,1.0\n", encoding="utf-8")
+    data = _load_files({"train": str(path)}, None)
+    plan = _label_plan(argparse.Namespace(label_column=None), data)
+    assert plan["names"] == ["0", "1"]  # as if written 0/1
+    train_ids = _encode_labels(data["train"], plan, "train")
+    label2id = {name: i for i, name in enumerate(plan["names"])}  # what the saved model's config holds
+    evaluate_ids = _label_ids(data["train"], "label", label2id, repr(str(path)), "the model's")
+    assert train_ids == evaluate_ids.tolist() == [1, 0, 0, 1]
+    with pytest.raises(
+        CLIError,
+        match=r"label 1\.0 in row 0 of 'x' is not one of the model's labels; the model's labels are 0, 2",
+    ):
+        _label_ids(data["train"], "label", {"0": 0, "2": 1}, "'x'", "the model's")
 
 
 def test_help_says_the_sample_is_seeded(capsys):

@@ -223,7 +223,10 @@ def test_evaluate_names_an_unknown_label(trained, tmp_path, capsysbinary):
     path.write_text("label,text\nham,hello there\nspam,win a prize\nmaybe,who knows\n", encoding="utf-8")
     code, _, err = run_main(capsysbinary, "evaluate", str(trained), "--test-file", str(path))
     assert code == 2
-    assert "label 'maybe' in row 2 is not one of the model's labels; the model's labels are ham, spam" in err
+    assert (
+        f"label 'maybe' in row 2 of {str(path)!r} is not one of the model's labels; the model's labels are ham, spam"
+        in err
+    )
 
 
 def test_evaluate_reads_labels_as_train_did(trained, tmp_path, capsysbinary):
@@ -253,8 +256,8 @@ def test_evaluate_reads_labels_as_train_did(trained, tmp_path, capsysbinary):
         "label,text\nham,hello\n,win a prize\nspam,who knows\n", encoding="utf-8"
     )
     for name, message in (
-        ("unlabelled.parquet", "label -1 in row 0 marks no class (-1: an unlabelled row)"),
-        ("empty.csv", "--label-column 'label' has empty values (rows 1); fill or drop them"),
+        ("unlabelled.parquet", "has 200 rows without a class (label -1 in row 0; -1 marks an unlabelled row"),
+        ("empty.csv", "--label-column 'label' has empty values in '"),
     ):
         code, _, err = run_main(capsysbinary, "evaluate", str(trained), "--test-file", str(tmp_path / name))
         assert code == 2 and message in err, (name, err)

@@ -257,7 +257,6 @@ def _label_plan(args: argparse.Namespace, data: Any) -> dict[str, Any]:
     feature = train.features[column]
     if getattr(feature, "names", None):
         names = list(feature.names)
-        mapping = None
     else:
         values = train[column]
         if any(v is None for v in values):
@@ -281,8 +280,7 @@ def _label_plan(args: argparse.Namespace, data: Any) -> dict[str, Any]:
                 f"it looks like a text or id column, not classes (e.g. {str(uniques[0])[:40]!r}); columns are "
                 f"{', '.join(train.column_names)}. Pass --label-column NAME (and --text-column NAME)."
             )
-        names = [str(v) for v in uniques]
-        mapping = {v: i for i, v in enumerate(uniques)}
+        names = list(dict.fromkeys(map(_label_name, uniques)))
     if len(names) < 2:
         raise CLIError(
             f"--label-column {column!r} has only one class ({names[0] if names else 'none'}) in the train split; "
@@ -292,7 +290,6 @@ def _label_plan(args: argparse.Namespace, data: Any) -> dict[str, Any]:
         "problem_type": "single_label_classification",
         "columns": [column],
         "names": names,
-        "mapping": mapping,
     }
 
 
@@ -311,32 +308,74 @@ def _encode_labels(split: Any, plan: dict[str, Any], split_name: str) -> list[An
                 f"({_rows(empty)}); fill them with 0 or 1."
             )
         return [[float(v) for v in row] for row in rows]
-    column = plan["columns"][0]
-    values = split[column]
-    empty = [i for i, v in enumerate(values) if v is None]
-    if empty:
+    label2id = {name: i for i, name in enumerate(plan["names"])}
+    return _label_ids(
+        split, plan["columns"][0], label2id, f"the {split_name} split", "the train split's"
+    ).tolist()
+
+
+def _label_name(value: Any) -> str:
+    """The class name a label value stands for: ``str(value)``, and a whole float as an int (``1.0`` is
+    ``"1"``: a label column with an empty cell, or written ``1.0``, reads as floats)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _label_ids(data: Any, column: str, label2id: dict[str, int], where: str, whose: str) -> Any:
+    """The class id of every row's label, ``(rows,)`` int64, mapped on the Arrow column; the one reader
+    of single-label columns (train's splits and ``evaluate``), so both read a value as the same class.
+
+    Each distinct value is looked up once (by `_label_name`; a ClassLabel column's ids by its names); the
+    rows are then mapped by index, without a Python list of the labels. ``where`` (``"the test split"``)
+    and ``whose`` (``"the model's"``) name the data and the labels in errors.
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+
+    values = data.with_format("arrow")[column]
+    if values.null_count:
+        empty = np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))
         raise CLIError(
-            f"--label-column {column!r} has empty values in the {split_name} split ({_rows(empty)}); fill or "
-            "drop them."
+            f"--label-column {column!r} has empty values in {where} ({_rows(empty.tolist())}); fill or drop them."
         )
-    if plan["mapping"] is None:  # class ids of a ClassLabel column: -1 marks a row without a label
-        bad = [(i, v) for i, v in enumerate(values) if not 0 <= v < len(plan["names"])]
-        if bad:
-            row, value = bad[0]
-            raise CLIError(
-                f"the {split_name} split has {len(bad):,} rows without a class (label {value} in row {row}; "
-                f"-1 marks an unlabelled row, as in a benchmark's test split); classes are 0..{len(plan['names']) - 1}"
-                f" ({', '.join(plan['names'])}). Give labelled data, or use `rnn-textclf predict` for unlabelled texts."
-            )
-        return list(values)
-    mapping = plan["mapping"]
-    unknown = sorted({str(v) for v in values if v not in mapping})
+    # A ClassLabel column holds ids of its own names; -1 marks an unlabelled row.
+    class_names = getattr(data.features[column], "names", None)
+    distinct = pc.unique(values)
+    positions = pc.index_in(values, value_set=distinct).to_numpy(zero_copy_only=False)  # (rows,)
+    ids = np.empty(len(distinct), dtype=np.int64)  # (distinct,)
+    unlabelled: list[int] = []
+    unknown: list[int] = []
+    for j, value in enumerate(distinct.to_pylist()):
+        if class_names is None:
+            key = _label_name(value)
+        elif 0 <= value < len(class_names):
+            key = class_names[value]
+        else:
+            unlabelled.append(j)
+            continue
+        if key not in label2id:
+            unknown.append(j)
+            continue
+        ids[j] = label2id[key]
+    names = ", ".join(label2id)
+    if unlabelled:
+        rows = np.flatnonzero(np.isin(positions, unlabelled))
+        value = distinct[int(positions[rows[0]])].as_py()
+        raise CLIError(
+            f"{where} has {len(rows):,} rows without a class (label {value} in row {rows[0]}; -1 marks an "
+            f"unlabelled row, as in a benchmark's test split); {whose} classes are 0..{len(label2id) - 1} "
+            f"({names}). Give labelled data, or use `rnn-textclf predict` for unlabelled texts."
+        )
     if unknown:
+        row = int(np.flatnonzero(np.isin(positions, unknown))[0])
+        value = distinct[int(positions[row])].as_py()
+        others = [distinct[j].as_py() for j in unknown]
         raise CLIError(
-            f"the {split_name} split has labels {unknown[:5]} that the train split lacks; "
-            f"known labels: {', '.join(plan['names'])}."
+            f"label {value!r} in row {row} of {where} is not one of {whose} labels"
+            f"{f' (nor are {others[1:6]})' if len(others) > 1 else ''}; {whose} labels are {names}."
         )
-    return [mapping[v] for v in values]
+    return ids[positions]
 
 
 def _train_sample_indices(labels: Sequence[Any], n: int, seed: int, plan: dict[str, Any]) -> list[int]:

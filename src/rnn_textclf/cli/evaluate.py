@@ -14,8 +14,8 @@ from ._data import (
     _add_data_options,
     _check_text_features,
     _joined_texts,
+    _label_ids,
     _load_files,
-    _rows,
     _say_empty_texts,
     _text_columns,
 )
@@ -52,7 +52,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     # Checked on the Arrow schema up front, so the per-chunk joins below cannot fail half-way.
     _check_text_features(data, text_columns, "test")
     label2id = {str(k): v for k, v in model.config.label2id.items()}
-    labels = _label_ids(data, label_column, label2id)  # (rows,)
+    labels = _label_ids(data, label_column, label2id, repr(args.test_file), "the model's")  # (rows,)
     pred_ids = np.empty(len(data), dtype=np.int64)  # (rows,)
     # The data stays in its memory-mapped Arrow file; only one chunk of texts is in Python at a time.
     done = empty = 0
@@ -89,45 +89,6 @@ def _report(metrics: dict[str, Any], names: list[str], json_path: str | None) ->
         print(
             f"{name:<14}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}{row['support']:>10}"
         )
-
-
-def _label_ids(data: Any, column: str, label2id: dict[str, int]) -> np.ndarray:
-    """The model's class id of every row's label, ``(rows,)`` int64, mapped on the Arrow column.
-
-    Each distinct value is looked up once (as ``str(value)``, so ``1`` and ``"1"`` both match a label
-    ``"1"``); the rows are then mapped by index, without a Python list of the labels.
-    """
-    import pyarrow.compute as pc
-
-    values = data.with_format("arrow")[column]
-    if values.null_count:
-        empty = np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))
-        raise CLIError(
-            f"--label-column {column!r} has empty values ({_rows(empty.tolist())}); fill or drop them."
-        )
-    # A ClassLabel column holds ids of its own names (as train read it); -1 marks an unlabelled row.
-    class_names = getattr(data.features[column], "names", None)
-    distinct = pc.unique(values)
-    positions = pc.index_in(values, value_set=distinct).to_numpy(zero_copy_only=False)  # (rows,)
-    ids = np.empty(len(distinct), dtype=np.int64)
-    for j, value in enumerate(distinct.to_pylist()):
-        key = str(value)
-        if class_names is not None:
-            key = class_names[value] if 0 <= value < len(class_names) else None
-        elif isinstance(value, float) and value.is_integer():
-            key = str(int(value))  # (a column with an empty cell reads as floats: 1.0 is the label "1")
-        if key not in label2id:
-            row = int(np.flatnonzero(positions == j)[0])
-            what = (
-                "marks no class (-1: an unlabelled row)"
-                if key is None
-                else "is not one of the model's labels"
-            )
-            raise CLIError(
-                f"label {value!r} in row {row} {what}; the model's labels are {', '.join(label2id)}."
-            )
-        ids[j] = label2id[key]
-    return ids[positions]
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
