@@ -133,6 +133,9 @@ def test_to_keeps_lengths_on_cpu():
     moved = batch.to("meta")
     assert moved["input_ids"].device.type == "meta"
     assert moved["lengths"].device.type == "cpu"
+    # a dtype is not a device: ids 2049 would become 2048 in float16 (BatchEncoding.to refuses it too)
+    with pytest.raises(TypeError, match=r"got the dtype torch.float16.*must stay integers"):
+        batch.to(torch.float16)
 
 
 def test_reset_stats_zeroes_the_padding_counters():

@@ -508,6 +508,39 @@ def test_wrong_label_kinds():
         multi(input_ids=ids, labels=torch.ones(2, 2))
 
 
+def test_single_label_labels_of_shape_batch_by_one_are_read_as_transformers_does():
+    torch.manual_seed(0)
+    model = RNNClassifier(tiny_config())
+    ids, _mask, lens = make_batch([2, 3, 1])
+    flat = model(input_ids=ids, lengths=lens, labels=torch.tensor([0, 2, 1])).loss
+    column = model(input_ids=ids, lengths=lens, labels=torch.tensor([[0], [2], [1]])).loss
+    assert torch.equal(flat, column) and model.config.problem_type == "single_label_classification"
+
+
+def test_a_field_set_after_construction_is_checked_before_saving(tmp_path):
+    model = RNNClassifier(tiny_config())
+    model.save_pretrained(tmp_path / "good")
+    model.config.pooling = "bogus"  # (forward would fail in torch; the saved folder would not load)
+    for save in (model.save_pretrained, model.config.save_pretrained):
+        with pytest.raises(
+            ValueError, match=r"set after it was built.*`pooling` must be one of .*got 'bogus'"
+        ):
+            save(tmp_path / "bad")
+        assert not (tmp_path / "bad").exists()  # nothing written
+    model.config.pooling = "max"
+    model.save_pretrained(tmp_path / "good")
+    assert RNNClassifier.from_pretrained(tmp_path / "good").config.pooling == "max"
+
+
+def test_a_missing_variant_or_subfolder_is_named(tmp_path):
+    RNNClassifier(tiny_config()).save_pretrained(tmp_path)
+    # (said: "it holds no model.safetensors", which it does)
+    with pytest.raises(OSError, match=r"holds no model\.v2\.safetensors .*variant='v2'"):
+        RNNClassifier.from_pretrained(tmp_path, variant="v2")
+    with pytest.raises(OSError, match=r"has no subfolder 'nope'"):
+        RNNClassifier.from_pretrained(tmp_path, subfolder="nope")
+
+
 def test_save_is_atomic_and_keeps_other_files(tmp_path, monkeypatch):
     from transformers import PreTrainedModel
 

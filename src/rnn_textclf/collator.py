@@ -239,6 +239,11 @@ class PackedBatch(BatchEncoding):
     """
 
     def to(self, device: str | torch.device | int, *, non_blocking: bool = False) -> PackedBatch:  # type: ignore[override]
+        if isinstance(device, torch.dtype):  # (a cast would turn the ids, lengths and labels into floats)
+            raise TypeError(
+                f"PackedBatch.to() moves a batch to a device; got the dtype {device}. The token ids, lengths and "
+                "class labels must stay integers: cast the model instead (model.to(torch.bfloat16))."
+            )
         self.data = {
             key: value.to(device, non_blocking=non_blocking)
             if isinstance(value, torch.Tensor) and key != "lengths"

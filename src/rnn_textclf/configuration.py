@@ -7,6 +7,7 @@ next to the weights for ``trust_remote_code=True`` loading on machines without r
 from __future__ import annotations
 
 import logging
+import os
 import re
 from typing import Any, Literal
 
@@ -266,6 +267,32 @@ class RNNClassifierConfig(PreTrainedConfig):
                 f"The config.json of {str(pretrained_model_name_or_path)!r} is not a valid rnn-textclf config: "
                 f"{err} Fix that field in config.json, or upgrade rnn-textclf if a newer version saved it."
             ) from err
+
+    def validate(self) -> None:
+        """Checks every field as ``__init__`` does, also those set after it (``config.pooling = "max"``).
+
+        transformers calls it before writing config.json (``save_pretrained``), and
+        ``RNNClassifier.save_pretrained`` before writing anything, so that a checkpoint that would not load
+        is never saved.
+
+        Raises:
+            InvalidConfigError: Naming the field, its value and what is allowed.
+        """
+        try:
+            _check_label_fields({"id2label": self.id2label, "label2id": self.label2id})
+            self._validate_fields()
+        except ValueError as err:
+            raise InvalidConfigError(
+                f"This config is not valid (was a field set after it was built?): {err}"
+            ) from None
+
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs: Any
+    ) -> None:
+        """``PreTrainedConfig.save_pretrained``, validated before the folder is made (transformers makes it
+        first)."""
+        self.validate()
+        super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
 
     def _validate_fields(self) -> None:
         _check_int("vocab_size", self.vocab_size, 1)

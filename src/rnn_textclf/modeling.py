@@ -31,9 +31,15 @@ _RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gr
 def _no_safetensors_message(source: Any, kwargs: dict[str, Any]) -> str:
     """Why a checkpoint without safetensors weights is refused, and what to do."""
     name = str(source)
-    pickle_names = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+    subfolder, variant = kwargs.get("subfolder") or "", kwargs.get("variant")
+    infix = f".{variant}" if variant else ""
+    weights = f"model{infix}.safetensors"
+    where = f"{name!r}" + (f" (subfolder {subfolder!r})" if subfolder else "")
+    if os.path.isdir(name) and not os.path.isdir(os.path.join(name, subfolder)):
+        return f"Cannot load weights from {name!r}: it has no subfolder {subfolder!r}."
+    pickle_names = (f"pytorch_model{infix}.bin", f"pytorch_model{infix}.bin.index.json")
     if os.path.isdir(name):
-        pickled = [f for f in pickle_names if os.path.isfile(os.path.join(name, f))]
+        pickled = [f for f in pickle_names if os.path.isfile(os.path.join(name, subfolder, f))]
     else:
         from transformers.utils import has_file
 
@@ -41,21 +47,28 @@ def _no_safetensors_message(source: Any, kwargs: dict[str, Any]) -> str:
             pickled = [
                 f
                 for f in pickle_names
-                if has_file(name, f, revision=kwargs.get("revision"), token=kwargs.get("token"))
+                if has_file(
+                    name,
+                    f"{subfolder}/{f}" if subfolder else f,
+                    revision=kwargs.get("revision"),
+                    token=kwargs.get("token"),
+                )
             ]
         except Exception:  # offline, or the Hub is out of reach: say what we know
             pickled = []
-    found = (
-        f"it holds only a pickle checkpoint ({', '.join(pickled)})"
-        if pickled
-        else "it holds no model.safetensors (nor model.safetensors.index.json)"
-    )
+    if not pickled:
+        hint = f" (variant={variant!r}: is that the variant it was saved with?)" if variant else ""
+        return (
+            f"Cannot load weights from {where}: it holds no {weights} (nor {weights}.index.json){hint}. "
+            "RNNClassifier.save_pretrained and push_to_hub write them."
+        )
     return (
-        f"Cannot load weights from {name!r}: {found}. rnn-textclf loads weights from safetensors only, because "
-        "unpickling a checkpoint can run arbitrary code. If you trust where the checkpoint comes from, convert it "
-        f"once with RNNClassifier.from_pretrained({name!r}, use_safetensors=False).save_pretrained(folder) "
-        "(transformers reads the .bin with torch.load(weights_only=True)) and load or push that folder; "
-        "otherwise ask its author to push model.safetensors (RNNClassifier.push_to_hub does)."
+        f"Cannot load weights from {where}: it holds only a pickle checkpoint ({', '.join(pickled)}). rnn-textclf "
+        "loads weights from safetensors only, because unpickling a checkpoint can run arbitrary code. If you "
+        "trust where the checkpoint comes from, convert it once with RNNClassifier.from_pretrained("
+        f"{name!r}, use_safetensors=False).save_pretrained(folder) (transformers reads the .bin with "
+        "torch.load(weights_only=True)) and load or push that folder; otherwise ask its author to push "
+        "model.safetensors (RNNClassifier.push_to_hub does)."
     )
 
 
@@ -316,6 +329,9 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         target = Path(save_directory)
         if target.exists() and not target.is_dir():
             raise ValueError(f"`save_directory` must be a folder, but {str(target)!r} is a file.")
+        # before anything is written: a field set after the config was built (config.pooling = "bogus")
+        # would save a checkpoint that does not load
+        self.config.validate()
         if type(self)._auto_class is not None:
             # transformers' auto_map names one model class; AutoModel gives this model too (as it does
             # after `import rnn_textclf`), also with trust_remote_code and without the package.
@@ -694,6 +710,8 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                     f"`labels` must be integer class ids for single_label_classification, got dtype {labels.dtype}; "
                     "cast them with labels.long() (or the data set column to int64)."
                 )
+            if labels.dim() == 2 and labels.shape[1] == 1:
+                labels = labels.view(-1)  # (batch, 1) -> (batch,), as transformers' models read them
             if labels.dim() != 1:
                 raise ValueError(
                     f"`labels` must have shape ({batch},) for single_label_classification, got "
@@ -745,7 +763,7 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 lengths when ``lengths`` is not given; without both, every position counts as a token.
             lengths: Number of real tokens per text, shape ``(batch,)``, preferably int64 on the CPU (as
                 ``PackedSequenceCollator`` returns them) so packing needs no device-to-host copy.
-            labels: Class ids ``(batch,)`` (single-label), 0/1 floats ``(batch, num_labels)`` (multi-label)
+            labels: Class ids ``(batch,)`` or ``(batch, 1)`` (single-label), 0/1 floats ``(batch, num_labels)`` (multi-label)
                 or floats (regression). The loss follows ``config.problem_type``, inferred when unset.
             output_hidden_states: Also return ``(embeddings, rnn_outputs)``, each ``(batch, seq_len, dim)``.
             return_dict: Return a ``SequenceClassifierOutput`` (default) or a plain tuple.
