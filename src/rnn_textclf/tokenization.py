@@ -480,10 +480,9 @@ def _subword_pre_tokenizer(model: str, split_unsegmented: bool) -> pre_tokenizer
 def _subword_backend_and_trainer(
     model: str, vocab_size: int, min_freq: int, specials: list[str], unk_token: str
 ) -> tuple[Tokenizer, trainers.Trainer]:
-    # The trainers keep every character of the texts whatever vocab_size says (Chinese has thousands):
-    # limit_alphabet keeps the most frequent ones so that the cap holds. WordPiece adds a "##" form of
-    # each character, so half the room.
-    room = vocab_size - len(specials)
+    # The BPE and WordPiece trainers keep every character of the texts whatever vocab_size says (Chinese
+    # has thousands): `_alphabet_within_cap` then keeps the most frequent ones. (Their own limit_alphabet
+    # breaks ties between equally frequent characters in hash-map order: another vocabulary every run.)
     if model == "bpe":
         backend = Tokenizer(models.BPE(unk_token=unk_token))
         trainer = trainers.BpeTrainer(
@@ -491,7 +490,6 @@ def _subword_backend_and_trainer(
             min_frequency=min_freq,
             special_tokens=specials,
             show_progress=False,
-            limit_alphabet=max(1, room),
         )
     elif model == "wordpiece":
         backend = Tokenizer(models.WordPiece(unk_token=unk_token))
@@ -501,7 +499,6 @@ def _subword_backend_and_trainer(
             min_frequency=min_freq,
             special_tokens=specials,
             show_progress=False,
-            limit_alphabet=max(1, room // 2),
         )
     elif model == "unigram":
         backend = Tokenizer(models.Unigram())
@@ -514,6 +511,39 @@ def _subword_backend_and_trainer(
             vocab_size=vocab_size, min_frequency=min_freq, special_tokens=specials, show_progress=False
         )
     return backend, trainer
+
+
+def _alphabet_within_cap(backend: Tokenizer, sample: list[str], n_fixed: int, vocab_size: int) -> Tokenizer:
+    """The trained BPE or WordPiece ``backend`` cut to ``vocab_size`` tokens when its alphabet did not fit.
+
+    The trainers keep every character they meet; when those (with WordPiece's ``##`` forms) are more than
+    ``vocab_size``, no merge fits and the model is its characters. The most frequent characters in
+    ``sample`` (the first texts, normalized as the backend does) are kept, ties in code point order, each
+    with its ``##`` form (WordPiece); the others become the unknown token. The first ``n_fixed`` tokens
+    (the specials) stay. Same texts, same vocabulary, every run.
+    """
+    spec = json.loads(backend.to_str())
+    model = spec["model"]
+    vocab: dict[str, int] = model["vocab"]
+    if len(vocab) <= vocab_size or model.get("merges"):  # (merges only ever come once the alphabet fits)
+        return backend
+    ordered = sorted(vocab, key=vocab.__getitem__)
+    prefix = model.get("continuing_subword_prefix") or ""
+    characters = [t for t in ordered[n_fixed:] if not (prefix and t.startswith(prefix))]
+    counts = np.zeros(0x110000, dtype=np.int64)  # (code points,)
+    for block in sample:
+        normalized = backend.normalizer.normalize_str(block) if backend.normalizer else block
+        counts += np.bincount(
+            np.frombuffer(normalized.encode("utf-32-le", "surrogatepass"), dtype=np.uint32),
+            minlength=0x110000,
+        )
+    kept = ordered[:n_fixed]
+    for char in sorted(characters, key=lambda c: (-int(counts[ord(c)]) if len(c) == 1 else 0, c)):
+        unit = [char, prefix + char] if prefix and prefix + char in vocab else [char]
+        if len(kept) + len(unit) <= vocab_size:
+            kept += unit
+    model["vocab"] = {token: i for i, token in enumerate(kept)}
+    return Tokenizer.from_str(json.dumps(spec))
 
 
 def _split_at(ids: list[int], sentinel: int, n: int) -> list[list[int]]:
@@ -2077,6 +2107,8 @@ class RNNTokenizer(TokenizersBackend, metaclass=_Constructor):
                 "character of the texts in its vocabulary: pass a larger max_vocab_size, or model='bpe', "
                 "'wordpiece' or 'char', which keep the most frequent characters within the cap"
             ) from None
+        if model in ("bpe", "wordpiece"):
+            backend = _alphabet_within_cap(backend, sample, len(specials), vocab_size)
         if model in SUBWORD_MODELS:
             backend = _frequency_ordered(backend, sample, len(specials))
         if model == "unigram" and backend.token_to_id(unk_token) is None:  # no text at all
