@@ -341,6 +341,38 @@ def test_pretrained_tokenizer_without_a_pad_token_gets_one_that_trains(tmp_path:
         model.config.word_dropout == 0
         and "word_dropout=0.1 is off: the tokenizer has no unknown" in caplog.text
     )
+    # GPT-2's end-of-text token is also its unknown token (the config refused pad == unk: a CLI traceback);
+    # an end-of-text token added to every text would pad its last real token's row to zeros; a
+    # tokenizer.json saved alone holds "<pad>"/"<unk>" that its wrapper does not know (a new pad was added)
+    for name, kwargs in (
+        ("gpt2", {"eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}),
+        ("closing", {"eos_token": "<|endoftext|>"}),
+        ("alone", {}),
+    ):
+        backend = Tokenizer.from_str(byte_level.to_str())
+        if name == "alone":
+            backend.add_special_tokens(["<pad>", "<unk>"])
+        if name == "closing":
+            backend.post_processor = processors.TemplateProcessing(
+                single="$A <|endoftext|>", special_tokens=[("<|endoftext|>", 0)]
+            )
+        PreTrainedTokenizerFast(tokenizer_object=backend, **kwargs).save_pretrained(tmp_path / name)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rnn_textclf"):
+        gpt2, closing, alone = (
+            build_tokenizer(str(tmp_path / n), texts) for n in ("gpt2", "closing", "alone")
+        )
+    assert "its end-of-text token '<|endoftext|>' is its unknown token): added '<pad>'" in caplog.text
+    assert "'<|endoftext|>' is added to every text): added '<pad>'" in caplog.text
+    assert (alone.pad_token, alone.unk_token, len(alone)) == (
+        "<pad>",
+        "<unk>",
+        byte_level.get_vocab_size() + 2,
+    )
+    for tok in (gpt2, closing, alone):
+        assert tok.pad_token_id not in tok("a text")["input_ids"] and tok.pad_token_id != tok.unk_token_id
+        model, _ = get_recipe("default").build_model(tok, label_names=["a", "b"], seed=0)
+        assert model(**tok(texts[:4], padding=True, return_tensors="pt")).logits.shape == (4, 2)
     unk_only.save_pretrained(tmp_path / "saved")
     assert AutoTokenizer.from_pretrained(tmp_path / "saved").pad_token == "<pad>"
     # A left-padding tokenizer pads right for the model (whose pipeline would refuse left-padded batches).

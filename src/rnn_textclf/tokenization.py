@@ -853,6 +853,45 @@ TOKENIZER_CHOICES: tuple[str, ...] = (
 """The names `build_tokenizer` trains; anything else is a pretrained tokenizer (folder or Hub id)."""
 
 
+_PAD_NAMES = ("<pad>", "[PAD]", "<|pad|>")
+
+
+def _choose_pad_token(loaded: Any, name: str) -> None:
+    """Gives a pretrained tokenizer without a pad token one (logged), whose embedding row may stay zero.
+
+    Padding's row never learns (``padding_idx``). In order: a pad-named added token it already holds (a
+    tokenizer.json saved without its tokenizer_config.json); its end-of-text token, as GPT-2 users do, unless
+    that is also its unknown token (GPT-2's ``<|endoftext|>``: unknown words need their row) or it is
+    added to every text (a post-processor's ``</s>``: the last real token would read as zeros); else a new
+    ``<pad>`` token, kept in the saved tokenizer.
+    """
+    added = loaded.get_added_vocab()
+    own = next((t for t in _PAD_NAMES if t in added), None)
+    eos = loaded.eos_token
+    if own is not None:
+        loaded.pad_token = own
+        logger.warning("the tokenizer %r has no pad token set: padding with its own %r", name, own)
+        return
+    if eos is not None and eos != loaded.unk_token and loaded.eos_token_id not in loaded("x")["input_ids"]:
+        loaded.pad_token = eos
+        logger.warning("the tokenizer %r has no pad token: padding with its end-of-text token %r", name, eos)
+        return
+    pad = next(t for t in (*_PAD_NAMES, "<pad_0>") if t not in loaded.get_vocab())
+    loaded.add_special_tokens({"pad_token": pad})
+    why = (
+        f" (its end-of-text token {eos!r} is {'its unknown token' if eos == loaded.unk_token else 'added to every text'})"
+        if eos is not None
+        else ""
+    )
+    logger.warning(
+        "the tokenizer %r has no pad token%s: added %r (id %d) to pad with; the saved tokenizer keeps it",
+        name,
+        why,
+        pad,
+        loaded.pad_token_id,
+    )
+
+
 def build_tokenizer(
     tokenizer: str,
     texts: Sequence[str],
@@ -870,8 +909,8 @@ def build_tokenizer(
     ``"bpe"``, ``"unigram"``, ``"wordpiece"`` and ``"char"`` the models of
     [`RNNTokenizer.train_from_iterator`][rnn_textclf.RNNTokenizer.train_from_iterator]. Anything else is a
     pretrained tokenizer: a folder or Hub id for ``AutoTokenizer.from_pretrained``; it needs a pad token
-    (a tokenizer without one pads with its end-of-text token, else gets a new ``<pad>`` token; logged),
-    and pads on the right (a left-padding one is switched, logged).
+    (a tokenizer without one pads with a ``<pad>`` it holds or its end-of-text token where they may, else
+    gets a new ``<pad>`` token; logged) and pads on the right (a left-padding one is switched, logged).
 
     Args:
         tokenizer: One of ``TOKENIZER_CHOICES`` or a pretrained tokenizer's folder or Hub id.
@@ -924,25 +963,13 @@ def build_tokenizer(
             f"tokenizer {tokenizer!r} is not one of {list(TOKENIZER_CHOICES)} and could not be loaded as a "
             f"pretrained tokenizer (a folder with tokenizer.json, or a Hub id): {str(err).splitlines()[0]}"
         ) from err
+    if loaded.unk_token is None:  # (a tokenizer.json saved without its tokenizer_config.json)
+        own = next((t for t in ("<unk>", "[UNK]", "<|unk|>") if t in loaded.get_added_vocab()), None)
+        if own is not None:
+            loaded.unk_token = own
+            logger.info("the tokenizer %r has no unknown token set: using its own %r", tokenizer, own)
     if loaded.pad_token is None:
-        # Padding's embedding row stays zero and never learns (padding_idx): the end-of-text token can
-        # give its row (as GPT-2 users do), the unknown token cannot (unknown words need theirs).
-        if loaded.eos_token is not None:
-            logger.warning(
-                "the tokenizer %r has no pad token: padding with its end-of-text token %r",
-                tokenizer,
-                loaded.eos_token,
-            )
-            loaded.pad_token = loaded.eos_token
-        else:
-            pad = next(t for t in ("<pad>", "[PAD]", "<|pad|>", "<pad_0>") if t not in loaded.get_vocab())
-            loaded.add_special_tokens({"pad_token": pad})
-            logger.warning(
-                "the tokenizer %r has no pad token: added %r (id %d) to pad with; the saved tokenizer keeps it",
-                tokenizer,
-                pad,
-                loaded.pad_token_id,
-            )
+        _choose_pad_token(loaded, tokenizer)
     if getattr(loaded, "padding_side", "right") != "right":
         # RNNClassifier packs right-padded batches (a left-padded one is a clear error): the tokenizer saved
         # with the model must pad right, or pipeline(model=folder) fails on batches.
