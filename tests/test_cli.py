@@ -192,6 +192,44 @@ def test_predictions_cut_texts_where_training_did(trained, capsys):
     assert (row["label"], row["score"]) == (cut["label"], pytest.approx(cut["score"], abs=1e-5))
 
 
+def test_a_recipe_without_max_length_saves_no_limit(tmp_path, capsys):
+    # train read whole texts, evaluate/predict cut them at the tokenizer's own model_max_length (512 here;
+    # a pretrained tokenizer's could be anything): the same model scored differently on the same file
+    from transformers import pipeline
+
+    from rnn_textclf.data import load_sms_spam
+    from rnn_textclf.recipes import get_recipe
+
+    get_recipe("default").replace(max_length=None, epochs=1).save(tmp_path / "whole.yaml")
+    sms = load_sms_spam(seed=42)
+    long_text = " ".join(["see you at lunch tomorrow"] * 120 + ["free prize call now"] * 60)  # ~840 words
+    for split, n in (("train", 300), ("test", 40)):
+        rows = [(r["label"], r["text"]) for r in sms[split].select(range(n))] + [(1, long_text)] * 3
+        with (tmp_path / f"{split}.csv").open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows([("label", "text"), *rows])
+    model = tmp_path / "m"
+    args = ["--recipe", str(tmp_path / "whole.yaml"), "--embedding-dim", "16", "--hidden-size", "16"]
+    files = ["--train-file", str(tmp_path / "train.csv"), "--test-file", str(tmp_path / "test.csv")]
+    assert main(["train", *files, *args, "--output-dir", str(model), "--quiet"]) == 0
+    capsys.readouterr()
+    assert json.loads((model / "tokenizer_config.json").read_text())["model_max_length"] > 10**9
+    assert (
+        main(["predict", str(model), long_text])
+        == main(["evaluate", str(model), *files[2:], "--json", "-"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    row, first = out.index("\n"), out.index("{", out.index("\n"))
+    predicted, evaluated = json.loads(out[:row]), json.loads(out[first:])
+    whole = pipeline("text-classification", model=str(model))(long_text)[0]  # the whole text, as in training
+    assert (predicted["label"], predicted["score"]) == (
+        whole["label"],
+        pytest.approx(whole["score"], abs=1e-5),
+    )
+    trained = json.loads((model / "metrics.json").read_text())["test"]
+    assert evaluated["accuracy"] == pytest.approx(trained["accuracy"])
+
+
 def test_evaluate_on_held_out_rows(trained, tmp_path):
     # The test split of the default command's seeded split (seed 42): never trained on or validated on.
     # Messages that also occur in the train split (the collection has exact duplicates) are left out.

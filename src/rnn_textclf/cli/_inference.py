@@ -139,11 +139,12 @@ def _load_model_and_tokenizer(name: str) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def _saved_max_length(tokenizer: Any) -> int:
+def _saved_max_length(tokenizer: Any) -> int | None:
     """Where a saved model's texts are cut: its tokenizer's ``model_max_length`` (``rnn-textclf train`` saves
-    the recipe's ``max_length`` there, so predictions cut where training did), else 512."""
+    the recipe's ``max_length`` there, so predictions cut where training did; transformers' huge value for
+    no limit, or none: ``None``, not cut)."""
     limit = getattr(tokenizer, "model_max_length", None)
-    return int(limit) if isinstance(limit, int) and 0 < limit < 10**9 else 512
+    return int(limit) if isinstance(limit, int) and 0 < limit < 10**9 else None
 
 
 def _classify(

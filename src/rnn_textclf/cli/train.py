@@ -178,6 +178,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import torch
     from accelerate import PartialState
     from transformers import TrainerCallback, set_seed
+    from transformers.tokenization_utils_base import VERY_LARGE_INTEGER
 
     from ..callbacks import without_log_dicts
     from ..metrics import classification_metrics, make_compute_metrics
@@ -416,9 +417,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             trainer.model.config.freeze_embeddings = (
                 not trainer.model.get_input_embeddings().weight.requires_grad
             )
-            if recipe.max_length is not None:
-                # predict/evaluate and pipeline(truncation=True) then cut texts where training did
-                tokenizer.model_max_length = recipe.max_length
+            # predict/evaluate and pipeline(truncation=True) then cut texts where training did; a recipe
+            # without max_length read whole texts: no limit (transformers' value for none), not the
+            # tokenizer's own (a pretrained tokenizer's 512, or whatever its authors set)
+            tokenizer.model_max_length = recipe.max_length or VERY_LARGE_INTEGER
             trainer.save_model(str(staging))  # every rank calls it; rank 0 writes
             if state.is_main_process:
                 # The card lists the values the run trained with: the recipe's, after the options.
