@@ -188,7 +188,7 @@ def test_train_and_evaluate_read_a_label_as_the_same_class(tmp_path):
     data = _load_files({"train": str(path)}, None)
     plan = _label_plan(argparse.Namespace(label_column=None), data)
     assert plan["names"] == ["0", "1"]  # as if written 0/1
-    train_ids = _encode_labels(data["train"], plan, "train")
+    train_ids = _encode_labels(data["train"], plan, "the train split")
     label2id = {name: i for i, name in enumerate(plan["names"])}  # what the saved model's config holds
     evaluate_ids = _label_ids(data["train"], "label", label2id, repr(str(path)), "the model's")
     assert train_ids == evaluate_ids.tolist() == [1, 0, 0, 1]

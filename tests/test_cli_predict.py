@@ -229,6 +229,76 @@ def test_evaluate_names_an_unknown_label(trained, tmp_path, capsysbinary):
     )
 
 
+def test_evaluate_scores_a_multi_label_model_as_train_did(trained, tmp_path, capsysbinary):
+    # evaluate read one label column and scored a multi-label model as a softmax classifier (exit 0)
+    def tagged(rows):
+        return [
+            {
+                "text": r["text"],
+                "spam": int(r["label"] == "spam"),
+                "long": int(len(r["text"]) > 80),
+                "digits": int(any(c.isdigit() for c in r["text"])),
+            }
+            for r in rows
+        ]
+
+    rows = sms_rows()
+    for name, part in (("train", rows[:600]), ("test", rows[-200:])):
+        with (tmp_path / f"{name}.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["text", "spam", "long", "digits"])
+            writer.writeheader()
+            writer.writerows(tagged(part))
+    model, test = tmp_path / "tags", str(tmp_path / "test.csv")
+    columns = ["--label-column", "spam", "--label-column", "long", "--label-column", "digits"]
+    code, _, err = run_main(
+        capsysbinary,
+        "train",
+        "--train-file",
+        str(tmp_path / "train.csv"),
+        "--test-file",
+        test,
+        *columns,
+        "--epochs",
+        "2",
+        "--embedding-dim",
+        "16",
+        "--hidden-size",
+        "16",
+        "--output-dir",
+        str(model),
+        "--quiet",
+    )
+    assert code == 0, err[-2000:]
+    code, out, err = run_main(capsysbinary, "evaluate", str(model), "--test-file", test, "--json", "-")
+    assert code == 0, err[-2000:]
+    metrics, trained_on = json.loads(out), json.loads((model / "metrics.json").read_text())["test"]
+    for key in ("exact_match", "micro_f1", "macro_f1"):
+        assert metrics[key] == pytest.approx(trained_on[key], abs=1e-6), key
+    assert metrics["rows"] == 200
+    (tmp_path / "two.csv").write_text("text,spam,long,digits\nhi,0,2,0\n", encoding="utf-8")
+    for args, message in (
+        (
+            ["--test-file", test, "--label-column", "spam"],
+            "the model is multi-label with the labels spam, long, digits",
+        ),
+        (["--test-file", str(tmp_path / "two.csv")], "multi-label columns hold 0 or 1, but"),
+    ):
+        code, _, err = run_main(capsysbinary, "evaluate", str(model), *args)
+        assert code == 2 and message in err, err[-1000:]
+    code, _, err = run_main(
+        capsysbinary,
+        "evaluate",
+        str(trained),
+        "--test-file",
+        test,
+        "--label-column",
+        "a",
+        "--label-column",
+        "b",
+    )
+    assert code == 2 and "--label-column is given 2 times (a, b), but the model is single-label" in err
+
+
 def test_evaluate_reads_labels_as_train_did(trained, tmp_path, capsysbinary):
     import datasets
 

@@ -30,7 +30,12 @@ def _add_data_options(parser: argparse.ArgumentParser, *, train: bool) -> None:
         group.add_argument(
             "--test-file", required=True, help="labelled data (.csv, .tsv, .jsonl/.json, .parquet)"
         )
-        group.add_argument("--label-column", help="label column (default: label)")
+        group.add_argument(
+            "--label-column",
+            action="append",
+            help="label column (default: label); a multi-label model reads a 0/1 column per label, named as "
+            "the labels (the default)",
+        )
     group.add_argument(
         "--text-column",
         action="append",
@@ -298,20 +303,30 @@ def _rows(rows: Sequence[int]) -> str:
     return f"rows {', '.join(map(str, rows[:5]))}{', ...' if len(rows) > 5 else ''}"
 
 
-def _encode_labels(split: Any, plan: dict[str, Any], split_name: str) -> list[Any]:
+def _encode_labels(
+    split: Any, plan: dict[str, Any], where: str, whose: str = "the train split's"
+) -> list[Any]:
+    """Each row's label as the model reads it: a class id, or (multi-label) a list of 0.0/1.0, one per
+    column of ``plan["columns"]``. ``where`` (``"the test split"``, a file) and ``whose`` name the data and
+    the labels in errors."""
     if plan["problem_type"] == "multi_label_classification":
         rows = list(zip(*(split[c] for c in plan["columns"]), strict=True))
         empty = [i for i, row in enumerate(rows) if None in row]
         if empty:
             raise CLIError(
-                f"--label-column {', '.join(plan['columns'])}: empty values in the {split_name} split "
-                f"({_rows(empty)}); fill them with 0 or 1."
+                f"--label-column {', '.join(plan['columns'])}: empty values in {where} ({_rows(empty)}); fill "
+                "them with 0 or 1."
+            )
+        # (a 2 or "yes" would be a loss target or a metric nobody meant)
+        bad = [(i, v) for i, row in enumerate(rows) for v in row if isinstance(v, str) or v not in (0, 1)]
+        if bad:
+            raise CLIError(
+                f"--label-column {', '.join(plan['columns'])}: multi-label columns hold 0 or 1, but {where} has "
+                f"{bad[0][1]!r} in row {bad[0][0]}."
             )
         return [[float(v) for v in row] for row in rows]
     label2id = {name: i for i, name in enumerate(plan["names"])}
-    return _label_ids(
-        split, plan["columns"][0], label2id, f"the {split_name} split", "the train split's"
-    ).tolist()
+    return _label_ids(split, plan["columns"][0], label2id, where, whose).tolist()
 
 
 def _label_name(value: Any) -> str:
@@ -426,7 +441,7 @@ def _sample_train_split(split: Any, plan: dict[str, Any], n: int, seed: int) -> 
     """``split`` cut to ``--max-train-samples n`` rows by ``_train_sample_indices``."""
     if n >= len(split):
         return split
-    rows = _train_sample_indices(_encode_labels(split, plan, "train"), n, seed, plan)
+    rows = _train_sample_indices(_encode_labels(split, plan, "the train split"), n, seed, plan)
     _info(
         f"--max-train-samples {n}: training on a seeded{' stratified' if plan['problem_type'] == 'single_label_classification' else ''} "
         f"sample of {len(rows):,} of the {len(split):,} train rows (--seed {seed})."

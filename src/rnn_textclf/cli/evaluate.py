@@ -13,6 +13,7 @@ from ._common import EXIT_OK, CLIError, _positive_int, _show_defaults
 from ._data import (
     _add_data_options,
     _check_text_features,
+    _encode_labels,
     _joined_texts,
     _label_ids,
     _load_files,
@@ -31,7 +32,7 @@ from ._inference import (
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from ..metrics import classification_metrics
+    from ..metrics import classification_metrics, multilabel_metrics
 
     if args.json not in (None, "-"):  # checked before the work, not after it
         target = Path(args.json)
@@ -43,17 +44,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model, tokenizer = _load_for_inference(args)
     data = _load_files({"test": args.test_file}, args.csv_column_names)["test"]
     text_columns = _text_columns(args, data.column_names)
-    label_column = args.label_column or "label"
-    if label_column not in data.column_names:
-        raise CLIError(
-            f"--label-column {label_column!r} is not in {args.test_file!r}; columns are "
-            f"{', '.join(data.column_names)}."
-        )
     # Checked on the Arrow schema up front, so the per-chunk joins below cannot fail half-way.
     _check_text_features(data, text_columns, "test")
-    label2id = {str(k): v for k, v in model.config.label2id.items()}
-    labels = _label_ids(data, label_column, label2id, repr(args.test_file), "the model's")  # (rows,)
-    pred_ids = np.empty(len(data), dtype=np.int64)  # (rows,)
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    multi = model.config.problem_type == "multi_label_classification"
+    labels = _read_labels(args, data, names, multi)  # (rows,) class ids, or (rows, labels) 0/1
+    scores = np.empty((len(data), len(names) if multi else 1), dtype=np.float32)  # (rows, k)
+    pred_ids = np.empty((len(data), scores.shape[1]), dtype=np.int64)  # (rows, k)
     # The data stays in its memory-mapped Arrow file; only one chunk of texts is in Python at a time.
     done = empty = 0
     max_length = _saved_max_length(tokenizer)  # where train cut the texts
@@ -61,13 +58,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         for columns in data.select_columns(text_columns).iter(batch_size=args.chunk_size):
             texts = _joined_texts(columns, text_columns, "test")
             empty += texts.count("")
-            _, ids = _classify(model, tokenizer, texts, batch_size=args.batch_size, max_length=max_length)
-            pred_ids[done : done + len(texts)] = ids[:, 0]
+            top, ids = _classify(
+                model,
+                tokenizer,
+                texts,
+                batch_size=args.batch_size,
+                max_length=max_length,
+                top_k=scores.shape[1],
+            )
+            scores[done : done + len(texts)], pred_ids[done : done + len(texts)] = top, ids
             done += len(texts)
             bar.update(len(texts))
     _say_empty_texts(empty, "test")
-    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    metrics = classification_metrics(labels, pred_ids, names)
+    if multi:  # every label's sigmoid score, in id order
+        every = np.empty_like(scores)
+        np.put_along_axis(every, pred_ids, scores, axis=1)
+        metrics = multilabel_metrics(labels, every)
+    else:
+        metrics = classification_metrics(labels, pred_ids[:, 0], names)
     metrics["rows"] = len(labels)
     try:
         _report(metrics, names, args.json)
@@ -82,6 +90,12 @@ def _report(metrics: dict[str, Any], names: list[str], json_path: str | None) ->
         return
     if json_path:  # before printing, so that a closed stdout cannot lose it
         Path(json_path).write_text(json.dumps(metrics, indent=2) + "\n")
+    if "exact_match" in metrics:  # multi-label
+        print(
+            f"rows {metrics['rows']}  exact match {metrics['exact_match']:.4f}  micro F1 {metrics['micro_f1']:.4f}  "
+            f"macro F1 {metrics['macro_f1']:.4f}"
+        )
+        return
     print(f"rows {metrics['rows']}  accuracy {metrics['accuracy']:.4f}  macro F1 {metrics['macro_f1']:.4f}")
     print(f"{'class':<14}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
     for name in names:
@@ -89,6 +103,40 @@ def _report(metrics: dict[str, Any], names: list[str], json_path: str | None) ->
         print(
             f"{name:<14}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}{row['support']:>10}"
         )
+
+
+def _read_labels(args: argparse.Namespace, data: Any, names: list[str], multi: bool) -> np.ndarray:
+    """The file's labels as the model's classes: ``(rows,)`` class ids, or for a multi-label model
+    ``(rows, labels)`` 0/1 from one column per label (named as the labels, as ``train`` read them)."""
+    given = args.label_column or []
+    where = repr(args.test_file)
+    if multi:
+        columns = given or names
+        if sorted(columns) != sorted(names):
+            raise CLIError(
+                f"--label-column {', '.join(columns)}: the model is multi-label with the labels {', '.join(names)}; "
+                f"{where} needs a 0/1 column named as each (leave --label-column out to read them all)."
+            )
+        missing = [c for c in names if c not in data.column_names]
+        if missing:
+            raise CLIError(
+                f"the model is multi-label: {where} needs a 0/1 column for each of its labels, and lacks "
+                f"{', '.join(missing)}; columns are {', '.join(data.column_names)}."
+            )
+        plan = {"problem_type": "multi_label_classification", "columns": names}
+        return np.asarray(_encode_labels(data, plan, where, "the model's"), dtype=np.float32)
+    if len(given) > 1:
+        raise CLIError(
+            f"--label-column is given {len(given)} times ({', '.join(given)}), but the model is single-label (one "
+            "class per text): give its label column once."
+        )
+    column = given[0] if given else "label"
+    if column not in data.column_names:
+        raise CLIError(
+            f"--label-column {column!r} is not in {where}; columns are {', '.join(data.column_names)}."
+        )
+    label2id = {str(k): v for k, v in {name: i for i, name in enumerate(names)}.items()}
+    return _label_ids(data, column, label2id, where, "the model's")
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:

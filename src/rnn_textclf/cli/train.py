@@ -220,7 +220,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from ..data import stratified_split
 
         train = data["train"]
-        strat = _encode_labels(train, plan, "train") if not multi else [0] * len(train)
+        strat = _encode_labels(train, plan, "the train split") if not multi else [0] * len(train)
         share = recipe.validation_fraction
         keep, held = stratified_split(strat, (1.0 - share, share), args.seed)
         if len(held) == 0 or len(keep) == 0:
@@ -245,7 +245,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                     raise CLIError(f"--text-column {column!r} is missing from the {name} split.")
             splits[name] = {
                 "text": _joined_texts(split, text_columns, name),
-                "label": _encode_labels(split, plan, name),
+                "label": _encode_labels(split, plan, f"the {name} split"),
             }
     # (said once every split is read: a bad-input error stays the one line on stderr)
     _info("Rows: " + ", ".join(f"{name} {len(split['text']):,}" for name, split in splits.items()) + ".")
