@@ -190,6 +190,11 @@ def test_card_of_subword_and_character_models(tmp_path: Path, kind: str):
     level = {"char": "character", "unigram": "subword (unigram)"}.get(kind, "subword (wordpiece)")
     assert f"A {level}-level recurrent model" in text and "word-level" not in text
     assert "English-like" not in text and "token embeddings" in text
+    # (a character tokenizer's row said "WordLevel": its backend's class, which reads as words)
+    row = {"char": "char (one token per character; a WordLevel model)", "unigram": "Unigram"}.get(
+        kind, "WordPiece"
+    )
+    assert f"| Tokenizer model | {row} |" in text
     assert _teacher_kind({"teacher_architecture": "RNNClassifier", "teacher_parameters": 20274}) == (
         " (RNNClassifier, 20,274 parameters)"
     )

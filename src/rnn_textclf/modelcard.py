@@ -442,7 +442,7 @@ def _tokenizer_section(config: Any, files: tuple[dict[str, Any], dict[str, Any]]
     rows = [
         ("Vocabulary size", f"{total:,}" if total is not None else "unknown"),
         ("Embedding rows (config.vocab_size)", f"{config.vocab_size:,}"),
-        ("Tokenizer model", str(model.get("type") or "unknown")),
+        ("Tokenizer model", _tokenizer_model_row(model, tok_config)),
     ]
     if model.get("unk_token") is not None:
         rows.append(("Unknown-word token", f"`{model['unk_token']}`"))
@@ -734,6 +734,15 @@ def _evaluation_section(metrics: Mapping[str, Any], eval_data: Any) -> list[str]
         lines += [str(eval_data).strip(), ""]
     rows = [(str(k), _number(v)) for k, v in metrics.items()]
     return [*lines, *_table(("Metric", "Value"), rows)]
+
+
+def _tokenizer_model_row(model: Mapping[str, Any], tok_config: Mapping[str, Any]) -> str:
+    """The backend's model type, and for rnn-textclf's character tokenizers that its tokens are characters
+    (a WordLevel model over characters: "WordLevel" alone reads as words)."""
+    kind = str(model.get("type") or "unknown")
+    if tok_config.get("tokenizer_model") == "char":
+        return f"char (one token per character; a {kind} model)"
+    return kind
 
 
 def _token_units(tokenizer_files: tuple[dict[str, Any], dict[str, Any]] | None) -> str:
