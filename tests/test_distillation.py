@@ -578,6 +578,25 @@ def test_cli_train_with_teacher_end_to_end(rnn_teacher, tmp_path):
     assert "| Temperature | 2 |" in card and "| alpha (weight of the teacher's term) | 0.7 |" in card
 
 
+def test_cli_students_read_a_mask_as_one_unit_whatever_their_tokenizer(rnn_teacher, tmp_path):
+    # A character student cut the teacher's "[MASK]" into [ m a s k ]: 6 tokens per masked word, the most
+    # frequent of its vocabulary (28% of all tokens on Chinese reviews), shared with real "mask"s.
+    from rnn_textclf import RNNTokenizer
+    from rnn_textclf.distillation import STUDENT_MASK
+
+    folder, _, _ = rnn_teacher
+    proc = run_cli(
+        "train", "--teacher", str(folder), "--augment", "3", "--tokenizer", "char", "--max-train-samples", "200",
+        "--epochs", "1", "--hidden-size", "8", "--embedding-dim", "8", "--quiet", "--output-dir", "student",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    tok = RNNTokenizer.from_pretrained(tmp_path / "student")
+    vocab = tok.get_vocab()  # in frequency order: the mask's "[" (one per masked word) was well above it
+    assert STUDENT_MASK in vocab and vocab.get("[", len(vocab)) > vocab[STUDENT_MASK]
+    assert tok(f"free {STUDENT_MASK} now")["input_ids"][1:-1] and len(tok(STUDENT_MASK)["input_ids"]) == 1
+
+
 HUB_SCRIPT = """
 import json, sys
 import numpy as np, torch, datasets

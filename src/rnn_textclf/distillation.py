@@ -61,6 +61,11 @@ _DEFAULT_WORD = re.compile(f"[{_NO_SPACE_CHARS}]|[^\\s{_NO_SPACE_CHARS}]+")
 
 
 # ---------------------------------------------------------------------------------------------- teacher
+#: What the CLI's students read in place of the teacher's mask token in augmented copies: one private-use
+#: character, a single unit for every tokenizer (words, characters, subwords) that real text does not use.
+STUDENT_MASK = "\ue000"
+
+
 def _weights_digest(model: torch.nn.Module) -> str:
     """A hash of the model's class, config and every weight: two teachers never share a cache entry."""
     digest = hashlib.blake2b(digest_size=16)

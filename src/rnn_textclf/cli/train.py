@@ -562,7 +562,7 @@ def _distillation_data(
         raise CLIError(
             f"--teacher distils single-label classifiers; this data is {plan['problem_type']}. Drop --teacher."
         )
-    from ..distillation import _load_teacher, add_teacher_logits, build_transfer_set
+    from ..distillation import STUDENT_MASK, _load_teacher, add_teacher_logits, build_transfer_set
 
     # recipe_from_args put the --augment/--distillation-* flags into the recipe's distillation section
     values = recipe.distillation_options()
@@ -571,12 +571,9 @@ def _distillation_data(
         model, teacher_tokenizer, described = _load_teacher(args.teacher, args.teacher_revision)
     except (OSError, ValueError, TypeError) as err:
         raise CLIError(f"--teacher {args.teacher!r}: {str(err).splitlines()[0]}") from None
+    mask_token = getattr(teacher_tokenizer, "mask_token", None) or "[MASK]"
     transfer = build_transfer_set(
-        train["text"],
-        train["label"],
-        n_copies=augment,
-        seed=args.seed,
-        mask_token=getattr(teacher_tokenizer, "mask_token", None) or "[MASK]",
+        train["text"], train["label"], n_copies=augment, seed=args.seed, mask_token=mask_token
     )
     _info(
         f"Distilling from {described}: {len(transfer):,} transfer texts "
@@ -588,6 +585,13 @@ def _distillation_data(
         )
     except ValueError as err:
         raise CLIError(f"--teacher {args.teacher!r}: {err}") from None
+    if augment:
+        # The teacher read its own mask token; the student reads one unit in its place, whatever its
+        # tokenizer: a character or subword student cut "[MASK]" into 3-6 tokens, the most frequent of its
+        # vocabulary, that real text spelling "mask" shared.
+        transfer = transfer.map(
+            lambda batch: {"text": [t.replace(mask_token, STUDENT_MASK) for t in batch["text"]]}, batched=True
+        )
     # A local folder's path says nothing once the model is shared (and may be private): its name, with
     # what the teacher is.
     card = {  # (`described` is the expanded path of a local folder)
