@@ -791,6 +791,7 @@ def _check_distillation_options(alpha: Any, temperature: Any, kind: Any) -> None
 
 __all__ = [
     "DISTILLATION_LOSSES",
+    "STUDENT_MASK",
     "TEACHER_LOGITS_COLUMN",
     "add_teacher_logits",
     "augment_texts",
