@@ -474,11 +474,17 @@ def test_cli_with_a_pretrained_tokenizer_and_its_transformer_embeddings(tmp_path
     _write_split(tmp_path / "train.csv", texts, labels)
     proc = run_cli(
         "train", "--train-file", "train.csv", "--text-column", "review", "--label-column", "label",
-        "--tokenizer", str(folder), "--vectors", str(folder), "--max-steps", "4", "--hidden-size", "8",
-        "--output-dir", "out", cwd=tmp_path,
+        "--tokenizer", str(folder), "--vectors", str(folder), "--freeze-vectors", "--max-steps", "4",
+        "--hidden-size", "8", "--output-dir", "out", cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"coverage: {len(vocab) - 5:,} / {len(vocab) - 5:,} tokens found (100.0%)" in proc.stderr
+    # every row but padding's, the transformer's trained [CLS], [SEP], [UNK] and [MASK] too (they were
+    # left random, for good with --freeze-vectors: [CLS] and [SEP] are in every text)
+    assert f"coverage: {len(vocab) - 1:,} / {len(vocab) - 1:,} tokens found (100.0%)" in proc.stderr
+    embedding = RNNClassifier.from_pretrained(tmp_path / "out").get_input_embeddings().weight.detach().numpy()
+    rows = [vocab[t] for t in ("[UNK]", "[CLS]", "[SEP]", "[MASK]")] + [len(vocab) - 1]
+    np.testing.assert_array_equal(embedding[rows], weights[rows])
+    assert not embedding[vocab["[PAD]"]].any()
     # loaded as saved: no training options are claimed for it
     assert f"Vocab: {len(vocab):,} tokens (pretrained {folder})." in proc.stderr
     assert "min_freq" not in (tmp_path / "out" / "README.md").read_text()

@@ -235,12 +235,16 @@ class WordVectors:
         source: Where the vectors came from (file, package or Hub repo and revision), local paths included.
         name: A short public name: the friendly name or Hub repo id they were loaded by, or a local file's
             or folder's own name (no parent folders): what model cards and ``config.json`` record.
+        trained_specials: Special tokens whose vectors were trained as such (a transformer's ``[CLS]``,
+            ``[SEP]``, ``[UNK]``...): `align` copies them like words. Other special tokens are never looked
+            up (a word-vector file's own ``<unk>`` is not the tokenizer's).
     """
 
     words: list[str]
     vectors: np.ndarray
     source: str = ""
     name: str = ""
+    trained_specials: frozenset[str] = frozenset()
     _index: dict[str, int] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -308,7 +312,8 @@ class WordVectors:
         Each ordinary token gets the vector of the same word (exact match), else of its lowercase form
         (``lowercase_fallback``). The row of ``pad_token_id`` is zero. Special tokens (``special_tokens``
         and the pad token) are never looked up, so a file's own ``<unk>`` or ``</s>`` never leaks into
-        a model's special rows; they are excluded from the coverage total.
+        a model's special rows; they are excluded from the coverage total. Only the vectors' own
+        ``trained_specials`` (a transformer's ``[CLS]``, ``[SEP]``...) are copied like words.
 
         Rows without a vector (missing ordinary tokens and special tokens other than pad) are filled by
         ``unk_init``:
@@ -369,7 +374,7 @@ class WordVectors:
         missing_ids: list[int] = []
         lowercase_matches = 0
         for i, token in enumerate(id_to_token):
-            if i == pad_token_id or token in specials:
+            if i == pad_token_id or (token in specials and token not in self.trained_specials):
                 special_ids.append(i)
                 continue
             row = index.get(token)
@@ -735,13 +740,18 @@ def _load_transformer_dir(root: Path, opts: _ParseOptions) -> WordVectors:
     file, key = found
     with safe_open(str(file), framework="np") as handle:
         matrix = np.asarray(handle.get_tensor(key), dtype=np.float32)  # (vocab, dim)
-    vocab = Tokenizer.from_file(str(root / "tokenizer.json")).get_vocab(with_added_tokens=True)
+    tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
+    vocab = tokenizer.get_vocab(with_added_tokens=True)
+    specials = frozenset(t.content for t in tokenizer.get_added_tokens_decoder().values() if t.special)
     pairs = sorted((i, token) for token, i in vocab.items() if i < matrix.shape[0])
     if opts.keep is not None:
         pairs = [(i, t) for i, t in pairs if t in opts.keep or t.lower() in opts.keep]
     rows = np.fromiter((i for i, _ in pairs), dtype=np.int64, count=len(pairs))
     words = [t for _, t in pairs]
-    return WordVectors(words, matrix[rows], source=f"input embeddings {key} of {file}")
+    # its special tokens' rows were trained with it: a model with its tokenizer starts from them too
+    return WordVectors(
+        words, matrix[rows], source=f"input embeddings {key} of {file}", trained_specials=specials
+    )
 
 
 def _load_npy_dir(root: Path, opts: _ParseOptions, *, source: str) -> WordVectors:
