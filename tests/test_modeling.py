@@ -447,7 +447,7 @@ def test_return_tuple_and_hidden_states():
         (
             {"input_ids": torch.tensor([[PAD, 5]]), "attention_mask": torch.tensor([[0, 1]])},
             ValueError,
-            "padding_side must be 'right'",
+            r"padding_side must be 'right': set tokenizer.padding_side = 'right', and save it again",
         ),
         (
             {"input_ids": torch.tensor([[4, 5]]), "labels": torch.tensor([3])},

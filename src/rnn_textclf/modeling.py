@@ -677,7 +677,8 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 if not torch.equal(attention_mask.to(torch.bool), expected):
                     raise ValueError(
                         "`attention_mask` must mark a prefix of real tokens followed by right padding that agrees "
-                        "with `lengths` (the tokenizer's padding_side must be 'right')."
+                        "with `lengths` (the tokenizer's padding_side must be 'right': set tokenizer.padding_side = 'right', "
+                        "and save it again with tokenizer.save_pretrained(folder) where a pipeline loads it)."
                     )
         return lengths
 
