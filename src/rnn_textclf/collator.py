@@ -273,6 +273,9 @@ class PackedSequenceCollator:
             padded to its longest row, so one very long text costs ``batch_size x its length`` memory; with
             ``None``, a row longer than the tokenizer's ``model_max_length`` (512 for tokenizers built by
             rnn-textclf) logs a warning once. Truncate when tokenizing (``truncation=True``) or set this.
+            This cuts the ids as they are, a closing special token too: with a tokenizer that adds one
+            (BERT's ``[SEP]``, ``</s>``), truncate when tokenizing instead, as ``pipeline(...,
+            truncation=True)`` and ``rnn-textclf predict`` do, so that training and serving see the same.
         pad_to_multiple_of: Round the padded width up to a multiple of this (tensor-core friendly shapes).
         label_column: Name of the label field; by default ``"labels"`` or ``"label"``, whichever is present.
         label_kind: ``"auto"`` makes integer labels int64 (single-label) and float or list labels float32
