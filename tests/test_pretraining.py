@@ -115,6 +115,47 @@ def test_large_vocabularies_get_an_adaptive_softmax_that_learns_and_cannot_cheat
         torch.testing.assert_close(lm(input_ids=ids, lengths=lengths).loss, nll.mean(), atol=1e-5, rtol=0)
 
 
+def test_adaptive_head_is_for_the_most_frequent_tokens_whatever_their_ids(tmp_path):
+    # The head's first 2,048 classes were the first 2,048 ids: a pretrained tokenizer's (BERT's [unused*]
+    # and single characters) are not the frequent ones. With counts, ids are ranked by frequency.
+    big = 4200
+    words = [3000 + k for k in range(10)]  # ids in the rare cluster, frequent in the texts
+    counts = torch.zeros(big)
+    counts[words] = torch.arange(100, 90, -1, dtype=torch.float)
+    lm = RNNLanguageModel(tiny(vocab_size=big), token_counts=counts)
+    assert lm.class_of[words].tolist() == list(range(10)) and sorted(lm.class_of.tolist()) == list(range(big))
+
+    def mapped(make_rows):
+        return lambda gen: [[words[i - FIRST] for i in row] for row in make_rows(gen)]
+
+    assert train_on(lm, mapped(counting_rows), steps=300) < 0.3
+    # still each token's exact negative log-likelihood: the head's log-probability of the token's class
+    lm.eval()
+    ids, lengths = batch_of([[words[0], words[7], words[3]], [words[9], words[1]]])
+    with torch.no_grad():
+        _, outputs, _ = lm.classifier._encode(ids, None, lengths)
+        size = lm.direction_size
+        forward = lm.next_token.log_prob(outputs[:, :-1, :size].reshape(-1, size)).view(2, 2, -1)
+        backward = lm.previous_token.log_prob(outputs[:, 1:, size:].reshape(-1, size)).view(2, 2, -1)
+        c = lm.class_of[ids]
+        nll = -torch.stack(
+            [forward[0, 0, c[0, 1]], forward[0, 1, c[0, 2]], forward[1, 0, c[1, 1]],
+             backward[0, 0, c[0, 0]], backward[0, 1, c[0, 1]], backward[1, 0, c[1, 0]]]
+        )  # fmt: skip
+        torch.testing.assert_close(lm(input_ids=ids, lengths=lengths).loss, nll.mean(), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="`token_counts` has 3 entries but the vocabulary has 4200 ids"):
+        RNNLanguageModel(tiny(vocab_size=big), token_counts=[1, 2, 3])
+    # a recipe's pretrainer counts the ids of the texts it learns from
+    data = load_sms_spam()["train"].select(range(100))
+    tokenizer = RNNTokenizer.train_from_iterator(data["text"], model="char")
+    recipe = get_recipe("default").replace(pretrain_epochs=1, tokenizer="char")
+    model, _ = recipe.build_model(tokenizer, label_names=["ham", "spam"], seed=0)
+    train = recipe.encode(tokenizer, data["text"], data["label"])
+    trainer = recipe.pretrainer(model, tokenizer, tmp_path, train_dataset=train)
+    seen = Counter(i for row in train["input_ids"] for i in row)
+    assert trainer.model.class_of[seen.most_common(1)[0][0]] == 0
+
+
 def test_adaptive_clusters_are_never_narrower_than_four():
     # Each rarer cluster is scored at a quarter of the width before it; small hidden sizes keep fewer clusters.
     widths = {}

@@ -92,13 +92,17 @@ class RNNLanguageModel(nn.Module):
 
     Args:
         classifier: The ``RNNClassifier`` to pretrain (a fresh one, or one with word vectors loaded).
+        token_counts: How often each token id occurs in the texts to learn from, ``(vocab_size,)``: the
+            adaptive softmax then scores the most frequent tokens at full width whatever their ids. Without
+            it the ids are taken as frequency-ordered, which rnn-textclf's tokenizers are and a pretrained
+            tokenizer is not (BERT's first 2,000 ids are ``[unused*]`` and single characters).
 
     Raises:
         TypeError: ``classifier`` is not an ``RNNClassifier``.
         ValueError: ``classifier`` is bidirectional with ``num_layers`` > 1.
     """
 
-    def __init__(self, classifier: RNNClassifier) -> None:
+    def __init__(self, classifier: RNNClassifier, token_counts: Any = None) -> None:
         super().__init__()
         if not isinstance(classifier, RNNClassifier):
             raise TypeError(
@@ -119,6 +123,22 @@ class RNNLanguageModel(nn.Module):
         std = config.initializer_range
         self.next_token = _head(size, config.vocab_size, std)  # forward direction: the token after
         self.previous_token = _head(size, config.vocab_size, std) if config.bidirectional else None
+        # Each token id's class in the heads, most frequent first (ties by id): the adaptive softmax's
+        # full-width head is for the classes below its first cutoff.
+        class_of = None
+        if token_counts is not None:
+            counts = torch.as_tensor(token_counts).reshape(-1)
+            if counts.numel() != config.vocab_size:
+                raise ValueError(
+                    f"`token_counts` has {counts.numel()} entries but the vocabulary has {config.vocab_size} ids."
+                )
+            order = torch.sort(
+                -counts.to(torch.float64), stable=True
+            ).indices  # (vocab,) the id of each class
+            class_of = torch.empty_like(order)
+            class_of[order] = torch.arange(order.numel())
+        self.class_of: torch.Tensor | None
+        self.register_buffer("class_of", class_of, persistent=False)
         self.to(classifier.device)
 
     @property
@@ -161,11 +181,12 @@ class RNNLanguageModel(nn.Module):
         # Position t predicts token t + 1 (forward) and position t + 1 predicts token t (backward): both
         # for t < length - 1. Boolean indexing keeps only those rows before the vocab-sized projection.
         keep = steps[None, :] < (lengths_dev - 1)[:, None]  # (batch, seq - 1)
-        total = _summed_nll(self.next_token, outputs[:, :-1, :size][keep], input_ids[:, 1:][keep])
+        targets = input_ids if self.class_of is None else self.class_of[input_ids]  # (batch, seq)
+        total = _summed_nll(self.next_token, outputs[:, :-1, :size][keep], targets[:, 1:][keep])
         count = keep.sum()
         if self.previous_token is not None:
             total = total + _summed_nll(
-                self.previous_token, outputs[:, 1:, size:][keep], input_ids[:, :-1][keep]
+                self.previous_token, outputs[:, 1:, size:][keep], targets[:, :-1][keep]
             )
             count = count * 2
         loss = total / count.clamp(min=1)

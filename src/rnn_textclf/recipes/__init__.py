@@ -157,6 +157,23 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _token_counts(dataset: Any, vocab_size: int) -> Any:
+    """How often each id occurs in a tokenized map-style data set's ``input_ids`` ``(vocab_size,)`` (one pass
+    over its Arrow column), for the language model's adaptive softmax; None for a stream (not read twice)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    if not hasattr(dataset, "with_format") or "input_ids" not in (
+        getattr(dataset, "column_names", None) or ()
+    ):
+        return None
+    if not hasattr(dataset, "__len__"):  # (an IterableDataset)
+        return None
+    ids = pc.list_flatten(dataset.with_format("arrow")["input_ids"]).to_numpy(zero_copy_only=False)
+    ids = ids[(ids >= 0) & (ids < vocab_size)]
+    return np.bincount(ids, minlength=vocab_size)
+
+
 @dataclass
 class Recipe:
     """A complete, named training recipe.
@@ -815,7 +832,7 @@ class Recipe:
         }
         values.update(overrides)
         return RNNTrainer(
-            model=RNNLanguageModel(model),
+            model=RNNLanguageModel(model, token_counts=_token_counts(train_dataset, model.config.vocab_size)),
             args=RNNTrainingArguments(**values),
             train_dataset=texts_only(train_dataset),
             eval_dataset=None if eval_dataset is None else texts_only(eval_dataset),
