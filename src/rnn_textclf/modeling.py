@@ -677,8 +677,9 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 if not torch.equal(attention_mask.to(torch.bool), expected):
                     raise ValueError(
                         "`attention_mask` must mark a prefix of real tokens followed by right padding that agrees "
-                        "with `lengths` (the tokenizer's padding_side must be 'right': set tokenizer.padding_side = 'right', "
-                        "and save it again with tokenizer.save_pretrained(folder) where a pipeline loads it)."
+                        "with `lengths` (the tokenizer's padding_side must be 'right': set "
+                        "tokenizer.padding_side = 'right', and save it again with tokenizer.save_pretrained(folder) "
+                        "where a pipeline loads it)."
                     )
         return lengths
 
@@ -764,8 +765,8 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 lengths when ``lengths`` is not given; without both, every position counts as a token.
             lengths: Number of real tokens per text, shape ``(batch,)``, preferably int64 on the CPU (as
                 ``PackedSequenceCollator`` returns them) so packing needs no device-to-host copy.
-            labels: Class ids ``(batch,)`` or ``(batch, 1)`` (single-label), 0/1 floats ``(batch, num_labels)`` (multi-label)
-                or floats (regression). The loss follows ``config.problem_type``, inferred when unset.
+            labels: Class ids ``(batch,)`` or ``(batch, 1)`` (single-label), 0/1 floats
+                ``(batch, num_labels)`` (multi-label) or floats (regression). The loss follows ``config.problem_type``, inferred when unset.
             output_hidden_states: Also return ``(embeddings, rnn_outputs)``, each ``(batch, seq_len, dim)``.
             return_dict: Return a ``SequenceClassifierOutput`` (default) or a plain tuple.
             token_type_ids: Accepted and ignored: BERT-style tokenizers (WordPiece, e.g. a pretrained

@@ -135,8 +135,7 @@ def _read_labels(args: argparse.Namespace, data: Any, names: list[str], multi: b
         raise CLIError(
             f"--label-column {column!r} is not in {where}; columns are {', '.join(data.column_names)}."
         )
-    label2id = {str(k): v for k, v in {name: i for i, name in enumerate(names)}.items()}
-    return _label_ids(data, column, label2id, where, "the model's")
+    return _label_ids(data, column, {name: i for i, name in enumerate(names)}, where, "the model's")
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
