@@ -35,8 +35,9 @@ def _head(size: int, vocab_size: int, std: float) -> nn.Module:
     """A next-token head: the full softmax for small vocabularies, else an adaptive softmax.
 
     Both give the exact log-likelihood of every token (the perplexity means the same). The adaptive one
-    scores the 2,048 most frequent ids (rnn-textclf's tokenizers number tokens by frequency) and one
-    entry per rarer cluster at full width, the rarer clusters at 1/4, 1/16 (and 1/64) of it: with a 19,312-word
+    scores the 2,048 most frequent tokens (ranked by `RNNLanguageModel`'s ``token_counts``; without them the
+    ids, as rnn-textclf's tokenizers number tokens by frequency) and one
+    entry per rarer cluster at full width, the rarer clusters at 1/4, 1/16 (and 1/64) of it: with an 18,300-word
     vocabulary and hidden size 64, a language-model step costs 6x less (the full softmax was 94% of it).
     """
     cutoffs = [c for c in ADAPTIVE_SOFTMAX_CUTOFFS if c < vocab_size]
