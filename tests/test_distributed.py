@@ -296,6 +296,35 @@ def test_rnn_trainer_hands_lengths_past_ddp_input_moving(tmp_path):
         assert torch.equal(model(**ddp_inputs).logits, model(**plain).logits)
 
 
+RANK0_TOKENIZER = """
+import json
+from accelerate import PartialState
+from rnn_textclf import RNNTokenizer
+from rnn_textclf.cli.train import _rank0_tokenizer
+state = PartialState(cpu=True)
+# (as if the trainer gave each rank another vocabulary: WordPiece's and Unigram's need not agree)
+texts = ["free prize now", "call me now"] if state.is_main_process else ["see you at lunch", "ok lar"]
+tok = _rank0_tokenizer(RNNTokenizer.train_from_iterator(texts, model="wordpiece"))
+print("VOCAB", json.dumps(sorted(tok.get_vocab().items())), tok("free lunch now")["input_ids"], flush=True)
+"""
+
+
+def test_every_rank_trains_with_rank_0s_tokenizer(tmp_path):
+    # `rnn-textclf train` builds the tokenizer on every rank: two ranks with two WordPiece vocabularies
+    # trained on other ids, or crashed on embeddings of two sizes. Rank 0's now goes to every rank.
+    script = tmp_path / "rank0_tokenizer.py"
+    script.write_text(RANK0_TOKENIZER)
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+        "--master_port", str(free_port()), str(script),
+    ]  # fmt: skip
+    proc = run(command, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("VOCAB")]
+    assert len(lines) == 2 and lines[0] == lines[1], lines
+    assert '"free"' in lines[0] and '"lunch"' not in lines[0]  # rank 0's texts
+
+
 def torchrun_recipe(ag_subset: Path, out: Path, *options: str) -> subprocess.CompletedProcess:
     """`torchrun --nproc_per_node 2 -m rnn_textclf.cli train --recipe bilstm-glove` on the AG News subset."""
     command = [

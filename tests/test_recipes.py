@@ -597,6 +597,43 @@ def test_cli_recipe_killed_after_a_checkpoint_resumes_to_bit_identical_weights(t
     assert [h["epoch"] for h in after["history"] if "eval_accuracy" in h] == [1.0, 2.0, 3.0]
 
 
+def test_cli_resumes_with_the_checkpoints_tokenizer(tmp_path):
+    # A resumed run trained its tokenizer again: WordPiece's trainer need not give the same vocabulary twice
+    # (here: other texts, for certain), and the checkpoint's embedding then did not fit (a traceback) or,
+    # of the same size, read other tokens. The checkpoint's own tokenizer is used now.
+    from rnn_textclf import RNNTokenizer
+    from rnn_textclf.data import load_sms_spam
+
+    sms = load_sms_spam()["train"]
+    for name, rows in (("a.csv", range(300)), ("b.csv", range(300, 700))):
+        with (tmp_path / name).open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows(
+                [("text", "label"), *zip(*sms.select(rows)[:].values(), strict=True)]
+            )
+    options = [
+        "--embedding-dim",
+        "16",
+        "--hidden-size",
+        "16",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--output-dir",
+        "m",
+    ]
+    first = run_cli(
+        "train", "--train-file", "a.csv", *options, "--max-steps", "10", "--keep-checkpoints", cwd=tmp_path
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    saved = RNNTokenizer.from_pretrained(tmp_path / "m.checkpoints" / "checkpoint-10").get_vocab()
+    resumed = run_cli(
+        "train", "--train-file", "b.csv", *options, "--max-steps", "20", "--resume-from-checkpoint", "--overwrite",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert RNNTokenizer.from_pretrained(tmp_path / "m").get_vocab() == saved
+
+
 def test_cli_checkpoints_are_removed_after_success_and_resume_needs_one(tmp_path):
     proc = run_cli(*_sms_args("--output-dir", "m", "--max-steps", "3"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]

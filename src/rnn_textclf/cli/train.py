@@ -266,6 +266,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         # one line: a multi-line message (the places tried for --vectors) joined, not cut at its first line
         message = str(err).strip().replace(":\n- ", ": ").replace("\n- ", "; ").replace("\n", " ")
         raise CLIError(f"{source}: {message}") from None
+    if resume is not None:
+        tokenizer = _checkpoint_tokenizer(resume, tokenizer)
+    elif state.num_processes > 1:
+        tokenizer = _rank0_tokenizer(tokenizer)
     _info(f"Vocab: {len(tokenizer):,} tokens ({_describe_tokenizer(tokenizer, recipe)}).")
     model, coverage = recipe.build_model(
         tokenizer, label_names=names, vectors=vectors, problem_type=plan["problem_type"], seed=args.seed
@@ -731,6 +735,29 @@ def _checkpoint_dir(args: argparse.Namespace, output_dir: Path) -> Path:
     if output_dir.name in ("", "..", "."):  # no name to extend: the folder's own, from its absolute path
         output_dir = output_dir.resolve()
     return output_dir.with_name(f"{output_dir.name}.checkpoints")
+
+
+def _checkpoint_tokenizer(resume: str, built: Any) -> Any:
+    """The tokenizer a checkpoint trained with (saved beside its weights), in place of ``built``, the one
+    trained again from the texts: its embedding rows belong to the checkpoint's ids, and the WordPiece and
+    Unigram trainers need not give the same vocabulary twice."""
+    if not (Path(resume) / "tokenizer.json").is_file():
+        return built
+    saved = type(built).from_pretrained(resume)
+    if saved.get_vocab() != built.get_vocab():
+        _info("Resuming with the checkpoint's tokenizer (the one built again from the texts differs).")
+    return saved
+
+
+def _rank0_tokenizer(tokenizer: Any) -> Any:
+    """Rank 0's tokenizer on every rank (DDP): each rank built its own from the same texts, and the
+    WordPiece and Unigram trainers need not give the same vocabulary twice; with another one a rank
+    would train on other ids (or on an embedding of another size) without a word said."""
+    from accelerate.utils import broadcast_object_list
+
+    shared = [tokenizer]
+    broadcast_object_list(shared, from_process=0)
+    return shared[0]
 
 
 def _resume_target(args: argparse.Namespace, checkpoint_dir: Path) -> str | None:
