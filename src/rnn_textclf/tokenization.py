@@ -2012,8 +2012,8 @@ class RNNTokenizer(TokenizersBackend, metaclass=_Constructor):
             model: ``"word"``, ``"bpe"``, ``"unigram"``, ``"wordpiece"`` or ``"char"`` (see above). For the
                 subword models ``max_vocab_size`` is the trained vocabulary size (default
                 ``DEFAULT_SUBWORD_VOCAB_SIZE``, 8000; at most: when the texts hold more distinct
-                characters than fit, BPE and WordPiece keep the most frequent ones (among equally rare
-                ones, which may vary from run to run) and the others become unknown, and Unigram, which
+                characters than fit, BPE and WordPiece keep the most frequent ones (ties in code point
+                order) and the others become unknown, and Unigram, which
                 needs them all, raises ``ValueError``) and ``min_freq`` the
                 minimum count of a merged pair
                 (``"unigram"`` has none: it needs ``min_freq=1``); for ``"char"`` they cap and filter
