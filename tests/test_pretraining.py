@@ -340,10 +340,26 @@ def test_cli_pretrains_then_trains_and_says_so(tmp_path):
     )
     assert metrics["recipe"]["pretrain_epochs"] == 1
     config = json.loads((tmp_path / "model" / "config.json").read_text())
-    assert config["pretraining"] == pretraining
+    # how long is in metrics.json, not in config.json (two runs of one command write the same config)
+    assert pretraining["seconds"] > 0 and config["pretraining"] == {
+        k: v for k, v in pretraining.items() if k != "seconds"
+    }
     card = (tmp_path / "model" / "README.md").read_text()
     assert "## Pretraining" in card and "Dai & Le 2015" in card
     assert metrics["test"]["accuracy"] > 0.866  # above always answering ham
+    # A resumed run (one epoch more) keeps the record: its checkpoint's weights hold the pretraining.
+    resumed = run_cli(
+        "train", "--pretrain-epochs", "1", "--max-train-samples", "1000", "--epochs", "5", "--output-dir",
+        "model", "--resume-from-checkpoint", "--overwrite", cwd=tmp_path,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "the language-model pretraining is in the checkpoint's weights already" in resumed.stderr
+    again = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert again["pretraining"] == config["pretraining"]
+    assert (
+        json.loads((tmp_path / "model" / "metrics.json").read_text())["pretraining"] == config["pretraining"]
+    )
+    assert "## Pretraining" in (tmp_path / "model" / "README.md").read_text()
 
 
 @pytest.mark.slow

@@ -301,9 +301,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     pretraining = None
     if recipe.pretrain_epochs and resume is None:  # a resumed run's checkpoint holds the pretrained weights
         pretraining = _pretrain(args, recipe, model, tokenizer, pretrain_on, checkpoint_dir)
-        model.config.pretraining = pretraining  # config.json and the model card say how it was trained
+        # config.json and the model card say how it was trained (not how long: metrics.json does, and two
+        # runs of one command then write the same config.json)
+        model.config.pretraining = {k: v for k, v in pretraining.items() if k != "seconds"}
     elif recipe.pretrain_epochs:
         _info("Resuming: the language-model pretraining is in the checkpoint's weights already.")
+        # and its record in the checkpoint's config.json: config.json, metrics.json and the card keep it
+        saved = json.loads((Path(resume) / "config.json").read_text(encoding="utf-8"))
+        pretraining = saved.get("pretraining")
+        if pretraining:
+            model.config.pretraining = pretraining
 
     metric_keys = [
         "loss",
