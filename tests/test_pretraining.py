@@ -81,6 +81,25 @@ def test_learns_structure_and_cannot_see_the_token_it_predicts(rnn_type, bidirec
     assert random > 0.9 * chance, (random, chance)
 
 
+def assert_exact_likelihood(lm: RNNLanguageModel, rows: list[list[int]]) -> None:
+    """The loss of two rows (3 and 2 tokens) is the mean negative log-probability, under the heads, of each
+    predicted token's class (its id, or ``lm.class_of[id]``): both directions, normalized distributions."""
+    lm.eval()
+    ids, lengths = batch_of(rows)
+    c = ids if lm.class_of is None else lm.class_of[ids]  # (2, 3) each token's class
+    with torch.no_grad():
+        _, outputs, _ = lm.classifier._encode(ids, None, lengths)
+        size = lm.direction_size
+        forward = lm.next_token.log_prob(outputs[:, :-1, :size].reshape(-1, size)).view(2, 2, -1)
+        backward = lm.previous_token.log_prob(outputs[:, 1:, size:].reshape(-1, size)).view(2, 2, -1)
+        assert torch.allclose(forward.exp().sum(-1), torch.ones(2, 2), atol=1e-5)
+        nll = -torch.stack(
+            [forward[0, 0, c[0, 1]], forward[0, 1, c[0, 2]], forward[1, 0, c[1, 1]],
+             backward[0, 0, c[0, 0]], backward[0, 1, c[0, 1]], backward[1, 0, c[1, 0]]]
+        )  # fmt: skip
+        torch.testing.assert_close(lm(input_ids=ids, lengths=lengths).loss, nll.mean(), atol=1e-5, rtol=0)
+
+
 def test_large_vocabularies_get_an_adaptive_softmax_that_learns_and_cannot_cheat():
     # Above FULL_SOFTMAX_MAX_VOCAB tokens the heads are adaptive softmaxes (exact likelihood, clusters of
     # rarer ids scored at lower width). The 10 "words" here sit in the frequent head and in a rare cluster.
@@ -100,19 +119,7 @@ def test_large_vocabularies_get_an_adaptive_softmax_that_learns_and_cannot_cheat
     random = train_on(RNNLanguageModel(tiny(vocab_size=big)), mapped(random_rows))
     assert random > 0.9 * math.log(10), random
     # the loss is each predicted token's exact negative log-likelihood: the head's normalized log-probabilities
-    lm.eval()
-    ids, lengths = batch_of([[words[0], words[7], words[3]], [words[9], words[1]]])
-    with torch.no_grad():
-        _, outputs, _ = lm.classifier._encode(ids, None, lengths)
-        size = lm.direction_size
-        forward = lm.next_token.log_prob(outputs[:, :-1, :size].reshape(-1, size)).view(2, 2, -1)
-        backward = lm.previous_token.log_prob(outputs[:, 1:, size:].reshape(-1, size)).view(2, 2, -1)
-        assert torch.allclose(forward.exp().sum(-1), torch.ones(2, 2), atol=1e-5)
-        nll = -torch.stack(
-            [forward[0, 0, ids[0, 1]], forward[0, 1, ids[0, 2]], forward[1, 0, ids[1, 1]],
-             backward[0, 0, ids[0, 0]], backward[0, 1, ids[0, 1]], backward[1, 0, ids[1, 0]]]
-        )  # fmt: skip
-        torch.testing.assert_close(lm(input_ids=ids, lengths=lengths).loss, nll.mean(), atol=1e-5, rtol=0)
+    assert_exact_likelihood(lm, [[words[0], words[7], words[3]], [words[9], words[1]]])
 
 
 def test_adaptive_head_is_for_the_most_frequent_tokens_whatever_their_ids(tmp_path):
@@ -130,19 +137,7 @@ def test_adaptive_head_is_for_the_most_frequent_tokens_whatever_their_ids(tmp_pa
 
     assert train_on(lm, mapped(counting_rows), steps=300) < 0.3
     # still each token's exact negative log-likelihood: the head's log-probability of the token's class
-    lm.eval()
-    ids, lengths = batch_of([[words[0], words[7], words[3]], [words[9], words[1]]])
-    with torch.no_grad():
-        _, outputs, _ = lm.classifier._encode(ids, None, lengths)
-        size = lm.direction_size
-        forward = lm.next_token.log_prob(outputs[:, :-1, :size].reshape(-1, size)).view(2, 2, -1)
-        backward = lm.previous_token.log_prob(outputs[:, 1:, size:].reshape(-1, size)).view(2, 2, -1)
-        c = lm.class_of[ids]
-        nll = -torch.stack(
-            [forward[0, 0, c[0, 1]], forward[0, 1, c[0, 2]], forward[1, 0, c[1, 1]],
-             backward[0, 0, c[0, 0]], backward[0, 1, c[0, 1]], backward[1, 0, c[1, 0]]]
-        )  # fmt: skip
-        torch.testing.assert_close(lm(input_ids=ids, lengths=lengths).loss, nll.mean(), atol=1e-5, rtol=0)
+    assert_exact_likelihood(lm, [[words[0], words[7], words[3]], [words[9], words[1]]])
     with pytest.raises(ValueError, match="`token_counts` has 3 entries but the vocabulary has 4200 ids"):
         RNNLanguageModel(tiny(vocab_size=big), token_counts=[1, 2, 3])
     # a recipe's pretrainer counts the ids of the texts it learns from
