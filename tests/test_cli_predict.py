@@ -229,6 +229,7 @@ def test_evaluate_names_an_unknown_label(trained, tmp_path, capsysbinary):
     )
 
 
+@pytest.mark.slow
 def test_evaluate_scores_a_multi_label_model_as_train_did(trained, tmp_path, capsysbinary):
     # evaluate read one label column and scored a multi-label model as a softmax classifier (exit 0)
     def tagged(rows):

@@ -578,6 +578,7 @@ def test_cli_train_with_teacher_end_to_end(rnn_teacher, tmp_path):
     assert "| Temperature | 2 |" in card and "| alpha (weight of the teacher's term) | 0.7 |" in card
 
 
+@pytest.mark.slow
 def test_cli_students_read_a_mask_as_one_unit_whatever_their_tokenizer(rnn_teacher, tmp_path):
     # A character student cut the teacher's "[MASK]" into [ m a s k ]: 6 tokens per masked word, the most
     # frequent of its vocabulary (28% of all tokens on Chinese reviews), shared with real "mask"s.

@@ -597,6 +597,7 @@ def test_cli_recipe_killed_after_a_checkpoint_resumes_to_bit_identical_weights(t
     assert [h["epoch"] for h in after["history"] if "eval_accuracy" in h] == [1.0, 2.0, 3.0]
 
 
+@pytest.mark.slow
 def test_cli_resumes_with_the_checkpoints_tokenizer(tmp_path):
     # A resumed run trained its tokenizer again: WordPiece's trainer need not give the same vocabulary twice
     # (here: other texts, for certain), and the checkpoint's embedding then did not fit (a traceback) or,
