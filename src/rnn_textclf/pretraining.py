@@ -35,10 +35,10 @@ def _head(size: int, vocab_size: int, std: float) -> nn.Module:
     """A next-token head: the full softmax for small vocabularies, else an adaptive softmax.
 
     Both give the exact log-likelihood of every token (the perplexity means the same). The adaptive one
-    scores the 2,048 most frequent tokens (ranked by `RNNLanguageModel`'s ``token_counts``; without them the
-    ids, as rnn-textclf's tokenizers number tokens by frequency) and one
-    entry per rarer cluster at full width, the rarer clusters at 1/4, 1/16 (and 1/64) of it: with an 18,300-word
-    vocabulary and hidden size 64, a language-model step costs 6x less (the full softmax was 94% of it).
+    scores the 2,048 most frequent tokens (ranked by `RNNLanguageModel`'s ``token_counts``; without them,
+    the first ids: rnn-textclf's tokenizers number tokens by frequency) and one entry per rarer cluster at
+    full width, the rarer clusters at 1/4, 1/16 (and 1/64) of it: with an 18,300-word vocabulary and
+    hidden size 64, a language-model step costs 6x less (the full softmax was 94% of it).
     """
     cutoffs = [c for c in ADAPTIVE_SOFTMAX_CUTOFFS if c < vocab_size]
     # Each rarer cluster is scored at a quarter of the width before it: none narrower than 4 (a hidden
@@ -133,9 +133,7 @@ class RNNLanguageModel(nn.Module):
                 raise ValueError(
                     f"`token_counts` has {counts.numel()} entries but the vocabulary has {config.vocab_size} ids."
                 )
-            order = torch.sort(
-                -counts.to(torch.float64), stable=True
-            ).indices  # (vocab,) the id of each class
+            order = torch.sort(-counts.to(torch.float64), stable=True).indices  # (vocab,) each class's id
             class_of = torch.empty_like(order)
             class_of[order] = torch.arange(order.numel())
         self.class_of: torch.Tensor | None
