@@ -199,6 +199,31 @@ def test_train_and_evaluate_read_a_label_as_the_same_class(tmp_path):
         _label_ids(data["train"], "label", {"0": 0, "2": 1}, "'x'", "the model's")
 
 
+def test_label_reader_names_lists_class_names_and_repeated_columns(tmp_path):
+    import datasets
+
+    # lists (multi-label data in one column) were a pyarrow traceback ("no kernel matching"); a ClassLabel's
+    # unknown class was shown as its id; a repeated --label-column made two outputs of one name
+    lists = datasets.Dataset.from_dict({"text": ["a", "b"], "label": [[0, 1], [1, 0]]})
+    with pytest.raises(
+        CLIError, match=r"--label-column 'label' in 'x' holds list<item: int64> values, not one class"
+    ):
+        _label_ids(lists, "label", {"0": 0, "1": 1}, "'x'", "the model's")
+    named = datasets.Dataset.from_dict(
+        {"text": ["a", "b"], "label": [0, 1]},
+        features=datasets.Features(
+            {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}
+        ),
+    )
+    with pytest.raises(
+        CLIError, match=r"label 'neg' in row 0 of 'x' is not one of the model's labels \(nor are \['pos'\]\)"
+    ):
+        _label_ids(named, "label", {"0": 0, "1": 1}, "'x'", "the model's")
+    data = {"train": datasets.Dataset.from_dict({"text": ["a", "b"], "a": [0, 1]})}
+    with pytest.raises(CLIError, match=r"--label-column 'a' is given more than once"):
+        _label_plan(argparse.Namespace(label_column=["a", "a"]), data)
+
+
 def test_help_says_the_sample_is_seeded(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])

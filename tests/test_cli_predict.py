@@ -300,6 +300,23 @@ def test_evaluate_scores_a_multi_label_model_as_train_did(trained, tmp_path, cap
     assert code == 2 and "--label-column is given 2 times (a, b), but the model is single-label" in err
 
 
+def test_evaluate_refuses_a_regression_model(tmp_path, capsysbinary):
+    # ("label 0.1 ... is not one of the model's labels (LABEL_0)")
+    from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer
+
+    tok = RNNTokenizer.train_from_iterator(["good film", "bad film"])
+    config = RNNClassifierConfig(
+        vocab_size=len(tok), pad_token_id=tok.pad_token_id, num_labels=1, problem_type="regression"
+    )
+    RNNClassifier(config).save_pretrained(tmp_path / "reg")
+    tok.save_pretrained(tmp_path / "reg")
+    (tmp_path / "scores.csv").write_text("text,label\ngood film,0.9\nbad film,0.1\n", encoding="utf-8")
+    code, _, err = run_main(
+        capsysbinary, "evaluate", str(tmp_path / "reg"), "--test-file", str(tmp_path / "scores.csv")
+    )
+    assert code == 2 and "is a regression model (one number per text); `rnn-textclf evaluate` scores" in err
+
+
 def test_evaluate_reads_labels_as_train_did(trained, tmp_path, capsysbinary):
     import datasets
 

@@ -138,8 +138,12 @@ def test_adaptive_head_is_for_the_most_frequent_tokens_whatever_their_ids(tmp_pa
     assert train_on(lm, mapped(counting_rows), steps=300) < 0.3
     # still each token's exact negative log-likelihood: the head's log-probability of the token's class
     assert_exact_likelihood(lm, [[words[0], words[7], words[3]], [words[9], words[1]]])
-    with pytest.raises(ValueError, match="`token_counts` has 3 entries but the vocabulary has 4200 ids"):
+    with pytest.raises(ValueError, match=r"`token_counts` must be 4200 finite counts .*got shape \(3,\)"):
         RNNLanguageModel(tiny(vocab_size=big), token_counts=[1, 2, 3])
+    with pytest.raises(ValueError, match=r"got shape \(2, 2100\)"):
+        RNNLanguageModel(tiny(vocab_size=big), token_counts=torch.ones(2, 2100))
+    with pytest.raises(TypeError, match=r"a count per token id, in id order .*got a Counter"):
+        RNNLanguageModel(tiny(vocab_size=big), token_counts=Counter({5: 2}))
     # a recipe's pretrainer counts the ids of the texts it learns from
     data = load_sms_spam()["train"].select(range(100))
     tokenizer = RNNTokenizer.train_from_iterator(data["text"], model="char")

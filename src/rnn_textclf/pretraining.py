@@ -13,6 +13,7 @@ wrapper here trains with the one engine, ``RNNTrainer``, like everything else:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,12 +129,18 @@ class RNNLanguageModel(nn.Module):
         # full-width head is for the classes below its first cutoff.
         class_of = None
         if token_counts is not None:
-            counts = torch.as_tensor(token_counts).reshape(-1)
-            if counts.numel() != config.vocab_size:
-                raise ValueError(
-                    f"`token_counts` has {counts.numel()} entries but the vocabulary has {config.vocab_size} ids."
+            if isinstance(token_counts, Mapping):
+                raise TypeError(
+                    "`token_counts` must be a count per token id, in id order ((vocab_size,): e.g. "
+                    f"numpy.bincount(ids, minlength={config.vocab_size})), got a {type(token_counts).__name__}."
                 )
-            order = torch.sort(-counts.to(torch.float64), stable=True).indices  # (vocab,) each class's id
+            counts = torch.as_tensor(token_counts, dtype=torch.float64)
+            if counts.shape != (config.vocab_size,) or not bool(torch.isfinite(counts).all()):
+                raise ValueError(
+                    f"`token_counts` must be {config.vocab_size} finite counts (one per token id), got shape "
+                    f"{tuple(counts.shape)}."
+                )
+            order = torch.sort(-counts, stable=True).indices  # (vocab,) each class's id
             class_of = torch.empty_like(order)
             class_of[order] = torch.arange(order.numel())
         self.class_of: torch.Tensor | None

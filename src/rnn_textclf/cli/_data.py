@@ -243,10 +243,21 @@ def _say_empty_texts(empty: int, split_name: str) -> None:
         )
 
 
+def _refuse_repeated_columns(columns: Sequence[str]) -> None:
+    """A label column given twice would be two outputs of one name (a multi-label model of one label)."""
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise CLIError(
+            f"--label-column {repeated[0]!r} is given more than once; give each label column once (several "
+            "different ones make a multi-label model)."
+        )
+
+
 def _label_plan(args: argparse.Namespace, data: Any) -> dict[str, Any]:
     """Decides single- vs multi-label and the label names from the training split."""
     train = data["train"]
     label_columns = args.label_column or ["label"]
+    _refuse_repeated_columns(label_columns)
     missing = [c for c in label_columns if c not in train.column_names]
     if missing:
         raise CLIError(
@@ -346,9 +357,16 @@ def _label_ids(data: Any, column: str, label2id: dict[str, int], where: str, who
     and ``whose`` (``"the model's"``) name the data and the labels in errors.
     """
     import numpy as np
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     values = data.with_format("arrow")[column]
+    if pa.types.is_nested(values.type):  # (lists: the usual layout of multi-label data)
+        raise CLIError(
+            f"--label-column {column!r} in {where} holds {values.type} values, not one class per row; "
+            "for multi-label data give one 0/1 column per label (repeat --label-column) and a model trained "
+            "on them."
+        )
     if values.null_count:
         empty = np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))
         raise CLIError(
@@ -360,7 +378,7 @@ def _label_ids(data: Any, column: str, label2id: dict[str, int], where: str, who
     positions = pc.index_in(values, value_set=distinct).to_numpy(zero_copy_only=False)  # (rows,)
     ids = np.empty(len(distinct), dtype=np.int64)  # (distinct,)
     unlabelled: list[int] = []
-    unknown: list[int] = []
+    unknown: dict[int, str] = {}  # distinct value -> its class name
     for j, value in enumerate(distinct.to_pylist()):
         if class_names is None:
             key = _label_name(value)
@@ -370,7 +388,7 @@ def _label_ids(data: Any, column: str, label2id: dict[str, int], where: str, who
             unlabelled.append(j)
             continue
         if key not in label2id:
-            unknown.append(j)
+            unknown[j] = key
             continue
         ids[j] = label2id[key]
     names = ", ".join(label2id)
@@ -383,12 +401,14 @@ def _label_ids(data: Any, column: str, label2id: dict[str, int], where: str, who
             f"({names}). Give labelled data, or use `rnn-textclf predict` for unlabelled texts."
         )
     if unknown:
-        row = int(np.flatnonzero(np.isin(positions, unknown))[0])
-        value = distinct[int(positions[row])].as_py()
-        others = [distinct[j].as_py() for j in unknown]
+        row = int(np.flatnonzero(np.isin(positions, list(unknown)))[0])
+        first = int(positions[row])
+        # a ClassLabel's id is shown as its name (the model's labels are names)
+        shown = {j: unknown[j] if class_names is not None else distinct[j].as_py() for j in unknown}
+        others = [v for j, v in shown.items() if j != first]
         raise CLIError(
-            f"label {value!r} in row {row} of {where} is not one of {whose} labels"
-            f"{f' (nor are {others[1:6]})' if len(others) > 1 else ''}; {whose} labels are {names}."
+            f"label {shown[first]!r} in row {row} of {where} is not one of {whose} labels"
+            f"{f' (nor are {others[:5]})' if others else ''}; {whose} labels are {names}."
         )
     return ids[positions]
 

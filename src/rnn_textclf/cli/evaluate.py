@@ -17,6 +17,7 @@ from ._data import (
     _joined_texts,
     _label_ids,
     _load_files,
+    _refuse_repeated_columns,
     _say_empty_texts,
     _text_columns,
 )
@@ -46,6 +47,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     text_columns = _text_columns(args, data.column_names)
     # Checked on the Arrow schema up front, so the per-chunk joins below cannot fail half-way.
     _check_text_features(data, text_columns, "test")
+    if model.config.problem_type == "regression" or model.config.num_labels < 2:
+        raise CLIError(
+            f"{args.model!r} is a regression model (one number per text); `rnn-textclf evaluate` scores "
+            "classifiers. Score it in Python (trainer.evaluate with compute_metrics reports mse)."
+        )
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     multi = model.config.problem_type == "multi_label_classification"
     labels = _read_labels(args, data, names, multi)  # (rows,) class ids, or (rows, labels) 0/1
@@ -110,6 +116,7 @@ def _read_labels(args: argparse.Namespace, data: Any, names: list[str], multi: b
     ``(rows, labels)`` 0/1 from one column per label (named as the labels, as ``train`` read them)."""
     given = args.label_column or []
     where = repr(args.test_file)
+    _refuse_repeated_columns(given)
     if multi:
         columns = given or names
         if sorted(columns) != sorted(names):

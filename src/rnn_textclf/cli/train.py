@@ -752,7 +752,11 @@ def _checkpoint_tokenizer(resume: str, built: Any) -> Any:
         return built
     saved = type(built).from_pretrained(resume)
     if saved.get_vocab() != built.get_vocab():
-        _info("Resuming with the checkpoint's tokenizer (the one built again from the texts differs).")
+        _info(
+            f"Resuming with the checkpoint's tokenizer ({len(saved):,} tokens): the one built from these texts "
+            f"and options differs ({len(built):,} tokens). Pass the interrupted run's options: recipe.yaml and "
+            "metrics.json record the options given now."
+        )
     return saved
 
 
