@@ -378,7 +378,7 @@ def _label_ids(data: Any, column: str, label2id: dict[str, int], where: str, who
     positions = pc.index_in(values, value_set=distinct).to_numpy(zero_copy_only=False)  # (rows,)
     ids = np.empty(len(distinct), dtype=np.int64)  # (distinct,)
     unlabelled: list[int] = []
-    unknown: dict[int, str] = {}  # distinct value -> its class name
+    unknown: dict[int, str] = {}  # index among the distinct values -> its class name
     for j, value in enumerate(distinct.to_pylist()):
         if class_names is None:
             key = _label_name(value)
