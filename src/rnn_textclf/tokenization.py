@@ -533,10 +533,8 @@ def _alphabet_within_cap(backend: Tokenizer, sample: list[str], n_fixed: int, vo
     counts = np.zeros(0x110000, dtype=np.int64)  # (code points,)
     for block in sample:
         normalized = backend.normalizer.normalize_str(block) if backend.normalizer else block
-        counts += np.bincount(
-            np.frombuffer(normalized.encode("utf-32-le", "surrogatepass"), dtype=np.uint32),
-            minlength=0x110000,
-        )
+        found = np.bincount(np.frombuffer(normalized.encode("utf-32-le", "surrogatepass"), dtype=np.uint32))
+        counts[: found.size] += found  # (up to the block's largest code point: no 9 MB array a block)
     kept = ordered[:n_fixed]
     for char in sorted(characters, key=lambda c: (-int(counts[ord(c)]) if len(c) == 1 else 0, c)):
         unit = [char, prefix + char] if prefix and prefix + char in vocab else [char]
@@ -1863,27 +1861,29 @@ class _Constructor(type):
     """
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("tokenizer_object") is None and kwargs.get("gguf_file") is None:
-            file = kwargs.get("tokenizer_file")
-            if file is not None and not os.path.isfile(file):
+        file = kwargs.get("tokenizer_file")
+        if kwargs.get("tokenizer_object") is not None or kwargs.get("gguf_file") is not None:
+            pass  # a backend to wrap
+        elif file is not None:
+            if not os.path.isfile(file):
                 raise _NoBackendError(
                     f"{cls.__name__}(tokenizer_file={file!r}): no such file. Pass the path of a tokenizer.json, "
                     f"or load a saved tokenizer's folder with {cls.__name__}.from_pretrained(folder)."
                 )
-            if file is None and (kwargs.get("vocab") is not None or kwargs.get("merges") is not None):
-                raise _NoBackendError(
-                    f"{cls.__name__}(vocab=...) would build a byte-pair model without basic_english's rules "
-                    f"(no ids at all for 'Hello, world!'). For a vocabulary use {cls.__name__}.from_vocab(vocab) "
-                    "(tokens in id order, or a token -> id mapping)."
-                )
-            if file is None:
-                given = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
-                raise _NoBackendError(
-                    f"{cls.__name__}({', '.join(given)}) has no tokenizer to wrap. Build one with "
-                    f"{cls.__name__}.train_from_iterator(texts) or .train_from_dataset(dataset, "
-                    f"text_column=...), wrap a vocabulary with {cls.__name__}.from_vocab(tokens), or load a "
-                    f"saved one with {cls.__name__}.from_pretrained(folder_or_repo)."
-                )
+        elif kwargs.get("vocab") is not None or kwargs.get("merges") is not None:
+            raise _NoBackendError(
+                f"{cls.__name__}(vocab=...) would build a byte-pair model without basic_english's rules "
+                f"(no ids at all for 'Hello, world!'). For a vocabulary use {cls.__name__}.from_vocab(vocab) "
+                "(tokens in id order, or a token -> id mapping)."
+            )
+        else:
+            given = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+            raise _NoBackendError(
+                f"{cls.__name__}({', '.join(given)}) has no tokenizer to wrap. Build one with "
+                f"{cls.__name__}.train_from_iterator(texts) or .train_from_dataset(dataset, "
+                f"text_column=...), wrap a vocabulary with {cls.__name__}.from_vocab(tokens), or load a "
+                f"saved one with {cls.__name__}.from_pretrained(folder_or_repo)."
+            )
         return super().__call__(*args, **kwargs)
 
 
