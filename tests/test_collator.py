@@ -59,6 +59,28 @@ def test_pad_id_and_vocab_come_from_the_tokenizer():
         collator([{"input_ids": [6, 20]}])
 
 
+def test_vocab_bound_follows_tokens_added_after_the_collator_was_built():
+    # transformers' flow: collator built, then tok.add_tokens(...) and model.resize_token_embeddings(len(tok))
+    from rnn_textclf import RNNTokenizer
+
+    tok = RNNTokenizer.train_from_iterator(["free prize now", "see you soon", "call me now"])
+    collator = PackedSequenceCollator(tok)
+    size = len(tok)
+    tok.add_tokens(["covid19"])
+    ids = tok("covid19 free prize")["input_ids"]
+    assert ids[0] == size  # the new token's id: one past the vocab the collator was built with
+    batch = collator([{"input_ids": ids}, {"input_ids": tok("see")["input_ids"]}])
+    assert batch["input_ids"][0].tolist() == ids and collator.vocab_size == size + 1
+    with pytest.raises(
+        ValueError, match=rf"Token id {size + 1} is outside the tokenizer's vocab \[0, {size + 1}\)"
+    ):
+        collator([{"input_ids": [size + 1]}])
+    # a bound given as vocab_size= stays (the model's embedding size), and the error says where it came from
+    fixed = PackedSequenceCollator(tok, vocab_size=size)
+    with pytest.raises(ValueError, match=rf"outside the vocab \[0, {size}\) given as vocab_size={size}"):
+        fixed([{"input_ids": ids}])
+
+
 def test_truncation_and_pad_to_multiple_of():
     collator = PackedSequenceCollator(pad_token_id=PAD, max_length=3, pad_to_multiple_of=4)
     batch = collator(rows([5, 2]))

@@ -136,3 +136,33 @@ def test_keyword_overrides_at_load_are_validated(tmp_path, override, field):
     with pytest.raises(ValueError, match=rf"keyword override {key}=.* given with this config"):
         RNNClassifierConfig.from_dict(RNNClassifierConfig(vocab_size=10).to_dict(), **override)
     assert RNNClassifier.from_pretrained(tmp_path, classifier_dropout=0.3).config.classifier_dropout == 0.3
+
+
+def test_one_label_on_a_single_label_checkpoint_is_refused_and_the_regression_route_works(tmp_path):
+    # A trained classifier saves problem_type="single_label_classification": num_labels=1 on it used to be
+    # accepted (cross-entropy over one class: loss 0, no gradient) and saved a folder that did not load.
+    import torch
+    from transformers import AutoConfig
+
+    from rnn_textclf import RNNClassifier
+
+    config = RNNClassifierConfig(
+        vocab_size=10, embedding_dim=4, hidden_size=4, id2label={0: "ham", 1: "spam"}
+    )
+    model = RNNClassifier(config)
+    model.config.problem_type = "single_label_classification"  # as the first labelled batch sets it
+    model.save_pretrained(tmp_path / "clf")
+    for load in (AutoConfig.from_pretrained, RNNClassifier.from_pretrained):
+        with pytest.raises(ValueError, match=r"keyword override num_labels=1 .*regression"):
+            load(tmp_path / "clf", num_labels=1, ignore_mismatched_sizes=True)
+    model.config.num_labels = 1
+    with pytest.raises(ValueError, match=r"`num_labels=1` does not fit"):
+        model.save_pretrained(tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+    # the route the message gives: a regression head on the classifier's encoder
+    config = RNNClassifierConfig.from_pretrained(tmp_path / "clf")
+    config.problem_type = "regression"
+    config.num_labels = 1
+    reg = RNNClassifier.from_pretrained(tmp_path / "clf", config=config, ignore_mismatched_sizes=True)
+    out = reg(input_ids=torch.tensor([[3, 4]]), lengths=torch.tensor([2]), labels=torch.tensor([0.5]))
+    assert out.logits.shape == (1, 1) and out.loss > 0

@@ -175,6 +175,26 @@ def test_set_input_embeddings_is_the_embedding_the_forward_pass_reads():
         torch.testing.assert_close(model(input_ids=ids, lengths=lens).logits, before)
 
 
+def test_a_larger_embedding_set_by_hand_takes_its_ids_and_saves_a_loadable_model(tmp_path):
+    # the id check read config.vocab_size (refusing ids the new table has), and the save did not load back
+    torch.manual_seed(0)
+    model = RNNClassifier(tiny_config()).eval()
+    model.set_input_embeddings(torch.nn.Embedding(VOCAB + 30, 6, padding_idx=PAD))
+    assert model.config.vocab_size == VOCAB + 30
+    ids, _, lens = make_batch([3, 2])
+    ids[0, 0] = VOCAB + 20
+    with torch.no_grad():
+        logits = model(input_ids=ids, lengths=lens).logits
+        with pytest.raises(
+            ValueError, match=rf"token id {VOCAB + 30}, outside the embedding's range \[0, {VOCAB + 30}\)"
+        ):
+            model(input_ids=torch.full_like(ids, VOCAB + 30), lengths=lens)
+    model.save_pretrained(tmp_path)
+    loaded = RNNClassifier.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(input_ids=ids, lengths=lens).logits, logits)
+
+
 def test_resize_below_the_pad_or_unk_row_is_refused():
     # transformers would drop the row and save a config that does not load back
     model = RNNClassifier(tiny_config(pad_token_id=15, unk_token_id=12))

@@ -388,6 +388,37 @@ def test_fast_paths_equal_the_standard_path(options: dict) -> None:
         assert results["rust"] == results["standard"], (text, options)
 
 
+def test_every_path_follows_added_special_tokens_a_replaced_normalizer_and_a_full_sentinel_vocab() -> None:
+    # from a differential fuzz audit: each gave the python path other ids than the standard one (or raised)
+    def same_on_every_path(tok, texts):
+        results = {}
+        for path in CALL_PATHS:
+            tok.call_path = path
+            results[path] = tok(texts)["input_ids"]
+        assert results["python"] == results["rust"] == results["standard"], results
+        return results["standard"]
+
+    tok = RNNTokenizer.train_from_iterator(["hello world", "good day"])
+    tok("hello")  # the fast path is built before the change
+    tok.add_special_tokens({"additional_special_tokens": ["<x>"]})
+    # special tokens written in text are split (split_special_tokens=True): "<x>" is an unknown word
+    hello, world = tok.convert_tokens_to_ids(["hello", "world"])
+    assert same_on_every_path(tok, ["hello <x>", "<x>"]) == [[hello, 1], [1]]
+
+    tok = RNNTokenizer.train_from_iterator(["Hello world", "good day"] * 3)
+    tok.call_path = "python"
+    assert tok("Hello WORLD")["input_ids"] == [hello, world]
+    tok.backend_tokenizer.normalizer = normalizers.Sequence([])  # lowercasing (and the rest) dropped
+    assert same_on_every_path(tok, ["Hello WORLD", "hello world"]) == [[1, 1], [hello, world]]
+
+    sentinels = [chr(c) for c in range(0xFDD1, 0xFDF0)]  # every noncharacter the fast paths cut at
+    for model in ("word", "char"):
+        tok = RNNTokenizer.train_from_iterator(["abc " + " ".join(sentinels)], model=model)
+        assert all(tok.convert_tokens_to_ids(c) != tok.unk_token_id for c in sentinels)
+        ids = same_on_every_path(tok, ["abc", "abc " + sentinels[0]])
+        assert ids[1][-1] == tok.convert_tokens_to_ids(sentinels[0])
+
+
 def test_truncation_side_left_and_single_text() -> None:
     tok = RNNTokenizer.train_from_iterator(TIES)
     tok.truncation_side = "left"

@@ -311,6 +311,9 @@ class PackedSequenceCollator:
         vocab_size: int | None = None,
         num_labels: int | None = None,
     ) -> None:
+        # A bound read from the tokenizer follows it: tokens added later (then resize_token_embeddings) are
+        # valid ids, as with DataCollatorWithPadding, which reads the tokenizer at every batch.
+        self._vocab_from_tokenizer = tokenizer is not None and vocab_size is None
         if tokenizer is not None:
             pad_token_id = tokenizer.pad_token_id if pad_token_id is None else pad_token_id
             vocab_size = len(tokenizer) if vocab_size is None else vocab_size
@@ -370,6 +373,21 @@ class PackedSequenceCollator:
         total = self.real_tokens + self.padded_tokens
         return self.padded_tokens / total if total else 0.0
 
+    def _check_ids(self, flat: np.ndarray) -> None:
+        """ValueError if a token id is outside ``[0, vocab_size)``."""
+        if flat.min() >= 0 and flat.max() < self.vocab_size:
+            return
+        bad = int(flat.max()) if flat.max() >= self.vocab_size else int(flat.min())
+        if self._vocab_from_tokenizer:
+            raise ValueError(
+                f"Token id {bad} is outside the tokenizer's vocab [0, {self.vocab_size}); were these rows tokenized "
+                "with a different tokenizer?"
+            )
+        raise ValueError(
+            f"Token id {bad} is outside the vocab [0, {self.vocab_size}) given as vocab_size={self.vocab_size}; "
+            "were these rows tokenized with a tokenizer of more tokens than the model's embedding has?"
+        )
+
     # ------------------------------------------------------------------ collate
     def __call__(self, features: Sequence[Mapping[str, Any]]) -> PackedBatch:
         if isinstance(features, Mapping):
@@ -417,11 +435,9 @@ class PackedSequenceCollator:
             width = math.ceil(width / self.pad_to_multiple_of) * self.pad_to_multiple_of
         mask = np.arange(width)[None, :] < lengths[:, None]  # (batch, width)
         if flat.size and self.vocab_size is not None and (flat.min() < 0 or flat.max() >= self.vocab_size):
-            bad = int(flat.max()) if flat.max() >= self.vocab_size else int(flat.min())
-            raise ValueError(
-                f"Token id {bad} is outside the tokenizer's vocab [0, {self.vocab_size}); were these rows tokenized "
-                "with a different tokenizer?"
-            )
+            if self._vocab_from_tokenizer and flat.max() >= self.vocab_size:
+                self.vocab_size = len(self.tokenizer)  # tokens added since (re-checked below)
+            self._check_ids(flat)
         input_ids = np.full((len(lengths), width), self.pad_token_id, dtype=np.int64)
         # Row-major boolean assignment fills each row's prefix in order: one scatter for the whole batch.
         input_ids[mask] = flat

@@ -242,10 +242,12 @@ class RNNClassifierConfig(PreTrainedConfig):
         except ValueError as err:  # (InvalidConfigError included)
             if "is not a valid rnn-textclf config" in str(err) or "keyword override" in str(err):
                 raise
-            field = re.match(r"`(\w+)", str(err))
-            if field and field.group(1) in kwargs:
+            # the first field the message names that was given as a keyword override (transformers' own
+            # messages name several: `problem_type="single_label_classification"` requires `num_labels > 1`)
+            field = next((f for f in re.findall(r"`(\w+)", str(err)) if f in kwargs), None)
+            if field is not None:
                 raise InvalidConfigError(
-                    f"The keyword override {field.group(1)}={kwargs[field.group(1)]!r} given with "
+                    f"The keyword override {field}={kwargs[field]!r} given with "
                     f"{where[0].lower()}{where[1:]} is not valid: {err}"
                 ) from None
             raise InvalidConfigError(
@@ -357,6 +359,17 @@ class RNNClassifierConfig(PreTrainedConfig):
             )
         if self.problem_type is not None:
             _check_choice("problem_type", self.problem_type, PROBLEM_TYPES)
+        if self.problem_type == "single_label_classification" and self.num_labels == 1:
+            # transformers' rule, checked there in __init__ only: here also for keyword overrides
+            # (from_pretrained(path, num_labels=1)) and fields set later, before they are saved
+            raise ValueError(
+                '`num_labels=1` does not fit `problem_type="single_label_classification"`, which needs '
+                "num_labels > 1. Use num_labels=2 for binary classification; for a single-output regression "
+                'head set problem_type="regression" as well (to load a classifier with one: config = '
+                'RNNClassifierConfig.from_pretrained(path); config.problem_type = "regression"; '
+                "config.num_labels = 1; RNNClassifier.from_pretrained(path, config=config, "
+                "ignore_mismatched_sizes=True))."
+            )
 
     @property
     def num_directions(self) -> int:

@@ -457,6 +457,11 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
 
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.embeddings = value
+        # config.vocab_size follows the new table, so that a save loads back (transformers' own models
+        # leave the config behind here; resize_token_embeddings updates it after this call anyway)
+        rows = getattr(value, "num_embeddings", None)
+        if isinstance(rows, int) and rows > 0:
+            self.config.vocab_size = rows
 
     def load_pretrained_embeddings(
         self,
@@ -593,18 +598,12 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         on_cpu = input_ids.device.type == "cpu"
         # Value checks read the tensor, which is a device-to-host sync on an accelerator; there the
         # collator has already checked the ids on the CPU before the copy, so they run on CPU only.
-        if (
-            on_cpu
-            and input_ids.numel()
-            and (int(input_ids.min()) < 0 or int(input_ids.max()) >= self.config.vocab_size)
-        ):
-            bad = (
-                int(input_ids.max())
-                if int(input_ids.max()) >= self.config.vocab_size
-                else int(input_ids.min())
-            )
+        # the embedding's own size: set_input_embeddings() may have replaced it without touching the config
+        rows = self.get_input_embeddings().num_embeddings
+        if on_cpu and input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= rows):
+            bad = int(input_ids.max()) if int(input_ids.max()) >= rows else int(input_ids.min())
             raise ValueError(
-                f"`input_ids` holds token id {bad}, outside the embedding's range [0, {self.config.vocab_size}) "
+                f"`input_ids` holds token id {bad}, outside the embedding's range [0, {rows}) "
                 f"(config.vocab_size={self.config.vocab_size}); was the model built for this tokenizer's vocab?"
             )
         return self._check_mask_and_lengths(input_ids, attention_mask, lengths, "input_ids")

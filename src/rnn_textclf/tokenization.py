@@ -1101,6 +1101,12 @@ CallPath = Literal["auto", "python", "rust", "standard"]
 """How ``__call__`` encodes plain texts; all give identical ids (see `RNNTokenizer.call_path`)."""
 
 
+def _has_free_sentinel(backend: Tokenizer) -> bool:
+    """Whether a sentinel is left that is not a token (the fast paths cut joined texts apart at one; a
+    vocabulary holding them all takes the standard call path)."""
+    return any(backend.token_to_id(w) is None for w in _SENTINELS)
+
+
 def _rust_threads() -> int:
     """Threads the `tokenizers` Rust code may use in this process."""
     environ = os.environ
@@ -1182,7 +1188,9 @@ class _FastPath:
     ) -> None:
         self.signature = signature
         self.python = python
-        vocab = backend.get_vocab(with_added_tokens=True)
+        # The model's vocabulary only: special tokens added later are split (split_special_tokens=True), so
+        # the backend looks their text up in the model too, where it is unknown.
+        vocab = backend.get_vocab(with_added_tokens=False)
         self.marked_vocab = bool(python.python_form) and any(_MARK in token for token in vocab)
         # Python-form word -> id (unknown words: unk_id), for the Python call path; in id order (the most
         # frequent words first), packed in memory (`_fresh_copies`).
@@ -1902,7 +1910,10 @@ class RNNTokenizer(TokenizersBackend, metaclass=_Constructor):
 
     Texts are encoded without special tokens around them (no BOS/EOS); unknown words map to the unknown
     token. Special tokens written in a text are ordinary words (``split_special_tokens=True``), as in
-    torchtext: ``"<pad>"`` alone maps to the padding id, ``"x<pad>y"`` is one (unknown) word.
+    torchtext: ``"<pad>"`` alone maps to the padding id, ``"x<pad>y"`` is one (unknown) word. So a marker
+    added with ``add_special_tokens`` (e.g. ``"[URL]"``) is not matched in text (its embedding row would
+    never be used); add it with ``add_tokens(["[URL]"])`` instead, which is matched as in any Hugging Face
+    tokenizer (then ``model.resize_token_embeddings(len(tokenizer))``).
 
     Long texts: tokenizers built by rnn-textclf have ``model_max_length=512``
     (``DEFAULT_MODEL_MAX_LENGTH``, saved in tokenizer_config.json; set ``tokenizer.model_max_length`` to
@@ -2573,15 +2584,22 @@ class RNNTokenizer(TokenizersBackend, metaclass=_Constructor):
         """What the fast path depends on and users change through the API, cheap enough for every call.
 
         The word model's normalizer and pre-tokenizer (the basic_english rules, ~17 us to serialize: as
-        much as a short call) are compared when this changes, so replacing them in place on
+        much as a short call) are compared in full only when this changes: their kinds (and a normalizer
+        Sequence's length) are part of it, but a replacement of the same kind and length on
         ``backend_tokenizer`` after the first call is not seen (save and reload, or ``copy.deepcopy``);
         the subword and character models' are part of their signature (`_backend_fast_path`).
         """
         backend = self._tokenizer
         added = backend.get_added_tokens_decoder()
         post = backend.post_processor
+        normalizer = backend.normalizer
         return (
             id(backend),
+            # (~0.3 us) a normalizer or pre-tokenizer replaced by another kind, or by a Sequence of other
+            # length (e.g. lowercasing dropped), is seen at once
+            type(normalizer),
+            len(normalizer) if isinstance(normalizer, normalizers.Sequence) else 0,
+            type(backend.pre_tokenizer),
             backend.get_vocab_size(with_added_tokens=False),
             tuple(sorted((i, t.content, t.special) for i, t in added.items())),
             None if post is None else post.num_special_tokens_to_add(False),
@@ -2610,6 +2628,8 @@ class RNNTokenizer(TokenizersBackend, metaclass=_Constructor):
             return None
         post = backend.post_processor
         if post is not None and post.num_special_tokens_to_add(False) != 0:
+            return None
+        if not _has_free_sentinel(backend):
             return None
         pipeline = _pipeline(normalization)
         if (
@@ -2642,8 +2662,10 @@ class RNNTokenizer(TokenizersBackend, metaclass=_Constructor):
         added = backend.get_added_tokens_decoder().values()
         post = backend.post_processor
         fast = None
-        if not any(not token.special for token in added) and (
-            post is None or post.num_special_tokens_to_add(False) == 0
+        if (
+            not any(not token.special for token in added)
+            and (post is None or post.num_special_tokens_to_add(False) == 0)
+            and _has_free_sentinel(backend)
         ):
             with _gc_paused():  # tens of thousands of small lists (the tables' ids): no collector passes
                 fast = _BackendFastPath(signature, backend, self.init_kwargs["tokenizer_model"])
