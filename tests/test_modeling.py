@@ -427,6 +427,51 @@ def test_loss_follows_problem_type():
     )
 
 
+def test_regression_labels_need_one_target_per_output():
+    # (batch,) targets for 3 outputs were broadcast across the columns (a wrong loss when batch == 3)
+    ids, mask, _lens = make_batch([3, 5, 2])
+    reg = RNNClassifier(tiny_config(num_labels=3, problem_type="regression")).eval()
+    with pytest.raises(
+        ValueError, match=r"`labels` must have shape \(3, 3\) for regression with num_labels=3"
+    ):
+        reg(input_ids=ids, attention_mask=mask, labels=torch.tensor([0.5, -1.0, 2.0]))
+    y = torch.randn(3, 3)
+    out = reg(input_ids=ids, attention_mask=mask, labels=y)
+    torch.testing.assert_close(out.loss, torch.nn.functional.mse_loss(out.logits, y))
+    one = RNNClassifier(tiny_config(num_labels=1, problem_type="regression")).eval()
+    y = torch.tensor([0.5, -1.0, 2.0])
+    for labels in (y, y[:, None]):  # (batch,) and (batch, 1)
+        out = one(input_ids=ids, attention_mask=mask, labels=labels)
+        torch.testing.assert_close(out.loss, torch.nn.functional.mse_loss(out.logits.squeeze(-1), y))
+
+
+def test_small_integer_ids_give_the_int64_logits():
+    model = RNNClassifier(tiny_config()).eval()
+    ids, _, lens = make_batch([4, 2])
+    with torch.no_grad():
+        expected = model(input_ids=ids, lengths=lens).logits
+        for dtype in (torch.int32, torch.int16, torch.int8, torch.uint8):
+            torch.testing.assert_close(model(input_ids=ids.to(dtype), lengths=lens).logits, expected)
+
+
+def test_an_empty_text_has_zero_outputs_and_its_padding_never_reaches_the_gradients():
+    torch.manual_seed(0)
+    model = RNNClassifier(tiny_config("lstm", True, "mean")).eval()
+    ids, _, _ = make_batch([2, 2])
+    out = model(input_ids=ids, lengths=torch.tensor([0, 2]), output_hidden_states=True)
+    assert (out.hidden_states[1][0] == 0).all() and (out.hidden_states[1][1] != 0).any()
+    out = model(input_ids=torch.zeros((2, 0), dtype=torch.long), output_hidden_states=True)
+    assert [tuple(h.shape) for h in out.hidden_states] == [(2, 0, 6), (2, 0, 10)]  # the batch's own width
+    # NaN in an empty text's vectors: the RNN's weight gradients stayed NaN-free only for non-empty rows
+    model.train()
+    embeds = torch.randn(2, 3, 6)
+    embeds[1] = float("nan")
+    out = model(inputs_embeds=embeds, lengths=torch.tensor([3, 0]), labels=torch.tensor([0, 1]))
+    out.loss.backward()
+    assert torch.isfinite(out.loss)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
 def test_return_tuple_and_hidden_states():
     model = RNNClassifier(tiny_config("lstm", True, "max")).eval()
     ids, mask, _ = make_batch([4, 2])

@@ -734,10 +734,13 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 )
             labels = labels.to(logits.dtype)
         else:  # regression
-            if labels.shape not in ((batch,), (batch, self.num_labels)):
+            # (batch,) only for one output: with several, torch would broadcast it across the columns
+            allowed = ((batch,), (batch, 1)) if self.num_labels == 1 else ((batch, self.num_labels),)
+            if labels.shape not in allowed:
+                shapes = " or ".join(str(shape) for shape in allowed)
                 raise ValueError(
-                    f"`labels` must have shape ({batch},) or ({batch}, {self.num_labels}) for regression, got "
-                    f"{tuple(labels.shape)}."
+                    f"`labels` must have shape {shapes} for regression with num_labels={self.num_labels} "
+                    f"(one target per output), got {tuple(labels.shape)}."
                 )
             labels = labels.to(logits.dtype)
         if inferred:
@@ -786,6 +789,9 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
         lengths = self._check_inputs(input_ids, attention_mask, lengths, inputs_embeds)
+        if input_ids is not None and input_ids.dtype not in (torch.int64, torch.int32):
+            input_ids = input_ids.long()  # (nn.Embedding takes int64/int32 indices only)
+        width = (input_ids if input_ids is not None else inputs_embeds).shape[1]
         embedded, outputs, h_n = self._encode(input_ids, inputs_embeds, lengths)
         batch, seq_len = outputs.shape[:2]
         device = outputs.device
@@ -809,7 +815,8 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
             else:
                 loss = nn.functional.binary_cross_entropy_with_logits(logits, labels)
 
-        hidden_states = (embedded, outputs) if output_hidden_states else None
+        # (a batch of width 0 was encoded with one pad column: given back at its own width)
+        hidden_states = (embedded[:, :width], outputs[:, :width]) if output_hidden_states else None
         if not return_dict:
             result = tuple(x for x in (logits, hidden_states) if x is not None)
             return ((loss, *result)) if loss is not None else result
@@ -821,8 +828,9 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         """Embedding (or ``inputs_embeds``), dropout and the packed RNN over checked inputs.
 
         Returns ``(embedded, outputs, h_n)``: ``(batch, seq, emb)``, ``(batch, seq, dirs * out)`` with
-        zeros at padding, rows in input order, and the final states ``(layers * dirs, batch, out)``. A
-        batch of width 0 comes back with width 1 (one pad column; callers mask it by ``lengths``).
+        zeros at padding (all of an empty text's row), rows in input order, and the final states
+        ``(layers * dirs, batch, out)``. A batch of width 0 comes back with width 1 (one pad column;
+        callers mask it by ``lengths``).
         """
         if inputs_embeds is None:
             if input_ids.shape[1] == 0:
@@ -837,6 +845,15 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         embedded = self.embedding_dropout(inputs_embeds)  # (batch, seq, emb)
         batch, seq_len = embedded.shape[:2]
         device = embedded.device
+        empty = lengths == 0  # (batch,) on the CPU
+        any_empty = bool(empty.any())
+        if any_empty:
+            # the step an empty text is packed with reads zeros, not its padding (NaN or inf there would
+            # reach every RNN weight's gradient)
+            empty_dev = empty.to(device, non_blocking=True)
+            rnn_inputs = embedded.masked_fill(empty_dev[:, None, None], 0.0)
+        else:
+            rnn_inputs = embedded
         # Zero-length texts are packed as one step and their pooled vector is zeroed afterwards. Rows are
         # sorted by length here, on the CPU, and both permutations go to the device by non_blocking copies:
         # pack_padded_sequence(enforce_sorted=False) would copy with a blocking host-to-device copy, and
@@ -846,7 +863,7 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         restore[order] = torch.arange(batch)
         order_dev = order.to(device, non_blocking=True)
         restore_dev = restore.to(device, non_blocking=True)
-        packed = pack_padded_sequence(embedded.index_select(0, order_dev), sorted_lengths, batch_first=True)
+        packed = pack_padded_sequence(rnn_inputs.index_select(0, order_dev), sorted_lengths, batch_first=True)
         packed = PackedSequence(packed.data, packed.batch_sizes, order_dev, restore_dev)
         packed_out, state = self.rnn(packed)
         h_n = state[0] if isinstance(state, tuple) else state  # (layers * dirs, batch, out) in input order
@@ -855,6 +872,8 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
             PackedSequence(packed_out.data, packed_out.batch_sizes), batch_first=True, total_length=seq_len
         )  # (batch, seq, dirs*out), rows by decreasing length
         outputs = outputs.index_select(0, restore_dev)  # rows in input order
+        if any_empty:
+            outputs = outputs.masked_fill(empty_dev[:, None, None], 0.0)  # an empty text has no outputs
         return embedded, outputs, h_n
 
     def _drop_words(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
