@@ -112,7 +112,11 @@ def test_label_kinds():
     ("features", "error", "match"),
     [
         ([{"text": "no ids"}], ValueError, "Each row needs `input_ids`"),
-        ([{"input_ids": [9], "label": 1}, {"input_ids": [9]}], ValueError, "all labelled or all unlabelled"),
+        (
+            [{"input_ids": [9], "label": 1}, {"input_ids": [9]}],
+            ValueError,
+            r"1 of the batch's 2 rows \(batch positions \[1\]\) have no 'label'.*all labelled or all unlabelled",
+        ),
         ([{"input_ids": [9], "label": "sports"}], TypeError, "class_encode_column"),
         ([{"input_ids": [9], "label": 1.5}, {"input_ids": [9], "label": 2}], None, None),
         ([], ValueError, "empty list"),

@@ -195,6 +195,16 @@ def test_cache_is_reused_for_the_same_teacher_only(sms, tmp_path):
     assert third.cache_files != first.cache_files
     assert not np.allclose(np.array(third["teacher_logits"]), np.array(first["teacher_logits"]))
 
+    # the same teacher cutting long texts from the other end gives other logits: not read from the cache
+    bert_tok.truncation_side = "left"
+    add_teacher_logits(rows, (bert, bert_tok), batch_size=16, max_length=8)  # (long texts: cut)
+    assert len(calls) == 16
+    add_teacher_logits(rows, (bert, bert_tok), batch_size=16, max_length=8)
+    assert len(calls) == 16
+    bert_tok.truncation_side = "right"
+    add_teacher_logits(rows, (bert, bert_tok), batch_size=16, max_length=8)
+    assert len(calls) == 24
+
 
 # ---------------------------------------------------------------------------------------------- bad input
 def test_label_mismatch_shows_both_label_lists(sms):
@@ -454,7 +464,9 @@ def test_collator_requires_teacher_logits_on_every_row():
         [{"input_ids": [1, 2], "teacher_logits": [0.5, -1.0]}, {"input_ids": [3], "teacher_logits": [2, 1]}]
     )
     assert batch["teacher_logits"].tolist() == [[0.5, -1.0], [2.0, 1.0]]
-    with pytest.raises(ValueError, match=r"Rows \[1\] have no 'teacher_logits'"):
+    with pytest.raises(
+        ValueError, match=r"1 of the batch's \d+ rows \(batch positions \[1\]\) have no 'teacher_logits'"
+    ):
         collator(
             [{"input_ids": [1], "teacher_logits": [0.5, 1.0]}, {"input_ids": [3], "teacher_logits": None}]
         )

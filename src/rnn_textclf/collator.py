@@ -258,6 +258,14 @@ class PackedBatch(BatchEncoding):
         return self
 
 
+def _batch_rows(positions: list[int], size: int) -> str:
+    """``"2 of the batch's 6 rows (batch positions [3, 4])"``: positions in the batch as the sampler drew
+    it (shuffled), not data-set row numbers, which a collator never sees."""
+    more = ", ..." if len(positions) > 5 else ""
+    shown = ", ".join(map(str, positions[:5]))
+    return f"{len(positions)} of the batch's {size} rows (batch positions [{shown}{more}])"
+
+
 class PackedSequenceCollator:
     """Pads tokenized rows into a batch for [`RNNClassifier`][rnn_textclf.RNNClassifier].
 
@@ -470,8 +478,8 @@ class PackedSequenceCollator:
         missing = [i for i, v in enumerate(values) if v is None]
         if missing:
             raise ValueError(
-                f"Rows {missing[:5]} have no {TEACHER_LOGITS_COLUMN!r} while others do: run add_teacher_logits on "
-                "the whole data set (every row of a batch needs the teacher's logits)."
+                f"{_batch_rows(missing, len(features))} have no {TEACHER_LOGITS_COLUMN!r} while others do: run "
+                "add_teacher_logits on the whole data set (every row of a batch needs the teacher's logits)."
             )
         if isinstance(values[0], torch.Tensor):
             return torch.stack([v.to(torch.float32) for v in values])
@@ -522,7 +530,8 @@ class PackedSequenceCollator:
                     f"`label_column={self.label_column!r}` is not in the rows; they have {sorted(features[0])}."
                 )
             raise ValueError(
-                f"Rows {missing[:5]} have no {key!r} while others do: a batch must be all labelled or all unlabelled."
+                f"{_batch_rows(missing, len(features))} have no {key!r} while others do: a batch must be all "
+                "labelled or all unlabelled."
             )
         values = [row[key] for row in features]
         sample = values[0]

@@ -86,6 +86,9 @@ def _weights_digest(model: torch.nn.Module) -> str:
 def _tokenizer_digest(tokenizer: Any) -> str:
     digest = hashlib.blake2b(digest_size=16)
     digest.update(type(tokenizer).__qualname__.encode())
+    # where long texts are cut and short ones padded: other logits for the same texts
+    sides = [getattr(tokenizer, "truncation_side", None), getattr(tokenizer, "padding_side", None)]
+    digest.update(json.dumps(sides).encode())
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
         # Without the truncation/padding state: each call with padding=/truncation= rewrites it.
@@ -237,7 +240,8 @@ def check_teacher_labels(teacher_config: Any, student_labels: Any) -> None:
             remedy = (
                 f"The student's labels are the numbers 0..{len(student) - 1}: if number i means the "
                 f"teacher's class i ({dict(enumerate(teacher))}), write those names in the label column "
-                "(or pass labels= the teacher's names); else fine-tune the teacher on these labels."
+                "(in Python you can instead pass add_teacher_logits(..., labels=the teacher's names)); else "
+                "fine-tune the teacher on these labels."
             )
         else:
             remedy = "Fine-tune the teacher with the student's id2label, or give the student the teacher's label order."

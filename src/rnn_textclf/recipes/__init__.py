@@ -860,8 +860,10 @@ class Recipe:
         Returns:
             ``objective``, ``epochs``, ``steps`` (optimizer steps run: with an ``IterableDataset``, pass
             ``max_steps``), ``texts`` (of ``train_dataset``; ``None`` when streamed), ``seconds``, and
-            with an ``eval_dataset`` the last evaluation's ``validation_loss`` (mean cross-entropy per
-            predicted token, nats) and ``validation_perplexity``.
+            with an ``eval_dataset`` the last evaluation's ``validation_loss`` (cross-entropy per
+            predicted token in nats: each evaluation batch's mean, averaged over the batches as
+            ``Trainer.evaluate`` does, so it moves slightly with ``per_device_eval_batch_size``) and
+            ``validation_perplexity``.
         """
         trainer = self.pretrainer(
             model,
