@@ -131,6 +131,9 @@ class Recorder(TrainerCallback):
         ("embedding_freeze_epochs", 1.5, "an integer >= 0"),
         ("max_train_seconds", 0, "a positive number"),
         ("max_train_seconds", "10", "a positive number"),
+        ("label_smoothing_factor", 1.5, "[0, 1)"),
+        ("label_smoothing_factor", -0.5, "[0, 1)"),
+        ("max_grad_norm", -1.0, ">= 0 or None"),
     ],
 )
 def test_out_of_range_values_name_field_value_and_range(tmp_path, field, value, allowed):
@@ -199,6 +202,46 @@ def test_combinations_that_cannot_work_are_refused_with_the_reason(sms, tmp_path
         ValueError, match=r"tokenizer's unk_token_id is 1.*RNNClassifierConfig\(unk_token_id=1"
     ):
         RNNTrainer(model=model, args=make_args(tmp_path), train_dataset=train, processing_class=tokenizer)
+
+
+def test_options_that_would_change_nothing_are_refused(sms, tmp_path):
+    # each trained bit-identically to a plain run, and was saved in training_args.json as if applied
+    with pytest.raises(
+        ValueError, match=r"`distillation_alpha` is None .* distillation_temperature=4\.0 would change"
+    ):
+        make_args(tmp_path, distillation_temperature=4.0)
+    with pytest.raises(ValueError, match=r"distillation_loss='mse' would change nothing"):
+        make_args(tmp_path, distillation_loss="mse")
+    with pytest.raises(
+        ValueError, match=r"`distillation_temperature` must be 1\.0 with distillation_loss='mse'"
+    ):
+        make_args(tmp_path, distillation_alpha=0.5, distillation_loss="mse", distillation_temperature=2.0)
+    assert (
+        make_args(tmp_path, distillation_alpha=0.5, distillation_temperature=2.0).distillation_temperature
+        == 2
+    )
+    # an optimizer of one's own is used as given: the embedding's own learning rate cannot apply
+    train, _, tokenizer = sms
+    model = make_model(tokenizer)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    trainer = RNNTrainer(
+        model=model,
+        args=make_args(tmp_path, embedding_lr_scale=0.1),
+        train_dataset=train,
+        processing_class=tokenizer,
+        optimizers=(optimizer, None),
+    )
+    with pytest.raises(ValueError, match=r"embedding_lr_scale=0\.1\) .* an optimizer was given"):
+        trainer.train()
+    # label smoothing on a regression model failed deep in transformers (gather() dtype) at the first step
+    regression = make_model(tokenizer, num_labels=1)
+    with pytest.raises(ValueError, match=r"label_smoothing_factor=0\.1 smooths class labels.*regression"):
+        RNNTrainer(
+            model=regression,
+            args=make_args(tmp_path, label_smoothing_factor=0.1),
+            train_dataset=train,
+            processing_class=tokenizer,
+        )
 
 
 # ---------------------------------------------------------------------------------------------- adversarial
@@ -371,6 +414,26 @@ def test_ema_evaluates_saves_and_ends_with_the_average_and_resumes_exactly(sms, 
     after = weights(resumed.model)
     for name in final:
         torch.testing.assert_close(after[name], final[name], rtol=0, atol=1e-7)
+
+
+def test_ema_predict_during_training_uses_the_average_as_evaluate(sms, tmp_path):
+    train, val, tokenizer = sms
+    seen = []
+
+    class Both(TrainerCallback):
+        def on_epoch_end(self, args, state, control, **kwargs):
+            seen.append((trainer.predict(val).metrics["test_loss"], trainer.evaluate(val)["eval_loss"]))
+
+    trainer = RNNTrainer(
+        model=make_model(tokenizer),
+        args=make_args(tmp_path, ema_decay=0.9, learning_rate=5e-3),
+        train_dataset=train,
+        processing_class=tokenizer,
+        callbacks=[Both()],
+    )
+    trainer.train()
+    ((predicted, evaluated),) = seen
+    assert predicted == pytest.approx(evaluated, rel=1e-6)
 
 
 def test_ema_with_load_best_model_at_end_keeps_the_best_average(sms, tmp_path):

@@ -791,6 +791,22 @@ def _check_distillation_options(alpha: Any, temperature: Any, kind: Any) -> None
         raise ValueError(f"`distillation_temperature` must be a finite number > 0, got {temperature!r}.")
     if kind not in DISTILLATION_LOSSES:
         raise ValueError(f"`distillation_loss` must be one of {DISTILLATION_LOSSES}, got {kind!r}.")
+    # options that would change nothing: refused rather than saved as if they had been applied
+    if alpha is None and (temperature != 1.0 or kind != "kl"):
+        given = (
+            f"distillation_temperature={temperature!r}"
+            if temperature != 1.0
+            else f"distillation_loss={kind!r}"
+        )
+        raise ValueError(
+            f"`distillation_alpha` is None (distillation off), so {given} would change nothing: set "
+            "distillation_alpha (e.g. 0.5) to distil, or leave that option at its default."
+        )
+    if kind == "mse" and temperature != 1.0:
+        raise ValueError(
+            f"`distillation_temperature` must be 1.0 with distillation_loss='mse' (the temperature softens the "
+            f"'kl' loss only; mse compares the raw logits), got {temperature!r}."
+        )
 
 
 __all__ = [

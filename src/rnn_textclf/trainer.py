@@ -425,6 +425,15 @@ class RNNTrainer(Trainer):
         # All but the weight average act on the input embedding.
         needs_embedding = [a for a in active if not a.startswith("ema_decay=")]
         model = self.model
+        config = getattr(model, "config", None)
+        problem = getattr(config, "problem_type", None)
+        if (self.args.label_smoothing_factor or 0) > 0 and (
+            problem == "regression" or (problem is None and getattr(config, "num_labels", 2) == 1)
+        ):
+            raise ValueError(
+                f"label_smoothing_factor={self.args.label_smoothing_factor} smooths class labels, but this model "
+                "is a regression model (real-valued targets): set label_smoothing_factor=0."
+            )
         if (
             needs_embedding
             and model is not None
@@ -521,7 +530,9 @@ class RNNTrainer(Trainer):
         first gradient). The optimizer class and its options come from ``optim``/``optim_args`` (or
         ``optimizer_cls_and_kwargs``) as in ``Trainer``. Optimizers that build their own parameter lists
         (GaLore, LOMO, ...) get ``Trainer``'s groups; with ``embedding_lr_scale`` or
-        ``embedding_freeze_epochs`` they are refused.
+        ``embedding_freeze_epochs`` they are refused. An optimizer given as ``optimizers=(optimizer, ...)`` is
+        used as it is (its groups, its weight decay, the embedding's too); with ``embedding_lr_scale`` it is
+        refused (``embedding_freeze_epochs`` works: it acts through ``requires_grad``).
 
         It also applies ``embedding_freeze_epochs`` for the epoch training starts in, because it runs
         before the model is wrapped for DDP, which registers the parameters that need gradients.
@@ -531,6 +542,16 @@ class RNNTrainer(Trainer):
         if self._freeze is not None:
             self._freeze.apply(unwrapped, current_epoch(self.state))
         embedding = _input_embedding(unwrapped)
+        if self.optimizer is not None and embedding is not None:
+            scale = self._technique("embedding_lr_scale", 1.0)
+            if scale != 1.0:
+                raise ValueError(
+                    f"RNNTrainingArguments(embedding_lr_scale={scale!r}) gives the embedding its own learning rate "
+                    "through the optimizer RNNTrainer builds, but an optimizer was given (optimizers=(...)), "
+                    "whose parameter groups are used as they are. Either leave optimizers= out (set optim= / "
+                    "optim_args= for the optimizer class), or give the embedding's weight its own group in "
+                    "your optimizer and set embedding_lr_scale=1.0."
+                )
         if self.optimizer is not None or embedding is None:
             return super().create_optimizer(model)
         if self.optimizer_cls_and_kwargs is not None:
@@ -575,6 +596,12 @@ class RNNTrainer(Trainer):
         """``Trainer.evaluate``; during training with ``ema_decay``, of the averaged weights."""
         with self._averaged_weights():
             return super().evaluate(*args, **kwargs)
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        """``Trainer.predict``; during training with ``ema_decay`` (e.g. from a callback), of the averaged
+        weights, as ``evaluate``."""
+        with self._averaged_weights():
+            return super().predict(*args, **kwargs)
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """``Trainer.save_model``; during training with ``ema_decay``, of the averaged weights.

@@ -112,9 +112,15 @@ class RNNTrainingArguments(TrainingArguments):
             Single-label classification only.
         distillation_temperature (`float`, defaults to 1.0): Softening temperature ``T > 0`` of the ``"kl"``
             teacher term, which is multiplied by ``T**2`` so its gradients keep their scale (Hinton et al.).
+            Another value without ``distillation_alpha``, or with ``distillation_loss="mse"``, would change
+            nothing and is refused.
         distillation_loss (`str`, defaults to ``"kl"``): The teacher term: ``"kl"``, the KL divergence from
             the teacher's softened probabilities to the student's (Hinton et al.), or ``"mse"``, the mean
             squared error between the logits (Tang et al.; ``distillation_temperature`` does not apply).
+            ``"mse"`` needs ``distillation_alpha``.
+
+    ``label_smoothing_factor`` (in [0, 1)) and ``max_grad_norm`` (>= 0 or None), two of
+    ``TrainingArguments``' own fields that transformers takes unchecked, are checked here too.
 
     Example:
         ```python
@@ -199,6 +205,13 @@ class RNNTrainingArguments(TrainingArguments):
         _check_distillation_options(
             self.distillation_alpha, self.distillation_temperature, self.distillation_loss
         )
+        # two of TrainingArguments' own technique fields, which transformers takes unchecked
+        smoothing = self.label_smoothing_factor
+        if not _is_number(smoothing) or not 0 <= smoothing < 1:
+            _fail("label_smoothing_factor", smoothing, "a number in [0, 1) (0 turns it off)")
+        clip = self.max_grad_norm
+        if clip is not None and (not _is_number(clip) or not 0 <= clip < math.inf):
+            _fail("max_grad_norm", clip, "a number >= 0 or None (0 or None: no clipping)")
         # NumPy scalars become Python numbers: training_args.json (to_json_string) cannot hold them
         for name in ("adversarial_eps", "ema_decay", "embedding_lr_scale", "distillation_temperature"):
             setattr(self, name, float(getattr(self, name)))
