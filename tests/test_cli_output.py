@@ -224,6 +224,65 @@ def test_label_reader_names_lists_class_names_and_repeated_columns(tmp_path):
         _label_plan(argparse.Namespace(label_column=["a", "a"]), data)
 
 
+def test_data_files_that_would_lose_or_garble_rows_are_refused(tmp_path, capsys):
+    # from an audit with real-world files: each trained or predicted silently on wrong data, or crashed
+    import pandas as pd
+
+    from rnn_textclf.cli.predict import _file_chunks
+
+    rows = [("ham", "see you at 5"), ("spam", "WIN a prize, call now"), ("ham", "he said ok")] * 4
+    (tmp_path / "a.csv").write_text("label,text\n" + "".join(f'{lab},"{t}"\n' for lab, t in rows[:6]))
+    (tmp_path / "b.csv").write_text("label,text\n" + "".join(f'{lab},"{t}"\n' for lab, t in rows[6:]))
+    # a repeated --train-file kept the last file only
+    with pytest.raises(SystemExit):
+        main(["train", "--train-file", str(tmp_path / "a.csv"), "--train-file", str(tmp_path / "b.csv")])
+    assert "--train-file is given twice" in capsys.readouterr().err
+    # a list in a --config file was a TypeError traceback
+    with pytest.raises(CLIError, match=r"--train-file must be one file path, got \["):
+        _load_files({"train": [str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]}, None)
+    # a .tsv written by pandas with a line break in a text: fragments read as rows (labels of their own)
+    frame = pd.DataFrame({"label": ["ham", "spam", "ham"], "text": ["fine", "call now,\nsecond line", "ok"]})
+    frame.to_csv(tmp_path / "p.tsv", sep="\t", index=False)
+    with pytest.raises(
+        CLIError, match=r"line 4 of --train-file .* has 1 tab-separated field, the first line 2"
+    ):
+        _load_files({"train": str(tmp_path / "p.tsv")}, None)
+    # a test file with an extra column: the error named no column
+    (tmp_path / "t.csv").write_text(
+        "id,label,text\n" + "".join(f'{i},{lab},"{t}"\n' for i, (lab, t) in enumerate(rows))
+    )
+    with pytest.raises(CLIError, match=r"--test-file .* has column 'id' that --train-file .* has not"):
+        _load_files({"train": str(tmp_path / "a.csv"), "test": str(tmp_path / "t.csv")}, None)
+    # labels differing only in spaces made extra classes ("spam" and "spam ")
+    (tmp_path / "s.csv").write_text("label,text\nham,a\nspam,b\nspam ,c\nham,d\n")
+    data = _load_files({"train": str(tmp_path / "s.csv")}, None)
+    with pytest.raises(CLIError, match=r"labels 'spam' and 'spam ', which differ only in spaces"):
+        _label_plan(argparse.Namespace(label_column=None), data)
+    # JSON Lines labels written as "1" and 0 (datasets reads them as one Json column): a pyarrow traceback
+    (tmp_path / "m.jsonl").write_text(
+        '{"label": "1", "text": "a"}\n{"label": 0, "text": "b"}\n{"label": 1, "text": "c"}\n'
+    )
+    data = _load_files({"train": str(tmp_path / "m.jsonl")}, None)
+    plan = _label_plan(argparse.Namespace(label_column=None), data)
+    assert plan["names"] == ["0", "1"]
+    assert _label_ids(data["train"], "label", {"0": 0, "1": 1}, "'m.jsonl'", "the model's").tolist() == [
+        1,
+        0,
+        1,
+    ]
+    (tmp_path / "n.jsonl").write_text('{"label": "ham", "text": "a"}\n{"label": 0, "text": "b"}\n')
+    data = _load_files({"train": str(tmp_path / "n.jsonl")}, None)
+    with pytest.raises(CLIError, match=r"holds both text and numbers \('ham' in row 0, 0 in row 1\)"):
+        _label_plan(argparse.Namespace(label_column=None), data)
+    with pytest.raises(CLIError, match=r"holds both text and numbers"):
+        _label_ids(data["train"], "label", {"0": 0, "1": 1}, "'n.jsonl'", "the model's")
+    # predict --file on a data file classified its header, labels and quoting line by line
+    with pytest.raises(
+        CLIError, match=r"looks like a data file \(\.csv\).*rnn-textclf evaluate MODEL --test-file"
+    ):
+        _file_chunks(str(tmp_path / "a.csv"), 10)
+
+
 def test_help_says_the_sample_is_seeded(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])

@@ -13,12 +13,31 @@ from ._common import CLIError, _info
 DATA_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
 
+class _Once(argparse.Action):
+    """A file option given twice: refused (argparse would keep the last one and drop the first file)."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        before = getattr(namespace, self.dest, None)
+        if before is not None and before != self.default:
+            parser.error(
+                f"{option_string} is given twice ({before!r}, {values!r}); give one file (join several files "
+                "into one first)."
+            )
+        setattr(namespace, self.dest, values)
+
+
 def _add_data_options(parser: argparse.ArgumentParser, *, train: bool) -> None:
     group = parser.add_argument_group("data")
     if train:
-        group.add_argument("--train-file", help="training data (.csv, .tsv, .jsonl/.json, .parquet)")
-        group.add_argument("--validation-file", help="validation data, same format (default: 10%% of train)")
-        group.add_argument("--test-file", help="test data, same format (reported at the end)")
+        group.add_argument(
+            "--train-file", action=_Once, help="training data (.csv, .tsv, .jsonl/.json, .parquet)"
+        )
+        group.add_argument(
+            "--validation-file",
+            action=_Once,
+            help="validation data, same format (default: 10%% of train)",
+        )
+        group.add_argument("--test-file", action=_Once, help="test data, same format (reported at the end)")
         group.add_argument("--dataset", help="a datasets.load_dataset name, e.g. fancyzhx/ag_news")
         group.add_argument("--dataset-config", help="the data set's configuration name")
         group.add_argument(
@@ -28,7 +47,10 @@ def _add_data_options(parser: argparse.ArgumentParser, *, train: bool) -> None:
         )
     else:
         group.add_argument(
-            "--test-file", required=True, help="labelled data (.csv, .tsv, .jsonl/.json, .parquet)"
+            "--test-file",
+            action=_Once,
+            required=True,
+            help="labelled data (.csv, .tsv, .jsonl/.json, .parquet)",
         )
         group.add_argument(
             "--label-column",
@@ -65,6 +87,11 @@ def _load_files(files: dict[str, str], csv_column_names: list[str] | None) -> An
 
     formats = set()
     for split, name in files.items():
+        if not isinstance(name, (str, Path)):  # e.g. a list in a --config file
+            raise CLIError(
+                f"--{split}-file must be one file path, got {name!r}; give one file (join several files into "
+                "one first)."
+            )
         path = Path(name)
         if not path.is_file():
             raise CLIError(f"--{split}-file {name!r} does not exist (or is not a file); check the path.")
@@ -91,6 +118,8 @@ def _load_files(files: dict[str, str], csv_column_names: list[str] | None) -> An
             # Tab-separated lines without quoting (as GLUE's files): a text starting with a quote mark
             # would otherwise open a quoted field that swallows the rows up to the next quote mark.
             kwargs.update(delimiter="\t", quoting=csv.QUOTE_NONE)
+            for split, name in files.items():  # (pandas pads a short row: text fragments as labels)
+                _check_tsv_rows(Path(name), split, len(csv_column_names) if csv_column_names else None)
         if csv_column_names:
             for split, name in files.items():
                 _check_column_count(Path(name), split, csv_column_names, "\t" if tsv else ",")
@@ -128,12 +157,21 @@ def _read_error(
             ].features
         except Exception as alone:
             return CLIError(f"could not read --{split}-file {name!r}: {cause_of(alone)}")
+    for split, found in features.items():
+        extra = [column for column in found if column not in features.get("train", found)]
+        if extra:
+            return CLIError(
+                f"--{split}-file {files[split]!r} has column{'s' if len(extra) > 1 else ''} "
+                f"{', '.join(map(repr, extra))} that --train-file {files['train']!r} has not (its columns: "
+                f"{', '.join(map(repr, features['train']))}): every file must have the same columns; drop "
+                "the extra ones."
+            )
     for column in features.get("train", {}):
         for split, found in features.items():
             if column not in found:
                 return CLIError(
                     f"column {column!r} of --train-file {files['train']!r} is missing from --{split}-file "
-                    f"{files[split]!r} (its columns: {', '.join(found)}): every file must have the same columns "
+                    f"{files[split]!r} (its columns: {', '.join(map(repr, found))}): every file must have the same columns "
                     "(',' separating a .csv, a tab a .tsv)."
                 )
         types = {split: str(getattr(f[column], "dtype", f[column])) for split, f in features.items()}
@@ -147,6 +185,29 @@ def _read_error(
         f"could not read {', '.join(files.values())}: {cause_of(err)} (every file must have the same columns, "
         "each column one type; UTF-8 text; ',' separating a .csv, a tab a .tsv)"
     )
+
+
+def _check_tsv_rows(path: Path, split: str, width: int | None) -> None:
+    """Every line of a .tsv has as many tab-separated fields as its first (or ``--csv-column-names``).
+
+    A .tsv is read without quoting, so a text holding a tab or a line break (a pandas ``to_csv(sep="\\t")``
+    quotes those) breaks its row into pieces, which pandas would pad into rows of text fragments.
+    """
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        for number, line in enumerate(handle, 1):
+            line = line.rstrip("\r\n")
+            if not line and width is not None:
+                continue
+            fields = line.count("\t") + 1
+            if width is None:
+                width = fields
+            elif fields != width and line:
+                raise CLIError(
+                    f"line {number} of --{split}-file {str(path)!r} has {fields} tab-separated field"
+                    f"{'s' if fields != 1 else ''}, the first line {width}: a .tsv is read without quoting, "
+                    "so a text holding a tab or a line break breaks its row. Write the data as .csv (quoted "
+                    "fields) or .jsonl, or take the tabs and line breaks out of the texts."
+                )
 
 
 def _check_column_count(path: Path, split: str, names: list[str], delimiter: str) -> None:
@@ -261,7 +322,7 @@ def _label_plan(args: argparse.Namespace, data: Any) -> dict[str, Any]:
     missing = [c for c in label_columns if c not in train.column_names]
     if missing:
         raise CLIError(
-            f"--label-column {missing[0]!r} is not in the data; columns are {', '.join(train.column_names)}."
+            f"--label-column {missing[0]!r} is not in the data; columns are {', '.join(map(repr, train.column_names))}."
         )
     if len(label_columns) > 1:
         return {
@@ -296,7 +357,16 @@ def _label_plan(args: argparse.Namespace, data: Any) -> dict[str, Any]:
                 f"it looks like a text or id column, not classes (e.g. {str(uniques[0])[:40]!r}); columns are "
                 f"{', '.join(train.column_names)}. Pass --label-column NAME (and --text-column NAME)."
             )
+        _refuse_mixed_types(column, values, "the train split")
         names = list(dict.fromkeys(map(_label_name, uniques)))
+        stripped: dict[str, str] = {}
+        for name in names:
+            other = stripped.setdefault(name.strip(), name)
+            if other != name:
+                raise CLIError(
+                    f"--label-column {column!r} has labels {other!r} and {name!r}, which differ only in spaces "
+                    "around them: they would be two classes. Strip the spaces in the file."
+                )
     if len(names) < 2:
         raise CLIError(
             f"--label-column {column!r} has only one class ({names[0] if names else 'none'}) in the train split; "
@@ -307,6 +377,17 @@ def _label_plan(args: argparse.Namespace, data: Any) -> dict[str, Any]:
         "columns": [column],
         "names": names,
     }
+
+
+def _refuse_mixed_types(column: str, values: Sequence[Any], where: str) -> None:
+    """Labels written both as text and as numbers (a JSON Lines file with ``"1"`` and ``0``)."""
+    text = next((i for i, v in enumerate(values) if isinstance(v, str)), None)
+    number = next((i for i, v in enumerate(values) if v is not None and not isinstance(v, str)), None)
+    if text is not None and number is not None:
+        raise CLIError(
+            f"--label-column {column!r} in {where} holds both text and numbers ({values[text]!r} in row {text}, "
+            f"{values[number]!r} in row {number}); write every label the same way."
+        )
 
 
 def _rows(rows: Sequence[int]) -> str:
@@ -361,6 +442,17 @@ def _label_ids(data: Any, column: str, label2id: dict[str, int], where: str, who
     import pyarrow.compute as pc
 
     values = data.with_format("arrow")[column]
+    if isinstance(values.type, pa.BaseExtensionType):
+        # datasets' Json: a JSON Lines column of values of several types ("1" and 0 read back as 1 and 0)
+        python = list(data[column])
+        _refuse_mixed_types(column, python, where)
+        try:
+            values = pa.array(python)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            raise CLIError(
+                f"--label-column {column!r} in {where} holds values of mixed kinds; write every label the same "
+                "way (a name or a whole number)."
+            ) from None
     if pa.types.is_nested(values.type):  # (lists: the usual layout of multi-label data)
         raise CLIError(
             f"--label-column {column!r} in {where} holds {values.type} values, not one class per row; "

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ._common import EXIT_OK, CLIError, _positive_int, _show_defaults
+from ._data import DATA_FORMATS
 from ._inference import (
     _add_chunk_option,
     _add_inference_options,
@@ -95,6 +96,15 @@ def _file_chunks(name: str, chunk_size: int) -> Iterator[list[str]]:
     path = Path(name)
     if not path.is_file():
         raise CLIError(f"--file {name!r} does not exist (or is not a file); check the path.")
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    data_suffix = next((s for s in suffixes if s in DATA_FORMATS), None)
+    if data_suffix is not None:
+        # its header, labels, quoting or JSON syntax would be classified as texts, one per line
+        raise CLIError(
+            f"--file {name!r} looks like a data file ({data_suffix}), but --file reads plain text, one text per "
+            f"line. For labelled data use `rnn-textclf evaluate MODEL --test-file {name}`; to classify a column, "
+            "write its texts one per line to a .txt file first."
+        )
     with path.open("rb") as probe:
         compressed = probe.read(2) == _GZIP_MAGIC
     return _read_file(path, name, compressed, chunk_size)
