@@ -224,7 +224,7 @@ def test_label_reader_names_lists_class_names_and_repeated_columns(tmp_path):
         _label_plan(argparse.Namespace(label_column=["a", "a"]), data)
 
 
-def test_data_files_that_would_lose_or_garble_rows_are_refused(tmp_path, capsys):
+def test_data_files_that_would_lose_or_garble_rows_are_refused(tmp_path, capfd):
     # from an audit with real-world files: each trained or predicted silently on wrong data, or crashed
     import pandas as pd
 
@@ -236,7 +236,7 @@ def test_data_files_that_would_lose_or_garble_rows_are_refused(tmp_path, capsys)
     # a repeated --train-file kept the last file only
     with pytest.raises(SystemExit):
         main(["train", "--train-file", str(tmp_path / "a.csv"), "--train-file", str(tmp_path / "b.csv")])
-    assert "--train-file is given twice" in capsys.readouterr().err
+    assert "--train-file is given twice" in capfd.readouterr().err
     # a list in a --config file was a TypeError traceback
     with pytest.raises(CLIError, match=r"--train-file must be one file path, got \["):
         _load_files({"train": [str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]}, None)
@@ -276,6 +276,12 @@ def test_data_files_that_would_lose_or_garble_rows_are_refused(tmp_path, capsys)
         _label_plan(argparse.Namespace(label_column=None), data)
     with pytest.raises(CLIError, match=r"holds both text and numbers"):
         _label_ids(data["train"], "label", {"0": 0, "1": 1}, "'n.jsonl'", "the model's")
+    # a file that does not parse: one line naming the option (datasets logged its own line twice before)
+    (tmp_path / "bad.jsonl").write_text('{"label": 1, "text": "a"}\n{"label": 0, "text": \n')
+    capfd.readouterr()
+    with pytest.raises(CLIError, match=r"could not read --train-file '.*bad\.jsonl': ArrowInvalid"):
+        _load_files({"train": str(tmp_path / "bad.jsonl")}, None)
+    assert "Failed to load JSON" not in capfd.readouterr().err
     # predict --file on a data file classified its header, labels and quoting line by line
     with pytest.raises(
         CLIError, match=r"looks like a data file \(\.csv\).*rnn-textclf evaluate MODEL --test-file"

@@ -127,11 +127,16 @@ def _load_files(files: dict[str, str], csv_column_names: list[str] | None) -> An
     # Small local files load in a blink; their "Generating split" bars would only clutter error output.
     bars_were_on = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
+    # datasets logs a file it cannot read ("Failed to read file ...") before raising: the CLI's own error
+    # says it in one line
+    verbosity = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
     try:
         data = datasets.load_dataset(builder, data_files=files, **kwargs)
     except Exception as err:  # the datasets parsers raise many types
         raise _read_error(datasets, builder, files, kwargs, err) from None
     finally:
+        datasets.logging.set_verbosity(verbosity)
         if bars_were_on:
             datasets.enable_progress_bars()
     return data
@@ -181,6 +186,12 @@ def _read_error(
                 f"column {column!r} holds different types in the files ({found}): every file must hold the same "
                 "kind of values in a column (e.g. labels all names or all numbers)."
             )
+    if len(files) == 1:
+        ((split, name),) = files.items()
+        return CLIError(
+            f"could not read --{split}-file {name!r}: {cause_of(err)} (UTF-8 text; each column one type; ',' "
+            "separating a .csv, a tab a .tsv)"
+        )
     return CLIError(
         f"could not read {', '.join(files.values())}: {cause_of(err)} (every file must have the same columns, "
         "each column one type; UTF-8 text; ',' separating a .csv, a tab a .tsv)"
