@@ -599,7 +599,7 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         # Value checks read the tensor, which is a device-to-host sync on an accelerator; there the
         # collator has already checked the ids on the CPU before the copy, so they run on CPU only.
         # the embedding's own size: set_input_embeddings() may have replaced it without touching the config
-        rows = self.get_input_embeddings().num_embeddings
+        rows = getattr(self.get_input_embeddings(), "num_embeddings", self.config.vocab_size)
         if on_cpu and input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= rows):
             bad = int(input_ids.max()) if int(input_ids.max()) >= rows else int(input_ids.min())
             raise ValueError(

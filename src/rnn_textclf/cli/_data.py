@@ -118,12 +118,13 @@ def _load_files(files: dict[str, str], csv_column_names: list[str] | None) -> An
             # Tab-separated lines without quoting (as GLUE's files): a text starting with a quote mark
             # would otherwise open a quoted field that swallows the rows up to the next quote mark.
             kwargs.update(delimiter="\t", quoting=csv.QUOTE_NONE)
-            for split, name in files.items():  # (pandas pads a short row: text fragments as labels)
-                _check_tsv_rows(Path(name), split, len(csv_column_names) if csv_column_names else None)
         if csv_column_names:
             for split, name in files.items():
                 _check_column_count(Path(name), split, csv_column_names, "\t" if tsv else ",")
             kwargs["column_names"] = csv_column_names
+        if tsv:
+            for split, name in files.items():  # (pandas pads a short row: text fragments as labels)
+                _check_tsv_rows(Path(name), split)
     # Small local files load in a blink; their "Generating split" bars would only clutter error output.
     bars_were_on = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
@@ -198,21 +199,22 @@ def _read_error(
     )
 
 
-def _check_tsv_rows(path: Path, split: str, width: int | None) -> None:
-    """Every line of a .tsv has as many tab-separated fields as its first (or ``--csv-column-names``).
+def _check_tsv_rows(path: Path, split: str) -> None:
+    """Every line of a .tsv has as many tab-separated fields as its first (blank lines aside).
 
     A .tsv is read without quoting, so a text holding a tab or a line break (a pandas ``to_csv(sep="\\t")``
     quotes those) breaks its row into pieces, which pandas would pad into rows of text fragments.
     """
+    width = None
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
         for number, line in enumerate(handle, 1):
             line = line.rstrip("\r\n")
-            if not line and width is not None:
+            if not line:
                 continue
             fields = line.count("\t") + 1
             if width is None:
                 width = fields
-            elif fields != width and line:
+            elif fields != width:
                 raise CLIError(
                     f"line {number} of --{split}-file {str(path)!r} has {fields} tab-separated field"
                     f"{'s' if fields != 1 else ''}, the first line {width}: a .tsv is read without quoting, "
