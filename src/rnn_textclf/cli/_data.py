@@ -163,15 +163,6 @@ def _read_error(
             ].features
         except Exception as alone:
             return CLIError(f"could not read --{split}-file {name!r}: {cause_of(alone)}")
-    for split, found in features.items():
-        extra = [column for column in found if column not in features.get("train", found)]
-        if extra:
-            return CLIError(
-                f"--{split}-file {files[split]!r} has column{'s' if len(extra) > 1 else ''} "
-                f"{', '.join(map(repr, extra))} that --train-file {files['train']!r} has not (its columns: "
-                f"{', '.join(map(repr, features['train']))}): every file must have the same columns; drop "
-                "the extra ones."
-            )
     for column in features.get("train", {}):
         for split, found in features.items():
             if column not in found:
@@ -186,6 +177,16 @@ def _read_error(
             return CLIError(
                 f"column {column!r} holds different types in the files ({found}): every file must hold the same "
                 "kind of values in a column (e.g. labels all names or all numbers)."
+            )
+    # (after the missing ones: a file with another separator reads as one extra column)
+    for split, found in features.items():
+        extra = [column for column in found if column not in features.get("train", found)]
+        if extra:
+            return CLIError(
+                f"--{split}-file {files[split]!r} has column{'s' if len(extra) > 1 else ''} "
+                f"{', '.join(map(repr, extra))} that --train-file {files['train']!r} has not (its columns: "
+                f"{', '.join(map(repr, features['train']))}): every file must have the same columns; drop "
+                "the extra ones."
             )
     if len(files) == 1:
         ((split, name),) = files.items()
