@@ -300,8 +300,9 @@ def test_evaluate_scores_a_multi_label_model_as_train_did(trained, tmp_path, cap
     assert code == 2 and "--label-column is given 2 times (a, b), but the model is single-label" in err
 
 
-def test_evaluate_refuses_a_regression_model(tmp_path, capsysbinary):
-    # ("label 0.1 ... is not one of the model's labels (LABEL_0)")
+def test_evaluate_and_predict_refuse_a_regression_model(tmp_path, capsysbinary):
+    # evaluate: ("label 0.1 ... is not one of the model's labels (LABEL_0)"); predict printed
+    # {"label": "LABEL_0", "score": 1.0} for every text (the softmax of one number), exit 0
     from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer
 
     tok = RNNTokenizer.train_from_iterator(["good film", "bad film"])
@@ -314,7 +315,12 @@ def test_evaluate_refuses_a_regression_model(tmp_path, capsysbinary):
     code, _, err = run_main(
         capsysbinary, "evaluate", str(tmp_path / "reg"), "--test-file", str(tmp_path / "scores.csv")
     )
-    assert code == 2 and "is a regression model (one number per text); `rnn-textclf evaluate` scores" in err
+    assert (
+        code == 2 and "is a regression model (one number per text); `rnn-textclf evaluate` works with" in err
+    )
+    code, out, err = run_main(capsysbinary, "predict", str(tmp_path / "reg"), "good film")
+    assert code == 2 and not out
+    assert "`rnn-textclf predict` works with classifiers. Predict in Python: pipeline(" in err
 
 
 def test_evaluate_reads_labels_as_train_did(trained, tmp_path, capsysbinary):

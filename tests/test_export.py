@@ -379,8 +379,15 @@ def test_onnx_classifier_rejects_bad_input(tmp_path):
         onnx_model(input_ids=ids + 40, lengths=lens)
     # A left-padded mask would have the graph read padding and drop real tokens: refused, as by the model.
     left = torch.tensor([[0, 1, 1], [1, 1, 1]])
-    with pytest.raises(ValueError, match=r"right padding \(the tokenizer's padding_side must be 'right'\)"):
+    with pytest.raises(
+        ValueError, match=r"right padding that agrees with `lengths` \(the tokenizer's padding_side"
+    ):
         onnx_model(input_ids=ids, attention_mask=left)
+    # a mask that contradicts the lengths given with it: refused as by the model (it was ignored)
+    with pytest.raises(ValueError, match=r"agrees with `lengths`"):
+        onnx_model(input_ids=ids, attention_mask=torch.ones_like(ids), lengths=lens)
+    with pytest.raises(ValueError, match=r"agrees\s+with `lengths`"):
+        model(input_ids=ids, attention_mask=torch.ones_like(ids), lengths=lens)
     with pytest.raises(ValueError, match="padding_side must be 'right'"):
         model(input_ids=ids, attention_mask=left)
     right = torch.tensor([[1, 1, 1], [1, 1, 0]])
@@ -397,6 +404,40 @@ def test_onnx_classifier_rejects_bad_input(tmp_path):
         OnnxClassifier(foreign)
     with pytest.raises(FileNotFoundError, match=r"model\.onnx"):
         OnnxClassifier(tmp_path / "missing")
+
+
+@pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export")
+@needs_export_extra
+def test_export_targets_and_large_logits(tmp_path, monkeypatch):
+    import rnn_textclf.export as export
+
+    # logits in the tens of thousands (a regression head's scale): one float32 rounding step is > 1e-4,
+    # and a correct export was refused as "not usable"
+    model = _tiny("gru", num_labels=1, problem_type="regression")
+    with torch.no_grad():
+        model.classifier.weight.mul_(1e5)
+        model.classifier.bias.fill_(3e4)
+    path = export_onnx(model, tmp_path / "big.onnx")
+    ids, lens = _random_batch([5, 1, 3], 40)
+    torch.testing.assert_close(
+        OnnxClassifier(path)(input_ids=ids, lengths=lens).logits, _logits(model, ids, lens)
+    )
+    # targets that cannot be written: named before any work (were OS errors naming a temporary path)
+    (tmp_path / "dir.onnx").mkdir()
+    with pytest.raises(ValueError, match=r"`path` '.*dir\.onnx' is an existing folder"):
+        export_onnx(_tiny(), tmp_path / "dir.onnx")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match=r"cannot be written: '.*file' is a file, not a folder"):
+        export_onnx(_tiny(), tmp_path / "file" / "m.onnx")
+
+    # a failed export leaves no folder it made behind
+    def fail(*args, **kwargs):
+        raise RuntimeError("differ")
+
+    monkeypatch.setattr(export, "_verify", fail)
+    with pytest.raises(RuntimeError, match="differ"):
+        export_onnx(_tiny(), tmp_path / "new" / "deeper" / "m.onnx")
+    assert not (tmp_path / "new").exists()
 
 
 def test_import_does_not_load_onnx():

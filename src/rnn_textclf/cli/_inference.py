@@ -77,6 +77,15 @@ def _add_inference_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _refuse_regression(model: Any, name: str, command: str, instead: str) -> None:
+    """``evaluate`` and ``predict`` give and score classes: a regression model's number would be lost."""
+    if model.config.problem_type == "regression" or model.config.num_labels < 2:
+        raise CLIError(
+            f"{name!r} is a regression model (one number per text); `rnn-textclf {command}` works with "
+            f"classifiers. {instead}"
+        )
+
+
 def _load_for_inference(args: argparse.Namespace) -> tuple[Any, Any]:
     """The model as asked: float, dynamic int8 (``--quantize``) or onnxruntime (``--onnx``)."""
     if args.quantize and args.onnx:

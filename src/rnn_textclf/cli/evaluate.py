@@ -27,6 +27,7 @@ from ._inference import (
     _classify,
     _load_for_inference,
     _progress,
+    _refuse_regression,
     _saved_max_length,
     _stdout_gone,
 )
@@ -47,11 +48,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     text_columns = _text_columns(args, data.column_names)
     # Checked on the Arrow schema up front, so the per-chunk joins below cannot fail half-way.
     _check_text_features(data, text_columns, "test")
-    if model.config.problem_type == "regression" or model.config.num_labels < 2:
-        raise CLIError(
-            f"{args.model!r} is a regression model (one number per text); `rnn-textclf evaluate` scores "
-            "classifiers. Score it in Python (trainer.evaluate with compute_metrics reports mse)."
-        )
+    _refuse_regression(
+        model,
+        args.model,
+        "evaluate",
+        "Score it in Python (trainer.evaluate with compute_metrics reports mse).",
+    )
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     multi = model.config.problem_type == "multi_label_classification"
     labels = _read_labels(args, data, names, multi)  # (rows,) class ids, or (rows, labels) 0/1

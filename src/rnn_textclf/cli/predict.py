@@ -30,6 +30,7 @@ from ._inference import (
     _is_terminal,
     _load_for_inference,
     _progress,
+    _refuse_regression,
     _saved_max_length,
     _stdout_gone,
     predict_texts,
@@ -59,6 +60,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise CLIError("no texts: pass them as arguments, with --file F (one per line), or on stdin.")
         sources.append(_stdin_chunks(chunk_size))
     model, tokenizer = _load_for_inference(args)
+    _refuse_regression(
+        model,
+        args.model,
+        "predict",
+        "Predict in Python: pipeline('text-classification', model=..., function_to_apply='none') gives the "
+        "number as each text's score.",
+    )
     out = getattr(sys.stdout, "buffer", None)
     max_length = _saved_max_length(tokenizer)  # where train cut the texts
     try:
