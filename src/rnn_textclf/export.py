@@ -367,7 +367,8 @@ def export_onnx(
 
     Raises:
         TypeError: ``model`` is not an ``RNNClassifier``.
-        ValueError: ``config.proj_size`` is set, the model is quantized, or ``opset`` is out of range.
+        ValueError: ``config.proj_size`` is set, the model is quantized, ``opset`` is out of range, or
+            ``path`` cannot be written (an existing folder named like the file, or a file on its way).
         ImportError: ``onnx`` or ``onnxruntime`` is missing (``pip install "rnn-textclf[export]"``).
         RuntimeError: ``verify`` found logits further than ``atol`` from the packed model's.
     """
