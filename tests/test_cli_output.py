@@ -289,6 +289,40 @@ def test_data_files_that_would_lose_or_garble_rows_are_refused(tmp_path, capfd):
         _file_chunks(str(tmp_path / "a.csv"), 10)
 
 
+def test_compressed_data_files_are_read_as_datasets_reads_them(tmp_path):
+    # train/evaluate refused train.csv.gz ("unknown format '.gz'") though datasets and predict read it
+    import bz2
+    import gzip
+    import lzma
+
+    rows = "label,text\nham,see you at 5\nspam,win a prize now\nham,ok then\n"
+    plain = _load_files({"train": str(_write(tmp_path / "a.csv", rows))}, None)["train"]
+    for suffix, opener in ((".gz", gzip.open), (".bz2", bz2.open), (".xz", lzma.open)):
+        path = tmp_path / f"a.csv{suffix}"
+        with opener(path, "wt", encoding="utf-8") as handle:
+            handle.write(rows)
+        assert _load_files({"train": str(path)}, None)["train"].to_list() == plain.to_list()
+    with gzip.open(tmp_path / "h.csv.gz", "wt") as handle:
+        handle.write("label,text\n")
+    with pytest.raises(CLIError, match=r"'.*h\.csv\.gz' holds no rows: a header line alone"):
+        _load_files({"train": str(tmp_path / "h.csv.gz")}, None)
+    with gzip.open(tmp_path / "b.tsv.gz", "wt") as handle:  # the .tsv field check reads it decompressed
+        handle.write("label\ttext\nham\tfine\nspam\tcall now,\nsecond line\n")
+    with pytest.raises(CLIError, match=r"line 4 of --train-file .* has 1 tab-separated field"):
+        _load_files({"train": str(tmp_path / "b.tsv.gz")}, None)
+    (tmp_path / "broken.csv.gz").write_bytes(gzip.compress(rows.encode())[:20])  # cut short
+    with pytest.raises(CLIError, match=r"could not read --train-file '.*broken\.csv\.gz'"):
+        _load_files({"train": str(tmp_path / "broken.csv.gz")}, None)
+    (tmp_path / "p.parquet.gz").write_bytes(b"x")
+    with pytest.raises(CLIError, match=r"unknown format '\.parquet\.gz'.*also compressed: \.gz, \.bz2, \.xz"):
+        _load_files({"train": str(tmp_path / "p.parquet.gz")}, None)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def test_help_says_the_sample_is_seeded(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])

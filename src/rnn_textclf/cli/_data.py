@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import bz2
+import contextlib
 import csv
-from collections.abc import Sequence
+import gzip
+import lzma
+import zlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ._common import CLIError, _info
 
 DATA_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+#: Compressed text files (``train.csv.gz``), read as ``datasets.load_dataset`` reads them.
+COMPRESSIONS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
+def _format_suffix(path: Path) -> tuple[str, bool]:
+    """``(".csv", True)`` for ``train.csv.gz``: the data format's suffix and whether it is compressed."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if len(suffixes) >= 2 and suffixes[-1] in COMPRESSIONS and suffixes[-2] in DATA_FORMATS:
+        return suffixes[-2], True
+    return (suffixes[-1] if suffixes else ""), False
+
+
+def _open_data(path: Path, mode: str = "rt") -> Any:
+    """``path`` opened for reading (decompressed when its suffix says so); text as UTF-8, a BOM skipped."""
+    opener = COMPRESSIONS.get(path.suffix.lower()) if _format_suffix(path)[1] else None
+    text = {"newline": "", "encoding": "utf-8-sig", "errors": "replace"} if "t" in mode else {}
+    return opener(path, mode, **text) if opener is not None else path.open(mode.replace("t", ""), **text)
 
 
 class _Once(argparse.Action):
@@ -30,7 +52,9 @@ def _add_data_options(parser: argparse.ArgumentParser, *, train: bool) -> None:
     group = parser.add_argument_group("data")
     if train:
         group.add_argument(
-            "--train-file", action=_Once, help="training data (.csv, .tsv, .jsonl/.json, .parquet)"
+            "--train-file",
+            action=_Once,
+            help="training data (.csv, .tsv, .jsonl/.json, .parquet; the text formats also .gz/.bz2/.xz)",
         )
         group.add_argument(
             "--validation-file",
@@ -50,7 +74,7 @@ def _add_data_options(parser: argparse.ArgumentParser, *, train: bool) -> None:
             "--test-file",
             action=_Once,
             required=True,
-            help="labelled data (.csv, .tsv, .jsonl/.json, .parquet)",
+            help="labelled data (.csv, .tsv, .jsonl/.json, .parquet; the text formats also .gz/.bz2/.xz)",
         )
         group.add_argument(
             "--label-column",
@@ -72,7 +96,7 @@ def _add_data_options(parser: argparse.ArgumentParser, *, train: bool) -> None:
 
 def _at_most_one_line(path: Path) -> bool:
     """Whether the text file has at most one non-blank line (reads up to the second one)."""
-    with path.open("rb") as handle:
+    with _open_data(path, "rb") as handle:
         lines = 0
         for line in handle:
             if line.strip():
@@ -80,6 +104,15 @@ def _at_most_one_line(path: Path) -> bool:
                 if lines > 1:
                     return False
     return True
+
+
+@contextlib.contextmanager
+def _reading(split: str, name: str) -> Iterator[None]:
+    """A file that cannot be read (a broken or cut compressed file) as a one-line error naming it."""
+    try:
+        yield
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as err:
+        raise CLIError(f"could not read --{split}-file {name!r}: {type(err).__name__}: {err}") from None
 
 
 def _load_files(files: dict[str, str], csv_column_names: list[str] | None) -> Any:
@@ -95,15 +128,18 @@ def _load_files(files: dict[str, str], csv_column_names: list[str] | None) -> An
         path = Path(name)
         if not path.is_file():
             raise CLIError(f"--{split}-file {name!r} does not exist (or is not a file); check the path.")
-        suffix = path.suffix.lower()
-        if suffix not in DATA_FORMATS:
+        suffix, compressed = _format_suffix(path)
+        if suffix not in DATA_FORMATS or (compressed and suffix == ".parquet"):
             raise CLIError(
-                f"--{split}-file {name!r} has an unknown format {suffix or '(none)'!r}; "
-                f"use one of {', '.join(sorted(DATA_FORMATS))}."
+                f"--{split}-file {name!r} has an unknown format {''.join(path.suffixes[-2:]) or '(none)'!r}; "
+                f"use one of {', '.join(sorted(DATA_FORMATS))} (the text formats also compressed: "
+                f"{', '.join(COMPRESSIONS)})."
             )
         if path.stat().st_size == 0:
             raise CLIError(f"--{split}-file {name!r} is empty: it holds no rows.")
-        if suffix in (".csv", ".tsv") and not csv_column_names and _at_most_one_line(path):
+        with _reading(split, name):
+            header_only = suffix in (".csv", ".tsv") and not csv_column_names and _at_most_one_line(path)
+        if header_only:
             raise CLIError(f"--{split}-file {name!r} holds no rows: a header line alone.")
         formats.add((DATA_FORMATS[suffix], suffix == ".tsv"))
     if len(formats) > 1:
@@ -120,11 +156,13 @@ def _load_files(files: dict[str, str], csv_column_names: list[str] | None) -> An
             kwargs.update(delimiter="\t", quoting=csv.QUOTE_NONE)
         if csv_column_names:
             for split, name in files.items():
-                _check_column_count(Path(name), split, csv_column_names, "\t" if tsv else ",")
+                with _reading(split, name):
+                    _check_column_count(Path(name), split, csv_column_names, "\t" if tsv else ",")
             kwargs["column_names"] = csv_column_names
         if tsv:
             for split, name in files.items():  # (pandas pads a short row: text fragments as labels)
-                _check_tsv_rows(Path(name), split)
+                with _reading(split, name):
+                    _check_tsv_rows(Path(name), split)
     # Small local files load in a blink; their "Generating split" bars would only clutter error output.
     bars_were_on = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
@@ -207,7 +245,7 @@ def _check_tsv_rows(path: Path, split: str) -> None:
     quotes those) breaks its row into pieces, which pandas would pad into rows of text fragments.
     """
     width = None
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+    with _open_data(path) as handle:
         for number, line in enumerate(handle, 1):
             line = line.rstrip("\r\n")
             if not line:
@@ -226,7 +264,7 @@ def _check_tsv_rows(path: Path, split: str) -> None:
 
 def _check_column_count(path: Path, split: str, names: list[str], delimiter: str) -> None:
     """``--csv-column-names`` must name each column of the first line (pandas would shift or pad them)."""
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+    with _open_data(path) as handle:
         quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
         first = next(csv.reader(handle, delimiter=delimiter, quoting=quoting), [])
     if first and len(first) != len(names):
