@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ._common import EXIT_OK, CLIError, _positive_int, _show_defaults
-from ._data import DATA_FORMATS
+from ._data import DATA_FORMATS, _format_suffix
 from ._inference import (
     _add_chunk_option,
     _add_inference_options,
@@ -104,9 +104,8 @@ def _file_chunks(name: str, chunk_size: int) -> Iterator[list[str]]:
     path = Path(name)
     if not path.is_file():
         raise CLIError(f"--file {name!r} does not exist (or is not a file); check the path.")
-    suffixes = [s.lower() for s in path.suffixes[-2:]]
-    data_suffix = next((s for s in suffixes if s in DATA_FORMATS), None)
-    if data_suffix is not None:
+    data_suffix = _format_suffix(path)[0]
+    if data_suffix in DATA_FORMATS:
         # its header, labels, quoting or JSON syntax would be classified as texts, one per line
         raise CLIError(
             f"--file {name!r} looks like a data file ({data_suffix}), but --file reads plain text, one text per "
