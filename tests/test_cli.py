@@ -362,6 +362,32 @@ BAD_INPUT = [
         "--train-file 'empty.csv' is empty: it holds no rows",
     ),
     (["train", "--train-file", "header.csv"], "--train-file 'header.csv' holds no rows: a header line alone"),
+    # JSON and Parquet files without rows: said as for a .csv, not in datasets' or pyarrow's words
+    # ('Instruction "train" corresponds to no data!', 'BatchSize must be greater than 0')
+    (["train", "--train-file", "none.json"], "--train-file 'none.json' holds no rows."),
+    (
+        ["train", "--train-file", "good.jsonl", "--validation-file", "none.json"],
+        "--validation-file 'none.json' holds no rows.",
+    ),
+    (
+        ["train", "--train-file", "none.parquet"],
+        "--train-file 'none.parquet' holds no rows (its columns are there",
+    ),
+    (["train", "--train-file", "junk.parquet"], "could not read --train-file 'junk.parquet': ArrowInvalid: "),
+    # a first text with an unquoted comma: pandas took the first column for an index, and the CLI blamed
+    # empty labels
+    (
+        ["train", "--train-file", "comma.csv"],
+        "the first row of --train-file 'comma.csv' has 3 comma-separated fields, its header 2 (text,label): quote",
+    ),
+    (
+        ["train", "--train-file", "good.jsonl", "--csv-column-names", "text,label"],
+        "--csv-column-names applies to .csv/.tsv files without a header row; the json files here",
+    ),
+    (
+        ["train", "--train-file", "cut.jsonl"],
+        ("could not read --train-file 'cut.jsonl': ArrowInvalid: JSON parse error", "one object per line"),
+    ),
     (["predict", "empty_dir", "hello"], "is not a saved rnn-textclf model"),
     (["evaluate", "empty_dir", "--test-file", "good.csv"], "is not a saved rnn-textclf model"),
     # (from the CLI data audit: each used to fail only after training, or with another reason)
@@ -467,6 +493,12 @@ def test_bad_input_one_line_exit_2(tmp_path):
     (tmp_path / "bad.yaml").write_text("colour: blue\n")
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "header.csv").write_text("text,label\n")
+    (tmp_path / "none.json").write_text("[]\n")
+    (tmp_path / "comma.csv").write_text("text,label\nhello, there,a\nworld,b\n")
+    (tmp_path / "good.jsonl").write_text('{"text": "hello", "label": "a"}\n{"text": "world", "label": "b"}\n')
+    (tmp_path / "cut.jsonl").write_text('{"text": "hello", "label": "a"\n')
+    (tmp_path / "junk.parquet").write_text("text,label\nhello,a\n")
+    datasets.Dataset.from_dict({"text": [], "label": []}).to_parquet(tmp_path / "none.parquet")
     (tmp_path / "tok").mkdir()
     (tmp_path / "tok" / "tokenizer.json").write_text("{}")
     (tmp_path / "empty_label.csv").write_text("text,label\nhello,a\nworld,\n")

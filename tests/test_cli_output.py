@@ -500,3 +500,50 @@ def test_recipe_run_card_is_titled_after_the_asked_folder_and_sample_is_stratifi
     # (seeded, stratified), then --max-train-samples draws the training rows from the rest.
     assert metrics["train_rows"] == 300
     assert metrics["validation_rows"] > 0
+
+
+def test_push_failure_says_the_likely_fix(run, tmp_path):
+    """A refused push names the token, an unreached Hub the network; each only where it fits (every
+    failure used to end "(is HF_TOKEN set?)", a closed port too)."""
+    import socket
+
+    from conftest import MINIHUB
+
+    hub = subprocess.Popen(
+        [sys.executable, str(MINIHUB), "--host", "127.0.0.1", "--port", "0", "--token", "the-right-token"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = hub.stdout.readline() if hub.stdout else ""
+        assert line.startswith("READY "), line
+        with socket.socket() as sock:  # a port nothing listens on
+            sock.bind(("127.0.0.1", 0))
+            closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+        env.update(HF_HUB_DISABLE_XET="1", HF_HOME=str(tmp_path / "hf"), HF_HUB_DISABLE_TELEMETRY="1")
+        cases = {
+            "wrong-token": (line.split()[1], "401", "(is HF_TOKEN set to a token with write access?"),
+            "closed-port": (closed, "onnect", "(no network, or a wrong HF_ENDPOINT?)"),
+        }
+        for token, (endpoint, cause, hint) in cases.items():
+            proc = run_cli(
+                "push",
+                str(run["folder"]),
+                "u/sms",
+                cwd=tmp_path,
+                env={**env, "HF_ENDPOINT": endpoint, "HF_TOKEN": token},
+            )
+            last = proc.stderr.strip().splitlines()[-1]
+            assert proc.returncode == 2 and last.startswith(
+                "rnn-textclf: error: could not push to 'u/sms': "
+            ), last
+            assert cause in last and hint in last, last
+            other = cases["closed-port" if token == "wrong-token" else "wrong-token"][2]
+            assert other not in last
+    finally:
+        hub.terminate()
+        hub.wait(timeout=10)
+        if hub.stdout:
+            hub.stdout.close()

@@ -307,6 +307,10 @@ def test_quantized_save_load_round_trip(tmp_path):
     assert (tmp_path / "int8" / "model.safetensors").is_file()
     reloaded = QuantizedRNNClassifier.from_pretrained(tmp_path / "int8")
     assert isinstance(reloaded, QuantizedRNNClassifier)
+    # output_loading_info as in transformers: the model and what the load found
+    with_info, info = QuantizedRNNClassifier.from_pretrained(tmp_path / "int8", output_loading_info=True)
+    assert isinstance(with_info, QuantizedRNNClassifier)
+    assert info["missing_keys"] == set() and info["unexpected_keys"] == set()
     torch.testing.assert_close(_logits(reloaded, ids, lens), before, atol=0, rtol=0)  # same int8 weights
     # The folder is also an ordinary float checkpoint with the original weights.
     as_float = RNNClassifier.from_pretrained(tmp_path / "int8").eval()
@@ -404,6 +408,17 @@ def test_onnx_classifier_rejects_bad_input(tmp_path):
         OnnxClassifier(foreign)
     with pytest.raises(FileNotFoundError, match=r"model\.onnx"):
         OnnxClassifier(tmp_path / "missing")
+    # a file that is no ONNX model at all (a checkpoint passed by mistake): the argument and the fix, not
+    # onnxruntime's or protobuf's bare parse error; quantize_onnx writes nothing
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "model.onnx").write_text('{"architectures": ["RNNClassifier"]}')
+    with pytest.raises(
+        ValueError, match=r"`path` '.*weights' \(its model\.onnx\) is not an ONNX model.*export_onnx"
+    ):
+        OnnxClassifier(tmp_path / "weights")
+    with pytest.raises(ValueError, match=r"`path` '.*model\.onnx' is not an ONNX model.*export_onnx"):
+        quantize_onnx(tmp_path / "weights" / "model.onnx", tmp_path / "int8" / "model.onnx")
+    assert not (tmp_path / "int8").exists()
 
 
 @pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export")

@@ -147,17 +147,20 @@ class QuantizedRNNClassifier(RNNClassifier):
         float_model.save_pretrained(save_directory, *args, **kwargs)
 
     @classmethod
-    def from_pretrained(cls, *args: Any, **kwargs: Any) -> QuantizedRNNClassifier:
+    def from_pretrained(
+        cls, *args: Any, **kwargs: Any
+    ) -> QuantizedRNNClassifier | tuple[QuantizedRNNClassifier, dict]:
         """Loads a checkpoint (quantized or float) with ``RNNClassifier.from_pretrained`` and quantizes it.
 
         Args:
             *args: Passed on to ``RNNClassifier.from_pretrained`` (folder or Hub repo id first).
-            **kwargs: Passed on to ``RNNClassifier.from_pretrained`` (safetensors only, never pickle).
+            **kwargs: Passed on to ``RNNClassifier.from_pretrained`` (safetensors only, never pickle); with
+                ``output_loading_info=True``, returns ``(model, loading_info)`` as transformers does.
         """
-        kwargs.pop("output_loading_info", None)
-        loaded = RNNClassifier.from_pretrained(*args, **kwargs)
-        model = loaded[0] if isinstance(loaded, tuple) else loaded
-        return cls.from_float(model)
+        if kwargs.get("output_loading_info"):
+            model, info = RNNClassifier.from_pretrained(*args, **kwargs)
+            return cls.from_float(model), info
+        return cls.from_float(RNNClassifier.from_pretrained(*args, **kwargs))
 
     def train(self, mode: bool = True) -> QuantizedRNNClassifier:
         if mode:
@@ -513,6 +516,11 @@ def _import_onnxruntime() -> Any:
     return onnxruntime
 
 
+def _named_file(path: str | os.PathLike, file: Path) -> str:
+    """``'path'``, or ``'folder' (its model.onnx)`` when ``path`` is the folder that holds ``file``."""
+    return repr(str(path)) if Path(path) == file else f"{str(path)!r} (its {file.name})"
+
+
 def _to_numpy(name: str, value: Any) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
@@ -585,9 +593,17 @@ class OnnxClassifier:
             options.intra_op_num_threads = num_threads
             options.inter_op_num_threads = 1
         self.path = file
-        self.session = ort.InferenceSession(
-            str(file), sess_options=options, providers=providers or ["CPUExecutionProvider"]
-        )
+        from onnxruntime.capi.onnxruntime_pybind11_state import InvalidGraph, InvalidProtobuf
+
+        try:
+            self.session = ort.InferenceSession(
+                str(file), sess_options=options, providers=providers or ["CPUExecutionProvider"]
+            )
+        except (InvalidProtobuf, InvalidGraph) as err:
+            raise ValueError(
+                f"`path` {_named_file(path, file)} is not an ONNX model onnxruntime can load ({err}); pass a file "
+                "written by rnn_textclf.export_onnx or quantize_onnx."
+            ) from err
         meta = self.session.get_modelmeta().custom_metadata_map
         if ONNX_CONFIG_KEY not in meta:
             raise ValueError(
@@ -719,7 +735,16 @@ def quantize_onnx(path: str | os.PathLike, output: str | os.PathLike) -> Path:
         raise FileNotFoundError(
             f"`path` {str(path)!r} is neither an .onnx file nor a folder holding {ONNX_FILE_NAME}."
         )
-    meta = {p.key: p.value for p in onnx.load(str(source), load_external_data=False).metadata_props}
+    from google.protobuf.message import DecodeError
+
+    try:
+        proto = onnx.load(str(source), load_external_data=False)
+    except DecodeError as err:
+        raise ValueError(
+            f"`path` {_named_file(path, source)} is not an ONNX model ({err}); pass a file written by "
+            "rnn_textclf.export_onnx."
+        ) from err
+    meta = {p.key: p.value for p in proto.metadata_props}
     if ONNX_CONFIG_KEY not in meta:
         raise ValueError(
             f"{str(source)!r} was not written by rnn_textclf.export_onnx (no {ONNX_CONFIG_KEY!r} metadata)."

@@ -141,10 +141,17 @@ def _load_files(files: dict[str, str], csv_column_names: list[str] | None) -> An
             header_only = suffix in (".csv", ".tsv") and not csv_column_names and _at_most_one_line(path)
         if header_only:
             raise CLIError(f"--{split}-file {name!r} holds no rows: a header line alone.")
+        if suffix == ".parquet" and _parquet_rows(path, split, name) == 0:
+            raise CLIError(f"--{split}-file {name!r} holds no rows (its columns are there, no values).")
         formats.add((DATA_FORMATS[suffix], suffix == ".tsv"))
     if len(formats) > 1:
         raise CLIError("--train-file/--validation-file/--test-file must all have the same format.")
     builder, tsv = formats.pop()
+    if csv_column_names and builder != "csv":
+        raise CLIError(
+            f"--csv-column-names applies to .csv/.tsv files without a header row; the {builder} files here "
+            f"name their own columns ({', '.join(map(repr, files.values()))}): drop it."
+        )
     kwargs: dict[str, Any] = {}
     if builder == "csv":
         # Cells are text as written: only an empty cell is missing (pandas would also read the texts
@@ -163,6 +170,10 @@ def _load_files(files: dict[str, str], csv_column_names: list[str] | None) -> An
             for split, name in files.items():  # (pandas pads a short row: text fragments as labels)
                 with _reading(split, name):
                     _check_tsv_rows(Path(name), split)
+        elif not csv_column_names:
+            for split, name in files.items():
+                with _reading(split, name):
+                    _check_first_row(Path(name), split)
     # Small local files load in a blink; their "Generating split" bars would only clutter error output.
     bars_were_on = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
@@ -181,6 +192,28 @@ def _load_files(files: dict[str, str], csv_column_names: list[str] | None) -> An
     return data
 
 
+def _parquet_rows(path: Path, split: str, name: str) -> int:
+    """Rows of a Parquet file, from its footer (reads no data)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except Exception as err:  # pyarrow raises ArrowInvalid/OSError for a file that is no Parquet
+        raise CLIError(f"could not read --{split}-file {name!r}: {type(err).__name__}: {err}") from None
+
+
+def _format_hint(builder: str) -> str:
+    """What a file of this kind must look like, closing a read error."""
+    if builder == "json":
+        return (
+            "UTF-8 JSON: one object per line in a .jsonl, a list of objects or an object of columns in a "
+            ".json; each column one type"
+        )
+    if builder == "parquet":
+        return "each column one type"
+    return "UTF-8 text; each column one type; ',' separating a .csv, a tab a .tsv"
+
+
 def _read_error(
     datasets: Any, builder: str, files: dict[str, str], kwargs: dict[str, Any], err: Exception
 ) -> CLIError:
@@ -193,6 +226,12 @@ def _read_error(
         words = str(cause).strip().splitlines()
         return f"{type(cause).__name__}: {words[0] if words else ''}"
 
+    def unreadable(split: str, name: str, error: Exception, hint: str = "") -> CLIError:
+        # datasets' own words for a file that parses to no rows (a .json holding [] or {})
+        if f'Instruction "{split}" corresponds to no data' in str(error):
+            return CLIError(f"--{split}-file {name!r} holds no rows.")
+        return CLIError(f"could not read --{split}-file {name!r}: {cause_of(error)}{hint}")
+
     features = {}
     for split, name in files.items() if len(files) > 1 else ():
         try:
@@ -200,7 +239,7 @@ def _read_error(
                 split
             ].features
         except Exception as alone:
-            return CLIError(f"could not read --{split}-file {name!r}: {cause_of(alone)}")
+            return unreadable(split, name, alone)
     for column in features.get("train", {}):
         for split, found in features.items():
             if column not in found:
@@ -228,13 +267,10 @@ def _read_error(
             )
     if len(files) == 1:
         ((split, name),) = files.items()
-        return CLIError(
-            f"could not read --{split}-file {name!r}: {cause_of(err)} (UTF-8 text; each column one type; ',' "
-            "separating a .csv, a tab a .tsv)"
-        )
+        return unreadable(split, name, err, f" ({_format_hint(builder)})")
     return CLIError(
-        f"could not read {', '.join(files.values())}: {cause_of(err)} (every file must have the same columns, "
-        "each column one type; UTF-8 text; ',' separating a .csv, a tab a .tsv)"
+        f"could not read {', '.join(files.values())}: {cause_of(err)} (every file must have the same columns; "
+        f"{_format_hint(builder)})"
     )
 
 
@@ -271,6 +307,25 @@ def _check_column_count(path: Path, split: str, names: list[str], delimiter: str
         raise CLIError(
             f"--csv-column-names gives {len(names)} names ({','.join(names)}) but the first row of --{split}-file "
             f"{str(path)!r} has {len(first)} columns; give one name per column."
+        )
+
+
+def _check_first_row(path: Path, split: str) -> None:
+    """The first row of a .csv has no more fields than its header.
+
+    pandas reads a header one field short of every row as "the first column is the index", so a first
+    text holding an unquoted comma shifted every column ("hello, there,spam": text " there", no label) and
+    the CLI blamed empty labels; from the second row on, pandas says the line itself.
+    """
+    with _open_data(path) as handle:
+        rows = csv.reader(handle)
+        header = next(rows, [])
+        first = next((row for row in rows if row), None)
+    if first is not None and len(first) > len(header):
+        raise CLIError(
+            f"the first row of --{split}-file {str(path)!r} has {len(first)} comma-separated fields, its header "
+            f'{len(header)} ({",".join(header)}): quote a text that holds a comma ("hello, there"), as '
+            "csv.writer and pandas' to_csv do."
         )
 
 

@@ -71,8 +71,19 @@ def _push(folder: Path, repo: str) -> None:
             repo, operations, commit_message=f"Upload {folder.resolve().name} with rnn-textclf"
         )
     except Exception as err:  # huggingface_hub raises many HTTP error types
-        raise CLIError(f"could not push to {repo!r}: {str(err).splitlines()[0]} (is HF_TOKEN set?)") from None
+        raise CLIError(f"could not push to {repo!r}: {str(err).splitlines()[0]}{_push_hint(err)}") from None
     print(f"Pushed {folder} to {repo} ({info.commit_url})")
+
+
+def _push_hint(err: Exception) -> str:
+    """The likely fix for a failed push: a token for a refused one, the network for an unreached Hub."""
+    status = getattr(getattr(err, "response", None), "status_code", None)
+    if status in (401, 403):
+        return " (is HF_TOKEN set to a token with write access? `hf auth login` stores one)"
+    # httpx's (huggingface_hub >= 1) and requests' names for a server that was never reached
+    if any(cls.__name__ in ("TransportError", "ConnectionError") for cls in type(err).__mro__):
+        return " (no network, or a wrong HF_ENDPOINT?)"
+    return ""
 
 
 def _card_on_hub(repo: str) -> str:
