@@ -281,7 +281,7 @@ if __name__ == "__main__":
     try:
         main()
     finally:
-        # End the process group before the interpreter exits: left to exit, gloo's threads can be torn down
-        # while joinable, and a rank that finished first dies with SIGABRT, failing the launch.
+        # End the process group before the interpreter exits, as torch asks. (RNNTrainer also makes the
+        # exit wait a moment without the GIL, so that gloo's threads drop their last work first.)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

@@ -102,5 +102,5 @@ if __name__ == "__main__":
     try:
         main(sys.argv[1:])
     finally:
-        # Left to the interpreter's exit, a rank that finishes first can die with SIGABRT (see the helper).
+        # End the process group, as the CLI does (see the helper).
         _close_process_group()

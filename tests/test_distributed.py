@@ -296,6 +296,47 @@ def test_rnn_trainer_hands_lengths_past_ddp_input_moving(tmp_path):
         assert torch.equal(model(**ddp_inputs).logits, model(**plain).logits)
 
 
+EXIT_PAUSE = """
+import atexit, socket, sys
+import torch.distributed as dist
+from transformers import TrainingArguments
+from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer, RNNTrainer
+from rnn_textclf.trainer import _EXIT_PAUSE_S
+
+tokenizer = RNNTokenizer.train_from_iterator(["a b c", "b c d"])
+config = RNNClassifierConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, hidden_size=4)
+def trainer():
+    args = TrainingArguments(sys.argv[1], use_cpu=True, report_to="none")
+    return RNNTrainer(model=RNNClassifier(config), args=args, processing_class=tokenizer)
+counts = [atexit._ncallbacks()]
+trainer()
+counts.append(atexit._ncallbacks())  # no process group: nothing to wait for
+with socket.socket() as sock:
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+dist.init_process_group("gloo", rank=0, world_size=1, init_method=f"tcp://127.0.0.1:{port}")
+trainer()
+counts.append(atexit._ncallbacks())
+trainer()  # once per process
+counts.append(atexit._ncallbacks())
+print("COUNTS", counts[1] - counts[0], counts[2] - counts[1], counts[3] - counts[2], _EXIT_PAUSE_S, flush=True)
+dist.destroy_process_group()
+"""
+
+
+def test_trainer_under_a_process_group_pauses_the_exit_once(tmp_path):
+    """A rank could die with SIGABRT after its last line (2 of 72 runs of techniques_ddp_worker.py): a gloo
+    thread still releasing Trainer's last all-gather waited for the GIL into the interpreter's
+    finalization (see trainer._pause_at_exit_for_collectives). RNNTrainer made under a process group
+    registers one GIL-free pause at exit; no pause without one. (The race itself shows in the torchrun
+    tests, 2 of 72 runs before, 0 of 45 with the pause.)"""
+    script = tmp_path / "exit_pause.py"
+    script.write_text(EXIT_PAUSE)
+    proc = run([sys.executable, str(script), str(tmp_path / "out")], cwd=tmp_path)
+    counts = [line for line in proc.stdout.splitlines() if line.startswith("COUNTS")]
+    assert counts == ["COUNTS 0 1 0 0.05"], proc.stdout + proc.stderr[-2000:]
+
+
 RANK0_TOKENIZER = """
 import json
 from accelerate import PartialState

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
+import functools
 import inspect
 import logging
 import os
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -191,6 +194,29 @@ class _StepOnlyAcceleratedOptimizer(AcceleratedOptimizer):
             self.optimizer.step(closure)
 
 
+# Seconds the interpreter waits, without the GIL, before it finalizes a process that trained under a
+# process group (see _pause_at_exit_for_collectives).
+_EXIT_PAUSE_S = 0.05
+
+
+@functools.cache
+def _pause_at_exit_for_collectives() -> None:
+    """Makes the interpreter's exit wait a moment without the GIL, once per process, so that the process
+    group's worker threads drop their last work while Python can still serve them.
+
+    Under torchrun (gloo) a rank now and then died with SIGABRT ("terminate called without an active
+    exception") after its last line, and the launcher failed the run (2 of 72 runs of
+    tests/techniques_ddp_worker.py here, 2 processes on 2 cores; once in CI). A stack dump of the same
+    race caught as a hang (``py-spy dump --native``) showed why: a ``pt_gloo_runloop`` thread, done with
+    ``Trainer``'s last all-gather (``store_flos`` gathers a tensor made in Python), was releasing that
+    tensor's Python object and waited for the GIL, which the main thread held without a pause to the end.
+    Once the interpreter finalizes, Python ends such a thread inside a C++ destructor, which aborts the
+    process. An ``atexit`` handler runs before finalization, and ``time.sleep`` releases the GIL. Called
+    by every ``RNNTrainer`` made under a process group and before the CLI's own collectives.
+    """
+    atexit.register(time.sleep, _EXIT_PAUSE_S)
+
+
 def _takes_labels(model: Any) -> bool:
     """Whether ``model``'s forward takes ``labels`` (a classifier; RNNLanguageModel's targets are its inputs)."""
     return "labels" in inspect.signature(getattr(model, "forward", model)).parameters
@@ -276,6 +302,8 @@ class RNNTrainer(Trainer):
         self._epoch_last_update: int | None = None
         self._parameter_count: tuple[nn.Module, int] | None = None
         super().__init__(*args, **kwargs)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            _pause_at_exit_for_collectives()
         config = getattr(self.model, "config", None)
         if (
             not collator_given

@@ -109,11 +109,12 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[s
 
 
 def _close_process_group() -> None:
-    """Ends the process group of a torchrun / accelerate launch run before the interpreter exits.
+    """Ends the process group of a torchrun / accelerate launch run before the interpreter exits, as torch
+    asks of every program that made one.
 
-    Left to the interpreter's exit, gloo's threads were torn down while still joinable: a rank that
-    finished before rank 0 (which still writes the output folder) died with SIGABRT ("terminate called
-    without an active exception"), and the launcher then killed rank 0 and failed the run.
+    (It was first written against a SIGABRT at exit, "terminate called without an active exception",
+    which it did not remove: the group's threads live on with the DDP model after it. That abort's cause
+    and fix are at ``trainer._pause_at_exit_for_collectives``.)
     """
     distributed = sys.modules.get("torch.distributed")  # never imported by a one-process command
     if distributed is not None and distributed.is_available() and distributed.is_initialized():

@@ -766,6 +766,9 @@ def _rank0_tokenizer(tokenizer: Any) -> Any:
     would train on other ids (or on an embedding of another size) without a word said."""
     from accelerate.utils import broadcast_object_list
 
+    from ..trainer import _pause_at_exit_for_collectives
+
+    _pause_at_exit_for_collectives()  # (a collective on tensors made in Python, as Trainer's)
     shared = [tokenizer]
     broadcast_object_list(shared, from_process=0)
     return shared[0]
