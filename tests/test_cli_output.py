@@ -504,7 +504,7 @@ def test_recipe_run_card_is_titled_after_the_asked_folder_and_sample_is_stratifi
 
 def test_push_failure_says_the_likely_fix(run, tmp_path):
     """A refused push names the token, an unreached Hub the network; each only where it fits (every
-    failure used to end "(is HF_TOKEN set?)", a closed port too)."""
+    failure used to end "(is HF_TOKEN set?)", a closed port too), and neither waits on retries."""
     import socket
 
     from conftest import MINIHUB
@@ -540,6 +540,9 @@ def test_push_failure_says_the_likely_fix(run, tmp_path):
                 "rnn-textclf: error: could not push to 'u/sms': "
             ), last
             assert cause in last and hint in last, last
+            # at once: the repo is created first (the card download used to retry an unreachable Hub for
+            # ~23 s, "Retrying in 1s [Retry 1/5]" ... before the push said anything)
+            assert "Retrying in" not in proc.stderr, proc.stderr[-2000:]
             other = cases["closed-port" if token == "wrong-token" else "wrong-token"][2]
             assert other not in last
     finally:

@@ -552,6 +552,7 @@ def _sms_args(*extra: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow  # ~24 s (4 CLI runs); the engine's own kill-and-resume check stays in the default tier
 def test_cli_recipe_killed_after_a_checkpoint_resumes_to_bit_identical_weights(tmp_path):
     from safetensors.torch import load_file
 

@@ -45,6 +45,13 @@ def _push(folder: Path, repo: str) -> None:
         )
     card_path = folder / "README.md"
     card = card_path.read_text(encoding="utf-8") if card_path.is_file() else ""
+    api = HfApi()
+    try:
+        # first, as model.push_to_hub does: an unreachable Hub or a refused token fails here at once (the
+        # card download below retries a connection for ~23 s before it gives up)
+        api.create_repo(repo, exist_ok=True)
+    except Exception as err:  # huggingface_hub raises many HTTP error types
+        raise _push_error(repo, err) from None
     on_hub = _card_on_hub(repo)
     if on_hub and not _is_replaceable(ModelCard(on_hub)):
         card = on_hub  # a card written on the Hub is kept, as model.push_to_hub keeps it
@@ -65,18 +72,21 @@ def _push(folder: Path, repo: str) -> None:
     ]
     operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card.encode("utf-8")))
     try:
-        api = HfApi()
-        api.create_repo(repo, exist_ok=True)
         info = api.create_commit(
             repo, operations, commit_message=f"Upload {folder.resolve().name} with rnn-textclf"
         )
     except Exception as err:  # huggingface_hub raises many HTTP error types
-        raise CLIError(f"could not push to {repo!r}: {str(err).splitlines()[0]}{_push_hint(err)}") from None
+        raise _push_error(repo, err) from None
     print(f"Pushed {folder} to {repo} ({info.commit_url})")
 
 
+def _push_error(repo: str, err: Exception) -> CLIError:
+    """A failed push in one line, with the likely fix: a token for a refused one, the network for an
+    unreached Hub, nothing where neither fits."""
+    return CLIError(f"could not push to {repo!r}: {str(err).splitlines()[0]}{_push_hint(err)}")
+
+
 def _push_hint(err: Exception) -> str:
-    """The likely fix for a failed push: a token for a refused one, the network for an unreached Hub."""
     status = getattr(getattr(err, "response", None), "status_code", None)
     if status in (401, 403):
         return " (is HF_TOKEN set to a token with write access? `hf auth login` stores one)"
