@@ -123,6 +123,7 @@ def test_predict_quantized_and_onnx_agree_with_float(trained, tmp_path, capsys):
     assert "either --quantize or --onnx" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # ~33 s (8 CLI runs); test_cli_output and test_hub push and pull in the default tier
 def test_push_then_predict_from_the_hub(trained, tmp_path, minihub):
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
     env.update(

@@ -379,6 +379,7 @@ def torchrun_recipe(ag_subset: Path, out: Path, *options: str) -> subprocess.Com
     return run(command, cwd=out.parent)
 
 
+@pytest.mark.slow  # ~13 s; the CLI under accelerate launch and examples/train_ddp.py under torchrun stay default
 def test_torchrun_trains_a_recipe_on_two_processes(ag_subset, tmp_path):
     """`torchrun --nproc_per_node 2 -m rnn_textclf.cli train --recipe bilstm-glove`: the recipe path is the DDP path."""
     out = tmp_path / "model"

@@ -303,6 +303,7 @@ def test_pretrain_reads_a_streamed_data_set(tmp_path):
     assert summary["epochs"] == pytest.approx(5 / 38, abs=0.01)
 
 
+@pytest.mark.slow  # ~22 s (two CLI runs); pretraining itself is tested in the default tier
 def test_cli_pretrains_then_trains_and_says_so(tmp_path):
     proc = run_cli(
         "train",
