@@ -87,6 +87,7 @@ def _push_error(repo: str, err: Exception) -> CLIError:
 
 
 def _push_hint(err: Exception) -> str:
+    """The likely fix, in parentheses, closing a failed push's error line; "" where none is likely."""
     status = getattr(getattr(err, "response", None), "status_code", None)
     if status in (401, 403):
         return " (is HF_TOKEN set to a token with write access? `hf auth login` stores one)"
