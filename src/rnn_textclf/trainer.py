@@ -213,7 +213,7 @@ def _pause_at_exit_for_collectives() -> None:
     Once the interpreter finalizes, Python ends such a thread inside a C++ destructor, which aborts the
     process. An ``atexit`` handler runs before finalization, and ``time.sleep`` releases the GIL (runs of
     that script interleaved, with and without it: 0 of 30 and 2 of 30 aborted). Called by every
-    ``RNNTrainer`` made under a process group and before the CLI's own collectives.
+    ``RNNTrainer`` made under a process group, and by ``rnn-textclf train`` where it joins the group.
     """
     atexit.register(time.sleep, _EXIT_PAUSE_S)
 

@@ -107,11 +107,12 @@ def _at_most_one_line(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def _reading(split: str, name: str) -> Iterator[None]:
-    """A file that cannot be read (a broken or cut compressed file) as a one-line error naming it."""
+def _reading(split: str, name: str, *errors: type[Exception]) -> Iterator[None]:
+    """A file that cannot be read (a broken or cut compressed file, or the reader's own ``errors``) as a
+    one-line error naming it."""
     try:
         yield
-    except (OSError, EOFError, lzma.LZMAError, zlib.error) as err:
+    except (OSError, EOFError, lzma.LZMAError, zlib.error, *errors) as err:
         raise CLIError(f"could not read --{split}-file {name!r}: {type(err).__name__}: {err}") from None
 
 
@@ -194,12 +195,11 @@ def _load_files(files: dict[str, str], csv_column_names: list[str] | None) -> An
 
 def _parquet_rows(path: Path, split: str, name: str) -> int:
     """Rows of a Parquet file, from its footer (reads no data)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    try:
+    with _reading(split, name, pa.ArrowException):  # (ArrowInvalid for a file that is no Parquet)
         return pq.ParquetFile(path).metadata.num_rows
-    except Exception as err:  # pyarrow raises ArrowInvalid/OSError for a file that is no Parquet
-        raise CLIError(f"could not read --{split}-file {name!r}: {type(err).__name__}: {err}") from None
 
 
 def _format_hint(builder: str) -> str:

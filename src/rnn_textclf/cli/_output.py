@@ -50,9 +50,6 @@ def _shared_staging_dir(state: Any, output_dir: Path) -> Iterator[Path]:
     if state.num_processes > 1:
         from accelerate.utils import broadcast_object_list
 
-        from ..trainer import _pause_at_exit_for_collectives
-
-        _pause_at_exit_for_collectives()  # (a collective on tensors made in Python, as Trainer's)
         broadcast_object_list(paths)
     try:
         yield Path(paths[0])

@@ -98,7 +98,7 @@ def _push_hint(err: Exception) -> str:
 
 
 def _card_on_hub(repo: str) -> str:
-    """The repo's README.md on the Hub now ("" when there is none, or no repo yet)."""
+    """The repo's README.md on the Hub now ("" when there is none, as in a repo just created)."""
     from huggingface_hub import hf_hub_download
 
     try:

@@ -183,10 +183,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..callbacks import without_log_dicts
     from ..metrics import classification_metrics, make_compute_metrics
     from ..recipes import InvalidRecipeError
+    from ..trainer import _pause_at_exit_for_collectives
 
     # Under torchrun / accelerate launch every rank runs this command. Joining the process group first lets
     # rank 0 alone write files and print, while every rank trains on the same data with the same vocab.
     state = PartialState(cpu=not torch.cuda.is_available())
+    if state.num_processes > 1:
+        # once, where the group is joined: this command's own collectives (the shared tokenizer and
+        # staging folder) and the trainer's all end their work before the interpreter does
+        _pause_at_exit_for_collectives()
     if not state.is_main_process:
         args.quiet = True
         _configure_logging(quiet=True)
@@ -766,9 +771,6 @@ def _rank0_tokenizer(tokenizer: Any) -> Any:
     would train on other ids (or on an embedding of another size) without a word said."""
     from accelerate.utils import broadcast_object_list
 
-    from ..trainer import _pause_at_exit_for_collectives
-
-    _pause_at_exit_for_collectives()  # (a collective on tensors made in Python, as Trainer's)
     shared = [tokenizer]
     broadcast_object_list(shared, from_process=0)
     return shared[0]
