@@ -465,6 +465,14 @@ BAD_INPUT = [
         "column 'text' of --train-file 'good.csv' is missing from --test-file 'semicolons.csv'",
     ),
     (["train", "--config", "broken.yaml"], "--config 'broken.yaml' is not valid: expected ',' or '}'"),
+    (
+        ["train", "--train-file", "good.csv", "--config", "columns.yaml"],
+        "--config 'columns.yaml': text_column must be a column name or a list of column names, got [1, 2].",
+    ),
+    (
+        ["train", "--train-file", "empty_label.csv"],
+        "--label-column 'label' has empty values in the train split (rows 1); fill or drop them.",
+    ),
     (["train", "--recipe", "broken.yaml"], "--recipe 'broken.yaml': Recipe file 'broken.yaml' is not valid"),
     (
         ["train", "--train-file", "good.csv", "--recipe", "bilstm-glove", "--vectors", "none"],
@@ -518,6 +526,7 @@ def test_bad_input_one_line_exit_2(tmp_path):
     )
     (tmp_path / "no_header.csv").write_text("a,hello\nb,world\n")
     (tmp_path / "broken.yaml").write_text("model: {embedding_dim: 16\n")
+    (tmp_path / "columns.yaml").write_text("text_column: [1, 2]\n")
     (tmp_path / "ints.csv").write_text("text,label\nhello,0\nworld,1\n")
     (tmp_path / "mixed.csv").write_text("text,label\nhello,0\nworld,unknown\n")
     (tmp_path / "semicolons.csv").write_text("text;label\nhello;a\n")
@@ -654,3 +663,29 @@ def test_default_train_reaches_spam_f1(tmp_path):
     metrics = json.loads((tmp_path / "rnn-textclf-model" / "metrics.json").read_text())
     assert metrics["test"]["per_class"]["spam"]["f1"] >= 0.90
     assert metrics["train_seconds"] < 120
+
+
+@pytest.mark.parametrize(
+    ("config", "flags", "text_column", "label_column"),
+    [
+        # a single column is written as a name or a list of one
+        ("text_column: title\nlabel_column: topic\n", [], ["title"], ["topic"]),
+        ("text_column: [title, body]\n", [], ["title", "body"], None),
+        # the command line's columns replace the file's (they were appended to them: title + body joined)
+        ("text_column: [title]\nlabel_column: topic\n", ["--text-column", "body"], ["body"], ["topic"]),
+        (
+            "text_column: title\n",
+            ["--text-column", "body", "--text-column", "title"],
+            ["body", "title"],
+            None,
+        ),
+    ],
+)
+def test_config_file_columns_and_flags_that_replace_them(tmp_path, config, flags, text_column, label_column):
+    from rnn_textclf.cli import build_parser, train
+
+    (tmp_path / "cfg.yaml").write_text(config)
+    argv = ["train", "--config", str(tmp_path / "cfg.yaml"), *flags]
+    parser = build_parser()
+    args = train._merge_config_file(parser, parser.parse_args(argv), argv)
+    assert (args.text_column, args.label_column) == (text_column, label_column)

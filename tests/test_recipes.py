@@ -516,6 +516,11 @@ def test_cli_trains_by_recipe_name_and_config_file(tmp_path):
     assert config["pooling"] == "mean_max" and config["embedding_dim"] == 50  # the rest is the recipe's
     saved = get_recipe(out / "recipe.yaml")
     assert saved.model["hidden_size"] == 32 and saved.lr == get_recipe("bilstm-glove").lr
+    # its description says what the options changed (it still described hidden 128)
+    assert (
+        saved.description
+        == f"{get_recipe('bilstm-glove').description} Changed by the options: hidden_size=32."
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train_rows"] == 400 and "accuracy" in metrics["test"]
 

@@ -91,7 +91,6 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[s
     try:
         if args.command == "train":
             args = train._merge_config_file(parser, args, argv)
-            args.embedding_dim_given = any(a.startswith("--embedding-dim") for a in argv)
         _configure_logging(args.quiet)
         _configure_threads(args.threads)
         return args.func(args)

@@ -443,9 +443,11 @@ def _label_plan(args: argparse.Namespace, data: Any) -> dict[str, Any]:
         names = list(feature.names)
     else:
         values = train[column]
-        if any(v is None for v in values):
+        empty = [i for i, v in enumerate(values) if v is None]
+        if empty:
             raise CLIError(
-                f"--label-column {column!r} has empty values in the train split; fill or drop them."
+                f"--label-column {column!r} has empty values in the train split ({_rows(empty)}); fill or "
+                "drop them."
             )
         if any(isinstance(v, (list, tuple)) for v in values):
             raise CLIError(

@@ -229,7 +229,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "`zcat big.gz | rnn-textclf predict MODEL > out.jsonl` works on any size.",
     )
     predict.add_argument("model", help="a model folder or Hub repo id")
-    predict.add_argument("texts", nargs="*", help="texts to classify (before the lines of --file)")
+    predict.add_argument(
+        "texts",
+        nargs="*",
+        help="texts to classify (before the lines of --file); without texts and --file, the lines of stdin",
+    )
     predict.add_argument("--file", help="a UTF-8 text file, one text per line, or a gzip of one")
     predict.add_argument("--top-k", type=_positive_int, default=1)
     predict.add_argument("--batch-size", type=_positive_int, default=256)

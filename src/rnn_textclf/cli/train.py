@@ -161,8 +161,26 @@ def _merge_config_file(
     unknown = sorted(set(normalised) - known - {"help", "config"})
     if unknown:
         raise CLIError(f"--config {args.config!r} has unknown keys {unknown}; use the train options' names.")
+    # Options that may repeat (--text-column, --label-column) append to their default in argparse: the file's
+    # list is filled in after parsing, so that the command line's flags replace it rather than extend it.
+    repeatable = {
+        action.dest for action in train_parser._actions if isinstance(action, argparse._AppendAction)
+    }
+    lists: dict[str, list[str]] = {}
+    for key in sorted(repeatable & set(normalised)):
+        value = normalised.pop(key)
+        value = [value] if isinstance(value, str) else value  # `text_column: title` is a list of one
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+            raise CLIError(
+                f"--config {args.config!r}: {key} must be a column name or a list of column names, got {value!r}."
+            )
+        lists[key] = value
     train_parser.set_defaults(**normalised)
-    return parser.parse_args(argv)
+    merged = parser.parse_args(argv)
+    for key, value in lists.items():
+        if getattr(merged, key) is None:  # not given on the command line
+            setattr(merged, key, value)
+    return merged
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -693,10 +711,25 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
     if args.freeze_vectors is not None:
         values["freeze_epochs"] = -1 if args.freeze_vectors else 0
     values["distillation"] = _distillation_section(args, recipe)
+    changed = _changed_fields(recipe.to_dict(), values)
+    if changed:  # the recipe's own description no longer says what trains (it is logged and saved)
+        values["description"] = f"{recipe.description} Changed by the options: {', '.join(changed)}."
     try:
         return recipe.from_dict(values)
     except InvalidRecipeError as err:
         raise CLIError(f"--recipe {name!r} with the given options: {err}") from None
+
+
+def _changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """``"field=value"`` for each recipe field (and model field) that ``after`` changes from ``before``."""
+    changed = []
+    for key, value in after.items():
+        old = before.get(key)
+        if key == "model":
+            changed += [f"{k}={'none' if v is None else v}" for k, v in value.items() if old.get(k) != v]
+        elif key not in ("name", "description") and value != old:
+            changed.append(f"{key}={'none' if value is None else value}")
+    return changed
 
 
 def _check_tokenizer_option(args: argparse.Namespace) -> None:
