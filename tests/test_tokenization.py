@@ -200,6 +200,9 @@ def test_characters_rust_lowercases_but_python_does_not() -> None:
     assert [tok.convert_ids_to_tokens(ids) for ids in expected] == tokenized
     words = [w for words in tokenized for w in words]
     assert tok.convert_tokens_to_ids(words) == [vocab[w] for w in words]
+    # tokenize() shows them as convert_ids_to_tokens does, so convert_tokens_to_ids(tokenize(t)) is encode's ids
+    assert [tok.tokenize(t) for t in texts] == tokenized
+    assert [tok.convert_tokens_to_ids(tok.tokenize(t)) for t in texts] == expected
 
 
 def test_br_tag_and_quotes_follow_rule_order() -> None:

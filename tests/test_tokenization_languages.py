@@ -777,6 +777,18 @@ def test_a_normalizer_replaced_after_the_first_call_is_followed(model: str) -> N
     assert tok(texts)["input_ids"] == backend_ids(tok, texts)
 
 
+def test_bpe_dropout_turned_on_after_the_first_call_samples_each_call() -> None:
+    # The pieces' cache kept one dropout draw per word: every later call gave the same ids.
+    texts = SPACE_SEPARATED * 3
+    tok = RNNTokenizer.train_from_iterator(texts, model="bpe")
+    plain = tok(texts)["input_ids"]  # the fast path is built, its pieces cached
+    tok.backend_tokenizer.model.dropout = 0.5
+    draws = [tok(texts)["input_ids"] for _ in range(3)]
+    assert all(d != plain for d in draws) and draws[0] != draws[1] != draws[2]
+    tok.backend_tokenizer.model.dropout = 0.0
+    assert tok(texts)["input_ids"] == plain == backend_ids(tok, texts)
+
+
 def test_datasets_fingerprint_does_not_change_with_use(tmp_path) -> None:
     # datasets.map's cache key hashes the function and so the tokenizer it calls: two copies of a saved
     # tokenizer (as two runs of a script load it) must hash the same, before and after encoding texts

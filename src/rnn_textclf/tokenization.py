@@ -1937,7 +1937,12 @@ class RNNTokenizer(TokenizersBackend, metaclass=_Constructor):
             ``word_ids()``, offsets). Subword and character models: ``"python"`` normalizes and cuts
             texts with code point tables and looks each piece's ids up in a cache filled by the Rust
             model (see the how-to "Non-English text"); ``"auto"`` always takes it; ``"rust"`` sends
-            the texts, many per call, through the backend's own pipeline.
+            the texts, many per call, through the backend's own pipeline. The fast paths follow what is
+            changed through the tokenizer's API after the first call (added tokens, specials, BPE
+            dropout, a subword model's normalizer or pre-tokenizer); a part of ``backend_tokenizer``
+            replaced in place by one of the same kind (a word model's normalizer or pre-tokenizer, a
+            model of the same size) is not checked on every call: use ``copy.deepcopy(tok)`` after
+            such a change (a copy starts without fast-path state), or save and reload.
 
     Example:
         >>> tok = RNNTokenizer.train_from_iterator(["A cat.", "A dog!"], min_freq=1)
@@ -2364,6 +2369,16 @@ class RNNTokenizer(TokenizersBackend, metaclass=_Constructor):
             return fast.python.to_python(tokens)
         return [t if t is None else fast.python.to_python(t) for t in tokens]
 
+    def tokenize(
+        self, text: str, pair: str | None = None, add_special_tokens: bool = False, **kwargs: Any
+    ) -> list[str]:
+        # the tokens as `convert_ids_to_tokens` and `get_vocab` show them (a few letters are kept in a
+        # marked form in the backend's vocabulary: `_PythonSide`), so that `convert_tokens_to_ids` maps
+        # them back to `encode`'s ids
+        tokens = super().tokenize(text, pair, add_special_tokens, **kwargs)
+        fast = self._display()
+        return tokens if fast is None else [fast.python.to_python(t) for t in tokens]
+
     def convert_tokens_to_ids(self, tokens: str | list[str]) -> int | list[int]:
         fast = self._display()
         if fast is not None:
@@ -2593,8 +2608,13 @@ class RNNTokenizer(TokenizersBackend, metaclass=_Constructor):
         added = backend.get_added_tokens_decoder()
         post = backend.post_processor
         normalizer = backend.normalizer
+        model = backend.model
         return (
             id(backend),
+            # a model of another kind, or BPE dropout turned on after the first call (cached pieces would
+            # freeze one random draw each): rebuilt, and dropout then takes the backend's own pipeline
+            type(model),
+            getattr(model, "dropout", None),
             # (~0.3 us) a normalizer or pre-tokenizer replaced by another kind, or by a Sequence of other
             # length (e.g. lowercasing dropped), is seen at once
             type(normalizer),
