@@ -301,6 +301,9 @@ def test_init_pad_row_zero_and_freeze_embeddings(tmp_path):
     assert not reloaded.embeddings.weight.requires_grad
     unfrozen = RNNClassifier(tiny_config())
     assert unfrozen.embeddings.weight.requires_grad
+    # a table set on a frozen model is frozen too, as after a save and reload (it stayed trainable)
+    model.set_input_embeddings(torch.nn.Embedding(VOCAB, model.config.embedding_dim, padding_idx=PAD))
+    assert not model.get_input_embeddings().weight.requires_grad
 
 
 @pytest.mark.parametrize(
@@ -592,6 +595,17 @@ def test_a_field_set_after_construction_is_checked_before_saving(tmp_path):
         ):
             save(tmp_path / "bad")
         assert not (tmp_path / "bad").exists()  # nothing written
+    # the forward pass and a model built from the config name the field too (were torch shape errors, or
+    # mean_max pooling read for any unknown pooling)
+    ids, _, lens = make_batch([3, 2])
+    with pytest.raises(ValueError, match=r"`pooling` must be one of .*got 'bogus'"):
+        model(input_ids=ids, lengths=lens)
+    with pytest.raises(ValueError, match=r"`pooling` must be one of .*got 'bogus'"):
+        RNNClassifier(model.config)
+    config = tiny_config()
+    config.rnn_type = "LSTM"
+    with pytest.raises(ValueError, match=r"`rnn_type` must be one of 'rnn', 'lstm', 'gru', got 'LSTM'"):
+        RNNClassifier(config)
     model.config.pooling = "max"
     model.save_pretrained(tmp_path / "good")
     assert RNNClassifier.from_pretrained(tmp_path / "good").config.pooling == "max"

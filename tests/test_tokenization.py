@@ -329,6 +329,24 @@ def test_from_vocab() -> None:
         RNNTokenizer.from_vocab({"<pad>": 0, "<unk>": 2})
 
 
+def test_a_hub_tokenizer_not_cached_offline_is_said_so(tmp_path: Path, monkeypatch) -> None:
+    # (said: the repo has no tokenizer.json, push one, where the file was only not in the cache)
+    with pytest.raises(
+        OSError,
+        match=r"'me/model': its tokenizer.json is not in the local Hub cache and "
+        r"local_files_only=True",
+    ):
+        RNNTokenizer.from_pretrained("me/model", local_files_only=True)
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(OSError, match=r"not in the local Hub cache and HF_HUB_OFFLINE is set"):
+        RNNTokenizer.from_pretrained("me/model")
+    # a local folder without the file keeps its own message
+    with pytest.raises(OSError, match=r"has no tokenizer: tokenizer.json is missing"):
+        RNNTokenizer.from_pretrained(str(tmp_path), local_files_only=True)
+
+
 def test_constructor_without_a_tokenizer_says_how_to_build_one(tmp_path: Path) -> None:
     # transformers' own message talks of sentencepiece; vocab= gave a byte-pair model with no ids at all
     with pytest.raises(ValueError, match=r"RNNTokenizer\(\) has no tokenizer to wrap.*train_from_iterator"):

@@ -274,7 +274,8 @@ class RNNClassifierConfig(PreTrainedConfig):
         """Checks every field as ``__init__`` does, also those set after it (``config.pooling = "max"``).
 
         transformers calls it before writing config.json (``save_pretrained``), and
-        ``RNNClassifier.save_pretrained`` before writing anything, so that an invalid value is never saved.
+        ``RNNClassifier.save_pretrained`` before writing anything, so that an invalid value is never saved;
+        ``RNNClassifier(config)`` calls it before building the model.
         (A valid value that does not fit the weights, such as another ``rnn_type`` or ``num_labels`` set
         on a built model, is not caught here: build the model from the config instead.)
 

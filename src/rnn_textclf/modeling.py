@@ -22,7 +22,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .configuration import RNNClassifierConfig
+from .configuration import InvalidConfigError, RNNClassifierConfig
 
 _WEIGHT_FILE = re.compile(r"^(model|pytorch_model)(-\d+-of-\d+)?\.(safetensors|bin)(\.index\.json)?$")
 _RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -240,6 +240,9 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
     """
 
     def __init__(self, config: RNNClassifierConfig) -> None:
+        # fields set after the config was built (`config.pooling = "Max"`) are checked here, by name, not
+        # met later as a torch shape error
+        config.validate()
         super().__init__(config)
         self.num_labels = config.num_labels
         self.embeddings = nn.Embedding(
@@ -462,6 +465,9 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         rows = getattr(value, "num_embeddings", None)
         if isinstance(rows, int) and rows > 0:
             self.config.vocab_size = rows
+        # and config.freeze_embeddings holds for the new table, as it will after a save and reload
+        if isinstance(getattr(value, "weight", None), nn.Parameter):
+            self._apply_freeze()
 
     def load_pretrained_embeddings(
         self,
@@ -901,7 +907,10 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         maxed = outputs.masked_fill(~mask[:, :, None], torch.finfo(outputs.dtype).min).amax(dim=1)
         if pooling == "max":
             return maxed
-        return torch.cat([mean, maxed], dim=-1)  # mean_max
+        if pooling == "mean_max":
+            return torch.cat([mean, maxed], dim=-1)
+        self.config.validate()  # a value set on the built model's config: the error names it
+        raise InvalidConfigError(f"config.pooling={pooling!r} is not one of last, mean, max, mean_max.")
 
 
 __all__ = ["RNNClassifier", "RNNClassifierPreTrainedModel"]

@@ -1855,6 +1855,15 @@ def _joined_encode(
     return out
 
 
+def _offline_reason(kwargs: dict[str, Any]) -> str | None:
+    """Why ``from_pretrained`` may not download (``local_files_only=True``, ``HF_HUB_OFFLINE``), or None."""
+    if kwargs.get("local_files_only"):
+        return "local_files_only=True"
+    from huggingface_hub import constants
+
+    return "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else None
+
+
 class _NoBackendError(ValueError):
     """``RNNTokenizer(...)`` was given nothing to build its backend from (see `_Constructor`)."""
 
@@ -1967,6 +1976,13 @@ class RNNTokenizer(TokenizersBackend, metaclass=_Constructor):
             if not isinstance(err, _NoBackendError) and "Couldn't instantiate the backend" not in str(err):
                 raise
             name = str(pretrained_model_name_or_path)
+            offline = _offline_reason(kwargs)
+            if offline and not os.path.isdir(name):
+                raise OSError(
+                    f"{name!r}: its tokenizer.json is not in the local Hub cache and {offline}, so it was not "
+                    "downloaded. Load the tokenizer once online (or without that setting), or pass a folder that "
+                    "holds it."
+                ) from err
             raise OSError(
                 f"{name!r} has no tokenizer: tokenizer.json is missing. An rnn-textclf model needs the "
                 "tokenizer it was trained with: save it beside the model (tokenizer.save_pretrained(folder)), "
