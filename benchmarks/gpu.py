@@ -22,6 +22,9 @@ is title + " " + description), with a bidirectional LSTM (embedding 100, hidden 
    call raises and is reported. The rest of a training step (backward and the optimizer) is checked the
    same way and reported for information.
 
+4. **Left padding refused on the device**: a left-padded batch (mask, no lengths) on the GPU raises the
+   same error as on the CPU (the model would otherwise read it as right padding).
+
 Exit status: 0 when the forward checks pass (or there is no CUDA), 1 when one fails.
 
     python benchmarks/gpu.py [--data ../shared/data/ag_news_csv/test.csv] [--steps 200] [--json gpu.json]
@@ -328,6 +331,19 @@ def main(argv: list[str] | None = None) -> int:
 
     rest = sync_check("backward + AdamW step (information)", backward_and_step)
     report["sync_checks"] = checks
+
+    # A left-padded batch on the device, with a mask and no lengths (what a pipeline on the GPU passes with
+    # a padding_side="left" tokenizer), must be refused as on the CPU, not read as right padding.
+    left = tokenizer(
+        [texts[0], texts[1] + " " + texts[2]], padding=True, padding_side="left", return_tensors="pt"
+    )
+    try:
+        with torch.no_grad():
+            model(input_ids=left["input_ids"].to(device), attention_mask=left["attention_mask"].to(device))
+        refused = {"passed": False, "error": "a left-padded batch was read without an error"}
+    except ValueError as err:
+        refused = {"passed": "padding_side must be 'right'" in str(err), "error": str(err).splitlines()[0]}
+    report["left_padding_refused"] = refused
     report["sync_backward_and_optimizer"] = rest
 
     # RNNTrainer end to end with bf16.
@@ -414,9 +430,10 @@ def main(argv: list[str] | None = None) -> int:
     for check in [*checks, rest]:
         status = (check["error"] or "no sync") if check["passed"] else f"SYNC: {check['error']}"
         print(f"sync check, {check['check']}: {status}")
+    print(f"left-padded batch on {device.type} refused: {refused['passed']} ({refused['error']})")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, default=str) + "\n")
-    return 0 if all(c["passed"] for c in checks) else 1
+    return 0 if all(c["passed"] for c in checks) and refused["passed"] else 1
 
 
 if __name__ == "__main__":

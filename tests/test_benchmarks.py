@@ -33,6 +33,7 @@ def test_gpu_script_runs_every_step_in_its_cpu_dry_run(tmp_path):
         "forward, RNNTrainer.compute_loss with teacher_logits",
     ]
     assert all(c["passed"] for c in report["sync_checks"])
+    assert report["left_padding_refused"]["passed"], report["left_padding_refused"]
     distilled = report["distillation_bf16"]
     # The student learned the teacher (trained 120 steps), not just its most frequent class.
     assert distilled["student_teacher_agreement"] > distilled["teacher_majority_share"] + 0.2

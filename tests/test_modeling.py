@@ -517,6 +517,24 @@ def test_return_tuple_and_hidden_states():
             ValueError,
             r"padding_side must be 'right': set tokenizer.padding_side = 'right', and save it again",
         ),
+        # a gap inside a row; a mask that disagrees with carried lengths
+        (
+            {
+                "input_ids": torch.tensor([[4, 5, 6], [4, PAD, 6]]),
+                "attention_mask": torch.tensor([[1, 1, 1], [1, 0, 1]]),
+            },
+            ValueError,
+            r"padding_side must be 'right'",
+        ),
+        (
+            {
+                "input_ids": torch.tensor([[4, 5]]),
+                "attention_mask": torch.tensor([[1, 0]]),
+                "lengths": torch.tensor([2]),
+            },
+            ValueError,
+            r"agrees with `lengths`",
+        ),
         (
             {"input_ids": torch.tensor([[4, 5]]), "labels": torch.tensor([3])},
             ValueError,

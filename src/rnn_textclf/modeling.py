@@ -197,6 +197,13 @@ def _weights_do_not_fit_message(model: Any, load_config: Any, loading_info: Any)
     )
 
 
+_NOT_RIGHT_PADDED = (
+    "`attention_mask` must mark a prefix of real tokens followed by right padding that agrees with `lengths` "
+    "(the tokenizer's padding_side must be 'right': set tokenizer.padding_side = 'right', and save it again "
+    "with tokenizer.save_pretrained(folder) where a pipeline loads it)."
+)
+
+
 class RNNClassifierPreTrainedModel(PreTrainedModel):
     """Base class holding the config class and the weight initialisation."""
 
@@ -643,6 +650,7 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
     ) -> torch.Tensor:
         """Checks the mask and lengths against ``positions`` (batch, seq_len) of input ``name``; CPU lengths."""
         batch, seq_len = positions.shape
+        carried = lengths is not None
         if attention_mask is not None:
             if not isinstance(attention_mask, torch.Tensor):
                 raise TypeError(
@@ -665,8 +673,15 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
             lengths = lengths.to("cpu", torch.int64)
         elif attention_mask is not None:
             # Without carried lengths the mask gives them (a device-to-host copy on an accelerator;
-            # PackedSequenceCollator carries CPU lengths to avoid it).
-            lengths = attention_mask.to(torch.int64).sum(dim=-1).cpu()
+            # PackedSequenceCollator carries CPU lengths to avoid it), together with whether a row has a
+            # real token after padding (left padding: read as right padding it would be a wrong result),
+            # in the same copy, on any device.
+            mask = attention_mask.to(torch.bool)
+            gaps = (mask[:, 1:] & ~mask[:, :-1]).any(dim=-1)  # (batch,) a 0 then a 1 somewhere
+            counted = torch.stack([mask.sum(dim=-1), gaps.to(torch.int64)]).cpu()  # (2, batch)
+            if bool(counted[1].any()):
+                raise ValueError(_NOT_RIGHT_PADDED)
+            lengths = counted[0]
         else:
             # Like every transformers model: no mask means every position is a real token.
             lengths = torch.full((batch,), seq_len, dtype=torch.int64)
@@ -676,16 +691,13 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                     f"`lengths` must lie in [0, seq_len={seq_len}], got min {int(lengths.min())} and max "
                     f"{int(lengths.max())}; lengths longer than the sequence would read past the padding."
                 )
-            if attention_mask is not None and attention_mask.device.type == "cpu":
+            # carried lengths and a mask: they must agree (on an accelerator the collator checked them on
+            # the CPU before the copy)
+            if attention_mask is not None and carried and attention_mask.device.type == "cpu":
                 steps = torch.arange(seq_len)
                 expected = steps[None, :] < lengths[:, None]
                 if not torch.equal(attention_mask.to(torch.bool), expected):
-                    raise ValueError(
-                        "`attention_mask` must mark a prefix of real tokens followed by right padding that agrees "
-                        "with `lengths` (the tokenizer's padding_side must be 'right': set "
-                        "tokenizer.padding_side = 'right', and save it again with tokenizer.save_pretrained(folder) "
-                        "where a pipeline loads it)."
-                    )
+                    raise ValueError(_NOT_RIGHT_PADDED)
         return lengths
 
     def _check_labels(self, labels: Any, batch: int, logits: torch.Tensor) -> torch.Tensor:
