@@ -316,11 +316,21 @@ def test_evaluate_and_predict_refuse_a_regression_model(tmp_path, capsysbinary):
         capsysbinary, "evaluate", str(tmp_path / "reg"), "--test-file", str(tmp_path / "scores.csv")
     )
     assert (
-        code == 2 and "is a regression model (one number per text); `rnn-textclf evaluate` works with" in err
+        code == 2
+        and "is a regression model (a number per text, not classes); `rnn-textclf evaluate` works" in err
     )
     code, out, err = run_main(capsysbinary, "predict", str(tmp_path / "reg"), "good film")
     assert code == 2 and not out
     assert "`rnn-textclf predict` works with classifiers. Predict in Python: pipeline(" in err
+    # three outputs; --onnx refuses it before exporting it (it logged an export to a folder then removed)
+    config = RNNClassifierConfig(
+        vocab_size=len(tok), pad_token_id=tok.pad_token_id, num_labels=3, problem_type="regression"
+    )
+    RNNClassifier(config).save_pretrained(tmp_path / "reg3")
+    tok.save_pretrained(tmp_path / "reg3")
+    code, out, err = run_main(capsysbinary, "predict", str(tmp_path / "reg3"), "good film", "--onnx")
+    assert code == 2 and not out and "Exported" not in err
+    assert "is a regression model (3 numbers per text, not classes)" in err
 
 
 def test_evaluate_reads_labels_as_train_did(trained, tmp_path, capsysbinary):
@@ -442,3 +452,38 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
     monkeypatch.setattr(sys, "stderr", Terminal(False))  # a log file
     monkeypatch.setattr(sys, "stdout", Terminal(False))
     assert _progress(False, "predict").disable
+
+
+def test_predict_gives_a_multi_label_models_labels_over_the_threshold():
+    # "label" is the top sigmoid even below 0.5; "labels" are the ones the text has (sigmoid >= 0.5)
+    import torch
+
+    from rnn_textclf import RNNClassifier, RNNClassifierConfig, RNNTokenizer
+    from rnn_textclf.cli._inference import predict_texts
+
+    tokenizer = RNNTokenizer.train_from_iterator(["free prize now", "see you at lunch"])
+    names = ["spam", "urgent", "social", "work"]
+    config = RNNClassifierConfig(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        embedding_dim=4,
+        hidden_size=4,
+        problem_type="multi_label_classification",
+        id2label=dict(enumerate(names)),
+    )
+    model = RNNClassifier(config).eval()
+    with torch.no_grad():  # the scores are the bias' sigmoids: 0.88, 0.12, 0.73, 0.38
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([2.0, -2.0, 1.0, -0.5]))
+    rows = predict_texts(model, tokenizer, ["free prize", ""], top_k=1)
+    assert [r["labels"] for r in rows] == [["spam", "social"]] * 2
+    assert [(r["label"], len(r["top_k"])) for r in rows] == [("spam", 1)] * 2
+    with torch.no_grad():
+        model.classifier.bias.fill_(-1.0)  # no label reaches 0.5: none, though "label" names the top one
+    (row,) = predict_texts(model, tokenizer, ["free prize"], top_k=2)
+    assert row["labels"] == [] and row["score"] < 0.5 and len(row["top_k"]) == 2
+    # single-label models have no "labels"
+    single = RNNClassifier(
+        RNNClassifierConfig(vocab_size=len(tokenizer), pad_token_id=0, embedding_dim=4, hidden_size=4)
+    )
+    assert "labels" not in predict_texts(single.eval(), tokenizer, ["free"])[0]

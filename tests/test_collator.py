@@ -106,6 +106,14 @@ def test_label_kinds():
         [{"input_ids": [9], "label": 3}]
     )
     assert forced["labels"].dtype == torch.float32
+    # a class id per row as a list of one ([2]) for a model of several classes (RNNTrainer sets num_labels):
+    # class ids (batch,), as transformers' models read them (was refused as a multi-label row of 1 column)
+    rows = [{"input_ids": [9], "labels": [2]}, {"input_ids": [9, 9], "labels": [0]}]
+    for kwargs in ({"num_labels": 4}, {"label_kind": "single_label_classification"}):
+        ids = PackedSequenceCollator(pad_token_id=PAD, **kwargs)(rows)["labels"]
+        assert ids.dtype == torch.int64 and ids.tolist() == [2, 0], kwargs
+    # without the number of classes a 0/1 column stays one multi-label output
+    assert PackedSequenceCollator(pad_token_id=PAD)(rows[1:])["labels"].shape == (1, 1)
 
 
 @pytest.mark.parametrize(

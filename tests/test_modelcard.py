@@ -101,6 +101,14 @@ def test_the_cards_usage_snippets_run_as_written(tmp_path: Path, problem):
     model.save_pretrained(tmp_path / "ckpt")
     text = (tmp_path / "ckpt" / "README.md").read_text()
     assert ("Scoring short" in text) == (problem == "regression")
+    # a regression card calls the pipeline for the value (top_k=2 ranked one number)
+    assert ('function_to_apply="none")' in text, "top_k=2)" in text) == (
+        (True, False) if problem == "regression" else (False, True)
+    )
+    if problem == "regression":  # outputs named by transformers' defaults are not listed as labels
+        unnamed = make_model(problem_type=problem, num_labels=1)
+        unnamed.save_pretrained(tmp_path / "unnamed")
+        assert "with 1 output, built with" in (tmp_path / "unnamed" / "README.md").read_text()
     (tmp_path / "use.py").write_text(_usage_snippets(text))
     proc = subprocess.run(
         [sys.executable, "use.py"],
@@ -295,3 +303,14 @@ def test_rnn_trainer_create_model_card_merges_trainer_information(tmp_path: Path
     assert text.count("| Loss | ") == 1  # the final evaluation, as a metric
     assert "Trained on toy news." in text
     assert "| Vocabulary size | 10 |" in text  # the trainer's processing_class was described
+
+    # An in-memory Dataset (Dataset.from_dict, as the docs build them) has no name: transformers' summary
+    # says [None], which crashed the card (TypeError) or, with dataset=..., linked datasets/None.
+    from datasets import Dataset
+
+    trainer.train_dataset = trainer.eval_dataset = Dataset.from_list(data)
+    for extra in ({}, {"dataset": "toy news"}):
+        trainer.create_model_card(**extra)
+        card = ModelCard.load(tmp_path / "out" / "README.md")
+        assert "None" not in card.content and card.data.datasets is None, extra
+    assert "Trained on toy news." in card.text

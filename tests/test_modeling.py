@@ -601,6 +601,10 @@ def test_single_label_labels_of_shape_batch_by_one_are_read_as_transformers_does
     flat = model(input_ids=ids, lengths=lens, labels=torch.tensor([0, 2, 1])).loss
     column = model(input_ids=ids, lengths=lens, labels=torch.tensor([[0], [2], [1]])).loss
     assert torch.equal(flat, column) and model.config.problem_type == "single_label_classification"
+    # class ids of any integer dtype (int32 from NumPy: was torch's "expected target dtype to be Long")
+    for dtype in (torch.int32, torch.int16, torch.uint8):
+        labels = torch.tensor([0, 2, 1], dtype=dtype)
+        assert torch.equal(model(input_ids=ids, lengths=lens, labels=labels).loss, flat), dtype
 
 
 def test_a_field_set_after_construction_is_checked_before_saving(tmp_path):

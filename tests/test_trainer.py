@@ -397,6 +397,12 @@ def test_compute_metrics_tells_the_problem_from_the_predictions():
     # the classes are the logits' width: a 2-class model reports f1 even on one class predicted right
     one_class = compute(EvalPrediction(np.eye(2)[[0, 0, 0]], np.array([0, 0, 0])))
     assert one_class["f1"] == 0.0 and one_class["accuracy"] == 1.0
+    # several regression outputs (not 0/1): MSE, not multi-label F1s of thresholded numbers
+    numbers = rng.normal(size=(10, 3)).astype(np.float32)
+    assert set(compute(EvalPrediction(numbers + 0.1, numbers))) == {"mse"}
+    # macro-F1 as scikit-learn's: a class only predicted (wrongly) counts with F1 0 (it was left out: 0.83)
+    wrong = compute(EvalPrediction(np.eye(3)[[0, 2, 1, 1]], np.array([0, 0, 1, 1])))
+    assert wrong["macro_f1"] == pytest.approx((2 / 3 + 1 + 0) / 3)
 
 
 def test_batches_come_from_an_in_memory_table_equal_to_the_rows(ag_news, tmp_path):

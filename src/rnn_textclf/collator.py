@@ -561,6 +561,16 @@ class PackedSequenceCollator:
 
     def _finish_labels(self, labels: torch.Tensor, key: str) -> torch.Tensor:
         """Checks the values and picks the dtype for the label kind."""
+        integer = not labels.is_floating_point() and labels.dtype != torch.bool
+        if (
+            integer
+            and labels.dim() == 2
+            and labels.shape[1] == 1
+            and (self.label_kind == "single_label_classification" or (self.num_labels or 0) > 1)
+        ):
+            # a class id per row written as a list of one ([3]): (batch, 1) -> (batch,), as transformers'
+            # models read such labels (a model of several classes cannot take one 0/1 column per row)
+            labels = labels.view(-1)
         self._check_label_values(labels, key)
         kind = self.label_kind
         if kind == "auto":

@@ -25,6 +25,9 @@ def classification_metrics(
 ) -> dict[str, Any]:
     """Accuracy, macro-F1 and per-class precision/recall/F1/support of single-label predictions.
 
+    Macro-F1 averages the F1 of the classes that occur in ``labels`` or ``preds``, as scikit-learn's
+    ``f1_score(average="macro")``.
+
     Args:
         labels: True class ids.
         preds: Predicted class ids.
@@ -53,7 +56,9 @@ def classification_metrics(
         precision = np.where(cm.sum(0) > 0, tp / cm.sum(0), 0.0)
         recall = np.where(cm.sum(1) > 0, tp / cm.sum(1), 0.0)
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    present = cm.sum(1) > 0
+    # as scikit-learn's f1_score(average="macro"): over the classes in the labels or the predictions (a
+    # class only predicted, wrongly, counts with F1 0; one in neither is left out)
+    present = (cm.sum(1) > 0) | (cm.sum(0) > 0)
     result: dict[str, Any] = {
         "accuracy": float((labels == preds).mean()) if labels.size else 0.0,
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
@@ -96,10 +101,11 @@ def make_compute_metrics(
     """A ``compute_metrics`` for ``Trainer``: accuracy/macro-F1 (and F1 for two classes), or multi-label F1s,
     or MSE for regression.
 
-    ``problem_type`` None: told from the predictions as the model tells its loss (one output column:
-    regression; labels with a column per class: multi-label; else single-label classes). Single-label
-    rows labelled ``-100`` (ignored by the loss) are left out of the metrics, and the classes are the
-    logits' width, so a two-class model always reports ``f1``.
+    ``problem_type`` None: told from the predictions and labels (one output column: regression; labels
+    with a column per output: multi-label when they are all 0/1, else regression; else single-label
+    classes). Pass the model's ``config.problem_type`` where it is set: 0/1 regression targets cannot be
+    told from multi-label ones. Single-label rows labelled ``-100`` (ignored by the loss) are left out of
+    the metrics, and the classes are the logits' width, so a two-class model always reports ``f1``.
     """
 
     def compute(eval_pred: Any) -> dict[str, float]:
@@ -111,7 +117,9 @@ def make_compute_metrics(
             if logits.ndim == 1 or logits.shape[-1] == 1:
                 kind = "regression"
             elif labels.ndim == 2 and labels.shape == logits.shape:
-                kind = "multi_label_classification"
+                # targets other than 0/1 are numbers to predict, not labels to threshold
+                binary = np.isin(labels, (0, 1)).all()
+                kind = "multi_label_classification" if binary else "regression"
         if kind == "regression":
             return {"mse": float(np.mean((logits.reshape(labels.shape) - labels) ** 2))}
         if kind == "multi_label_classification":

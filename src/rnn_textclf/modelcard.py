@@ -263,8 +263,9 @@ def model_card_info_from_trainer(trainer: Any, **kwargs: Any) -> dict[str, Any]:
         if metadata.get("model-index", [{}])[0].get("results")
         else None,
     }
-    if summary.dataset:
-        info["training_data"] = "Trained on " + ", ".join(_as_list(summary.dataset)) + "."
+    datasets = _as_list(summary.dataset)  # (an in-memory Dataset has no name: transformers gives [None])
+    if datasets:
+        info["training_data"] = "Trained on " + ", ".join(map(str, datasets)) + "."
     info.update(kwargs)
     return {k: v for k, v in info.items() if v not in (None, [], {})}
 
@@ -502,9 +503,11 @@ def _summary(model: Any, config: Any, vectors: dict[str, Any] | None, info: Mapp
         "regression": "text regression model",
     }.get(problem or "", "text classifier (softmax over the labels)")
     shown = ", ".join(f"`{label}`" for label in labels[:20]) + (" ..." if len(labels) > 20 else "")
+    # (a regression model's outputs named by transformers' defaults, LABEL_0..., have no names to show)
+    unnamed = problem == "regression" and labels == [f"LABEL_{i}" for i in range(len(labels))]
     text = (
         f"A {config.num_layers}-layer {_cell_name(config)} {kind} with {config.num_labels} "
-        f"output{'s' if config.num_labels != 1 else ''} ({shown}), built with "
+        f"output{'s' if config.num_labels != 1 else ''}{'' if unnamed else f' ({shown})'}, built with "
         "[rnn-textclf](https://pypi.org/project/rnn-textclf/): token embeddings, a recurrent network over "
         "the packed token sequence and a linear classifier on the pooled states."
     )
@@ -807,7 +810,12 @@ def _usage_section(repo: str, config: Any) -> list[str]:
         "from transformers import pipeline",
         "",
         f'classifier = pipeline("text-classification", model="{repo}")',
-        'classifier(["Stocks rally as the central bank holds rates.", "The team won the final."], top_k=2)',
+        'classifier(["Stocks rally as the central bank holds rates.", "The team won the final."], '
+        + (
+            'function_to_apply="none")  # the predicted value as the score'
+            if problem == "regression"
+            else "top_k=2)"
+        ),
         "```",
         "",
         "Without rnn-textclf, the model code stored in this repo runs after you have read it:",
@@ -874,11 +882,12 @@ def _number(value: Any) -> str:
 
 
 def _as_list(value: Any) -> list[Any]:
+    """``value`` as a list, without ``None`` items."""
     if value is None:
         return []
     if isinstance(value, (str, bytes)):
         return [value]
-    return list(value)
+    return [v for v in value if v is not None]
 
 
 def _merge_tags(first: Any, second: Any) -> list[str]:

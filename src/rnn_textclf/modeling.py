@@ -731,6 +731,7 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 )
             if labels.dim() == 2 and labels.shape[1] == 1:
                 labels = labels.view(-1)  # (batch, 1) -> (batch,), as transformers' models read them
+            labels = labels.long()  # cross_entropy takes int64 class ids only (int32 from NumPy, uint8...)
             if labels.dim() != 1:
                 raise ValueError(
                     f"`labels` must have shape ({batch},) for single_label_classification, got "

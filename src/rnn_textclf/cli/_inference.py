@@ -14,6 +14,9 @@ import numpy as np
 
 from ._common import CLIError, _positive_int
 
+#: A multi-label model's text has a label when its sigmoid is at least this (as the metrics threshold them).
+MULTI_LABEL_THRESHOLD = 0.5
+
 #: Lines (rows) read, classified and written at a time by ``predict`` and ``evaluate``: enough to batch
 #: by length well (16 batches of 256), few enough that the first results come within a second and
 #: memory stays flat.
@@ -80,17 +83,20 @@ def _add_inference_options(parser: argparse.ArgumentParser) -> None:
 def _refuse_regression(model: Any, name: str, command: str, instead: str) -> None:
     """``evaluate`` and ``predict`` give and score classes: a regression model's number would be lost."""
     if model.config.problem_type == "regression" or model.config.num_labels < 2:
+        n = model.config.num_labels
         raise CLIError(
-            f"{name!r} is a regression model (one number per text); `rnn-textclf {command}` works with "
-            f"classifiers. {instead}"
+            f"{name!r} is a regression model ({'a number' if n == 1 else f'{n} numbers'} per text, not classes); "
+            f"`rnn-textclf {command}` works with classifiers. {instead}"
         )
 
 
-def _load_for_inference(args: argparse.Namespace) -> tuple[Any, Any]:
-    """The model as asked: float, dynamic int8 (``--quantize``) or onnxruntime (``--onnx``)."""
+def _load_for_inference(args: argparse.Namespace, command: str, instead: str) -> tuple[Any, Any]:
+    """The model as asked: float, dynamic int8 (``--quantize``) or onnxruntime (``--onnx``); a regression
+    model is refused (`_refuse_regression`, with ``command`` and ``instead``) before it is converted."""
     if args.quantize and args.onnx:
         raise CLIError("use either --quantize or --onnx, not both.")
     model, tokenizer = _load_model_and_tokenizer(args.model)
+    _refuse_regression(model, args.model, command, instead)
     if args.quantize:
         from ..export import quantize_dynamic
 
@@ -225,16 +231,28 @@ def predict_texts(
 
     Returns:
         One ``{"text", "label", "score", "top_k": [{"label", "score"}, ...]}`` per text, scores rounded to
-        6 decimals.
+        6 decimals; for a multi-label model also ``"labels"``: every label whose sigmoid is at least 0.5,
+        highest first (possibly none), the labels the text has.
     """
+    multi = model.config.problem_type == "multi_label_classification"
+    # multi-label: every label is scored, to give those over the threshold whatever top_k is
+    ranked_k = model.config.num_labels if multi else top_k
     scores, ids = _classify(
-        model, tokenizer, texts, batch_size=batch_size, top_k=top_k, max_length=max_length
+        model, tokenizer, texts, batch_size=batch_size, top_k=ranked_k, max_length=max_length
     )
     id2label = model.config.id2label
     results: list[dict[str, Any]] = []
     for text, values, indices in zip(texts, scores.tolist(), ids.tolist(), strict=True):
         ranked = [{"label": id2label[i], "score": round(v, 6)} for v, i in zip(values, indices, strict=True)]
-        results.append(
-            {"text": text, "label": ranked[0]["label"], "score": ranked[0]["score"], "top_k": ranked}
-        )
+        row = {
+            "text": text,
+            "label": ranked[0]["label"],
+            "score": ranked[0]["score"],
+            "top_k": ranked[:top_k],
+        }
+        if multi:
+            row["labels"] = [
+                r["label"] for r, v in zip(ranked, values, strict=True) if v >= MULTI_LABEL_THRESHOLD
+            ]
+        results.append(row)
     return results

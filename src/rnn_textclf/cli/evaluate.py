@@ -27,7 +27,6 @@ from ._inference import (
     _classify,
     _load_for_inference,
     _progress,
-    _refuse_regression,
     _saved_max_length,
     _stdout_gone,
 )
@@ -43,17 +42,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 f"--json {args.json!r}: {'that is a folder' if target.is_dir() else 'its folder does not exist'}; "
                 "give a file path in an existing folder (or '-' to print the JSON)."
             )
-    model, tokenizer = _load_for_inference(args)
+    model, tokenizer = _load_for_inference(
+        args,
+        "evaluate",
+        "Score it in Python (trainer.evaluate with compute_metrics reports mse).",
+    )
     data = _load_files({"test": args.test_file}, args.csv_column_names)["test"]
     text_columns = _text_columns(args, data.column_names)
     # Checked on the Arrow schema up front, so the per-chunk joins below cannot fail half-way.
     _check_text_features(data, text_columns, "test")
-    _refuse_regression(
-        model,
-        args.model,
-        "evaluate",
-        "Score it in Python (trainer.evaluate with compute_metrics reports mse).",
-    )
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     multi = model.config.problem_type == "multi_label_classification"
     labels = _read_labels(args, data, names, multi)  # (rows,) class ids, or (rows, labels) 0/1

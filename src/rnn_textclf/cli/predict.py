@@ -30,7 +30,6 @@ from ._inference import (
     _is_terminal,
     _load_for_inference,
     _progress,
-    _refuse_regression,
     _saved_max_length,
     _stdout_gone,
     predict_texts,
@@ -59,10 +58,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if sys.stdin is None or _is_terminal(sys.stdin):
             raise CLIError("no texts: pass them as arguments, with --file F (one per line), or on stdin.")
         sources.append(_stdin_chunks(chunk_size))
-    model, tokenizer = _load_for_inference(args)
-    _refuse_regression(
-        model,
-        args.model,
+    model, tokenizer = _load_for_inference(
+        args,
         "predict",
         "Predict in Python: pipeline('text-classification', model=..., function_to_apply='none') gives the "
         "number as each text's score.",
