@@ -629,6 +629,16 @@ def test_type_error_hints() -> None:
         tok([b"x"])
     with pytest.raises(TypeError, match=r"missing value"):
         tok(["a", None])
+    import datasets
+    import numpy as np
+
+    # a datasets Column (ds["text"] in datasets 4+) or an array of texts: say to make a list of it
+    column = datasets.Dataset.from_dict({"text": ["a b", "c"]})["text"]
+    for texts in (column, np.array(["a b", "c"])):
+        with pytest.raises(
+            TypeError, match=r"got (Column|ndarray) \(a sequence of texts: pass list\(\.\.\.\) of it\)"
+        ):
+            tok(texts)
     with pytest.raises(TypeError, match=r"single str; wrap it in a list"):
         RNNTokenizer.train_from_iterator("a whole text")
     for flag in ("lowercase", "split_unsegmented"):  # "no" is truthy: it would have lowercased

@@ -988,6 +988,9 @@ def _type_hint(value: object) -> str:
         return " (decode it first, e.g. text.decode('utf-8'))"
     if value is None:
         return " (a missing value: drop or fill empty rows first)"
+    if not isinstance(value, (str, dict)) and hasattr(value, "__iter__") and hasattr(value, "__len__"):
+        # e.g. a datasets Column (ds["text"]), a NumPy array or a pandas Series of texts
+        return " (a sequence of texts: pass list(...) of it)"
     return ""
 
 
