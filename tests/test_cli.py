@@ -465,6 +465,15 @@ BAD_INPUT = [
         "column 'text' of --train-file 'good.csv' is missing from --test-file 'semicolons.csv'",
     ),
     (["train", "--config", "broken.yaml"], "--config 'broken.yaml' is not valid: expected ',' or '}'"),
+    # the checkpoints are removed after success: in the output folder they took the model with them (exit 0)
+    (
+        ["train", "--train-file", "good.csv", "--output-dir", "m", "--checkpoint-dir", "m"],
+        "--checkpoint-dir 'm' and --output-dir 'm' overlap",
+    ),
+    (
+        ["train", "--train-file", "good.csv", "--output-dir", "runs/m", "--checkpoint-dir", "runs"],
+        "--checkpoint-dir 'runs' and --output-dir 'runs/m' overlap",
+    ),
     (
         ["train", "--train-file", "good.csv", "--config", "columns.yaml"],
         "--config 'columns.yaml': text_column must be a column name or a list of column names, got [1, 2].",

@@ -57,11 +57,13 @@ def write_rows(path: Path, rows: list[dict[str, str]]) -> Path:
 def trained(tmp_path_factory) -> Path:
     """A small LSTM trained by the default command on SMS rows."""
     cwd = tmp_path_factory.mktemp("predict")
+    # (into a folder that does not exist yet: made, as Trainer makes its output folders; was a traceback)
     proc = run_cli(
-        "train", "--epochs", "4", "--max-train-samples", "2000", "--hidden-size", "32", "--quiet", cwd=cwd
-    )
+        "train", "--epochs", "4", "--max-train-samples", "2000", "--hidden-size", "32", "--quiet",
+        "--output-dir", "models/sms", cwd=cwd,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
-    return cwd / "rnn-textclf-model"
+    return cwd / "models" / "sms"
 
 
 @pytest.fixture(scope="module")
@@ -487,3 +489,33 @@ def test_predict_gives_a_multi_label_models_labels_over_the_threshold():
         RNNClassifierConfig(vocab_size=len(tokenizer), pad_token_id=0, embedding_dim=4, hidden_size=4)
     )
     assert "labels" not in predict_texts(single.eval(), tokenizer, ["free"])[0]
+
+
+def test_predict_never_asks_on_stdin_to_run_the_folders_code(trained, tmp_path):
+    # A config.json without model_type (tampered, or hand-edited) sent transformers' AutoTokenizer to its
+    # auto_map, and its "run custom code? [y/N]" prompt read predict's texts: a first line "y" ran the
+    # folder's configuration.py, other lines were eaten by the prompt (exit 0, no predictions).
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(trained, folder)
+    config = json.loads((folder / "config.json").read_text())
+    del config["model_type"]
+    assert "auto_map" in config
+    (folder / "config.json").write_text(json.dumps(config))
+    marker = tmp_path / "ran"
+    code = (folder / "configuration.py").read_text()
+    (folder / "configuration.py").write_text(
+        f"import pathlib; pathlib.Path({str(marker)!r}).write_text('x')\n" + code
+    )
+    proc = run_cli("predict", str(folder), cwd=tmp_path, stdin=b"y\nfree prize now\n")
+    assert not marker.exists()
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert [json.loads(line)["text"] for line in proc.stdout.decode().splitlines()] == ["y", "free prize now"]
+    # a tokenizer with more tokens than the model's embedding: said at load, not a traceback at the first batch
+    from rnn_textclf import RNNTokenizer
+
+    RNNTokenizer.train_from_iterator([f"word{i}" for i in range(20000)]).save_pretrained(folder)
+    proc = run_cli("predict", str(folder), "hello", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr.decode()
+    assert "it is not the tokenizer the model was trained with" in proc.stderr.decode()

@@ -145,11 +145,18 @@ def _load_model_and_tokenizer(name: str) -> tuple[Any, Any]:
         where = "" if path.exists() else "there is no such folder here, and as a Hub repo id: "
         raise CLIError(f"could not load MODEL {name!r}: {where}{str(err).splitlines()[0]}") from None
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
+        # trust_remote_code=False: transformers never asks on stdin (where predict's texts come from) whether
+        # to run Python files of the folder (a config.json without model_type sends it to auto_map)
+        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=False)
     except (OSError, ValueError) as err:
         raise CLIError(
             f"could not load the tokenizer of MODEL {name!r}: {str(err).splitlines()[0]}"
         ) from None
+    if len(tokenizer) > model.config.vocab_size:  # its ids past the embedding would fail at the first batch
+        raise CLIError(
+            f"the tokenizer of MODEL {name!r} has {len(tokenizer):,} tokens but the model's embedding has "
+            f"vocab_size={model.config.vocab_size:,} rows: it is not the tokenizer the model was trained with."
+        )
     model.eval()
     return model, tokenizer
 

@@ -776,6 +776,14 @@ def _checkpoint_dir(args: argparse.Namespace, output_dir: Path) -> Path:
     ``training_args.json``, which ``push`` uploads, and an absolute one would publish the user's home path.
     """
     if args.checkpoint_dir:
+        checkpoints, out = Path(args.checkpoint_dir).resolve(), output_dir.resolve()
+        if checkpoints == out or out in checkpoints.parents or checkpoints in out.parents:
+            # the checkpoint folder is removed after success, and the output folder replaced whole
+            raise CLIError(
+                f"--checkpoint-dir {args.checkpoint_dir!r} and --output-dir {str(output_dir)!r} overlap: the "
+                "checkpoints are removed after a successful run and the output folder is replaced whole; give "
+                "two separate folders (the default is <output-dir>.checkpoints beside it)."
+            )
         return Path(args.checkpoint_dir)
     if output_dir.name in ("", "..", "."):  # no name to extend: the folder's own, from its absolute path
         output_dir = output_dir.resolve()
