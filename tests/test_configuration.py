@@ -52,6 +52,7 @@ def test_pooled_size_accounts_for_projection_and_mean_max():
         ({"hidden_size": 2.5}, "hidden_size"),
         ({"hidden_size": True}, "hidden_size"),
         ({"num_layers": 0}, "num_layers"),
+        ({"num_layers": 100_000}, "num_layers"),  # (a crafted config.json: minutes of building, then refused)
         ({"dropout": 1.0}, "dropout"),
         ({"embedding_dropout": -0.1}, "embedding_dropout"),
         ({"classifier_dropout": "0.1"}, "classifier_dropout"),

@@ -447,6 +447,10 @@ def test_config_json_with_unknown_fields_loads_and_names_them(checkpoint, caplog
         ("id2label", {"0": "a", "2": "b", "3": "c"}, r"`id2label` must name each class id 0..2 once"),
         ("id2label", {"zero": "a"}, r"`id2label` keys must be class ids"),
         ("label2id", {"a": "0"}, r"`label2id` values must be integer class ids"),
+        # (failed inside huggingface_hub's and torch's code, naming no field)
+        ("vocab_size", "1450", r"`vocab_size` must be an integer >= 1, got '1450'"),
+        ("dtype", "foo", r"`dtype` must name a torch dtype such as 'float32' or 'bfloat16', got 'foo'"),
+        ("num_layers", 100_000, r"`num_layers` must be at most 64, got 100000"),
     ],
 )
 def test_config_json_with_wrong_typed_fields(checkpoint, field, value, message):

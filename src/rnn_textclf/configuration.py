@@ -55,6 +55,33 @@ class InvalidConfigError(ValueError):
     """A field of an ``RNNClassifierConfig`` (or of a checkpoint's config.json) has a value that is not allowed."""
 
 
+def _check_file_types(config_dict: dict[str, Any], where: str) -> None:
+    """Fields of a config.json whose wrong type fails inside transformers or torch with a message that
+    names no field (``"vocab_size": "1450"``, ``"dtype": "foo"``): named here, before they are read."""
+    problem = None
+    for name, minimum in (("vocab_size", 1), ("pad_token_id", 0)):  # (read by transformers' own checks first)
+        value = config_dict.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            problem = f"`{name}` must be an integer >= {minimum}, got {value!r}."
+    for name in ("dtype", "torch_dtype"):
+        value = config_dict.get(name)
+        if isinstance(value, str) and value != "auto":
+            import torch
+
+            if not isinstance(getattr(torch, value, None), torch.dtype):
+                problem = f"`{name}` must name a torch dtype such as 'float32' or 'bfloat16', got {value!r}."
+    if problem:
+        raise InvalidConfigError(
+            f"{where} is not a valid rnn-textclf config: {problem} Fix that field in config.json, or upgrade "
+            "rnn-textclf if a newer version saved it."
+        )
+
+
+#: The deepest stack a config may ask for: deeper RNN stacks do not train, and torch builds one in time
+#: quadratic in its depth, so an untrusted config.json could keep a loader busy for minutes.
+MAX_NUM_LAYERS = 64
+
+
 def _check_int(name: str, value: Any, minimum: int) -> None:
     # bool is a subclass of int: `hidden_size=True` is a mistake, not 1.
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -105,7 +132,7 @@ class RNNClassifierConfig(PreTrainedConfig):
         vocab_size (`int`, defaults to 20000): Number of rows of the embedding (the tokenizer's vocab size).
         embedding_dim (`int`, defaults to 100): Size of each word embedding (50/100/200/300 for GloVe).
         hidden_size (`int`, defaults to 128): Hidden state size of each recurrent layer and direction.
-        num_layers (`int`, defaults to 1): Number of stacked recurrent layers.
+        num_layers (`int`, defaults to 1): Number of stacked recurrent layers (at most ``MAX_NUM_LAYERS``, 64).
         rnn_type (`Literal["rnn", "lstm", "gru"]`, defaults to `"rnn"`): Recurrent cell: Elman RNN, LSTM or GRU.
         nonlinearity (`Literal["tanh", "relu"]`, defaults to `"tanh"`): Non-linearity of the Elman RNN; only
             allowed to differ from `"tanh"` when ``rnn_type="rnn"``.
@@ -220,8 +247,14 @@ class RNNClassifierConfig(PreTrainedConfig):
         """``PreTrainedConfig.from_dict`` (every load of a config.json, ``AutoConfig`` included) that names
         unknown fields in a warning and says where to fix an invalid one.
         """
+        if not isinstance(config_dict, dict):
+            raise InvalidConfigError(
+                f"{kwargs.get('name_or_path') or 'This config'!s}: config.json must hold a JSON object of fields, "
+                f"got a {type(config_dict).__name__}."
+            )
         source = kwargs.get("name_or_path") or config_dict.get("_name_or_path")
         where = f"The config.json of {str(source)!r}" if source else "This config"
+        _check_file_types(config_dict, where)
         known = set(cls().to_dict()) | _EXPECTED_EXTRA_KEYS
         unknown = sorted(key for key in config_dict if key not in known)
         if unknown:
@@ -303,6 +336,10 @@ class RNNClassifierConfig(PreTrainedConfig):
         _check_int("embedding_dim", self.embedding_dim, 1)
         _check_int("hidden_size", self.hidden_size, 1)
         _check_int("num_layers", self.num_layers, 1)
+        if self.num_layers > MAX_NUM_LAYERS:
+            # torch builds a stack in time quadratic in its depth (minutes for a crafted config.json's
+            # 100,000 layers, before any check of the weights), and such stacks do not train
+            raise ValueError(f"`num_layers` must be at most {MAX_NUM_LAYERS}, got {self.num_layers}.")
         _check_choice("rnn_type", self.rnn_type, RNN_TYPES)
         _check_choice("nonlinearity", self.nonlinearity, NONLINEARITIES)
         if self.nonlinearity != "tanh" and self.rnn_type != "rnn":
