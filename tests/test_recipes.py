@@ -656,6 +656,19 @@ def test_cli_checkpoints_are_removed_after_success_and_resume_needs_one(tmp_path
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1, proc.stderr
         assert "holds no checkpoint" in lines[0]
+    # a checkpoint cut short by a kill or a full disk: said (was a FileNotFoundError traceback, every retry)
+    (tmp_path / "cut" / "checkpoint-5").mkdir(parents=True)
+    (tmp_path / "cut" / "checkpoint-5" / "config.json").write_text("{}")
+    cases = [
+        _sms_args("--output-dir", "other", "--resume-from-checkpoint", where)
+        for where in ("cut", "cut/checkpoint-5")
+    ]
+    expected = [
+        "holds no complete checkpoint",
+        "'cut/checkpoint-5' is incomplete: it has no trainer_state.json",
+    ]
+    for proc, message in zip(run_cli_cases(cases, cwd=tmp_path), expected, strict=True):
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr and message in proc.stderr, proc.stderr
     assert not (tmp_path / "other").exists() and not (tmp_path / "other.checkpoints").exists()
 
 

@@ -258,6 +258,22 @@ def test_saved_folders_hold_training_args_as_json_and_no_pickle_and_resume_works
     np.testing.assert_allclose(
         resumed.predict(test).predictions, trainer.predict(test).predictions, atol=1e-5, rtol=0
     )
+    # A checkpoint cut short (a kill or a full disk mid-save): named, not a FileNotFoundError deep in Trainer
+    # (no trainer_state.json) or a silent fresh optimizer and schedule (no optimizer.pt: another run).
+    import shutil
+
+    from rnn_textclf.trainer import last_complete_checkpoint
+
+    newest = max((tmp_path / "run").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    cut = tmp_path / "run" / "checkpoint-99999"
+    shutil.copytree(newest, cut)
+    (cut / "optimizer.pt").unlink()
+    with pytest.raises(ValueError, match=r"checkpoint-99999' is incomplete: it has no optimizer.pt"):
+        resumed.train(resume_from_checkpoint=str(cut))
+    (cut / "trainer_state.json").unlink()
+    with pytest.raises(ValueError, match=r"is incomplete: it has no trainer_state.json, optimizer.pt"):
+        resumed.train(resume_from_checkpoint=str(cut))
+    assert last_complete_checkpoint(tmp_path / "run") == str(newest)  # resume_from_checkpoint=True takes it
 
 
 @pytest.mark.parametrize("strategy", ["checkpoint", "all_checkpoints"])

@@ -47,6 +47,51 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle")
 TRAINED_WEIGHTS_NAME = "trained_weights.safetensors"
 
 
+#: What a Trainer checkpoint needs for an exact resume (each: one of these names); the rest (tokenizer, card,
+#: rng state: batches come from ``seed + epoch``) is optional.
+_CHECKPOINT_FILES = (
+    ("trainer_state.json",),
+    ("model.safetensors", "model.safetensors.index.json"),
+    ("optimizer.pt",),
+    ("scheduler.pt",),
+)
+
+
+def checkpoint_missing(folder: str | os.PathLike) -> list[str]:
+    """The files an exact resume needs that the checkpoint ``folder`` lacks (a save cut short by a kill or a
+    full disk, or files deleted since); ``[]`` for a complete checkpoint."""
+    folder = Path(folder)
+    return [names[0] for names in _CHECKPOINT_FILES if not any((folder / name).is_file() for name in names)]
+
+
+def last_complete_checkpoint(folder: str | os.PathLike) -> str | None:
+    """The newest complete ``checkpoint-N`` in ``folder`` (incomplete newer ones are skipped, logged), or None."""
+    steps = []
+    for child in Path(folder).glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        step = child.name[len(PREFIX_CHECKPOINT_DIR) + 1 :]
+        if child.is_dir() and step.isdigit():
+            steps.append((int(step), child))
+    for _, child in sorted(steps, reverse=True):
+        missing = checkpoint_missing(child)
+        if not missing:
+            return str(child)
+        logger.warning(
+            "%s is incomplete (no %s: its save was cut short, or files were deleted); it is skipped.",
+            child,
+            ", ".join(missing),
+        )
+    return None
+
+
+def _incomplete_checkpoint_error(folder: str | os.PathLike, missing: list[str]) -> ValueError:
+    return ValueError(
+        f"resume_from_checkpoint={str(folder)!r} is incomplete: it has no {', '.join(missing)} (its save was cut "
+        "short by a kill or a full disk, or files were deleted), so training cannot continue exactly where it "
+        "stopped. Resume from an earlier checkpoint-N (resume_from_checkpoint=True takes the newest complete one), "
+        "or start a new run from its weights (RNNClassifier.from_pretrained(folder)) if they are there."
+    )
+
+
 class _PickleFreeUploads:
     """The Trainer's ``HfApi``, with every ``upload_folder`` leaving pickled files behind."""
 
@@ -745,6 +790,26 @@ class RNNTrainer(Trainer):
 
     def train(self, *args: Any, **kwargs: Any) -> Any:
         """``Trainer.train``; see the class notes for what differs."""
+        # A checkpoint cut short (no trainer_state.json: a traceback deep in Trainer; no optimizer.pt or
+        # scheduler.pt: Trainer silently starts them afresh, another run) is refused by name, and
+        # resume_from_checkpoint=True takes the newest complete checkpoint.
+        resume = args[0] if args else kwargs.get("resume_from_checkpoint")
+        if resume is True:
+            last = last_complete_checkpoint(self.args.output_dir)
+            if last is None and any(Path(self.args.output_dir).glob(f"{PREFIX_CHECKPOINT_DIR}-*")):
+                raise ValueError(
+                    f"resume_from_checkpoint=True: no checkpoint-N in output_dir {self.args.output_dir!r} is "
+                    "complete (each lacks files an exact resume needs; see the warnings above)."
+                )
+            resume = last if last is not None else resume
+        elif isinstance(resume, (str, os.PathLike)) and os.path.isdir(resume):
+            missing = checkpoint_missing(resume)
+            if missing:
+                raise _incomplete_checkpoint_error(resume, missing)
+        if args:
+            args = (resume, *args[1:])
+        elif "resume_from_checkpoint" in kwargs:
+            kwargs["resume_from_checkpoint"] = resume
         accelerator = self.accelerator
         prepared = ("_models", "_optimizers", "_schedulers", "_dataloaders", "deepspeed_engine_wrapped")
         if not any(getattr(accelerator, name, None) for name in prepared):

@@ -829,17 +829,35 @@ def _resume_target(args: argparse.Namespace, checkpoint_dir: Path) -> str | None
                 "to continue it, or --overwrite to start over (its checkpoints are then deleted)."
             )
         return None
+    from ..trainer import checkpoint_missing, last_complete_checkpoint
+
     folder = checkpoint_dir if value is True else Path(value)
-    if (folder / "trainer_state.json").is_file():
-        return str(folder)
-    last = get_last_checkpoint(str(folder)) if folder.is_dir() else None
-    if last is None:
+    one = folder.is_dir() and (
+        folder.name.startswith("checkpoint-") or (folder / "trainer_state.json").is_file()
+    )
+    if not one:  # a folder of checkpoints: the newest complete one
+        last = last_complete_checkpoint(folder) if folder.is_dir() else None
+        if last is not None:
+            return last
+        incomplete = folder.is_dir() and get_last_checkpoint(str(folder)) is not None
         raise CLIError(
-            f"--resume-from-checkpoint: {str(folder)!r} holds no checkpoint (checkpoint-N folders written by an "
-            "earlier `rnn-textclf train`); check the path or --checkpoint-dir, or train without "
-            "--resume-from-checkpoint."
+            f"--resume-from-checkpoint: {str(folder)!r} holds no "
+            + (
+                "complete checkpoint (each was cut short or lost files; see the warnings above); train without "
+                "--resume-from-checkpoint (and --overwrite)."
+                if incomplete
+                else "checkpoint (checkpoint-N folders written by an earlier `rnn-textclf train`); check the path "
+                "or --checkpoint-dir, or train without --resume-from-checkpoint."
+            )
         )
-    return last
+    missing = checkpoint_missing(folder)
+    if missing:
+        raise CLIError(
+            f"--resume-from-checkpoint {str(folder)!r} is incomplete: it has no {', '.join(missing)} (its save was cut "
+            "short, or files were deleted); pass the folder that holds it (or --resume-from-checkpoint alone) for the "
+            "newest complete checkpoint."
+        )
+    return str(folder)
 
 
 def _remove_checkpoints(folder: Path, *, whole: bool) -> None:
