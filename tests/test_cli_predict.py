@@ -519,3 +519,27 @@ def test_predict_never_asks_on_stdin_to_run_the_folders_code(trained, tmp_path):
     proc = run_cli("predict", str(folder), "hello", cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr.decode()
     assert "it is not the tokenizer the model was trained with" in proc.stderr.decode()
+
+
+def test_nan_weights_are_named_at_load(trained, tmp_path, caplog):
+    # A diverged run's weights loaded silently: predict printed "score": NaN (not JSON) and evaluate the
+    # accuracy of always answering the first class.
+    import logging
+    import shutil
+
+    import safetensors.torch
+
+    from rnn_textclf import RNNClassifier
+
+    folder = tmp_path / "nan"
+    shutil.copytree(trained, folder)
+    weights = safetensors.torch.load_file(folder / "model.safetensors")
+    weights["classifier.weight"][0, 0] = float("nan")
+    safetensors.torch.save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    with caplog.at_level(logging.WARNING, logger="rnn_textclf.modeling"):
+        model = RNNClassifier.from_pretrained(folder)
+    assert model.non_finite_parameters() == ["classifier.weight"]
+    assert "NaN or infinite weights in classifier.weight" in caplog.text
+    proc = run_cli("predict", str(folder), "free prize", cwd=tmp_path)
+    assert proc.returncode == 2 and not proc.stdout
+    assert "has NaN or infinite weights (classifier.weight): its training diverged" in proc.stderr.decode()

@@ -7,6 +7,7 @@ machine where rnn-textclf is not installed.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -23,6 +24,8 @@ from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration import InvalidConfigError, RNNClassifierConfig
+
+logger = logging.getLogger(__name__)
 
 _WEIGHT_FILE = re.compile(r"^(model|pytorch_model)(-\d+-of-\d+)?\.(safetensors|bin)(\.index\.json)?$")
 _RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -307,7 +310,19 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
             ) from err
         model = loaded[0] if isinstance(loaded, tuple) else loaded
         model._apply_freeze()
+        broken = model.non_finite_parameters()
+        if broken:  # (a diverged run's save: every prediction would be NaN, or label 0 after argmax)
+            logger.warning(
+                "%s has NaN or infinite weights in %s: its outputs are not numbers. Load an earlier checkpoint, "
+                "or train again (a lower learning rate, gradient clipping).",
+                str(source),
+                ", ".join(broken),
+            )
         return loaded
+
+    def non_finite_parameters(self) -> list[str]:
+        """Names of the parameters holding NaN or infinite values (a diverged training run), ``[]`` if none."""
+        return [name for name, p in self.named_parameters() if not bool(torch.isfinite(p).all())]
 
     @staticmethod
     def _finalize_model_loading(model: Any, load_config: Any, loading_info: Any) -> Any:

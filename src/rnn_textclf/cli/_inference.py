@@ -152,6 +152,12 @@ def _load_model_and_tokenizer(name: str) -> tuple[Any, Any]:
         raise CLIError(
             f"could not load the tokenizer of MODEL {name!r}: {str(err).splitlines()[0]}"
         ) from None
+    broken = model.non_finite_parameters()
+    if broken:  # every score would be NaN (not JSON), every label the first class
+        raise CLIError(
+            f"MODEL {name!r} has NaN or infinite weights ({', '.join(broken)}): its training diverged. Use an "
+            "earlier checkpoint, or train again with a lower --lr."
+        )
     if len(tokenizer) > model.config.vocab_size:  # its ids past the embedding would fail at the first batch
         raise CLIError(
             f"the tokenizer of MODEL {name!r} has {len(tokenizer):,} tokens but the model's embedding has "
