@@ -119,6 +119,24 @@ def test_predict_quantized_and_onnx_agree_with_float(trained, tmp_path, capsys):
     os.utime(stale / "model.onnx", (1, 1))
     assert main(["predict", str(stale), *texts, "--onnx"]) == 0
     assert [json.loads(line)["label"] for line in capsys.readouterr().out.splitlines()] == labels[()]
+    # A newer model.onnx that is not of these weights (another model's, one that answers spam to everything;
+    # or a broken file): exported again, not used (the other model's answers were given, or a traceback).
+    import torch
+
+    from rnn_textclf import RNNClassifier
+    from rnn_textclf.export import export_onnx
+
+    other = RNNClassifier.from_pretrained(trained)
+    with torch.no_grad():
+        other.classifier.weight.zero_()
+        other.classifier.bias.copy_(torch.tensor([-10.0, 10.0]))
+    for content in ("other", b"not an onnx model"):
+        if content == "other":
+            export_onnx(other, stale / "model.onnx")
+        else:
+            (stale / "model.onnx").write_bytes(content)
+        assert main(["predict", str(stale), *texts, "--onnx"]) == 0, content
+        assert [json.loads(line)["label"] for line in capsys.readouterr().out.splitlines()] == labels[()]
     assert main(["predict", str(trained), "hi", "--quantize", "--onnx"]) == 2  # a usage error: in-process
     assert "either --quantize or --onnx" in capsys.readouterr().err
 

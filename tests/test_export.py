@@ -326,6 +326,14 @@ def test_onnx_file_round_trip_keeps_config(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["clf.onnx"]  # no staging leftovers
     loaded = OnnxClassifier(path)
     assert loaded.config.to_dict() == RNNClassifierConfig.from_dict(model.config.to_dict()).to_dict()
+    # which weights the file holds (the CLI uses a folder's model.onnx only for the folder's weights), also
+    # after int8 quantization; another model's differ
+    from rnn_textclf.export import quantize_onnx, weights_fingerprint
+
+    assert loaded.weights_fingerprint == weights_fingerprint(model) != weights_fingerprint(_tiny("rnn"))
+    assert OnnxClassifier(
+        quantize_onnx(path, tmp_path / "q.onnx")
+    ).weights_fingerprint == weights_fingerprint(model)
     ids, lens = _random_batch([4, 2], 40)
     torch.testing.assert_close(
         loaded(input_ids=ids, lengths=lens).logits, _logits(model, ids, lens), atol=1e-4, rtol=0

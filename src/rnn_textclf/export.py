@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import logging
 import os
@@ -42,6 +43,9 @@ logger = logging.getLogger(__name__)
 QUANTIZATION_FLAG = "dynamic_int8"
 #: Key of the ONNX metadata entry that holds the model's ``config.json``.
 ONNX_CONFIG_KEY = "rnn_textclf_config"
+#: Key of the ONNX metadata entry that holds `weights_fingerprint` of the exported model: which weights
+#: the file was made from (``rnn-textclf predict --onnx`` uses a folder's model.onnx only for its weights).
+ONNX_WEIGHTS_KEY = "rnn_textclf_weights_sha256"
 #: File name used when ``export_onnx`` / ``OnnxClassifier`` get a folder instead of an ``.onnx`` path.
 ONNX_FILE_NAME = "model.onnx"
 #: Opsets the (TorchScript) ONNX exporter can write for this graph: GatherElements needs 11, the
@@ -443,12 +447,25 @@ def _export(
         entry = proto.metadata_props.add()
         entry.key = ONNX_CONFIG_KEY
         entry.value = wrapper.config.to_json_string(use_diff=False)
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = ONNX_WEIGHTS_KEY, weights_fingerprint(model)
         proto.producer_name = "rnn-textclf"
         onnx.checker.check_model(proto)
         onnx.save(proto, str(staging))
         if verify:
             _verify(model, OnnxClassifier(staging), atol)
         os.replace(staging, target)
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """SHA-256 of the model's tensors (names, dtypes, shapes and bytes, in ``state_dict`` order): equal for
+    equal weights, whatever file or process they came from."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        data = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}:{data.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(data.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _on_accelerator(model: nn.Module) -> bool:
@@ -610,6 +627,8 @@ class OnnxClassifier:
                 f"{str(file)!r} has no {ONNX_CONFIG_KEY!r} metadata: it was not written by rnn_textclf.export_onnx."
             )
         self.config = RNNClassifierConfig.from_dict(json.loads(meta[ONNX_CONFIG_KEY]))
+        #: `weights_fingerprint` of the model exported (None for files written before it was recorded)
+        self.weights_fingerprint: str | None = meta.get(ONNX_WEIGHTS_KEY)
         self._output = self.session.get_outputs()[0].name
 
     @classmethod
@@ -760,9 +779,12 @@ def quantize_onnx(path: str | os.PathLike, output: str | os.PathLike) -> Path:
         quant_pre_process(str(source), str(prepared))
         ort_quantize_dynamic(str(prepared), str(staging), weight_type=QuantType.QInt8)
         proto = onnx.load(str(staging))
-        if ONNX_CONFIG_KEY not in {p.key for p in proto.metadata_props}:
+        kept = {p.key for p in proto.metadata_props}
+        lost = [key for key in (ONNX_CONFIG_KEY, ONNX_WEIGHTS_KEY) if key in meta and key not in kept]
+        for key in lost:
             entry = proto.metadata_props.add()
-            entry.key, entry.value = ONNX_CONFIG_KEY, meta[ONNX_CONFIG_KEY]
+            entry.key, entry.value = key, meta[key]
+        if lost:
             onnx.save(proto, str(staging))
         os.replace(staging, target)
     return target
@@ -775,4 +797,5 @@ __all__ = [
     "export_onnx",
     "quantize_dynamic",
     "quantize_onnx",
+    "weights_fingerprint",
 ]

@@ -114,8 +114,9 @@ def _load_for_inference(args: argparse.Namespace, command: str, instead: str) ->
             not weights.is_file() or existing.stat().st_mtime >= weights.stat().st_mtime
         )
         try:
-            if current:
-                model = OnnxClassifier(existing)
+            onnx_model = _existing_onnx(existing, model) if current else None
+            if onnx_model is not None:
+                model = onnx_model
             else:
                 # Exported into a temporary folder (`export_onnx` checks it against the model) and read into
                 # the onnxruntime session, which needs the file no more.
@@ -126,6 +127,28 @@ def _load_for_inference(args: argparse.Namespace, command: str, instead: str) ->
         except ValueError as err:
             raise CLIError(f"--onnx: {str(err).splitlines()[0]}") from None
     return model, tokenizer
+
+
+def _existing_onnx(path: Path, model: Any) -> Any:
+    """The folder's model.onnx when it was exported from these weights, else None (exported again): another
+    model's file, one written before the fingerprint was recorded, or a file onnxruntime cannot load."""
+    import logging
+
+    from ..export import OnnxClassifier, weights_fingerprint
+
+    try:
+        onnx_model = OnnxClassifier(path)
+    except (ImportError, OSError):
+        raise
+    except Exception as err:  # (onnxruntime's own error types as well as ValueError)
+        logging.getLogger(__name__).info("%s cannot be loaded (%s): exporting the model again.", path, err)
+        return None
+    if onnx_model.weights_fingerprint != weights_fingerprint(model):
+        logging.getLogger(__name__).info(
+            "%s was not exported from this folder's weights: exporting the model again.", path
+        )
+        return None
+    return onnx_model
 
 
 def _load_model_and_tokenizer(name: str) -> tuple[Any, Any]:
