@@ -434,6 +434,19 @@ def test_config_json_with_unknown_fields_loads_and_names_them(checkpoint, caplog
     assert "does not use" not in caplog.text
 
 
+def test_config_json_that_is_not_an_object_or_missing(checkpoint, tmp_path):
+    # (an AttributeError in get_config_dict; without config.json transformers built a default config, and
+    # the weights "did not fit" it: vocab_size 20000 ...)
+    folder = edited(checkpoint, lambda f: (f / "config.json").write_text("[1, 2]"), name="not-an-object")
+    with pytest.raises(
+        InvalidConfigError, match=r"config.json of .* must hold a JSON object of fields, got a list"
+    ):
+        RNNClassifier.from_pretrained(folder)
+    (folder / "config.json").unlink()
+    with pytest.raises(OSError, match=r"has no config.json: it is not a saved model folder"):
+        RNNClassifier.from_pretrained(folder)
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [

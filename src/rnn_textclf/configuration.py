@@ -232,6 +232,11 @@ class RNNClassifierConfig(PreTrainedConfig):
         class, and the load then fails on some unrelated field; rnn-textclf says what is wrong instead.
         """
         config_dict, kwargs = super().get_config_dict(pretrained_model_name_or_path, **kwargs)
+        if not isinstance(config_dict, dict):
+            raise InvalidConfigError(
+                f"The config.json of {str(pretrained_model_name_or_path)!r} must hold a JSON object of fields, got "
+                f"a {type(config_dict).__name__}. Fix config.json, or save the model again."
+            )
         model_type = config_dict.get("model_type")
         if model_type is not None and model_type != cls.model_type:
             raise InvalidConfigError(
@@ -249,8 +254,8 @@ class RNNClassifierConfig(PreTrainedConfig):
         """
         if not isinstance(config_dict, dict):
             raise InvalidConfigError(
-                f"{kwargs.get('name_or_path') or 'This config'!s}: config.json must hold a JSON object of fields, "
-                f"got a {type(config_dict).__name__}."
+                f"A config must be a mapping of fields (a config.json's JSON object), got a "
+                f"{type(config_dict).__name__}."
             )
         source = kwargs.get("name_or_path") or config_dict.get("_name_or_path")
         where = f"The config.json of {str(source)!r}" if source else "This config"

@@ -292,6 +292,20 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         """
         safetensors_only = kwargs.setdefault("use_safetensors", True) is True
         source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
+        folder = (
+            Path(source, kwargs.get("subfolder") or "") if isinstance(source, (str, os.PathLike)) else None
+        )
+        if (
+            folder is not None
+            and folder.is_dir()
+            and kwargs.get("config") is None
+            and not (folder / "config.json").is_file()
+        ):
+            # (transformers builds a default config, and the weights then "do not fit" it)
+            raise OSError(
+                f"{str(source)!r} has no config.json: it is not a saved model folder (save_pretrained writes "
+                "config.json beside the weights), or pass config=RNNClassifierConfig(...) of the weights."
+            )
         try:
             loaded = super().from_pretrained(*args, **kwargs)
         except OSError as err:
