@@ -666,9 +666,28 @@ def test_save_is_atomic_and_keeps_other_files(tmp_path, monkeypatch):
     assert RNNClassifier.from_pretrained(tmp_path).config.hidden_size == 5
     assert not [p for p in tmp_path.parent.iterdir() if ".saving-" in p.name]
 
+    # killed while the files move in (new weights in, config.json not yet): the folder says so to loaders
+    # (it loaded the new weights with the old config); a save that completes clears it
+    import os
+
+    real_replace = os.replace
+
+    def killed_at_config(src, dst):
+        if str(dst).endswith("config.json"):
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", killed_at_config)
+    with pytest.raises(KeyboardInterrupt):
+        RNNClassifier(tiny_config()).save_pretrained(tmp_path)
+    monkeypatch.undo()
+    with pytest.raises(OSError, match=r"holds files of a save_pretrained that was interrupted"):
+        RNNClassifier.from_pretrained(tmp_path)
+
     second.save_pretrained(tmp_path)
     assert RNNClassifier.from_pretrained(tmp_path).config.hidden_size == 9
     assert (tmp_path / "checkpoint-10").is_dir() and (tmp_path / "tokenizer.json").exists()
+    assert not (tmp_path / ".rnn-textclf-saving").exists()
     assert not (tmp_path / "model-00001-of-00002.safetensors").exists()
     with pytest.raises(ValueError, match="must be a folder"):
         second.save_pretrained(tmp_path / "tokenizer.json")

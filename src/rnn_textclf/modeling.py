@@ -27,6 +27,10 @@ from .configuration import InvalidConfigError, RNNClassifierConfig
 
 logger = logging.getLogger(__name__)
 
+#: Present in a model folder while ``save_pretrained`` moves its files in; left by a save that was killed
+#: then, when the folder may hold files of two saves (``from_pretrained`` refuses it).
+SAVING_MARKER = ".rnn-textclf-saving"
+
 _WEIGHT_FILE = re.compile(r"^(model|pytorch_model)(-\d+-of-\d+)?\.(safetensors|bin)(\.index\.json)?$")
 _RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -306,6 +310,12 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 f"{str(source)!r} has no config.json: it is not a saved model folder (save_pretrained writes "
                 "config.json beside the weights), or pass config=RNNClassifierConfig(...) of the weights."
             )
+        if folder is not None and (folder / SAVING_MARKER).is_file():
+            raise OSError(
+                f"{str(source)!r} holds files of a save_pretrained that was interrupted while it moved them in "
+                f"({SAVING_MARKER} is there): its weights and config.json may come from two saves. Save the model "
+                "again, or load an earlier checkpoint."
+            )
         try:
             loaded = super().from_pretrained(*args, **kwargs)
         except OSError as err:
@@ -360,7 +370,9 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
 
         Everything is first written to a temporary folder beside ``save_directory`` and only then moved in
         file by file (weights first, ``config.json`` last), so a crash or kill mid-save leaves the previous
-        checkpoint in ``save_directory`` intact. Other files already there (a Trainer's ``checkpoint-*``
+        checkpoint in ``save_directory`` intact; one in the moment the files move in leaves ``SAVING_MARKER``
+        there, and ``from_pretrained`` refuses the folder (it may hold files of two saves) until a save
+        completes. Other files already there (a Trainer's ``checkpoint-*``
         folders, the tokenizer) are kept; stale weight shards from an earlier save are removed. A process
         killed mid-save leaves its temporary folder (``.<name>.saving-*``, beside ``save_directory``)
         behind: nothing reads it (a Trainer looks for ``checkpoint-<step>``) and it can be deleted.
@@ -402,12 +414,17 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 tokenizer_here = target if (target / "tokenizer.json").is_file() else None
                 writer(self, staging, model_name=target.resolve().name, tokenizer=tokenizer_here)
             written = sorted(p.name for p in staging.iterdir())
+            # While the files move in, the folder holds some of each save: the marker says so to loaders
+            # until the last one is in (a kill in between leaves it; a later save removes it).
+            marker = target / SAVING_MARKER
+            marker.write_text("save_pretrained is moving files into this folder\n", encoding="utf-8")
             # config.json last: a reader that sees the new config also sees the new weights.
             for name in sorted(written, key=lambda n: n == "config.json"):
                 os.replace(staging / name, target / name)
             for stale in target.iterdir():
                 if stale.name not in written and _WEIGHT_FILE.match(stale.name):
                     stale.unlink()
+            marker.unlink()
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 

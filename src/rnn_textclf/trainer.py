@@ -60,8 +60,15 @@ _CHECKPOINT_FILES = (
 def checkpoint_missing(folder: str | os.PathLike) -> list[str]:
     """The files an exact resume needs that the checkpoint ``folder`` lacks (a save cut short by a kill or a
     full disk, or files deleted since); ``[]`` for a complete checkpoint."""
+    from .modeling import SAVING_MARKER
+
     folder = Path(folder)
-    return [names[0] for names in _CHECKPOINT_FILES if not any((folder / name).is_file() for name in names)]
+    missing = [
+        names[0] for names in _CHECKPOINT_FILES if not any((folder / name).is_file() for name in names)
+    ]
+    if (folder / SAVING_MARKER).is_file():  # its model save was killed while moving files in
+        missing.insert(0, "completed model save")
+    return missing
 
 
 def last_complete_checkpoint(folder: str | os.PathLike) -> str | None:
