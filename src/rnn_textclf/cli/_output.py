@@ -42,9 +42,8 @@ def _shared_staging_dir(state: Any, output_dir: Path) -> Iterator[Path]:
     parent = output_dir.absolute().parent
     paths: list[Any] = [None]
     if state.is_main_process:
-        parent.mkdir(
-            parents=True, exist_ok=True
-        )  # --output-dir runs/model: made as Trainer makes its folders
+        # --output-dir runs/model in a folder that does not exist yet: made, as Trainer makes its folders
+        parent.mkdir(parents=True, exist_ok=True)
         paths = [tempfile.mkdtemp(prefix=f".{output_dir.name}.staging-", dir=parent)]
         # mkdtemp makes it private (0700); published, it is the model folder: the umask's mode, as mkdir
         umask = os.umask(0)
