@@ -641,6 +641,7 @@ def test_cli_resumes_with_the_checkpoints_tokenizer(tmp_path):
     assert RNNTokenizer.from_pretrained(tmp_path / "m").get_vocab() == saved
 
 
+@pytest.mark.slow  # ~26 s (4 CLI runs): keeps the default tier near 10 minutes
 def test_cli_checkpoints_are_removed_after_success_and_resume_needs_one(tmp_path):
     proc = run_cli(*_sms_args("--output-dir", "m", "--max-steps", "3"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
