@@ -1864,7 +1864,7 @@ def _offline_reason(kwargs: dict[str, Any]) -> str | None:
         return "local_files_only=True"
     from huggingface_hub import constants
 
-    return "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else None
+    return "HF_HUB_OFFLINE is set" if constants.is_offline_mode() else None
 
 
 class _NoBackendError(ValueError):

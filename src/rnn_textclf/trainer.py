@@ -99,6 +99,46 @@ def _incomplete_checkpoint_error(folder: str | os.PathLike, missing: list[str]) 
     )
 
 
+def check_tokenizer_fits_model(tokenizer: Any, config: Any) -> None:
+    """Raises ValueError where ``tokenizer`` is not the one ``config``'s model was built for: more tokens than
+    embedding rows, another pad id, or (with word dropout) another unknown id; logs a warning for fewer tokens.
+    ``RNNTrainer`` checks at construction, ``rnn-textclf predict``/``evaluate`` at load."""
+    vocab_size = getattr(config, "vocab_size", None)
+    if tokenizer is not None and isinstance(vocab_size, int) and hasattr(tokenizer, "get_vocab"):
+        size = len(tokenizer)
+        if size > vocab_size:
+            raise ValueError(
+                f"The tokenizer has {size:,} tokens but the model's embedding has config.vocab_size="
+                f"{vocab_size:,} rows: ids >= {vocab_size:,} would not exist. Pass the tokenizer the model was "
+                f"built for, or build the model with RNNClassifierConfig(vocab_size={size}, ...)."
+            )
+        if size < vocab_size:
+            logger.warning(
+                "The tokenizer has %s tokens but config.vocab_size is %s: the last %s embedding rows are never "
+                "used. Fine if the embedding was padded on purpose; otherwise this is not the tokenizer the "
+                "model was built for (ids would mean other words).",
+                f"{size:,}",
+                f"{vocab_size:,}",
+                f"{vocab_size - size:,}",
+            )
+        pad = getattr(tokenizer, "pad_token_id", None)
+        model_pad = getattr(config, "pad_token_id", None)
+        if getattr(config, "model_type", None) == "rnn_textclf" and pad is not None and pad != model_pad:
+            raise ValueError(
+                f"The tokenizer's pad_token_id is {pad} but config.pad_token_id is {model_pad}: the model would "
+                f"keep token {model_pad}'s embedding at zero, untrained. Build the model with "
+                f"RNNClassifierConfig(pad_token_id={pad}, ...)."
+            )
+        unk = getattr(tokenizer, "unk_token_id", None)
+        dropout = getattr(config, "word_dropout", 0.0)
+        if getattr(config, "model_type", None) == "rnn_textclf" and dropout and unk != config.unk_token_id:
+            raise ValueError(
+                f"The model's word_dropout={dropout} replaces words by config.unk_token_id="
+                f"{config.unk_token_id}, but the tokenizer's unk_token_id is {unk}: dropped words would become "
+                f"another token. Build the model with RNNClassifierConfig(unk_token_id={unk}, ...)."
+            )
+
+
 class _PickleFreeUploads:
     """The Trainer's ``HfApi``, with every ``upload_folder`` leaving pickled files behind."""
 
@@ -746,44 +786,7 @@ class RNNTrainer(Trainer):
     def _check_tokenizer_matches_model(self) -> None:
         config = getattr(self.model, "config", None)
         tokenizer = self.processing_class
-        vocab_size = getattr(config, "vocab_size", None)
-        if tokenizer is not None and isinstance(vocab_size, int) and hasattr(tokenizer, "get_vocab"):
-            size = len(tokenizer)
-            if size > vocab_size:
-                raise ValueError(
-                    f"The tokenizer has {size:,} tokens but the model's embedding has config.vocab_size="
-                    f"{vocab_size:,} rows: ids >= {vocab_size:,} would not exist. Pass the tokenizer the model was "
-                    f"built for, or build the model with RNNClassifierConfig(vocab_size={size}, ...)."
-                )
-            if size < vocab_size:
-                logger.warning(
-                    "The tokenizer has %s tokens but config.vocab_size is %s: the last %s embedding rows are never "
-                    "used. Fine if the embedding was padded on purpose; otherwise this is not the tokenizer the "
-                    "model was built for (ids would mean other words).",
-                    f"{size:,}",
-                    f"{vocab_size:,}",
-                    f"{vocab_size - size:,}",
-                )
-            pad = getattr(tokenizer, "pad_token_id", None)
-            model_pad = getattr(config, "pad_token_id", None)
-            if getattr(config, "model_type", None) == "rnn_textclf" and pad is not None and pad != model_pad:
-                raise ValueError(
-                    f"The tokenizer's pad_token_id is {pad} but config.pad_token_id is {model_pad}: the model would "
-                    f"keep token {model_pad}'s embedding at zero, untrained. Build the model with "
-                    f"RNNClassifierConfig(pad_token_id={pad}, ...)."
-                )
-            unk = getattr(tokenizer, "unk_token_id", None)
-            dropout = getattr(config, "word_dropout", 0.0)
-            if (
-                getattr(config, "model_type", None) == "rnn_textclf"
-                and dropout
-                and unk != config.unk_token_id
-            ):
-                raise ValueError(
-                    f"The model's word_dropout={dropout} replaces words by config.unk_token_id="
-                    f"{config.unk_token_id}, but the tokenizer's unk_token_id is {unk}: dropped words would become "
-                    f"another token. Build the model with RNNClassifierConfig(unk_token_id={unk}, ...)."
-                )
+        check_tokenizer_fits_model(tokenizer, config)
         collator = self.data_collator
         num_labels = getattr(config, "num_labels", None)
         # The collator checks label ids against the model's classes. A value set by an earlier RNNTrainer

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import CLIError, _positive_int
+from ._common import CLIError, _info, _positive_int
 
 #: A multi-label model's text has a label when its sigmoid is at least this (as the metrics threshold them).
 MULTI_LABEL_THRESHOLD = 0.5
@@ -132,8 +132,6 @@ def _load_for_inference(args: argparse.Namespace, command: str, instead: str) ->
 def _existing_onnx(path: Path, model: Any) -> Any:
     """The folder's model.onnx when it was exported from these weights, else None (exported again): another
     model's file, one written before the fingerprint was recorded, or a file onnxruntime cannot load."""
-    import logging
-
     from ..export import OnnxClassifier, weights_fingerprint
 
     try:
@@ -141,12 +139,10 @@ def _existing_onnx(path: Path, model: Any) -> Any:
     except (ImportError, OSError):
         raise
     except Exception as err:  # (onnxruntime's own error types as well as ValueError)
-        logging.getLogger(__name__).info("%s cannot be loaded (%s): exporting the model again.", path, err)
+        _info(f"{path} cannot be loaded ({err}): exporting the model again.")
         return None
     if onnx_model.weights_fingerprint != weights_fingerprint(model):
-        logging.getLogger(__name__).info(
-            "%s was not exported from this folder's weights: exporting the model again.", path
-        )
+        _info(f"{path} was not exported from this folder's weights: exporting the model again.")
         return None
     return onnx_model
 
@@ -181,11 +177,14 @@ def _load_model_and_tokenizer(name: str) -> tuple[Any, Any]:
             f"MODEL {name!r} has NaN or infinite weights ({', '.join(broken)}): its training diverged. Use an "
             "earlier checkpoint, or train again with a lower --lr."
         )
-    if len(tokenizer) > model.config.vocab_size:  # its ids past the embedding would fail at the first batch
+    from ..trainer import check_tokenizer_fits_model
+
+    try:  # (as RNNTrainer checks it: a tokenizer larger than the embedding failed at the first batch)
+        check_tokenizer_fits_model(tokenizer, model.config)
+    except ValueError as err:
         raise CLIError(
-            f"the tokenizer of MODEL {name!r} has {len(tokenizer):,} tokens but the model's embedding has "
-            f"vocab_size={model.config.vocab_size:,} rows: it is not the tokenizer the model was trained with."
-        )
+            f"the tokenizer of MODEL {name!r}: it is not the tokenizer the model was trained with. {err}"
+        ) from None
     model.eval()
     return model, tokenizer
 
