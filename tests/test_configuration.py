@@ -63,6 +63,9 @@ def test_pooled_size_accounts_for_projection_and_mean_max():
         ({"pad_token_id": -1}, "pad_token_id"),
         ({"freeze_embeddings": 1}, "freeze_embeddings"),
         ({"initializer_range": 0}, "initializer_range"),
+        ({"initializer_range": float("inf")}, "initializer_range"),  # (every weight would be inf or NaN)
+        ({"initializer_range": float("nan")}, "initializer_range"),
+        ({"rnn_textclf_quantization": "int4"}, "rnn_textclf_quantization"),
         ({"num_labels": 0}, "num_labels"),
         ({"problem_type": "ranking"}, "problem_type"),
     ],

@@ -584,6 +584,12 @@ def test_a_batch_of_no_rows_is_a_clear_error():
         model(input_ids=torch.zeros((0, 3), dtype=torch.long))
 
 
+def test_sizes_beyond_memory_name_the_config_fields():
+    # 400 TB of weights: more than any address space, so the allocation fails at once (no overcommit)
+    with pytest.raises(RuntimeError, match=r"RNNClassifierConfig\(vocab_size=10, .*hidden_size=1000000000000"):
+        RNNClassifier(RNNClassifierConfig(vocab_size=10, embedding_dim=100, hidden_size=10**12))
+
+
 def test_wrong_label_kinds():
     ids, _mask, _ = make_batch([2, 3])
     single = RNNClassifier(tiny_config(problem_type="single_label_classification"))

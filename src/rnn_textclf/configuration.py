@@ -77,6 +77,9 @@ def _check_file_types(config_dict: dict[str, Any], where: str) -> None:
         )
 
 
+#: Value of ``config.rnn_textclf_quantization`` in a checkpoint written by ``QuantizedRNNClassifier``.
+QUANTIZATION_FLAG = "dynamic_int8"
+
 #: The deepest stack a config may ask for: deeper RNN stacks do not train, and torch builds one in time
 #: quadratic in its depth, so an untrusted config.json could keep a loader busy for minutes.
 MAX_NUM_LAYERS = 64
@@ -376,8 +379,17 @@ class RNNClassifierConfig(PreTrainedConfig):
         _check_bool("freeze_embeddings", self.freeze_embeddings)
         if isinstance(self.initializer_range, bool) or not isinstance(self.initializer_range, (int, float)):
             raise ValueError(f"`initializer_range` must be a positive float, got {self.initializer_range!r}.")
-        if self.initializer_range <= 0:
-            raise ValueError(f"`initializer_range` must be a positive float, got {self.initializer_range!r}.")
+        if not 0 < self.initializer_range < float("inf"):  # (NaN fails too)
+            raise ValueError(
+                f"`initializer_range` must be a positive, finite float, got {self.initializer_range!r}."
+            )
+        quantization = getattr(self, "rnn_textclf_quantization", None)
+        if quantization is not None and quantization != QUANTIZATION_FLAG:
+            # (written by QuantizedRNNClassifier.save_pretrained; another value is another tool's format)
+            raise ValueError(
+                f"`rnn_textclf_quantization` must be {QUANTIZATION_FLAG!r} (a QuantizedRNNClassifier's save) or "
+                f"absent, got {quantization!r}."
+            )
         _check_prob("word_dropout", self.word_dropout)
         if self.unk_token_id is not None:
             _check_int("unk_token_id", self.unk_token_id, 0)

@@ -34,13 +34,11 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .configuration import RNNClassifierConfig
+from .configuration import QUANTIZATION_FLAG, RNNClassifierConfig
 from .modeling import RNNClassifier
 
 logger = logging.getLogger(__name__)
 
-#: Value of ``config.rnn_textclf_quantization`` in a checkpoint written by ``QuantizedRNNClassifier``.
-QUANTIZATION_FLAG = "dynamic_int8"
 #: Key of the ONNX metadata entry that holds the model's ``config.json``.
 ONNX_CONFIG_KEY = "rnn_textclf_config"
 #: Key of the ONNX metadata entry that holds `weights_fingerprint` of the exported model: which weights

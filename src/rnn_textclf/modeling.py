@@ -258,28 +258,41 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         # met later as a torch shape error
         config.validate()
         super().__init__(config)
-        self.num_labels = config.num_labels
-        self.embeddings = nn.Embedding(
-            config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id
-        )
-        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
-        rnn_kwargs: dict[str, Any] = {}
-        if config.rnn_type == "rnn":
-            rnn_kwargs["nonlinearity"] = config.nonlinearity
-        if config.rnn_type == "lstm" and config.proj_size:
-            rnn_kwargs["proj_size"] = config.proj_size
-        self.rnn = _RNN_CLASSES[config.rnn_type](
-            input_size=config.embedding_dim,
-            hidden_size=config.hidden_size,
-            num_layers=config.num_layers,
-            bidirectional=config.bidirectional,
-            # torch warns when dropout is set on a single layer, where it has no effect.
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
-            batch_first=True,
-            **rnn_kwargs,
-        )
-        self.classifier_dropout = nn.Dropout(config.classifier_dropout)
-        self.classifier = nn.Linear(config.pooled_size, config.num_labels)
+        try:
+            self.num_labels = config.num_labels
+            self.embeddings = nn.Embedding(
+                config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id
+            )
+            self.embedding_dropout = nn.Dropout(config.embedding_dropout)
+            rnn_kwargs: dict[str, Any] = {}
+            if config.rnn_type == "rnn":
+                rnn_kwargs["nonlinearity"] = config.nonlinearity
+            if config.rnn_type == "lstm" and config.proj_size:
+                rnn_kwargs["proj_size"] = config.proj_size
+            self.rnn = _RNN_CLASSES[config.rnn_type](
+                input_size=config.embedding_dim,
+                hidden_size=config.hidden_size,
+                num_layers=config.num_layers,
+                bidirectional=config.bidirectional,
+                # torch warns when dropout is set on a single layer, where it has no effect.
+                dropout=config.dropout if config.num_layers > 1 else 0.0,
+                batch_first=True,
+                **rnn_kwargs,
+            )
+            self.classifier_dropout = nn.Dropout(config.classifier_dropout)
+            self.classifier = nn.Linear(config.pooled_size, config.num_labels)
+        except RuntimeError as err:
+            if "allocate" not in str(err):
+                raise
+            # torch names only a byte count: say which fields asked for it
+            sizes = ", ".join(
+                f"{name}={getattr(config, name)!r}"
+                for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers", "bidirectional")
+            )
+            raise RuntimeError(
+                f"Not enough memory for the parameters of RNNClassifierConfig({sizes}): check those fields "
+                f"(torch: {str(err).splitlines()[0]})"
+            ) from err
         self.post_init()
         self._apply_freeze()
 
