@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
@@ -327,3 +328,32 @@ def test_table_keeps_the_collator_errors_and_declines_what_it_cannot_hold():
     # the `length` column (when there is one) is what samplers get
     with_length = Dataset.from_dict({"input_ids": [[1, 2], [2]], "length": [5, 1]})
     assert _TokenTable.from_dataset(with_length).lengths.tolist() == [5, 1]
+
+
+def test_a_streamed_csv_with_an_empty_label_cell_gets_a_fix_that_works_on_streams(shared_data, tmp_path):
+    # datasets' CSV reader makes the whole label column floats when one cell is empty: every batch of the
+    # file fails, also those without that row, so the message names the likely cause and a stream's fix
+    import csv
+
+    import datasets
+
+    with open(shared_data / "sst2" / "sst2_train.csv", newline="", encoding="utf-8") as f:
+        sst2 = list(itertools.islice(csv.DictReader(f), 40))
+    sst2[30]["label"] = ""
+    path = tmp_path / "part-0.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["text", "label"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(sst2)
+    stream = datasets.load_dataset("csv", data_files=str(path), split="train", streaming=True)
+    stream = stream.map(lambda row: {"input_ids": [9] * len(row["text"].split())})
+    collator = PackedSequenceCollator(pad_token_id=PAD, num_labels=2)
+    first = list(stream.take(8))  # (no empty cell among them)
+    with pytest.raises(ValueError, match=r"empty cell in a CSV label column") as info:
+        collator(first)
+    fix = re.search(r"ds = (ds\.filter\(lambda row: .*?\))\.", str(info.value)).group(1)
+    cast = re.search(r"ds = (ds\.map\(lambda row: .*?\}\))", str(info.value)).group(1)
+    fixed = eval(cast, {"ds": eval(fix, {"ds": stream})})  # the message's own code
+    batch = collator(list(fixed))
+    assert batch["labels"].dtype == torch.int64 and len(batch["labels"]) == 39
+    assert batch["labels"].tolist() == [int(r["label"]) for i, r in enumerate(sst2) if i != 30]

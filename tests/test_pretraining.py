@@ -363,7 +363,7 @@ def test_cli_pretrains_then_trains_and_says_so(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_recipe_pretrains_when_the_recipe_says_so(caplog):
+def test_train_recipe_pretrains_when_the_recipe_says_so(caplog, tmp_path):
     data = load_sms_spam()
     texts, labels = data["train"]["text"][:2000], data["train"]["label"][:2000]
     recipe = get_recipe("default").replace(pretrain_epochs=1, epochs=3)
@@ -371,3 +371,8 @@ def test_train_recipe_pretrains_when_the_recipe_says_so(caplog):
         result = train_recipe(recipe, texts, labels, label_names=["ham", "spam"], seed=0)
     assert "default: pretrained as a language model, validation loss" in caplog.text
     assert result.best_validation_accuracy > 0.87  # above always answering ham (about 0.86)
+    # recorded as the CLI records it: in the result, config.json and the model card
+    assert result.pretraining["epochs"] == 1 and result.pretraining["validation_loss"] > 0
+    assert result.model.config.pretraining == {k: v for k, v in result.pretraining.items() if k != "seconds"}
+    result.model.save_pretrained(tmp_path)
+    assert "Pretraining" in (tmp_path / "README.md").read_text(encoding="utf-8")

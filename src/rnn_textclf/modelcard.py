@@ -520,7 +520,7 @@ def _summary(model: Any, config: Any, vectors: dict[str, Any] | None, info: Mapp
 
 
 def _pretraining_section(config: Any) -> list[str]:
-    """``config.pretraining`` (set by ``rnn-textclf train --pretrain-epochs``): what the language model learnt."""
+    """``config.pretraining`` (set by ``Recipe.pretrain``: ``rnn-textclf train --pretrain-epochs``, ``train_recipe``): what the language model learnt."""
     pretrained = getattr(config, "pretraining", None)
     if not isinstance(pretrained, Mapping) or not pretrained.get("epochs"):
         return []

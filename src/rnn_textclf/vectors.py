@@ -513,6 +513,9 @@ def load_word_vectors(
     public = path.name if path.exists() else name  # (for cards: no local folders)
     if path.exists():
         result = _load_local(path, opts)
+        root = _package_root() if path.is_dir() else None
+        if root is not None and path.resolve() == root.resolve():  # (its folder is named "data")
+            public = _PACKAGE_NAME
     elif name.lower() in {k.lower() for k in KNOWN_VECTORS}:
         known_name = public = next(k for k in KNOWN_VECTORS if k.lower() == name.lower())
         result = _load_known(
@@ -587,6 +590,11 @@ def _keep_set(vocab: Mapping[str, int] | Iterable[str] | None) -> tuple[frozense
     if isinstance(vocab, (str, bytes)):
         raise TypeError(
             "`vocab` must be a mapping token -> id or an iterable of tokens, not a single string."
+        )
+    if not isinstance(vocab, (Mapping, Iterable)):
+        hint = " Pass tokenizer.get_vocab()." if hasattr(vocab, "get_vocab") else ""
+        raise TypeError(
+            f"`vocab` must be a mapping token -> id or an iterable of tokens, got a {type(vocab).__name__}.{hint}"
         )
     tokens = frozenset(vocab.keys() if isinstance(vocab, Mapping) else vocab)
     bad = next((t for t in tokens if not isinstance(t, str)), None)
@@ -733,9 +741,18 @@ def _load_transformer_dir(root: Path, opts: _ParseOptions) -> WordVectors:
         if found is not None:
             break
     if found is None:
+        ours = (root / "config.json").is_file() and '"rnn_textclf"' in (root / "config.json").read_text(
+            encoding="utf-8", errors="replace"
+        )
         raise ValueError(
             f"{root} holds tokenizer.json and safetensors but no input embedding matrix (a tensor named "
             f"*{' / *'.join(_INPUT_EMBEDDING_SUFFIXES)}); pass word vectors or a transformer checkpoint."
+            + (
+                " It is an rnn-textclf model: RNNClassifier.from_pretrained(folder) loads it whole, its "
+                "embedding included (model.embeddings), to train further."
+                if ours
+                else ""
+            )
         )
     file, key = found
     with safe_open(str(file), framework="np") as handle:
@@ -788,7 +805,12 @@ def _load_npy_pair(matrix_path: Path, index_path: Path, opts: _ParseOptions, *, 
         raise ValueError(f"{index_path}: column {column!r} has {word_column.null_count} missing words.")
     words: list[str] = word_column.to_pylist()
     # The package's matrix is Fortran-ordered: read it whole (no memory map), never with pickle.
-    matrix = np.load(matrix_path, allow_pickle=False)
+    try:
+        matrix = np.load(matrix_path, allow_pickle=False)
+    except ValueError as err:  # (an object array: numpy names neither the file nor what was expected)
+        raise ValueError(
+            f"{matrix_path} must hold a float matrix (words x dimensions) saved with numpy.save: {err}"
+        ) from err
     if matrix.ndim != 2 or matrix.shape[0] != len(words):
         raise ValueError(
             f"{matrix_path} has shape {matrix.shape} but {index_path} lists {len(words)} words; "

@@ -323,10 +323,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     pretraining = None
     if recipe.pretrain_epochs and resume is None:  # a resumed run's checkpoint holds the pretrained weights
+        # (Recipe.pretrain records it in config.pretraining; metrics.json also says how long it took)
         pretraining = _pretrain(args, recipe, model, tokenizer, pretrain_on, checkpoint_dir)
-        # config.json and the model card say how it was trained (not how long: metrics.json does, and two
-        # runs of one command then write the same config.json)
-        model.config.pretraining = {k: v for k, v in pretraining.items() if k != "seconds"}
     elif recipe.pretrain_epochs:
         _info("Resuming: the language-model pretraining is in the checkpoint's weights already.")
         # and its record in the checkpoint's config.json: config.json, metrics.json and the card keep it

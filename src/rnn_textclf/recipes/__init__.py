@@ -853,6 +853,9 @@ class Recipe:
     ) -> dict[str, Any]:
         """Pretrain ``model``'s embedding and RNN in place (``pretrainer(...).train()``); what it did.
 
+        The summary (without ``seconds``) is also recorded as ``model.config.pretraining``: in
+        ``config.json`` and the model card of the model once saved.
+
         The Trainer prints no log dicts (its progress bars stay unless ``disable_tqdm=True``): the
         losses are in the returned summary, and ``callbacks`` (``TrainerCallback`` s) see every log and
         evaluation. Arguments as for [`pretrainer`][rnn_textclf.recipes.Recipe.pretrainer].
@@ -891,6 +894,9 @@ class Recipe:
         if losses:
             summary["validation_loss"] = round(float(losses[-1]), 4)
             summary["validation_perplexity"] = round(math.exp(losses[-1]), 2)
+        # config.json and the model card say how it was trained (not how long: two runs of one command
+        # then write the same config.json)
+        model.config.pretraining = dict(summary)
         summary["seconds"] = round(time.perf_counter() - started, 1)
         return summary
 
@@ -997,6 +1003,8 @@ class RecipeResult:
         train_seconds: Wall time of the whole call (tokenizer, vectors, training, validation).
         train_rows: Texts trained on (after the validation hold-out).
         validation_rows: Texts used for early stopping.
+        pretraining: What the language-model pretraining did (`Recipe.pretrain`'s summary), or ``None``
+            when the recipe has ``pretrain_epochs: 0``.
     """
 
     model: Any
@@ -1008,6 +1016,7 @@ class RecipeResult:
     train_seconds: float
     train_rows: int
     validation_rows: int
+    pretraining: dict[str, Any] | None = None
 
 
 def _check_labels(labels: Sequence[int], num_labels: int, what: str) -> np.ndarray:
@@ -1192,6 +1201,7 @@ def train_recipe(
     train_dataset = recipe.encode(tokenizer, texts, labels)
     eval_dataset = recipe.encode(tokenizer, val_texts, val_labels)
     history = _EpochHistory(recipe.name)
+    pretraining = None
     with tempfile.TemporaryDirectory(prefix="rnn-textclf-recipe-") as work:
         if recipe.pretrain_epochs:  # the embedding and RNN learn the training texts first (no labels)
             pretraining = recipe.pretrain(
@@ -1246,6 +1256,7 @@ def train_recipe(
         train_seconds=time.perf_counter() - started,
         train_rows=len(texts),
         validation_rows=len(val_texts),
+        pretraining=pretraining,
     )
 
 
