@@ -420,6 +420,29 @@ def test_push_titles_the_card_after_the_repo_and_uploads_no_pickle(run, tmp_path
     assert "`sorted.csv`" in card  # the training details the local card holds went up with it
     assert 'model="new-user/sms-spam-lstm"' in card and 'model="spam-model"' not in card
     assert "\n# spam-model\n" in (folder / "README.md").read_text()  # the local card is left as it was
+    # The model saved again in shards and pushed over it: the old single file goes in the same commit
+    # (left there, from_pretrained read it before the shards: an old model, silently)
+    from rnn_textclf import RNNClassifier
+
+    RNNClassifier.from_pretrained(folder).save_pretrained(folder, max_shard_size="20KB")
+    assert not (folder / "model.safetensors").exists()
+    proc = run_cli("push", str(folder), "new-user/sms-spam-lstm", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    listed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, json; from huggingface_hub import HfApi; print(json.dumps(HfApi().list_repo_files(sys.argv[1])))",
+            "new-user/sms-spam-lstm",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    weights = sorted(n for n in json.loads(listed.stdout) if ".safetensors" in n)
+    assert weights == sorted(p.name for p in folder.glob("model*.safetensors*")), weights
+    assert "model.safetensors.index.json" in weights and len(weights) >= 3
 
 
 def test_training_curve_has_whole_epochs_the_kept_epoch_and_a_legend_off_the_lines(run):

@@ -218,6 +218,11 @@ RESULT["trainer_card"] = ModelCard.load("acme/trainer-pushed").content
 # training_args.bin Trainer writes before each push, not a pickle left in output_dir, not a checkpoint.
 Path("every-save").mkdir()
 Path("every-save/stray.pkl").write_bytes(b"a pickle by its name")
+# ... and a sharded model pushed there before: its shards and index go with the first push (stale)
+api.create_repo("acme/every-save")
+make_model(6).save_pretrained("sharded-before", max_shard_size="20KB")
+api.upload_folder(repo_id="acme/every-save", folder_path="sharded-before")
+RESULT["every_save_before"] = sorted(api.list_repo_files("acme/every-save"))
 args = TrainingArguments(output_dir="every-save", push_to_hub=True, hub_model_id="acme/every-save",
                          hub_strategy="every_save", save_strategy="steps", save_steps=1, max_steps=2,
                          per_device_train_batch_size=16, report_to=[], use_cpu=True, disable_tqdm=True)
@@ -226,6 +231,19 @@ trainer.train()
 trainer.push_to_hub()
 RESULT["every_save_files"] = sorted(api.list_repo_files("acme/every-save"))
 RESULT["every_save_commits"] = [c.title for c in api.list_repo_commits("acme/every-save")]
+during = next(c for c in api.list_repo_commits("acme/every-save") if c.title.startswith("Training in progress"))
+RESULT["every_save_during"] = sorted(api.list_repo_files("acme/every-save", revision=during.commit_id))
+
+# A model pushed in one file, then another in shards (and back): each push deletes the weight files it does
+# not replace, so the repo serves the model pushed last (an old model.safetensors was read before shards)
+reshard = {}
+for step, (seed, shard) in enumerate([(7, None), (8, "20KB"), (9, None)]):
+    model = make_model(seed)
+    model.push_to_hub("acme/reshard", **({"max_shard_size": shard} if shard else {}))
+    pulled = RNNClassifier.from_pretrained("acme/reshard", force_download=True).eval()
+    reshard[step] = [sorted(f for f in api.list_repo_files("acme/reshard") if ".safetensors" in f),
+                     digest(pulled) == digest(model)]
+RESULT["reshard"] = reshard
 RESULT["every_save_local"] = sorted(str(p.relative_to("every-save")) for p in Path("every-save").rglob("*"))
 
 # save_pretrained(push_to_hub=True) pushes to the repo named after the folder (or repo_id=...).
@@ -296,6 +314,14 @@ def test_push_writes_one_complete_repo_with_our_card(
     assert "| accuracy | 0.2500 |" in card
 
 
+def test_a_push_deletes_the_weight_files_it_does_not_replace(published: dict[str, Any]):
+    single, sharded, again = (published["reshard"][str(step)] for step in range(3))
+    assert single == [["model.safetensors"], True]
+    assert sharded[1] and "model.safetensors" not in sharded[0], sharded
+    assert "model.safetensors.index.json" in sharded[0] and len(sharded[0]) >= 3, sharded
+    assert again == [["model.safetensors"], True]
+
+
 def test_card_rules_on_the_hub(published: dict[str, Any]):
     assert "library_name: transformers" in published["placeholder_card"]
     replaced = published["card_tokenizer_first"]
@@ -317,6 +343,14 @@ def test_card_rules_on_the_hub(published: dict[str, Any]):
         assert not [f for f in files if f.endswith((".bin", ".pt", ".pth", ".pkl", ".pickle"))], files
         assert not [f for f in files if f.startswith(("checkpoint-", "last-checkpoint"))], files
     assert set(published["every_save_files"]) >= EXPECTED_FILES | {"training_args.json"}
+    # a commit made during training loads with trust_remote_code: auto_map's code files are in it
+    assert {"configuration.py", "modeling.py", "config.json", "model.safetensors"} <= set(
+        published["every_save_during"]
+    )
+    # the shards pushed before training were replaced, not left beside the new single file
+    assert "model-00001-of-00002.safetensors" in published["every_save_before"]
+    for files in (published["every_save_during"], published["every_save_files"]):
+        assert [f for f in files if ".safetensors" in f] == ["model.safetensors"], files
     # Both saves during training were pushed, then the end of training.
     commits = published["every_save_commits"]
     assert sum(c.startswith("Training in progress") for c in commits) >= 1 and "End of training" in commits, (

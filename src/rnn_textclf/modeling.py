@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,6 +34,54 @@ SAVING_MARKER = ".rnn-textclf-saving"
 
 _WEIGHT_FILE = re.compile(r"^(model|pytorch_model)(-\d+-of-\d+)?\.(safetensors|bin)(\.index\.json)?$")
 _RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def stale_weight_files(repo_files: Iterable[str], uploaded: Iterable[str], folder: str = "") -> list[str]:
+    """The weight files of a Hub repo (``model.safetensors``, its shards and index, ``pytorch_model*.bin``)
+    in ``folder`` that an upload of ``uploaded`` (paths in the repo) does not replace.
+
+    A push only adds files: left there, an earlier push's single ``model.safetensors`` is what
+    ``from_pretrained`` reads before the new shards (the old model, silently). Pushes delete them in the
+    same commit, as ``save_pretrained`` removes stale weight files from a folder.
+    """
+    prefix = folder.strip("/") + "/" if folder.strip("/.") else ""
+    kept = set(uploaded)
+    return sorted(
+        f
+        for f in repo_files
+        if f.startswith(prefix) and _WEIGHT_FILE.match(f[len(prefix) :]) and f not in kept
+    )
+
+
+def repo_files(api: Any, repo_id: str, revision: str | None = None, token: Any = None) -> list[str]:
+    """The files of a Hub repo at ``revision``; none for a repo or branch that does not exist yet."""
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        return list(api.list_repo_files(repo_id, revision=revision, token=token))
+    except (RepositoryNotFoundError, RevisionNotFoundError):
+        return []
+
+
+class _StaleWeightsDeleted:
+    """An ``HfApi`` whose ``create_commit`` also deletes the repo's stale weight files (`stale_weight_files`)."""
+
+    def __init__(self, api: Any) -> None:
+        self._api = api
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._api, name)
+
+    def create_commit(self, repo_id: str, operations: Iterable[Any], **kwargs: Any) -> Any:
+        from huggingface_hub import CommitOperationAdd, CommitOperationDelete, constants
+
+        operations = list(operations)
+        # (a pull request starts from the default branch, as huggingface_hub's upload_folder assumes)
+        revision = constants.DEFAULT_REVISION if kwargs.get("create_pr") else kwargs.get("revision")
+        files = repo_files(self._api, repo_id, revision, kwargs.get("token"))
+        added = [op.path_in_repo for op in operations if isinstance(op, CommitOperationAdd)]
+        operations += [CommitOperationDelete(path_in_repo=f) for f in stale_weight_files(files, added)]
+        return self._api.create_commit(repo_id=repo_id, operations=operations, **kwargs)
 
 
 def _no_safetensors_message(source: Any, kwargs: dict[str, Any]) -> str:
@@ -504,7 +553,16 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 tokenizer=tokenizer,
                 **info,
             )
-        return super()._upload_modified_files(working_dir, repo_id, *args, **kwargs)
+        # transformers commits through its shared HfApi (transformers.utils.hub.hf_api): swapped for the
+        # length of the call, so that the commit also deletes the repo's stale weight files
+        import transformers.utils.hub as hf_hub_utils
+
+        shared = hf_hub_utils.hf_api
+        hf_hub_utils.hf_api = lambda: _StaleWeightsDeleted(shared())
+        try:
+            return super()._upload_modified_files(working_dir, repo_id, *args, **kwargs)
+        finally:
+            hf_hub_utils.hf_api = shared
 
     def resize_token_embeddings(
         self, new_num_tokens: int | None = None, *args: Any, **kwargs: Any

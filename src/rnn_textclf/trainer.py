@@ -9,6 +9,7 @@ import functools
 import inspect
 import logging
 import os
+import shutil
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -32,6 +33,7 @@ from ._checks import refuse_split_dict
 from .callbacks import EMACallback, EmbeddingFreezeCallback, TimeBudgetCallback, current_epoch
 from .collator import _LABEL_KEYS, PackedSequenceCollator, _TokenTable
 from .distillation import TEACHER_LOGITS_COLUMN, distillation_loss
+from .modeling import repo_files, stale_weight_files
 from .training_args import RNNTrainingArguments
 
 logger = logging.getLogger(__name__)
@@ -151,6 +153,17 @@ class _PickleFreeUploads:
     def upload_folder(self, **kwargs: Any) -> Any:
         ignored = list(kwargs.get("ignore_patterns") or [])
         kwargs["ignore_patterns"] = [*ignored, *(f"*{suffix}" for suffix in PICKLE_SUFFIXES)]
+        # the repo's weight files that this upload does not replace go in the same commit (`stale_weight_files`)
+        folder, where = Path(kwargs["folder_path"]), (kwargs.get("path_in_repo") or "").strip("/")
+        uploaded = [
+            f"{where}/{p.name}" if where else p.name
+            for p in folder.iterdir()
+            if p.is_file() and p.suffix.lower() not in PICKLE_SUFFIXES
+        ]
+        files = repo_files(self._api, kwargs["repo_id"], kwargs.get("revision"), kwargs.get("token"))
+        stale = [f[len(where) + 1 :] if where else f for f in stale_weight_files(files, uploaded, where)]
+        if stale:
+            kwargs["delete_patterns"] = [*(kwargs.get("delete_patterns") or []), *stale]
         return self._api.upload_folder(**kwargs)
 
 
@@ -1004,6 +1017,12 @@ class RNNTrainer(Trainer):
     def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
         # Trainer writes training_args.bin (torch.save) into output_dir and uploads the folder at every save
         # with hub_strategy="every_save": the upload skips pickles, and the .bin becomes JSON here.
+        if self.is_world_process_zero() and self.args.hub_strategy != "end":
+            # Trainer copies a fixed list of the checkpoint's files (config, weights) into output_dir for the
+            # upload: config.json's auto_map also needs the code files (configuration.py, modeling.py), or
+            # a commit made during training does not load with trust_remote_code
+            for code in Path(checkpoint_folder).glob("*.py"):
+                shutil.copy(code, Path(self.args.output_dir) / code.name)
         with _uploads_without_pickles():
             super()._push_from_checkpoint(checkpoint_folder)
         if self.is_world_process_zero():
