@@ -314,3 +314,20 @@ def test_rnn_trainer_create_model_card_merges_trainer_information(tmp_path: Path
         card = ModelCard.load(tmp_path / "out" / "README.md")
         assert "None" not in card.content and card.data.datasets is None, extra
     assert "Trained on toy news." in card.text
+
+
+def test_a_new_card_over_a_generated_one_keeps_the_license_data_sets_and_language(tmp_path: Path):
+    # (a re-push of a retrained model without these arguments relicensed the repo 'unknown')
+    model = make_model()
+    first = dict(license="apache-2.0", language="en", datasets=["fancyzhx/ag_news"], tags=["news"])
+    write_model_card(model, tmp_path, metrics={"accuracy": 0.91}, **first)
+    again = write_model_card(make_model(hidden_size=7), tmp_path)
+    data = again.data
+    assert (data.license, data.language, data.datasets) == ("apache-2.0", "en", ["fancyzhx/ag_news"])
+    assert "news" in data.tags
+    assert data.metrics is None and "0.9100" not in again.text  # the earlier weights' figures are gone
+    assert "| Hidden size | 7 per direction |" in again.text  # the new model
+    # what the new call gives wins
+    relicensed = write_model_card(model, tmp_path, license="mit", datasets=["SetFit/sst2"])
+    assert (relicensed.data.license, relicensed.data.datasets) == ("mit", ["SetFit/sst2"])
+    assert ModelCard.load(tmp_path / "README.md").data.license == "mit"

@@ -102,8 +102,9 @@ def write_model_card(
         token: Hub token for that read.
         if_exists: What to do with an existing ``folder/README.md``. ``"update"`` (default): replace a
             card that rnn-textclf generated (it carries ``GENERATED_MARKER``) or transformers' placeholder
-            card; keep any other card's text and only complete its metadata (``library_name``,
-            ``pipeline_tag``, ``license``, tags). ``"replace"``: always write a new card. ``"keep"``: leave
+            card, keeping its tags, ``license``, ``language``, ``datasets`` and ``base_model`` unless
+            ``info`` gives them (metrics and texts are the new model's); keep any other card's text and
+            only complete its metadata (``library_name``, ``pipeline_tag``, ``license``, tags). ``"replace"``: always write a new card. ``"keep"``: leave
             an existing README.md untouched.
         **info: What else is known about the model; see ``CARD_INFO_KEYS`` for the accepted keys.
 
@@ -133,8 +134,15 @@ def write_model_card(
             card.save(path)
             logger.info("Kept the hand-written model card %s and completed its metadata.", path)
             return card
-        # Tags already on the card (e.g. from `push_to_hub(tags=...)` or `model.add_model_tags`) survive.
+        # Tags already on the card (e.g. from `push_to_hub(tags=...)` or `model.add_model_tags`) survive, and
+        # so do the license, language, data sets and base model chosen for an earlier version (a re-push
+        # without them relicensed the repo 'unknown'); metrics and texts describe the earlier weights: new.
         info = {**info, "tags": _merge_tags(existing.data.tags, info.get("tags"))}
+        carried = {"license": existing.data.license, "language": existing.data.language}
+        carried |= {"datasets": existing.data.datasets, "base_model": existing.data.base_model}
+        if carried["license"] == DEFAULT_LICENSE or getattr(model.config, "license", None):
+            del carried["license"]  # (the config's own license wins over an earlier card's)
+        info |= {k: v for k, v in carried.items() if v and not info.get(k)}
     card = build_model_card(
         model,
         tokenizer_files=_find_tokenizer(folder, tokenizer, repo_id, revision, token),
