@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -244,6 +245,43 @@ def test_unchecked_teacher_labels_are_warned_about(sms, caplog):
     with caplog.at_level(logging.WARNING, logger="rnn_textclf"):
         add_teacher_logits(rows, (bert, bert_tok), labels=["ham", "spam"])
     assert "not checked" not in caplog.text
+
+
+def test_a_teacher_whose_classes_are_in_another_order_is_refused_by_its_answers(sms, rnn_teacher, caplog):
+    # Generic names (LABEL_0, LABEL_1: what fine-tuning without id2label saves) cannot show that the
+    # teacher's class 0 is spam; its answers on the labelled rows do (the student learnt inverted targets)
+    import copy
+
+    _folder, model, tokenizer = rnn_teacher
+    swapped = copy.deepcopy(model)
+    with torch.no_grad():
+        swapped.classifier.weight.copy_(model.classifier.weight.flip(0))
+        swapped.classifier.bias.copy_(model.classifier.bias.flip(0))
+    swapped.config.id2label, swapped.config.label2id = (
+        {0: "LABEL_0", 1: "LABEL_1"},
+        {"LABEL_0": 0, "LABEL_1": 1},
+    )
+    rows = sms["test"].select(range(100))
+    with caplog.at_level(logging.INFO, logger="rnn_textclf"):
+        out = add_teacher_logits(rows, (model, tokenizer), labels=["ham", "spam"])
+    agreement = float((np.array(out["teacher_logits"]).argmax(1) == np.array(rows["label"])).mean())
+    assert agreement > 0.9  # the trained teacher, in the data's order: accepted, its agreement logged
+    assert f"the data's label on {100 * agreement:.1f}% of 100 labelled rows" in caplog.text
+    for labels in (["ham", "spam"], None):
+        with pytest.raises(ValueError, match=r"another order than the data's labels.*\{0: 1, 1: 0\}"):
+            add_teacher_logits(rows, (swapped, tokenizer), labels=labels)
+    # unlabelled rows (-100) are not judged; too few labelled rows neither
+    unlabelled = rows.map(lambda b: {"label": [-100] * len(b["text"])}, batched=True)
+    add_teacher_logits(unlabelled, (swapped, tokenizer))
+    add_teacher_logits(rows.select(range(10)), (swapped, tokenizer))
+
+
+def test_a_teacher_no_better_than_the_majority_label_is_warned_about(sms, caplog):
+    rows = sms["train"].select(range(200))
+    bert, bert_tok = _tiny_bert(sms["train"]["text"])  # a random classification head
+    with caplog.at_level(logging.WARNING, logger="rnn_textclf"):
+        add_teacher_logits(rows, (bert, bert_tok), labels=["ham", "spam"])
+    assert "no better than always answering the most common label" in caplog.text
 
 
 def test_teachers_that_cannot_teach_are_refused(sms, tmp_path):
@@ -555,7 +593,7 @@ def test_distillation_under_bf16_autocast(sms, rnn_teacher, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- command line
-def test_cli_train_with_teacher_end_to_end(rnn_teacher, tmp_path):
+def test_cli_train_with_teacher_end_to_end(rnn_teacher, tmp_path, capsys):
     folder, _, _ = rnn_teacher
     # A recipe with a distillation section gives the defaults; --distillation-alpha on the command line wins.
     recipe = get_recipe("default").replace(
@@ -588,6 +626,27 @@ def test_cli_train_with_teacher_end_to_end(rnn_teacher, tmp_path):
     assert f"distilled from the teacher `{folder.name}`" in card and "## Distillation" in card
     assert f"| Teacher | `{folder.name}` (RNNClassifier, " in card and str(folder.parent) not in card
     assert "| Temperature | 2 |" in card and "| alpha (weight of the teacher's term) | 0.7 |" in card
+    # A checkpoint of this run (its config.json records the teacher) resumes with --teacher only: without
+    # it the run went on from the hard labels alone and its card lost the distillation
+    from rnn_textclf.cli import main
+
+    checkpoint = tmp_path / "checkpoints" / "checkpoint-4"
+    checkpoint.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(out / name, checkpoint / name)
+    for name in ("trainer_state.json", "optimizer.pt", "scheduler.pt"):
+        (checkpoint / name).write_text("{}")  # (refused before any is read)
+    common = ["train", "--max-train-samples", "300", "--output-dir", str(tmp_path / "again"), "--quiet"]
+    assert main([*common, "--resume-from-checkpoint", str(checkpoint)]) == 2
+    assert (
+        f"distils from the teacher '{folder.name}' (alpha 0.7): pass the same --teacher"
+        in capsys.readouterr().err
+    )
+    config = json.loads((checkpoint / "config.json").read_text())
+    del config["distillation"]
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    assert main([*common, "--resume-from-checkpoint", str(checkpoint), "--teacher", str(folder)]) == 2
+    assert "is of a run without a teacher: resume it without --teacher" in capsys.readouterr().err
 
 
 @pytest.mark.slow

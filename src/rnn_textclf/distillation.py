@@ -22,6 +22,7 @@ transfer = add_teacher_logits(transfer, "path/to/fine-tuned-bert", labels=["nega
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -329,6 +330,75 @@ class _TeacherRunner:
         return {self.column: out}
 
 
+#: Labelled rows below which the teacher's agreement with the labels is not judged (too few to tell).
+_AGREEMENT_MIN_ROWS = 20
+
+
+def check_teacher_agreement(logits: Any, labels: Any, described: str = "") -> float | None:
+    """How often the teacher's top class is the row's label, on the labelled rows (label >= 0).
+
+    Raises a ``ValueError`` when another order of the teacher's classes agrees with the labels far better
+    (at least 0.2 more, and getting right at least half of the rows that always answering the most common
+    label gets wrong): its classes are then in
+    another order than the data's, which the names cannot show when they are the generic ``LABEL_i``,
+    and the student would learn inverted targets. Warns when the teacher does no better than always
+    answering the most common label (e.g. a classification head that was never trained).
+
+    Args:
+        logits: ``(rows, num_labels)`` teacher logits.
+        labels: ``(rows,)`` class ids of the data (``-100``: an unlabelled row, skipped).
+        described: The teacher's folder, repo id or class, for messages.
+
+    Returns:
+        The agreement (0 to 1), or ``None`` with fewer than 20 labelled rows (nothing is judged).
+    """
+    scores = np.asarray(logits, dtype=np.float32)
+    ids = np.asarray(labels)
+    k = scores.shape[1] if scores.ndim == 2 else 0
+    if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer) or not k:
+        return None
+    kept = (ids >= 0) & (ids < k)
+    if int(kept.sum()) < _AGREEMENT_MIN_ROWS:
+        return None
+    predicted, truth = scores[kept].argmax(axis=1), ids[kept]
+    confusion = np.zeros((k, k), dtype=np.int64)  # (teacher class, data label)
+    np.add.at(confusion, (predicted, truth), 1)
+    n = int(confusion.sum())
+    agreement = float(np.trace(confusion)) / n
+    majority = float(confusion.sum(axis=0).max()) / n
+    # the best one-to-one mapping of teacher classes to labels (all orders up to 7 classes, else greedy)
+    if k <= 7:
+        best = max(itertools.permutations(range(k)), key=lambda perm: confusion[range(k), perm].sum())
+    else:
+        best = tuple(int(j) for j in confusion.argmax(axis=1))
+    mapped = float(confusion[range(k), best].sum()) / n
+    logger.info(
+        "The teacher's top class is the data's label on %.1f%% of %d labelled rows.", 100 * agreement, n
+    )
+    # (a mapping must also explain most of what always answering the most common label gets wrong: a bad
+    # teacher answering the rare class everywhere is no sign of another order)
+    if best != tuple(range(k)) and mapped >= agreement + 0.2 and mapped >= (1 + majority) / 2:
+        moved = {i: j for i, j in enumerate(best) if i != j}
+        raise ValueError(
+            f"The teacher{f' ({described})' if described else ''}: its classes look like they are in another "
+            "order than the data's labels: its top "
+            f"class is the row's label on {agreement:.0%} of {n} labelled rows, but on {mapped:.0%} if its "
+            f"class i meant label j for {moved} (teacher class -> data label). Fine-tune the teacher on these "
+            "labels in this order, or renumber the data's labels (and the names) to the teacher's order."
+        )
+    if agreement <= majority:
+        logger.warning(
+            "The teacher%s: its top class is the data's label on %.0f%% of %d labelled rows, no better than always "
+            "answering the most common label (%.0f%%): is it fine-tuned on these classes (a classification "
+            "head that was never trained gives about that)?",
+            f" ({described})" if described else "",
+            100 * agreement,
+            n,
+            100 * majority,
+        )
+    return agreement
+
+
 def add_teacher_logits(
     dataset: datasets.Dataset | datasets.IterableDataset,
     teacher: Any,
@@ -377,12 +447,12 @@ def add_teacher_logits(
         The data set with the ``column`` of float32 logits (rows in the data set's order).
 
     Raises:
-        ValueError: ``text_column`` is missing (the message lists the columns), the data set is a
-            ``DatasetDict`` (pick a split), ``column`` exists already, the teacher's classes differ
+        ValueError: ``text_column`` is missing (the message lists the columns), ``column`` exists already, the teacher's classes differ
             from the student's (the message shows both), the teacher is no fine-tuned single-label
             classifier (a checkpoint without its classification head, a multi-label or regression
             model), or ``max_length`` exceeds its positions. With no names to compare (no ``labels``,
             no ``ClassLabel``), a warning shows the teacher's ``id2label``.
+        TypeError: The data set is a ``DatasetDict`` (pick a split).
         OSError: ``teacher`` is neither a loadable folder nor a Hub repo id.
 
     Example:
@@ -476,7 +546,7 @@ def add_teacher_logits(
     features = dataset.features.copy()
     features[column] = value
     logger.info("Teacher %s on %d rows (batch %d, %s).", described, len(dataset), batch_size, device)
-    return dataset.map(
+    out = dataset.map(
         runner,
         batched=True,
         batch_size=map_batch,
@@ -485,6 +555,12 @@ def add_teacher_logits(
         load_from_cache_file=load_from_cache_file,
         desc="teacher logits",
     )
+    label_column = next((c for c in ("label", "labels") if c in out.column_names), None)
+    if label_column is not None:
+        check_teacher_agreement(
+            out.with_format("numpy")[column], out.with_format("numpy")[label_column], described
+        )
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- augmentation
@@ -816,6 +892,7 @@ __all__ = [
     "add_teacher_logits",
     "augment_texts",
     "build_transfer_set",
+    "check_teacher_agreement",
     "check_teacher_labels",
     "distillation_loss",
 ]

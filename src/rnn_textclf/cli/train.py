@@ -191,6 +191,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     recipe = recipe_from_args(args)
     checkpoint_dir = _checkpoint_dir(args, output_dir)
     resume = _resume_target(args, checkpoint_dir)
+    if resume is not None:
+        _check_resume_distillation(args, Path(resume))
 
     import numpy as np
     import torch
@@ -856,6 +858,26 @@ def _resume_target(args: argparse.Namespace, checkpoint_dir: Path) -> str | None
             "newest complete checkpoint."
         )
     return str(folder)
+
+
+def _check_resume_distillation(args: argparse.Namespace, checkpoint: Path) -> None:
+    """A resumed run distils as the checkpoint's run did (its config.json records the teacher), or not at
+    all: without --teacher it went on from the hard labels alone, and its card lost the distillation."""
+    try:
+        saved = json.loads((checkpoint / "config.json").read_text(encoding="utf-8")).get("distillation")
+    except (OSError, ValueError, AttributeError):
+        return  # (the checkpoint's own load says what is wrong with it)
+    if saved and not args.teacher:
+        raise CLIError(
+            f"--resume-from-checkpoint {str(checkpoint)!r} is of a run that distils from the teacher "
+            f"{saved.get('teacher')!r} (alpha {saved.get('alpha')}): pass the same --teacher and options to "
+            "continue it, or train anew without --resume-from-checkpoint."
+        )
+    if not saved and args.teacher:
+        raise CLIError(
+            f"--resume-from-checkpoint {str(checkpoint)!r} is of a run without a teacher: resume it without "
+            "--teacher, or train anew with --teacher (without --resume-from-checkpoint)."
+        )
 
 
 def _remove_checkpoints(folder: Path, *, whole: bool) -> None:
