@@ -647,11 +647,35 @@ RESULT["bad_rnn_type_auto"] = error_of(AutoModelForSequenceClassification.from_p
 small.push_to_hub("acme/no-tokenizer")
 RESULT["no_tokenizer"] = error_of(AutoTokenizer.from_pretrained, "acme/no-tokenizer")
 RESULT["no_tokenizer_pipeline"] = error_of(pipeline, "text-classification", model="acme/no-tokenizer")
+
+# Weights without their config.json (transformers builds a default config, which they do not fit).
+folder = Path(tempfile.mkdtemp())
+small.save_pretrained(folder)
+(folder / "config.json").unlink()
+api.create_repo("acme/no-config")
+api.upload_folder(folder_path=folder, repo_id="acme/no-config")
+RESULT["no_config"] = error_of(RNNClassifier.from_pretrained, "acme/no-config")
+# Offline, a repo never downloaded: named, with the setting (transformers blamed the network).
+from huggingface_hub import constants
+constants.HF_HUB_OFFLINE = True
+RESULT["offline_uncached"] = error_of(RNNClassifier.from_pretrained, "acme/never-downloaded")
+constants.HF_HUB_OFFLINE = False
+RESULT["local_only_uncached"] = error_of(RNNClassifier.from_pretrained, "acme/no-config", local_files_only=True)
 """
 
 
 def test_bad_input_gives_clear_errors(minihub: str, tmp_path: Path, ag_news_csv: Path, published):
     result = run_script(tmp_path, minihub, BAD, ag_news=ag_news_csv)
+    assert result["no_config"].startswith(
+        "OSError: 'acme/no-config' has no config.json: it is not a saved model repo"
+    ), result["no_config"]
+    assert result["offline_uncached"] == (
+        "OSError: 'acme/never-downloaded' is not in the local Hub cache and HF_HUB_OFFLINE is set, so it was not "
+        "downloaded. Load it once online (or without that setting), or pass a folder that holds it."
+    )
+    assert result["local_only_uncached"].startswith(
+        "OSError: 'acme/no-config' is not in the local Hub cache and local_files_only=True"
+    ), result["local_only_uncached"]
     assert result["unknown_repo"] == (
         "OSError: acme/no-such-model is not a local folder and is not a valid model identifier listed on "
         "'https://huggingface.co/models'\nIf this is a private repository, make sure to pass a token having "

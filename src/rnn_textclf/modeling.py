@@ -84,6 +84,31 @@ class _StaleWeightsDeleted:
         return self._api.create_commit(repo_id=repo_id, operations=operations, **kwargs)
 
 
+def _offline_reason(kwargs: dict[str, Any]) -> str | None:
+    """Why ``from_pretrained`` may not download (``local_files_only=True``, ``HF_HUB_OFFLINE``), or None."""
+    if kwargs.get("local_files_only"):
+        return "local_files_only=True"
+    from huggingface_hub import constants
+
+    return "HF_HUB_OFFLINE is set" if constants.is_offline_mode() else None
+
+
+def _repo_has_config(repo_id: str, kwargs: dict[str, Any]) -> bool:
+    """Whether a Hub repo holds config.json (``subfolder``, ``revision`` as given); True when unsure."""
+    from huggingface_hub import file_exists
+
+    subfolder = kwargs.get("subfolder") or ""
+    try:
+        return file_exists(
+            repo_id,
+            f"{subfolder}/config.json" if subfolder else "config.json",
+            revision=kwargs.get("revision"),
+            token=kwargs.get("token"),
+        )
+    except Exception:  # (no network, a private repo...: keep the first error)
+        return True
+
+
 def _no_safetensors_message(source: Any, kwargs: dict[str, Any]) -> str:
     """Why a checkpoint without safetensors weights is refused, and what to do."""
     name = str(source)
@@ -378,13 +403,32 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 f"({SAVING_MARKER} is there): its weights and config.json may come from two saves. Save the model "
                 "again, or load an earlier checkpoint."
             )
+        remote = isinstance(source, (str, os.PathLike)) and not os.path.isdir(source)
         try:
             loaded = super().from_pretrained(*args, **kwargs)
         except OSError as err:
+            offline = _offline_reason(kwargs) if remote else None
+            if offline and "couldn't connect" in str(err).lower():
+                # (transformers' message names neither the repo nor the setting, and blames the network)
+                raise OSError(
+                    f"{str(source)!r} is not in the local Hub cache and {offline}, so it was not downloaded. "
+                    "Load it once online (or without that setting), or pass a folder that holds it."
+                ) from err
             # transformers' advice here ("do not set use_safetensors=True") would mean unpickling.
             if not safetensors_only or "safetensors" not in str(err):
                 raise
             raise OSError(_no_safetensors_message(source, kwargs)) from err
+        except ValueError as err:
+            # a repo without config.json: transformers builds a default config, which the weights do not fit
+            if not remote or kwargs.get("config") is not None or "do not fit" not in str(err):
+                raise
+            if _repo_has_config(str(source), kwargs):
+                raise
+            raise OSError(
+                f"{str(source)!r} has no config.json: it is not a saved model repo (save_pretrained and "
+                "push_to_hub write config.json beside the weights), or pass config=RNNClassifierConfig(...) of "
+                "the weights."
+            ) from err
         except Exception as err:
             if type(err).__name__ != "SafetensorError":
                 raise

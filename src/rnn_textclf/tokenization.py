@@ -76,6 +76,7 @@ from transformers import BatchEncoding, TokenizersBackend
 from transformers.tokenization_utils_base import PaddingStrategy, TruncationStrategy
 
 from ._checks import refuse_split_dict
+from .modeling import _offline_reason
 
 if TYPE_CHECKING:
     import datasets
@@ -1856,15 +1857,6 @@ def _joined_encode(
     for i, encoding in zip(starts, backend.encode_batch_fast(joined, add_special_tokens=False), strict=True):
         out.extend(_split_at(encoding.ids, sentinel, min(size, len(texts) - i)))
     return out
-
-
-def _offline_reason(kwargs: dict[str, Any]) -> str | None:
-    """Why ``from_pretrained`` may not download (``local_files_only=True``, ``HF_HUB_OFFLINE``), or None."""
-    if kwargs.get("local_files_only"):
-        return "local_files_only=True"
-    from huggingface_hub import constants
-
-    return "HF_HUB_OFFLINE is set" if constants.is_offline_mode() else None
 
 
 class _NoBackendError(ValueError):
