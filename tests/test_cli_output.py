@@ -443,6 +443,34 @@ def test_push_titles_the_card_after_the_repo_and_uploads_no_pickle(run, tmp_path
     weights = sorted(n for n in json.loads(listed.stdout) if ".safetensors" in n)
     assert weights == sorted(p.name for p in folder.glob("model*.safetensors*")), weights
     assert "model.safetensors.index.json" in weights and len(weights) >= 3
+    # to a branch, with a message; predict reads that branch (--revision), which a folder has not
+    proc = run_cli(
+        "push", str(folder), "new-user/sms-spam-lstm", "--revision", "exp", "--commit-message", "Try shards",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0 and "(branch exp)" in proc.stdout, proc.stderr[-3000:]
+    titles = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from huggingface_hub import HfApi; "
+            "print([c.title for c in HfApi().list_repo_commits(sys.argv[1], revision='exp')][0])",
+            "new-user/sms-spam-lstm",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert titles.stdout.strip() == "Try shards", titles.stderr[-2000:]
+    local = run_cli("predict", str(folder), "WINNER! claim your free prize now", cwd=tmp_path)
+    remote = run_cli(
+        "predict", "new-user/sms-spam-lstm", "WINNER! claim your free prize now", "--revision", "exp",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert remote.returncode == 0 and remote.stdout == local.stdout, remote.stderr[-3000:]
+    wrong = run_cli("predict", str(folder), "hi", "--revision", "exp", cwd=tmp_path)
+    assert wrong.returncode == 2 and "--revision 'exp' is for a Hub repo id" in wrong.stderr
 
 
 def test_training_curve_has_whole_epochs_the_kept_epoch_and_a_legend_off_the_lines(run):

@@ -69,6 +69,9 @@ def _stdout_gone() -> None:
 
 
 def _add_inference_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--revision", help="branch, tag or commit of a Hub MODEL (pin a commit to run what you checked)"
+    )
     group = parser.add_argument_group("fast CPU inference")
     group.add_argument(
         "--quantize", action="store_true", help="run the LSTM/GRU and classifier in dynamic int8"
@@ -95,7 +98,7 @@ def _load_for_inference(args: argparse.Namespace, command: str, instead: str) ->
     model is refused (`_refuse_regression`, with ``command`` and ``instead``) before it is converted."""
     if args.quantize and args.onnx:
         raise CLIError("use either --quantize or --onnx, not both.")
-    model, tokenizer = _load_model_and_tokenizer(args.model)
+    model, tokenizer = _load_model_and_tokenizer(args.model, args.revision)
     _refuse_regression(model, args.model, command, instead)
     if args.quantize:
         from ..export import quantize_dynamic
@@ -147,26 +150,32 @@ def _existing_onnx(path: Path, model: Any) -> Any:
     return onnx_model
 
 
-def _load_model_and_tokenizer(name: str) -> tuple[Any, Any]:
+def _load_model_and_tokenizer(name: str, revision: str | None = None) -> tuple[Any, Any]:
     from transformers import AutoTokenizer
 
     from ..modeling import RNNClassifier
 
     path = Path(name)
+    if revision is not None and path.exists():
+        raise CLIError(
+            f"--revision {revision!r} is for a Hub repo id, but MODEL {name!r} is a local folder (it has no "
+            "revisions); leave --revision out."
+        )
     if path.exists() and not (path / "config.json").is_file():
         raise CLIError(
             f"MODEL {name!r} is not a saved rnn-textclf model (no config.json); pass the --output-dir of a "
             "training run or a Hub repo id."
         )
     try:
-        model = RNNClassifier.from_pretrained(name)
+        model = RNNClassifier.from_pretrained(name, revision=revision)
     except (OSError, ValueError) as err:
         where = "" if path.exists() else "there is no such folder here, and as a Hub repo id: "
-        raise CLIError(f"could not load MODEL {name!r}: {where}{str(err).splitlines()[0]}") from None
+        at = f" at --revision {revision!r}" if revision else ""
+        raise CLIError(f"could not load MODEL {name!r}{at}: {where}{str(err).splitlines()[0]}") from None
     try:
         # trust_remote_code=False: transformers never asks on stdin (where predict's texts come from) whether
         # to run Python files of the folder (a config.json without model_type sends it to auto_map)
-        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(name, revision=revision, trust_remote_code=False)
     except (OSError, ValueError) as err:
         raise CLIError(
             f"could not load the tokenizer of MODEL {name!r}: {str(err).splitlines()[0]}"

@@ -20,7 +20,14 @@ def _card_for_repo(card: str, folder_name: str, repo: str) -> str:
     )
 
 
-def _push(folder: Path, repo: str) -> None:
+def _push(
+    folder: Path,
+    repo: str,
+    *,
+    revision: str | None = None,
+    private: bool | None = None,
+    commit_message: str | None = None,
+) -> None:
     """Uploads the trained folder to ``repo`` in one commit: model, tokenizer, card, metrics.json, plots.
 
     The card ``train`` wrote (training data, hyperparameters, results) goes up retitled after the repo;
@@ -50,10 +57,12 @@ def _push(folder: Path, repo: str) -> None:
     try:
         # first, as model.push_to_hub does: an unreachable Hub or a refused token fails here at once (the
         # card download below retries a connection for ~23 s before it gives up)
-        api.create_repo(repo, exist_ok=True)
+        api.create_repo(repo, exist_ok=True, private=private)
+        if revision is not None:  # (as model.push_to_hub(revision=...): a new branch starts from main)
+            api.create_branch(repo, branch=revision, exist_ok=True)
     except Exception as err:  # huggingface_hub raises many HTTP error types
         raise _push_error(repo, err) from None
-    on_hub = _card_on_hub(repo)
+    on_hub = _card_on_hub(repo, revision)
     if on_hub and not _is_replaceable(ModelCard(on_hub)):
         card = on_hub  # a card written on the Hub is kept, as model.push_to_hub keeps it
     tokenizer = folder if (folder / "tokenizer.json").is_file() else None
@@ -75,14 +84,17 @@ def _push(folder: Path, repo: str) -> None:
     try:
         # an earlier push's weight files that these do not replace go in the same commit (an old single
         # model.safetensors beside new shards is what from_pretrained would read)
-        stale = stale_weight_files(repo_files(api, repo), [op.path_in_repo for op in operations])
+        stale = stale_weight_files(repo_files(api, repo, revision), [op.path_in_repo for op in operations])
         operations += [CommitOperationDelete(path_in_repo=f) for f in stale]
         info = api.create_commit(
-            repo, operations, commit_message=f"Upload {folder.resolve().name} with rnn-textclf"
+            repo,
+            operations,
+            commit_message=commit_message or f"Upload {folder.resolve().name} with rnn-textclf",
+            revision=revision,
         )
     except Exception as err:  # huggingface_hub raises many HTTP error types
         raise _push_error(repo, err) from None
-    print(f"Pushed {folder} to {repo} ({info.commit_url})")
+    print(f"Pushed {folder} to {repo}{f' (branch {revision})' if revision else ''} ({info.commit_url})")
 
 
 def _push_error(repo: str, err: Exception) -> CLIError:
@@ -102,18 +114,24 @@ def _push_hint(err: Exception) -> str:
     return ""
 
 
-def _card_on_hub(repo: str) -> str:
+def _card_on_hub(repo: str, revision: str | None = None) -> str:
     """The repo's README.md on the Hub now ("" when there is none, as in a repo just created)."""
     from huggingface_hub import hf_hub_download
 
     try:
-        return Path(hf_hub_download(repo, "README.md")).read_text(encoding="utf-8")
+        return Path(hf_hub_download(repo, "README.md", revision=revision)).read_text(encoding="utf-8")
     except Exception:  # no repo, no README, no network: there is no card to keep
         return ""
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    _push(Path(args.model), args.repo)
+    _push(
+        Path(args.model),
+        args.repo,
+        revision=args.revision,
+        private=args.private or None,
+        commit_message=args.commit_message,
+    )
     return EXIT_OK
 
 
@@ -122,6 +140,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     push = sub.add_parser("push", help="upload a trained model folder to a Hub repo")
     push.add_argument("model", help="a model folder")
     push.add_argument("repo", help="the Hub repo id, e.g. acme/spam-lstm")
+    push.add_argument("--revision", help="the branch to push to (created from main if missing)")
+    push.add_argument(
+        "--private",
+        action="store_true",
+        help="create the repo private (an existing repo keeps its visibility)",
+    )
+    push.add_argument("--commit-message", help="default: 'Upload FOLDER with rnn-textclf'")
     push.add_argument("--quiet", action="store_true")
     push.add_argument("--threads", type=_positive_int, help="torch threads (default 1, or OMP_NUM_THREADS)")
     push.set_defaults(func=cmd_push)
