@@ -65,6 +65,7 @@ def test_pooled_size_accounts_for_projection_and_mean_max():
         ({"initializer_range": 0}, "initializer_range"),
         ({"initializer_range": float("inf")}, "initializer_range"),  # (every weight would be inf or NaN)
         ({"initializer_range": float("nan")}, "initializer_range"),
+        ({"initializer_range": 1e39}, "initializer_range"),  # (finite, but the float32 weights overflow)
         ({"rnn_textclf_quantization": "int4"}, "rnn_textclf_quantization"),
         ({"num_labels": 0}, "num_labels"),
         ({"problem_type": "ranking"}, "problem_type"),

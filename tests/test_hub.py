@@ -656,9 +656,13 @@ api.create_repo("acme/no-config")
 api.upload_folder(folder_path=folder, repo_id="acme/no-config")
 RESULT["no_config"] = error_of(RNNClassifier.from_pretrained, "acme/no-config")
 # Offline, a repo never downloaded: named, with the setting (transformers blamed the network).
-from huggingface_hub import constants
+from huggingface_hub import constants, hf_hub_download
+small.push_to_hub("acme/partly-cached")
+hf_hub_download("acme/partly-cached", "config.json")  # the config in the cache, not the weights
 constants.HF_HUB_OFFLINE = True
 RESULT["offline_uncached"] = error_of(RNNClassifier.from_pretrained, "acme/never-downloaded")
+RESULT["offline_partly"] = error_of(RNNClassifier.from_pretrained, "acme/partly-cached")
+RESULT["offline_revision"] = error_of(RNNClassifier.from_pretrained, "acme/partly-cached", revision="v9")
 constants.HF_HUB_OFFLINE = False
 RESULT["local_only_uncached"] = error_of(RNNClassifier.from_pretrained, "acme/no-config", local_files_only=True)
 """
@@ -669,12 +673,18 @@ def test_bad_input_gives_clear_errors(minihub: str, tmp_path: Path, ag_news_csv:
     assert result["no_config"].startswith(
         "OSError: 'acme/no-config' has no config.json: it is not a saved model repo"
     ), result["no_config"]
-    assert result["offline_uncached"] == (
-        "OSError: 'acme/never-downloaded' is not in the local Hub cache and HF_HUB_OFFLINE is set, so it was not "
-        "downloaded. Load it once online (or without that setting), or pass a folder that holds it."
+    assert result["offline_uncached"].startswith(
+        "OSError: 'acme/never-downloaded' is not in the local Hub cache (or only in part) and HF_HUB_OFFLINE is "
+        "set, so it was not downloaded. Load it once online (or without that setting), or pass a folder that "
+        "holds it."
+    )
+    # (it said the repo holds no model.safetensors, which it does: only the cache lacks it)
+    assert result["offline_partly"].startswith("OSError: 'acme/partly-cached' is not in the local Hub cache")
+    assert result["offline_revision"].startswith(
+        "OSError: 'acme/partly-cached' (revision 'v9') is not in the local Hub cache"
     )
     assert result["local_only_uncached"].startswith(
-        "OSError: 'acme/no-config' is not in the local Hub cache and local_files_only=True"
+        "OSError: 'acme/no-config' is not in the local Hub cache (or only in part) and local_files_only=True"
     ), result["local_only_uncached"]
     assert result["unknown_repo"] == (
         "OSError: acme/no-such-model is not a local folder and is not a valid model identifier listed on "

@@ -331,3 +331,5 @@ def test_a_new_card_over_a_generated_one_keeps_the_license_data_sets_and_languag
     relicensed = write_model_card(model, tmp_path, license="mit", datasets=["SetFit/sst2"])
     assert (relicensed.data.license, relicensed.data.datasets) == ("mit", ["SetFit/sst2"])
     assert ModelCard.load(tmp_path / "README.md").data.license == "mit"
+    dropped = write_model_card(model, tmp_path, datasets=[], language="")  # an empty value drops one
+    assert dropped.data.datasets is None and dropped.data.language is None and dropped.data.license == "mit"

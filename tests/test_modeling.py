@@ -586,7 +586,9 @@ def test_a_batch_of_no_rows_is_a_clear_error():
 
 def test_sizes_beyond_memory_name_the_config_fields():
     # 400 TB of weights: more than any address space, so the allocation fails at once (no overcommit)
-    with pytest.raises(RuntimeError, match=r"RNNClassifierConfig\(vocab_size=10, .*hidden_size=1000000000000"):
+    with pytest.raises(
+        RuntimeError, match=r"RNNClassifierConfig\(vocab_size=10, .*hidden_size=1000000000000"
+    ):
         RNNClassifier(RNNClassifierConfig(vocab_size=10, embedding_dim=100, hidden_size=10**12))
 
 
@@ -697,3 +699,22 @@ def test_save_is_atomic_and_keeps_other_files(tmp_path, monkeypatch):
     assert not (tmp_path / "model-00001-of-00002.safetensors").exists()
     with pytest.raises(ValueError, match="must be a folder"):
         second.save_pretrained(tmp_path / "tokenizer.json")
+
+
+def test_stale_weight_files_are_those_a_weights_upload_does_not_replace():
+    from rnn_textclf.modeling import stale_weight_files
+
+    repo = ["README.md", "config.json", "model.safetensors", "tokenizer.json", "ckpt/model.safetensors"]
+    shards = [
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+        "model.safetensors.index.json",
+    ]
+    assert stale_weight_files(repo, [*shards, "config.json"]) == ["model.safetensors"]
+    assert stale_weight_files([*repo, *shards], ["model.safetensors", "config.json"]) == shards
+    # an upload without weights (a tokenizer, a card) replaces none: nothing is deleted
+    assert stale_weight_files(repo, ["tokenizer.json", "README.md"]) == []
+    # a folder of the repo is judged on its own
+    assert stale_weight_files(repo, ["ckpt/model-00001-of-00001.safetensors"], "ckpt") == [
+        "ckpt/model.safetensors"
+    ]

@@ -379,9 +379,10 @@ class RNNClassifierConfig(PreTrainedConfig):
         _check_bool("freeze_embeddings", self.freeze_embeddings)
         if isinstance(self.initializer_range, bool) or not isinstance(self.initializer_range, (int, float)):
             raise ValueError(f"`initializer_range` must be a positive float, got {self.initializer_range!r}.")
-        if not 0 < self.initializer_range < float("inf"):  # (NaN fails too)
+        if not 0 < self.initializer_range < 1e30:  # (NaN fails too; above, float32 weights overflow)
             raise ValueError(
-                f"`initializer_range` must be a positive, finite float, got {self.initializer_range!r}."
+                f"`initializer_range` must be a positive float below 1e30 (the std of the normal init), got "
+                f"{self.initializer_range!r}."
             )
         quantization = getattr(self, "rnn_textclf_quantization", None)
         if quantization is not None and quantization != QUANTIZATION_FLAG:

@@ -366,11 +366,18 @@ def check_teacher_agreement(logits: Any, labels: Any, described: str = "") -> fl
     n = int(confusion.sum())
     agreement = float(np.trace(confusion)) / n
     majority = float(confusion.sum(axis=0).max()) / n
-    # the best one-to-one mapping of teacher classes to labels (all orders up to 7 classes, else greedy)
+    # a one-to-one mapping of teacher classes to labels: the best of all orders up to 7 classes; beyond,
+    # greedy (the largest cell first, its row and column then taken), one-to-one so that it is an order
     if k <= 7:
         best = max(itertools.permutations(range(k)), key=lambda perm: confusion[range(k), perm].sum())
     else:
-        best = tuple(int(j) for j in confusion.argmax(axis=1))
+        chosen = [-1] * k
+        free = confusion.astype(np.float64)
+        for _ in range(k):
+            i, j = np.unravel_index(int(free.argmax()), free.shape)
+            chosen[int(i)] = int(j)
+            free[i, :], free[:, j] = -1.0, -1.0
+        best = tuple(chosen)
     mapped = float(confusion[range(k), best].sum()) / n
     logger.info(
         "The teacher's top class is the data's label on %.1f%% of %d labelled rows.", 100 * agreement, n

@@ -103,7 +103,8 @@ def write_model_card(
         if_exists: What to do with an existing ``folder/README.md``. ``"update"`` (default): replace a
             card that rnn-textclf generated (it carries ``GENERATED_MARKER``) or transformers' placeholder
             card, keeping its tags, ``license``, ``language``, ``datasets`` and ``base_model`` unless
-            ``info`` gives them (metrics and texts are the new model's); keep any other card's text and
+            ``info`` gives them (an empty value, ``[]`` or ``""``, drops one; metrics and texts are the new
+            model's); keep any other card's text and
             only complete its metadata (``library_name``, ``pipeline_tag``, ``license``, tags). ``"replace"``: always write a new card. ``"keep"``: leave
             an existing README.md untouched.
         **info: What else is known about the model; see ``CARD_INFO_KEYS`` for the accepted keys.
@@ -142,7 +143,7 @@ def write_model_card(
         carried |= {"datasets": existing.data.datasets, "base_model": existing.data.base_model}
         if carried["license"] == DEFAULT_LICENSE or getattr(model.config, "license", None):
             del carried["license"]  # (the config's own license wins over an earlier card's)
-        info |= {k: v for k, v in carried.items() if v and not info.get(k)}
+        info |= {k: v for k, v in carried.items() if v and info.get(k) is None}  # ([] or '' drops one)
     card = build_model_card(
         model,
         tokenizer_files=_find_tokenizer(folder, tokenizer, repo_id, revision, token),
@@ -186,13 +187,13 @@ def build_model_card(
         library_name=LIBRARY_NAME,
         pipeline_tag=PIPELINE_TAG,
         license=info.get("license") or getattr(config, "license", None) or DEFAULT_LICENSE,
-        language=info.get("language"),
+        language=info.get("language") or None,
         tags=_merge_tags(
             [*_BASE_TAGS, config.rnn_type, *(["multi-label"] if _is_multi_label(config) else [])],
             info.get("tags"),
         ),
         datasets=_as_list(info.get("datasets")) or None,
-        base_model=info.get("base_model"),
+        base_model=info.get("base_model") or None,
         metrics=_metric_ids(metrics) or None,
         **data_kwargs,
     )

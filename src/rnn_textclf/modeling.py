@@ -38,7 +38,8 @@ _RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gr
 
 def stale_weight_files(repo_files: Iterable[str], uploaded: Iterable[str], folder: str = "") -> list[str]:
     """The weight files of a Hub repo (``model.safetensors``, its shards and index, ``pytorch_model*.bin``)
-    in ``folder`` that an upload of ``uploaded`` (paths in the repo) does not replace.
+    in ``folder`` that an upload of ``uploaded`` (paths in the repo) does not replace; none when the upload
+    holds no weight file.
 
     A push only adds files: left there, an earlier push's single ``model.safetensors`` is what
     ``from_pretrained`` reads before the new shards (the old model, silently). Pushes delete them in the
@@ -46,6 +47,8 @@ def stale_weight_files(repo_files: Iterable[str], uploaded: Iterable[str], folde
     """
     prefix = folder.strip("/") + "/" if folder.strip("/.") else ""
     kept = set(uploaded)
+    if not any(f.startswith(prefix) and _WEIGHT_FILE.match(f[len(prefix) :]) for f in kept):
+        return []  # an upload without weights (a tokenizer, a card) replaces none
     return sorted(
         f
         for f in repo_files
@@ -61,27 +64,6 @@ def repo_files(api: Any, repo_id: str, revision: str | None = None, token: Any =
         return list(api.list_repo_files(repo_id, revision=revision, token=token))
     except (RepositoryNotFoundError, RevisionNotFoundError):
         return []
-
-
-class _StaleWeightsDeleted:
-    """An ``HfApi`` whose ``create_commit`` also deletes the repo's stale weight files (`stale_weight_files`)."""
-
-    def __init__(self, api: Any) -> None:
-        self._api = api
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._api, name)
-
-    def create_commit(self, repo_id: str, operations: Iterable[Any], **kwargs: Any) -> Any:
-        from huggingface_hub import CommitOperationAdd, CommitOperationDelete, constants
-
-        operations = list(operations)
-        # (a pull request starts from the default branch, as huggingface_hub's upload_folder assumes)
-        revision = constants.DEFAULT_REVISION if kwargs.get("create_pr") else kwargs.get("revision")
-        files = repo_files(self._api, repo_id, revision, kwargs.get("token"))
-        added = [op.path_in_repo for op in operations if isinstance(op, CommitOperationAdd)]
-        operations += [CommitOperationDelete(path_in_repo=f) for f in stale_weight_files(files, added)]
-        return self._api.create_commit(repo_id=repo_id, operations=operations, **kwargs)
 
 
 def _offline_reason(kwargs: dict[str, Any]) -> str | None:
@@ -408,11 +390,16 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
             loaded = super().from_pretrained(*args, **kwargs)
         except OSError as err:
             offline = _offline_reason(kwargs) if remote else None
-            if offline and "couldn't connect" in str(err).lower():
-                # (transformers' message names neither the repo nor the setting, and blames the network)
+            if offline:
+                # Offline, what is missing is missing from the cache (transformers' message names neither the
+                # repo nor the setting and blames the network, or says the repo has no weights file).
+                where = repr(str(source)) + "".join(
+                    f" ({name} {kwargs[name]!r})" for name in ("revision", "subfolder") if kwargs.get(name)
+                )
                 raise OSError(
-                    f"{str(source)!r} is not in the local Hub cache and {offline}, so it was not downloaded. "
-                    "Load it once online (or without that setting), or pass a folder that holds it."
+                    f"{where} is not in the local Hub cache (or only in part) and {offline}, so it was not "
+                    "downloaded. Load it once online (or without that setting), or pass a folder that holds it. "
+                    f"({str(err).splitlines()[0]})"
                 ) from err
             # transformers' advice here ("do not set use_safetensors=True") would mean unpickling.
             if not safetensors_only or "safetensors" not in str(err):
@@ -424,10 +411,12 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 raise
             if _repo_has_config(str(source), kwargs):
                 raise
+            where = f"{str(source)!r}" + (
+                f" (subfolder {kwargs['subfolder']!r})" if kwargs.get("subfolder") else ""
+            )
             raise OSError(
-                f"{str(source)!r} has no config.json: it is not a saved model repo (save_pretrained and "
-                "push_to_hub write config.json beside the weights), or pass config=RNNClassifierConfig(...) of "
-                "the weights."
+                f"{where} has no config.json: it is not a saved model repo (save_pretrained and push_to_hub "
+                "write config.json beside the weights), or pass config=RNNClassifierConfig(...) of the weights."
             ) from err
         except Exception as err:
             if type(err).__name__ != "SafetensorError":
@@ -581,8 +570,28 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         finally:
             del self._push_extras
 
-    def _upload_modified_files(self, working_dir: Any, repo_id: str, *args: Any, **kwargs: Any) -> Any:
-        # The last step of every push: the folder holds the saved model and transformers' README.md.
+    def _upload_modified_files(
+        self,
+        working_dir: str | os.PathLike,
+        repo_id: str,
+        files_timestamps: dict[str, float],
+        commit_message: str | None = None,
+        token: bool | str | None = None,
+        create_pr: bool = False,
+        revision: str | None = None,
+        commit_description: str | None = None,
+    ) -> Any:
+        """The last step of every push: the folder holds the saved model and transformers' README.md.
+
+        ``PushToHubMixin._upload_modified_files`` (its files, branch and commit), with rnn-textclf's card and
+        tokenizer added first and the repo's stale weight files (`stale_weight_files`) deleted in the same
+        commit; written out here rather than by wrapping transformers' shared ``HfApi``, which would reach
+        the pushes of other threads too.
+        """
+        from huggingface_hub import CommitOperationAdd, CommitOperationDelete, constants
+        from huggingface_hub.utils import HfHubHTTPError
+        from transformers.utils.hub import hf_api
+
         tokenizer, info = getattr(self, "_push_extras", (None, {}))
         if tokenizer is not None:
             tokenizer.save_pretrained(working_dir)
@@ -592,21 +601,47 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 self,
                 working_dir,
                 repo_id=repo_id,
-                revision=kwargs.get("revision"),
-                token=kwargs.get("token"),
+                revision=revision,
+                token=token,
                 tokenizer=tokenizer,
                 **info,
             )
-        # transformers commits through its shared HfApi (transformers.utils.hub.hf_api): swapped for the
-        # length of the call, so that the commit also deletes the repo's stale weight files
-        import transformers.utils.hub as hf_hub_utils
-
-        shared = hf_hub_utils.hf_api
-        hf_hub_utils.hf_api = lambda: _StaleWeightsDeleted(shared())
-        try:
-            return super()._upload_modified_files(working_dir, repo_id, *args, **kwargs)
-        finally:
-            hf_hub_utils.hf_api = shared
+        folder = Path(working_dir)
+        changed = [
+            p
+            for p in sorted(folder.iterdir())
+            if p.name not in files_timestamps or p.stat().st_mtime > files_timestamps[p.name]
+        ]
+        operations: list[Any] = []
+        for path in changed:  # (as transformers: files, and the files of folders one level down)
+            if path.is_dir():
+                operations += [
+                    CommitOperationAdd(path_or_fileobj=str(f), path_in_repo=f"{path.name}/{f.name}")
+                    for f in sorted(path.iterdir())
+                ]
+            elif path.is_file():
+                operations.append(CommitOperationAdd(path_or_fileobj=str(path), path_in_repo=path.name))
+        api = hf_api()
+        if revision is not None and not revision.startswith("refs/pr"):
+            try:
+                api.create_branch(repo_id=repo_id, branch=revision, token=token, exist_ok=True)
+            except HfHubHTTPError as err:
+                # (a pull request on a repo one cannot write to: the branch is assumed to exist)
+                if not (err.response.status_code == 403 and create_pr):
+                    raise
+        listed = repo_files(api, repo_id, constants.DEFAULT_REVISION if create_pr else revision, token)
+        added = [op.path_in_repo for op in operations]
+        operations += [CommitOperationDelete(path_in_repo=f) for f in stale_weight_files(listed, added)]
+        logger.info("Uploading to %s: %s", repo_id, ", ".join(added))
+        return api.create_commit(
+            repo_id=repo_id,
+            operations=operations,
+            commit_message=commit_message or "Upload model",
+            commit_description=commit_description,
+            token=token,
+            create_pr=create_pr,
+            revision=revision,
+        )
 
     def resize_token_embeddings(
         self, new_num_tokens: int | None = None, *args: Any, **kwargs: Any
