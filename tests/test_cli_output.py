@@ -66,6 +66,25 @@ def test_card_is_titled_after_the_asked_folder(run):
     assert "staging" not in card and ".spam-model" not in card
 
 
+def test_card_carries_the_test_results_as_hub_model_index(run):
+    # (the Hub shows a model's evaluation results from model-index; the card listed metric names only)
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(run["folder"] / "README.md")
+    metrics = json.loads((run["folder"] / "metrics.json").read_text())["validation"]  # (no test file)
+    results = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert results["accuracy"] == pytest.approx(metrics["accuracy"]) and len(results) >= 2, results
+    assert "loss" not in " ".join(results)
+    first = card.data.eval_results[0]
+    assert (first.task_type, first.dataset_type, first.dataset_name, first.dataset_split) == (
+        "text-classification",
+        "csv",
+        "sorted.csv",
+        "validation",
+    )
+    assert card.data.model_name == "spam-model"
+
+
 def test_folder_holds_no_pickle_and_training_args_as_json(run):
     names = sorted(p.name for p in run["folder"].iterdir())
     assert not [n for n in names if n.endswith(PICKLES)], names

@@ -637,6 +637,40 @@ def _architecture(model: Any, config: Any) -> list[str]:
     return ["## Model details", "", *_table(("", ""), rows)]
 
 
+def model_index(
+    name: str, metrics: Mapping[str, Any], *, dataset_type: str, dataset_name: str, split: str
+) -> list[dict[str, Any]] | None:
+    """The Hub's ``model-index`` metadata for one evaluation (the results the Hub shows on a model's page).
+
+    Args:
+        name: The model's name.
+        metrics: Metric name -> value (losses, runtimes and speeds are left out, as in ``metrics``).
+        dataset_type: The data set's Hub id, or its format (``"csv"``) for local files.
+        dataset_name: How to name the data set.
+        split: The split the metrics were measured on.
+
+    Returns:
+        The ``model-index`` list, or ``None`` when no metric is left.
+    """
+    kept = {
+        i: float(v) for k, v in metrics.items() for i in _metric_ids({k: v}) if isinstance(v, (int, float))
+    }
+    if not kept:
+        return None
+    return [
+        {
+            "name": name,
+            "results": [
+                {
+                    "task": {"type": PIPELINE_TAG, "name": "Text Classification"},
+                    "dataset": {"type": dataset_type, "name": dataset_name, "split": split},
+                    "metrics": [{"type": k, "value": v, "name": k} for k, v in sorted(kept.items())],
+                }
+            ],
+        }
+    ]
+
+
 def _metric_ids(metrics: Mapping[str, Any]) -> list[str]:
     """The Hub's ``metrics`` metadata: metric ids (``accuracy``, ``macro_f1``), not the table's display names
     (``Macro F1``, from the Trainer's summary), and no loss, runtime or speed."""

@@ -170,7 +170,7 @@ def _write_card(
     name: str,
 ) -> None:
     """Writes the card into ``folder`` (the staging folder), titled ``name``: the folder the user asked for."""
-    from ..modelcard import write_model_card
+    from ..modelcard import model_index, write_model_card
 
     if args.dataset:
         data = f"`{args.dataset}`" + (f" ({args.dataset_config})" if args.dataset_config else "")
@@ -195,6 +195,19 @@ def _write_card(
     }
     if args.dataset:
         info["datasets"] = [args.dataset]
+    # the results the Hub shows on the model's page (the data set: its Hub id, the file's format, or the
+    # embedded SMS Spam Collection's Hub id)
+    if args.dataset:
+        kind, called = args.dataset, args.dataset
+    elif args.train_file:
+        source = Path(args.test_file or args.train_file)
+        formats = [x.lstrip(".").lower() for x in source.suffixes if x.lower() not in (".gz", ".bz2", ".xz")]
+        kind, called = (formats[-1] if formats else "text"), source.name
+    else:
+        kind, called = "ucirvine/sms_spam", "SMS Spam Collection v.1"
+    info["model_index"] = model_index(
+        name, info["metrics"], dataset_type=kind, dataset_name=called, split=split
+    )
     if coverage is not None:  # the coverage's details, with the name, size and freezing the config records
         from ..modelcard import _vectors_info
 
