@@ -946,6 +946,7 @@ __all__ = [
     "GENERATED_MARKER",
     "build_model_card",
     "model_card_info_from_trainer",
+    "model_index",
     "write_model_card",
     "write_trainer_model_card",
 ]
