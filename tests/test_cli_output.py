@@ -436,6 +436,7 @@ def test_push_titles_the_card_after_the_repo_and_uploads_no_pickle(run, tmp_path
     assert "training_curve.png" in names and "confusion_matrix.png" in names
     assert not [n for n in names if n.endswith(PICKLES)], names
     assert "\n# sms-spam-lstm\n" in card
+    assert "\nmodel-index:\n- name: sms-spam-lstm\n" in card  # (the results, named after the repo too)
     assert "`sorted.csv`" in card  # the training details the local card holds went up with it
     assert 'model="new-user/sms-spam-lstm"' in card and 'model="spam-model"' not in card
     assert "\n# spam-model\n" in (folder / "README.md").read_text()  # the local card is left as it was

@@ -15,6 +15,7 @@ def _card_for_repo(card: str, folder_name: str, repo: str) -> str:
     """The folder's generated card, retitled for ``repo``: its title and usage snippets name the repo."""
     name = repo.split("/")[-1]
     card = card.replace(f"\n# {folder_name}\n", f"\n# {name}\n", 1)
+    card = card.replace(f"\nmodel-index:\n- name: {folder_name}\n", f"\nmodel-index:\n- name: {name}\n", 1)
     return card.replace(f'model="{folder_name}"', f'model="{repo}"').replace(
         f'from_pretrained("{folder_name}")', f'from_pretrained("{repo}")'
     )
