@@ -339,10 +339,10 @@ def check_teacher_agreement(logits: Any, labels: Any, described: str = "") -> fl
 
     Raises a ``ValueError`` when another order of the teacher's classes agrees with the labels far better
     (at least 0.2 more, and getting right at least half of the rows that always answering the most common
-    label gets wrong): its classes are then in
-    another order than the data's, which the names cannot show when they are the generic ``LABEL_i``,
-    and the student would learn inverted targets. Warns when the teacher does no better than always
-    answering the most common label (e.g. a classification head that was never trained).
+    label gets wrong): its classes are then in another order than the data's, which the names cannot show
+    when they are the generic ``LABEL_i``, and the student would learn inverted targets. Warns when the
+    teacher does no better than always answering the most common label (e.g. a classification head that
+    was never trained).
 
     Args:
         logits: ``(rows, num_labels)`` teacher logits.
@@ -454,11 +454,13 @@ def add_teacher_logits(
         The data set with the ``column`` of float32 logits (rows in the data set's order).
 
     Raises:
-        ValueError: ``text_column`` is missing (the message lists the columns), ``column`` exists already, the teacher's classes differ
-            from the student's (the message shows both), the teacher is no fine-tuned single-label
-            classifier (a checkpoint without its classification head, a multi-label or regression
-            model), or ``max_length`` exceeds its positions. With no names to compare (no ``labels``,
-            no ``ClassLabel``), a warning shows the teacher's ``id2label``.
+        ValueError: ``text_column`` is missing (the message lists the columns), ``column`` exists
+            already, the teacher's classes differ from the student's (the message shows both), the
+            teacher is no fine-tuned single-label classifier (a checkpoint without its classification
+            head, a multi-label or regression model), ``max_length`` exceeds its positions, or (a
+            map-style data set with a ``label`` column of class ids) another order of the teacher's
+            classes fits the labels far better (`check_teacher_agreement`). With no names to compare
+            (no ``labels``, no ``ClassLabel``), a warning shows the teacher's ``id2label``.
         TypeError: The data set is a ``DatasetDict`` (pick a split).
         OSError: ``teacher`` is neither a loadable folder nor a Hub repo id.
 
