@@ -104,8 +104,8 @@ def write_model_card(
             card that rnn-textclf generated (it carries ``GENERATED_MARKER``) or transformers' placeholder
             card, keeping its tags, ``license``, ``language``, ``datasets`` and ``base_model`` unless
             ``info`` gives them (an empty value, ``[]`` or ``""``, drops one; metrics and texts are the new
-            model's); keep any other card's text and
-            only complete its metadata (``library_name``, ``pipeline_tag``, ``license``, tags). ``"replace"``: always write a new card. ``"keep"``: leave
+            model's); keep any other card's text and only complete its metadata (``library_name``,
+            ``pipeline_tag``, ``license``, tags). ``"replace"``: always write a new card. ``"keep"``: leave
             an existing README.md untouched.
         **info: What else is known about the model; see ``CARD_INFO_KEYS`` for the accepted keys.
 
@@ -529,7 +529,8 @@ def _summary(model: Any, config: Any, vectors: dict[str, Any] | None, info: Mapp
 
 
 def _pretraining_section(config: Any) -> list[str]:
-    """``config.pretraining`` (set by ``Recipe.pretrain``: ``rnn-textclf train --pretrain-epochs``, ``train_recipe``): what the language model learnt."""
+    """``config.pretraining`` (set by ``Recipe.pretrain``: ``rnn-textclf train --pretrain-epochs``,
+    ``train_recipe``): what the language model learnt."""
     pretrained = getattr(config, "pretraining", None)
     if not isinstance(pretrained, Mapping) or not pretrained.get("epochs"):
         return []
