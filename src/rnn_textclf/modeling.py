@@ -66,6 +66,17 @@ def repo_files(api: Any, repo_id: str, revision: str | None = None, token: Any =
         return []
 
 
+def stale_weight_deletions(
+    api: Any, repo_id: str, uploaded: Iterable[str], revision: str | None = None, token: Any = None
+) -> list[Any]:
+    """``CommitOperationDelete`` s, for one commit with an upload of ``uploaded``, of the repo's weight
+    files at ``revision`` that it does not replace (`stale_weight_files`)."""
+    from huggingface_hub import CommitOperationDelete
+
+    files = repo_files(api, repo_id, revision, token)
+    return [CommitOperationDelete(path_in_repo=f) for f in stale_weight_files(files, uploaded)]
+
+
 def _offline_reason(kwargs: dict[str, Any]) -> str | None:
     """Why ``from_pretrained`` may not download (``local_files_only=True``, ``HF_HUB_OFFLINE``), or None."""
     if kwargs.get("local_files_only"):
@@ -588,7 +599,7 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         commit; written out here rather than by wrapping transformers' shared ``HfApi``, which would reach
         the pushes of other threads too.
         """
-        from huggingface_hub import CommitOperationAdd, CommitOperationDelete, constants
+        from huggingface_hub import CommitOperationAdd, constants
         from huggingface_hub.utils import HfHubHTTPError
         from transformers.utils.hub import hf_api
 
@@ -629,9 +640,9 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 # (a pull request on a repo one cannot write to: the branch is assumed to exist)
                 if not (err.response.status_code == 403 and create_pr):
                     raise
-        listed = repo_files(api, repo_id, constants.DEFAULT_REVISION if create_pr else revision, token)
         added = [op.path_in_repo for op in operations]
-        operations += [CommitOperationDelete(path_in_repo=f) for f in stale_weight_files(listed, added)]
+        base = constants.DEFAULT_REVISION if create_pr else revision
+        operations += stale_weight_deletions(api, repo_id, added, base, token)
         logger.info("Uploading to %s: %s", repo_id, ", ".join(added))
         return api.create_commit(
             repo_id=repo_id,

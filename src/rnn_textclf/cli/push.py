@@ -36,10 +36,10 @@ def _push(
     the folder (e.g. ``training_args.bin`` of an older rnn-textclf) is named and left behind, as are
     hidden files.
     """
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, ModelCard
+    from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
 
     from ..modelcard import GENERATED_MARKER, _is_replaceable, write_model_card
-    from ..modeling import repo_files, stale_weight_files
+    from ..modeling import stale_weight_deletions
     from ..trainer import PICKLE_SUFFIXES
 
     if not folder.is_dir():
@@ -85,8 +85,7 @@ def _push(
     try:
         # an earlier push's weight files that these do not replace go in the same commit (an old single
         # model.safetensors beside new shards is what from_pretrained would read)
-        stale = stale_weight_files(repo_files(api, repo, revision), [op.path_in_repo for op in operations])
-        operations += [CommitOperationDelete(path_in_repo=f) for f in stale]
+        operations += stale_weight_deletions(api, repo, [op.path_in_repo for op in operations], revision)
         info = api.create_commit(
             repo,
             operations,
