@@ -291,6 +291,108 @@ def test_hub_strategies_that_upload_checkpoints_are_refused(ag_news, tmp_path, s
     )
 
 
+class _HeldHub:
+    """Stands in for ``transformers.trainer.hf_api()``: a push made during training (``run_as_future``) stays
+    in flight until ``release`` is set, then lists the files it would upload (its ignore patterns applied)."""
+
+    def __init__(self) -> None:
+        import concurrent.futures
+        import threading
+
+        self.release = threading.Event()
+        self.pool = concurrent.futures.ThreadPoolExecutor(1)
+        self.uploads: list[tuple[str, list[str]]] = []
+        self.folder_then: dict[str, int] = {}
+
+    def __call__(self) -> _HeldHub:
+        return self
+
+    def create_repo(self, repo_id: str, **kwargs):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(repo_id=repo_id)
+
+    def list_repo_files(self, repo_id: str, **kwargs) -> list[str]:
+        return []
+
+    def upload_folder(
+        self, *, folder_path, commit_message, ignore_patterns=None, run_as_future=False, **kwargs
+    ):
+        from huggingface_hub.utils import filter_repo_objects
+
+        folder = Path(folder_path)
+        if run_as_future and not self.folder_then:
+            # (training_args.bin aside: it is a pickle, never uploaded, and goes)
+            self.folder_then = {
+                p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p.is_file() and p.suffix != ".bin"
+            }
+
+        def upload() -> None:
+            if run_as_future:
+                self.release.wait(60)
+            found = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+            self.uploads.append(
+                (commit_message, sorted(filter_repo_objects(found, ignore_patterns=ignore_patterns)))
+            )
+
+        return self.pool.submit(upload) if run_as_future else upload()
+
+
+def test_pushes_during_training_upload_no_staging_folder_and_leave_an_uploading_folder_alone(
+    ag_news, tmp_path, monkeypatch
+):
+    # hub_strategy="every_save" uploads output_dir in a background thread while training goes on. The next
+    # checkpoint's save_pretrained stages in output_dir/.checkpoint-N.saving-*: an upload that listed it
+    # failed when the files moved out (FileNotFoundError in CI: the commit lost) or pushed the staging
+    # folder; a killed save's folder and marker are left there too (the marker would make the repo refuse
+    # to load). And a push skipped because the last one is still uploading must not rewrite its files.
+    import transformers.trainer as hf_trainer
+
+    from rnn_textclf.modeling import SAVING_MARKER
+
+    hub = _HeldHub()
+    monkeypatch.setattr(hf_trainer, "hf_api", hub)
+    train, _, tokenizer = ag_news
+    out = tmp_path / "run"
+    (out / ".checkpoint-9.saving-abc").mkdir(parents=True)
+    (out / ".checkpoint-9.saving-abc" / "model.safetensors").write_bytes(b"killed mid-save")
+    (out / SAVING_MARKER).write_text("a killed save\n")
+
+    class Release(TrainerCallback):
+        def on_train_end(self, args, state, control, **kwargs):
+            # the step-2 and step-3 saves happened while the step-1 push was in flight: they left it alone
+            now = {name: (out / name).stat().st_mtime_ns for name in hub.folder_then}
+            hub.folder_then_changed = sorted(name for name, ns in hub.folder_then.items() if now[name] != ns)
+            hub.release.set()
+
+    hub_args = args(
+        out,
+        push_to_hub=True,
+        hub_model_id="acme/held",
+        hub_strategy="every_save",
+        save_strategy="steps",
+        save_steps=1,
+        max_steps=3,
+    )
+    trainer = RNNTrainer(
+        make_model(tokenizer),
+        hub_args,
+        train_dataset=train.select(range(96)),
+        processing_class=tokenizer,
+        callbacks=[Release()],
+    )
+    trainer.train()
+    trainer.push_to_hub()
+    assert [title for title, _ in hub.uploads] == ["Training in progress, step 1", "End of training"]
+    assert {"configuration.py", "modeling.py", "training_args.json"} <= set(hub.folder_then)
+    assert hub.folder_then_changed == []
+    for _, files in hub.uploads:
+        assert {"config.json", "model.safetensors", "configuration.py", "training_args.json"} <= set(files)
+        assert not [f for f in files if "saving" in f or f.startswith("checkpoint-") or f.endswith(".bin")], (
+            files
+        )
+
+
 def test_collator_label_column_survives_remove_unused_columns(ag_news, tmp_path):
     # docs/how-to/trainer.md: PackedSequenceCollator(..., label_column="topic") passed to RNNTrainer.
     train, test, tokenizer = ag_news

@@ -33,7 +33,7 @@ from ._checks import refuse_split_dict
 from .callbacks import EMACallback, EmbeddingFreezeCallback, TimeBudgetCallback, current_epoch
 from .collator import _LABEL_KEYS, PackedSequenceCollator, _TokenTable
 from .distillation import TEACHER_LOGITS_COLUMN, distillation_loss
-from .modeling import repo_files, stale_weight_files
+from .modeling import SAVING_MARKER, repo_files, stale_weight_files
 from .training_args import RNNTrainingArguments
 
 logger = logging.getLogger(__name__)
@@ -62,8 +62,6 @@ _CHECKPOINT_FILES = (
 def checkpoint_missing(folder: str | os.PathLike) -> list[str]:
     """The files an exact resume needs that the checkpoint ``folder`` lacks (a save cut short by a kill or a
     full disk, or files deleted since); ``[]`` for a complete checkpoint."""
-    from .modeling import SAVING_MARKER
-
     folder = Path(folder)
     missing = [
         names[0] for names in _CHECKPOINT_FILES if not any((folder / name).is_file() for name in names)
@@ -141,6 +139,13 @@ def check_tokenizer_fits_model(tokenizer: Any, config: Any) -> None:
             )
 
 
+# A push during training uploads output_dir in a background thread while training goes on: the next
+# checkpoint's save_pretrained stages its files in `.checkpoint-N.saving-*` there and moves them out, so an
+# upload that listed them failed (FileNotFoundError, the commit lost) or committed the staging folder. A
+# save's marker (left by a killed save) would make the pushed repo refuse to load.
+_NEVER_UPLOADED = (".*.saving-*", SAVING_MARKER)
+
+
 class _PickleFreeUploads:
     """The Trainer's ``HfApi``, with every ``upload_folder`` leaving pickled files behind."""
 
@@ -152,7 +157,11 @@ class _PickleFreeUploads:
 
     def upload_folder(self, **kwargs: Any) -> Any:
         ignored = list(kwargs.get("ignore_patterns") or [])
-        kwargs["ignore_patterns"] = [*ignored, *(f"*{suffix}" for suffix in PICKLE_SUFFIXES)]
+        kwargs["ignore_patterns"] = [
+            *ignored,
+            *(f"*{suffix}" for suffix in PICKLE_SUFFIXES),
+            *_NEVER_UPLOADED,
+        ]
         # the repo's weight files that this upload does not replace go in the same commit (`stale_weight_files`)
         folder, where = Path(kwargs["folder_path"]), (kwargs.get("path_in_repo") or "").strip("/")
         uploaded = [
@@ -1015,21 +1024,27 @@ class RNNTrainer(Trainer):
             return super().push_to_hub(*args, **kwargs)
 
     def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
-        # Trainer writes training_args.bin (torch.save) into output_dir and uploads the folder at every save
-        # with hub_strategy="every_save": the upload skips pickles, and the .bin becomes JSON here.
-        if self.is_world_process_zero() and self.args.hub_strategy != "end":
-            # Trainer copies a fixed list of the checkpoint's files (config, weights) into output_dir for the
-            # upload: config.json's auto_map also needs the code files (configuration.py, modeling.py), or
-            # a commit made during training does not load with trust_remote_code
+        # Trainer skips this push while the last one is still uploading (unless hub_always_push): then
+        # output_dir, which that upload is reading in a background thread, is left alone.
+        running = getattr(self, "push_in_progress", None)
+        pushing = (
+            self.is_world_process_zero()
+            and self.args.hub_strategy != "end"
+            and (self.args.hub_always_push or running is None or running.is_done())
+        )
+        folder = Path(self.args.output_dir)
+        if pushing:
+            # Written before the upload starts, as it reads the folder later. Trainer copies a fixed list
+            # of the checkpoint's files (config, weights) into output_dir: config.json's auto_map also needs
+            # the code files (configuration.py, modeling.py), or a commit made during training does not load
+            # with trust_remote_code. The arguments go as JSON: Trainer's training_args.bin is a pickle.
             for code in Path(checkpoint_folder).glob("*.py"):
-                shutil.copy(code, Path(self.args.output_dir) / code.name)
+                shutil.copy(code, folder / code.name)
+            (folder / TRAINING_ARGS_JSON).write_text(self.args.to_json_string() + "\n", encoding="utf-8")
         with _uploads_without_pickles():
             super()._push_from_checkpoint(checkpoint_folder)
         if self.is_world_process_zero():
-            folder = Path(self.args.output_dir)
-            if (folder / TRAINING_ARGS_NAME).is_file():
-                (folder / TRAINING_ARGS_JSON).write_text(self.args.to_json_string() + "\n", encoding="utf-8")
-                (folder / TRAINING_ARGS_NAME).unlink()
+            (folder / TRAINING_ARGS_NAME).unlink(missing_ok=True)  # uploads skip it (a pickle)
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         """``Trainer._save`` with the training arguments as ``training_args.json``, not a pickle.
