@@ -621,3 +621,42 @@ def test_push_failure_says_the_likely_fix(run, tmp_path):
         hub.wait(timeout=10)
         if hub.stdout:
             hub.stdout.close()
+
+
+def test_publish_never_loses_both_models(tmp_path, monkeypatch):
+    # --overwrite: the old model is renamed aside, then the new one renamed in. A Ctrl-C between the two
+    # left no model folder at all: the old one hidden in .model.old-PID, the new one deleted.
+    import signal
+
+    from rnn_textclf.cli import _output
+
+    target, staging = tmp_path / "model", tmp_path / ".model.staging-x"
+    for folder, text in ((target, "old"), (staging, "new")):
+        folder.mkdir()
+        (folder / "config.json").write_text(text)
+    rename = Path.rename
+
+    def interrupted(self, to):  # the second rename fails (a KeyboardInterrupt where signals cannot wait)
+        if self == staging:
+            raise KeyboardInterrupt
+        return rename(self, to)
+
+    monkeypatch.setattr(Path, "rename", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _output._publish(staging, target)
+    monkeypatch.undo()
+    assert (target / "config.json").read_text() == "old"  # put back
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".model.staging-x", "model"]
+
+    def signalled(self, to):  # Ctrl-C arrives right after the old model was renamed aside
+        moved = rename(self, to)
+        if self == target:
+            os.kill(os.getpid(), signal.SIGINT)
+        return moved
+
+    monkeypatch.setattr(Path, "rename", signalled)
+    with pytest.raises(KeyboardInterrupt):  # delivered once both renames are done
+        _output._publish(staging, target)
+    monkeypatch.undo()
+    assert (target / "config.json").read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]

@@ -246,6 +246,26 @@ for step, (seed, shard) in enumerate([(7, None), (8, "20KB"), (9, None)]):
 RESULT["reshard"] = reshard
 RESULT["every_save_local"] = sorted(str(p.relative_to("every-save")) for p in Path("every-save").rglob("*"))
 
+# One model pushed from two threads at once, each push with its own tokenizer (the push's tokenizer was kept
+# on the model: a repo got the other push's tokenizer, and a thread crashed on the shared attribute)
+import threading
+small = RNNTokenizer.train_from_iterator(train_texts[:40], min_freq=1)
+both, pushed = threading.Barrier(2), {}
+def push_with(repo_id, tok):
+    both.wait()
+    try:
+        v2.push_to_hub(repo_id, tokenizer=tok)
+        pushed[repo_id] = len(RNNTokenizer.from_pretrained(repo_id))
+    except Exception as err:
+        pushed[repo_id] = repr(err)
+threads = [threading.Thread(target=push_with, args=("acme/threads-big", tokenizer)),
+           threading.Thread(target=push_with, args=("acme/threads-small", small))]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+RESULT["threads"] = [pushed, len(tokenizer), len(small)]
+
 # save_pretrained(push_to_hub=True) pushes to the repo named after the folder (or repo_id=...).
 v1.save_pretrained(Path("acme-saved"), push_to_hub=True, repo_id="acme/saved-and-pushed")
 RESULT["saved_and_pushed"] = sorted(api.list_repo_files("acme/saved-and-pushed"))
@@ -320,6 +340,12 @@ def test_a_push_deletes_the_weight_files_it_does_not_replace(published: dict[str
     assert sharded[1] and "model.safetensors" not in sharded[0], sharded
     assert "model.safetensors.index.json" in sharded[0] and len(sharded[0]) >= 3, sharded
     assert again == [["model.safetensors"], True]
+
+
+def test_one_model_pushed_from_two_threads_gets_each_push_its_own_tokenizer(published: dict[str, Any]):
+    pushed, big, small = published["threads"]
+    assert big != small
+    assert pushed == {"acme/threads-big": big, "acme/threads-small": small}
 
 
 def test_card_rules_on_the_hub(published: dict[str, Any]):

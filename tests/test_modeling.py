@@ -641,6 +641,66 @@ def test_a_field_set_after_construction_is_checked_before_saving(tmp_path):
     assert RNNClassifier.from_pretrained(tmp_path / "good").config.pooling == "max"
 
 
+def test_a_load_never_mixes_two_saves_and_two_saves_do_not_interleave(tmp_path):
+    # A reader (a server reloading the folder a training job saves into) got the config.json of one save
+    # with the weights of another; two saves into one folder crashed on each other's marker
+    # (FileNotFoundError) or left such a mix behind. Saves move files in under an exclusive lock on the
+    # folder, loads read under a shared one.
+    import threading
+
+    from rnn_textclf.modeling import _folder_lock
+
+    folder = tmp_path / "m"
+    models = {}
+    for tag, value in (("A", 0.125), ("B", 0.25)):
+        model = RNNClassifier(tiny_config(id2label={0: f"{tag}0", 1: f"{tag}1", 2: f"{tag}2"}))
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.fill_(value)
+        models[tag] = (model, value)
+    models["A"][0].save_pretrained(folder)
+
+    # a save moving files in holds the folder: a load waits for it to end
+    loaded: list[RNNClassifier] = []
+    with _folder_lock(folder, exclusive=True):
+        reader = threading.Thread(target=lambda: loaded.append(RNNClassifier.from_pretrained(folder)))
+        reader.start()
+        reader.join(0.5)
+        assert reader.is_alive() and not loaded
+    reader.join(60)
+    assert len(loaded) == 1
+
+    errors: list[BaseException] = []
+    mixed: list[str] = []
+
+    def save(tag: str) -> None:
+        try:
+            for _ in range(15):
+                models[tag][0].save_pretrained(folder)
+        except BaseException as err:
+            errors.append(err)
+
+    def load() -> None:
+        try:
+            for _ in range(40):
+                model = RNNClassifier.from_pretrained(folder)
+                tag = model.config.id2label[0][0]
+                if not torch.all(model.classifier.weight == models[tag][1]):
+                    mixed.append(tag)
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=save, args=(tag,)) for tag in "AB"] + [threading.Thread(target=load)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert errors == [] and mixed == []
+    final = RNNClassifier.from_pretrained(folder)
+    assert torch.all(final.classifier.weight == models[final.config.id2label[0][0]][1])
+    assert not (folder / ".rnn-textclf-saving").exists()
+
+
 def test_a_missing_variant_or_subfolder_is_named(tmp_path):
     RNNClassifier(tiny_config()).save_pretrained(tmp_path)
     # (said: "it holds no model.safetensors", which it does)

@@ -639,6 +639,8 @@ def test_cli_resumes_with_the_checkpoints_tokenizer(tmp_path):
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert RNNTokenizer.from_pretrained(tmp_path / "m").get_vocab() == saved
+    # the default checkpoint folder is ours, also when an earlier run made it: removed after success
+    assert not (tmp_path / "m.checkpoints").exists()
 
 
 @pytest.mark.slow  # ~26 s (4 CLI runs): keeps the default tier near 10 minutes

@@ -393,6 +393,94 @@ def test_pushes_during_training_upload_no_staging_folder_and_leave_an_uploading_
         )
 
 
+def test_hub_always_push_waits_for_the_last_upload_and_failed_pushes_are_logged(
+    ag_news, tmp_path, monkeypatch, caplog
+):
+    # hub_always_push: Trainer copied the next checkpoint's weights over the files the last upload was
+    # still sending (hashed first: "sha256 mismatch", the commit lost). And Trainer never looks at a
+    # push's outcome: a failed one went without a word.
+    import logging
+    import time
+
+    import transformers.trainer as hf_trainer
+
+    hub = _HeldHub()
+    hub.release.set()
+    rewritten: list[str] = []
+    upload = hub.upload_folder
+
+    def slow_upload(*, folder_path, commit_message, run_as_future=False, **kwargs):
+        if not run_as_future:
+            return upload(folder_path=folder_path, commit_message=commit_message, **kwargs)
+        weights = Path(folder_path) / "model.safetensors"
+
+        def send() -> None:
+            before = weights.stat().st_mtime_ns
+            time.sleep(0.3)  # a slow network: training goes on meanwhile
+            if weights.stat().st_mtime_ns != before:
+                rewritten.append(commit_message)
+            if commit_message.endswith("step 1"):
+                raise ConnectionError("the Hub went away")
+
+        return hub.pool.submit(send)
+
+    monkeypatch.setattr(hub, "upload_folder", slow_upload)
+    monkeypatch.setattr(hf_trainer, "hf_api", hub)
+    train, _, tokenizer = ag_news
+    hub_args = args(
+        tmp_path / "run",
+        push_to_hub=True,
+        hub_model_id="acme/always",
+        hub_strategy="every_save",
+        hub_always_push=True,
+        save_strategy="steps",
+        save_steps=1,
+        max_steps=3,
+    )
+    trainer = RNNTrainer(
+        make_model(tokenizer), hub_args, train_dataset=train.select(range(96)), processing_class=tokenizer
+    )
+    with caplog.at_level(logging.WARNING, logger="rnn_textclf.trainer"):
+        trainer.train()
+    assert rewritten == []
+    failed = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+    assert failed == [
+        "A push to the Hub repo 'acme/always' failed, so its commit is not there: ConnectionError: the Hub went away"
+    ]
+
+
+def test_pickle_free_uploads_stay_in_the_pushing_thread():
+    # transformers.trainer.hf_api was swapped for the length of each RNNTrainer push: another thread's
+    # Trainer got the pickle-free uploads meanwhile (a plain Trainer's checkpoint push lost optimizer.pt),
+    # and two pushes at once left it swapped for good.
+    import threading
+
+    import transformers.trainer as hf_trainer
+
+    from rnn_textclf.trainer import _PickleFreeUploads, _uploads_without_pickles
+
+    inside, outside = threading.Event(), threading.Event()
+    seen: dict[str, type] = {}
+
+    def push(name: str) -> None:
+        with _uploads_without_pickles():
+            seen[name] = type(hf_trainer.hf_api())
+            inside.set()
+            outside.wait(30)
+
+    pushes = [threading.Thread(target=push, args=(name,)) for name in ("first", "second")]
+    for thread in pushes:
+        thread.start()
+    inside.wait(30)
+    seen["another thread"] = type(hf_trainer.hf_api())
+    outside.set()
+    for thread in pushes:
+        thread.join(30)
+    seen["after"] = type(hf_trainer.hf_api())
+    assert seen["first"] is _PickleFreeUploads and seen["second"] is _PickleFreeUploads
+    assert seen["another thread"] is not _PickleFreeUploads and seen["after"] is not _PickleFreeUploads
+
+
 def test_collator_label_column_survives_remove_unused_columns(ag_news, tmp_path):
     # docs/how-to/trainer.md: PackedSequenceCollator(..., label_column="topic") passed to RNNTrainer.
     train, test, tokenizer = ag_news

@@ -7,13 +7,15 @@ machine where rnn-textclf is not installed.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import math
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,6 +33,36 @@ logger = logging.getLogger(__name__)
 #: Present in a model folder while ``save_pretrained`` moves its files in; left by a save that was killed
 #: then, when the folder may hold files of two saves (``from_pretrained`` refuses it).
 SAVING_MARKER = ".rnn-textclf-saving"
+
+# The tokenizer and card info of the push_to_hub call under way in this thread, for its
+# _upload_modified_files (an attribute on the model was shared by two threads pushing it at once).
+_PUSH_EXTRAS: contextvars.ContextVar[tuple[Any, dict[str, Any]]] = contextvars.ContextVar(
+    "rnn_textclf_push_extras", default=(None, {})
+)
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path, *, exclusive: bool) -> Iterator[None]:
+    """An advisory lock on the folder itself (``flock`` on its descriptor, no lock file): ``save_pretrained``
+    holds it exclusively while it moves files in, ``from_pretrained`` shared while it reads a local folder,
+    so a load never gets the config of one save with the weights of another, and two saves into one folder
+    do not interleave. Where folders cannot be locked (Windows, some network file systems) nothing is."""
+    try:
+        import fcntl
+
+        fd = os.open(folder, os.O_RDONLY)
+    except (ImportError, OSError):
+        fd = None
+    if fd is None:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # (releases the lock)
+
 
 _WEIGHT_FILE = re.compile(r"^(model|pytorch_model)(-\d+-of-\d+)?\.(safetensors|bin)(\.index\.json)?$")
 _RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -390,54 +422,63 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 f"{str(source)!r} has no config.json: it is not a saved model folder (save_pretrained writes "
                 "config.json beside the weights), or pass config=RNNClassifierConfig(...) of the weights."
             )
-        if folder is not None and (folder / SAVING_MARKER).is_file():
-            raise OSError(
-                f"{str(source)!r} holds files of a save_pretrained that was interrupted while it moved them in "
-                f"({SAVING_MARKER} is there): its weights and config.json may come from two saves. Save the model "
-                "again, or load an earlier checkpoint."
-            )
-        remote = isinstance(source, (str, os.PathLike)) and not os.path.isdir(source)
-        try:
-            loaded = super().from_pretrained(*args, **kwargs)
-        except OSError as err:
-            offline = _offline_reason(kwargs) if remote else None
-            if offline:
-                # Offline, what is missing is missing from the cache (transformers' message names neither the
-                # repo nor the setting and blames the network, or says the repo has no weights file).
-                where = repr(str(source)) + "".join(
-                    f" ({name} {kwargs[name]!r})" for name in ("revision", "subfolder") if kwargs.get(name)
+        with contextlib.ExitStack() as held:
+            if folder is not None and folder.is_dir():
+                # no save moves files in while this one reads them (`_folder_lock`)
+                held.enter_context(_folder_lock(folder, exclusive=False))
+            if folder is not None and (folder / SAVING_MARKER).is_file():
+                raise OSError(
+                    f"{str(source)!r} holds files of a save_pretrained that was interrupted (or, where folders "
+                    f"cannot be locked, is still running) while it moved them in ({SAVING_MARKER} is there): its "
+                    "weights and config.json may come from two saves. Save the model again, or load an earlier "
+                    "checkpoint."
+                )
+            remote = isinstance(source, (str, os.PathLike)) and not os.path.isdir(source)
+            try:
+                loaded = super().from_pretrained(*args, **kwargs)
+            except OSError as err:
+                offline = _offline_reason(kwargs) if remote else None
+                if offline:
+                    # Offline, what is missing is missing from the cache (transformers' message names neither
+                    # the repo nor the setting and blames the network, or says the repo has no weights file).
+                    where = repr(str(source)) + "".join(
+                        f" ({name} {kwargs[name]!r})"
+                        for name in ("revision", "subfolder")
+                        if kwargs.get(name)
+                    )
+                    raise OSError(
+                        f"{where} is not in the local Hub cache (or only in part) and {offline}, so it was "
+                        "not downloaded. Load it once online (or without that setting), or pass a folder that "
+                        f"holds it. ({str(err).splitlines()[0]})"
+                    ) from err
+                # transformers' advice here ("do not set use_safetensors=True") would mean unpickling.
+                if not safetensors_only or "safetensors" not in str(err):
+                    raise
+                raise OSError(_no_safetensors_message(source, kwargs)) from err
+            except ValueError as err:
+                # a repo without config.json: transformers builds a default config, which the weights do not
+                # fit
+                if not remote or kwargs.get("config") is not None or "do not fit" not in str(err):
+                    raise
+                if _repo_has_config(str(source), kwargs):
+                    raise
+                where = f"{str(source)!r}" + (
+                    f" (subfolder {kwargs['subfolder']!r})" if kwargs.get("subfolder") else ""
                 )
                 raise OSError(
-                    f"{where} is not in the local Hub cache (or only in part) and {offline}, so it was not "
-                    "downloaded. Load it once online (or without that setting), or pass a folder that holds it. "
-                    f"({str(err).splitlines()[0]})"
+                    f"{where} has no config.json: it is not a saved model repo (save_pretrained and "
+                    "push_to_hub write config.json beside the weights), or pass "
+                    "config=RNNClassifierConfig(...) of the weights."
                 ) from err
-            # transformers' advice here ("do not set use_safetensors=True") would mean unpickling.
-            if not safetensors_only or "safetensors" not in str(err):
-                raise
-            raise OSError(_no_safetensors_message(source, kwargs)) from err
-        except ValueError as err:
-            # a repo without config.json: transformers builds a default config, which the weights do not fit
-            if not remote or kwargs.get("config") is not None or "do not fit" not in str(err):
-                raise
-            if _repo_has_config(str(source), kwargs):
-                raise
-            where = f"{str(source)!r}" + (
-                f" (subfolder {kwargs['subfolder']!r})" if kwargs.get("subfolder") else ""
-            )
-            raise OSError(
-                f"{where} has no config.json: it is not a saved model repo (save_pretrained and push_to_hub "
-                "write config.json beside the weights), or pass config=RNNClassifierConfig(...) of the weights."
-            ) from err
-        except Exception as err:
-            if type(err).__name__ != "SafetensorError":
-                raise
-            raise OSError(
-                f"Cannot load the weights of {str(source)!r}: its model.safetensors is truncated or corrupted "
-                f"({err}). Download it again (from_pretrained(..., force_download=True)) or save the model again; "
-                "a save that was interrupted never replaces a complete checkpoint, so an earlier checkpoint "
-                "(e.g. a Trainer's checkpoint-*) still loads."
-            ) from err
+            except Exception as err:
+                if type(err).__name__ != "SafetensorError":
+                    raise
+                raise OSError(
+                    f"Cannot load the weights of {str(source)!r}: its model.safetensors is truncated or "
+                    f"corrupted ({err}). Download it again (from_pretrained(..., force_download=True)) or save "
+                    "the model again; a save that was interrupted never replaces a complete checkpoint, so an "
+                    "earlier checkpoint (e.g. a Trainer's checkpoint-*) still loads."
+                ) from err
         model = loaded[0] if isinstance(loaded, tuple) else loaded
         model._apply_freeze()
         broken = model.non_finite_parameters()
@@ -478,7 +519,9 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         file by file (weights first, ``config.json`` last), so a crash or kill mid-save leaves the previous
         checkpoint in ``save_directory`` intact; one in the moment the files move in leaves ``SAVING_MARKER``
         there, and ``from_pretrained`` refuses the folder (it may hold files of two saves) until a save
-        completes. Other files already there (a Trainer's ``checkpoint-*``
+        completes. Loads of the folder wait while the files move in, and two saves into one folder move
+        theirs one after the other (`_folder_lock`, where the file system can lock folders). Other files
+        already there (a Trainer's ``checkpoint-*``
         folders, the tokenizer) are kept; stale weight shards from an earlier save are removed. A process
         killed mid-save leaves its temporary folder (``.<name>.saving-*``, beside ``save_directory``)
         behind: nothing reads it (a Trainer looks for ``checkpoint-<step>``) and it can be deleted.
@@ -523,14 +566,15 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
             # While the files move in, the folder holds some of each save: the marker says so to loaders
             # until the last one is in (a kill in between leaves it; a later save removes it).
             marker = target / SAVING_MARKER
-            marker.write_text("save_pretrained is moving files into this folder\n", encoding="utf-8")
-            # config.json last: a reader that sees the new config also sees the new weights.
-            for name in sorted(written, key=lambda n: n == "config.json"):
-                os.replace(staging / name, target / name)
-            for stale in target.iterdir():
-                if stale.name not in written and _WEIGHT_FILE.match(stale.name):
-                    stale.unlink()
-            marker.unlink()
+            with _folder_lock(target, exclusive=True):  # no load reads, no other save moves files, meanwhile
+                marker.write_text("save_pretrained is moving files into this folder\n", encoding="utf-8")
+                # config.json last: a reader that sees the new config also sees the new weights.
+                for name in sorted(written, key=lambda n: n == "config.json"):
+                    os.replace(staging / name, target / name)
+                for stale in target.iterdir():
+                    if stale.name not in written and _WEIGHT_FILE.match(stale.name):
+                        stale.unlink()
+                marker.unlink(missing_ok=True)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -575,11 +619,11 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 f"`tokenizer` must be a tokenizer object (e.g. AutoTokenizer.from_pretrained(folder)), got "
                 f"{type(tokenizer).__name__} {tokenizer!r}."
             )
-        self._push_extras = (tokenizer, dict(model_card_info or {}))
+        extras = _PUSH_EXTRAS.set((tokenizer, dict(model_card_info or {})))
         try:
             return super().push_to_hub(repo_id, *args, **kwargs)
         finally:
-            del self._push_extras
+            _PUSH_EXTRAS.reset(extras)
 
     def _upload_modified_files(
         self,
@@ -603,7 +647,7 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         from huggingface_hub.utils import HfHubHTTPError
         from transformers.utils.hub import hf_api
 
-        tokenizer, info = getattr(self, "_push_extras", (None, {}))
+        tokenizer, info = _PUSH_EXTRAS.get()
         if tokenizer is not None:
             tokenizer.save_pretrained(working_dir)
         writer = type(self).model_card_writer

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import contextvars
 import copy
 import functools
 import inspect
 import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -176,23 +178,41 @@ class _PickleFreeUploads:
         return self._api.upload_folder(**kwargs)
 
 
+# Set while an RNNTrainer push runs in this thread (threads and contexts of their own start unset).
+_PICKLE_FREE: contextvars.ContextVar[bool] = contextvars.ContextVar("rnn_textclf_pickle_free", default=False)
+_DISPATCH_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _uploads_without_pickles() -> Iterator[None]:
-    """While it is open, ``Trainer``'s Hub uploads (``push_to_hub``, ``_push_from_checkpoint``) skip pickles.
+    """While it is open, this thread's ``Trainer`` Hub uploads (``push_to_hub``, ``_push_from_checkpoint``)
+    skip pickles.
 
     Both call ``transformers.trainer.hf_api().upload_folder`` on ``output_dir``, where ``Trainer`` may have
     written ``training_args.bin`` with ``torch.save`` just before (``_push_from_checkpoint`` does, every
-    save); the name is swapped only for the duration of the call, on the main thread, which is where
-    ``upload_folder`` is called (a background push only runs the upload later).
+    save); a background push calls ``upload_folder`` here too, and only runs the upload later. The name is
+    replaced once per process by a function that gives ``_PickleFreeUploads`` only where this context is
+    open (a context variable): swapping it per call reached other threads' Trainers, and two concurrent
+    pushes left it swapped for good.
     """
     import transformers.trainer as hf_trainer
 
-    shared = hf_trainer.hf_api
-    hf_trainer.hf_api = lambda: _PickleFreeUploads(shared())
+    with _DISPATCH_LOCK:
+        if not getattr(hf_trainer.hf_api, "_rnn_textclf_dispatch", False):
+            shared = hf_trainer.hf_api
+
+            @functools.wraps(shared, updated=())
+            def hf_api() -> Any:
+                api = shared()
+                return _PickleFreeUploads(api) if _PICKLE_FREE.get() else api
+
+            hf_api._rnn_textclf_dispatch = True  # type: ignore[attr-defined]
+            hf_trainer.hf_api = hf_api
+    token = _PICKLE_FREE.set(True)
     try:
         yield
     finally:
-        hf_trainer.hf_api = shared
+        _PICKLE_FREE.reset(token)
 
 
 class _EmbeddingPerturbation:
@@ -416,6 +436,7 @@ class RNNTrainer(Trainer):
         self._ema_resume: dict[str, torch.Tensor] | None = None
         self._epoch_last_update: int | None = None
         self._parameter_count: tuple[nn.Module, int] | None = None
+        self._reported_pushes: set[Any] = set()  # failed pushes already logged (`_report_failed_pushes`)
         super().__init__(*args, **kwargs)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             _pause_at_exit_for_collectives()
@@ -1024,13 +1045,19 @@ class RNNTrainer(Trainer):
             return super().push_to_hub(*args, **kwargs)
 
     def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        running = getattr(self, "push_in_progress", None)
+        if self.args.hub_always_push and running is not None and not running.is_done():
+            # Trainer would copy this checkpoint's weights over the files the last upload is still sending
+            # (it hashed them first: "sha256 mismatch", and that commit was lost): wait for it instead
+            logger.info("Waiting for the last push to the Hub to finish before the next (hub_always_push).")
+            running.wait_until_done()
+        self._report_failed_pushes()
         # Trainer skips this push while the last one is still uploading (unless hub_always_push): then
         # output_dir, which that upload is reading in a background thread, is left alone.
-        running = getattr(self, "push_in_progress", None)
         pushing = (
             self.is_world_process_zero()
             and self.args.hub_strategy != "end"
-            and (self.args.hub_always_push or running is None or running.is_done())
+            and (running is None or running.is_done())
         )
         folder = Path(self.args.output_dir)
         if pushing:
@@ -1045,6 +1072,25 @@ class RNNTrainer(Trainer):
             super()._push_from_checkpoint(checkpoint_folder)
         if self.is_world_process_zero():
             (folder / TRAINING_ARGS_NAME).unlink(missing_ok=True)  # uploads skip it (a pickle)
+
+    def _finish_current_push(self) -> None:
+        super()._finish_current_push()
+        self._report_failed_pushes()
+
+    def _report_failed_pushes(self) -> None:
+        """Logs a warning for each push made during training that failed (Trainer never looks: the commit is
+        lost without a word). Each is reported once."""
+        running = getattr(self, "push_in_progress", None)
+        for job in running.jobs if running is not None else []:
+            if job in self._reported_pushes or not job.done() or job.cancelled() or job.exception() is None:
+                continue
+            self._reported_pushes.add(job)
+            logger.warning(
+                "A push to the Hub repo %r failed, so its commit is not there: %s: %s",
+                self.hub_model_id,
+                type(job.exception()).__name__,
+                job.exception(),
+            )
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         """``Trainer._save`` with the training arguments as ``training_args.json``, not a pickle.

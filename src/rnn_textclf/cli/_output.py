@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -62,14 +63,42 @@ def _shared_staging_dir(state: Any, output_dir: Path) -> Iterator[Path]:
 
 
 def _publish(staging: Path, target: Path) -> None:
-    """Moves the finished staging folder to the target, replacing it only at the very end."""
+    """Moves the finished staging folder to the target, replacing it only at the very end.
+
+    The old target is renamed aside, then the staging folder renamed in, with Ctrl-C and SIGTERM held back
+    in between (they arrive just after): one there left no target at all, the old model in a hidden
+    folder and the new one deleted. Should the second rename fail, the old target is put back.
+    """
     backup = None
-    if target.exists():
-        backup = target.with_name(f".{target.name}.old-{os.getpid()}")
-        target.rename(backup)
-    staging.rename(target)
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
+    try:
+        with _signals_held():
+            if target.exists():
+                backup = target.with_name(f".{target.name}.old-{os.getpid()}")
+                target.rename(backup)
+            try:
+                staging.rename(target)
+            except BaseException:
+                if backup is not None:
+                    backup.rename(target)
+                    backup = None
+                raise
+    finally:
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait (blocked in this thread) until the block ends; nothing is held where the
+    platform cannot block signals (Windows)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _plot_confusion(cm: list[list[int]], names: list[str], path: Path, title: str) -> None:

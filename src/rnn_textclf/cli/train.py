@@ -216,7 +216,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.quiet = True
         _configure_logging(quiet=True)
     set_seed(args.seed)
-    created = not checkpoint_dir.exists()  # a folder of ours: removed whole after success
+    # a folder of ours, removed whole after success: the default one (also when a resumed run made it), or
+    # a --checkpoint-dir that this run makes
+    created = not args.checkpoint_dir or not checkpoint_dir.exists()
     with state.main_process_first():  # rank 0 fills the datasets cache, the other ranks then read it
         if state.is_main_process and resume is None:
             _remove_checkpoints(checkpoint_dir, whole=False)  # --overwrite (checked above): start over
@@ -825,8 +827,9 @@ def _resume_target(args: argparse.Namespace, checkpoint_dir: Path) -> str | None
     if value is None:
         if _has_checkpoint(checkpoint_dir) and not args.overwrite:
             raise CLIError(
-                f"{str(checkpoint_dir)!r} holds checkpoints of an earlier run: pass --resume-from-checkpoint "
-                "to continue it, or --overwrite to start over (its checkpoints are then deleted)."
+                f"{str(checkpoint_dir)!r} holds checkpoints of another run (an earlier one, or one still "
+                "running): pass --resume-from-checkpoint to continue it, or --overwrite to start over (its "
+                "checkpoints are then deleted)."
             )
         return None
     from ..trainer import checkpoint_missing, last_complete_checkpoint
