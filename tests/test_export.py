@@ -278,10 +278,16 @@ def test_onnx_int8_file_agrees_on_real_texts(trained, ag_news, tmp_path):
         expected = torch.cat([trained(**batch).logits for batch in batches])
     got = torch.cat([int8(**batch).logits for batch in batches])
     scale = float(expected.abs().max())
-    error = float((got - expected).abs().max())
-    print(f"{trained.config.rnn_type}: logit scale {scale:.3f}, int8 ONNX max error {error:.4f}")
-    assert scale > 1.0  # trained: the tolerance below is not larger than the logits themselves
-    assert 0 < error <= 0.05 * scale  # int8 error: small next to the logits, but not zero
+    errors = (got - expected).abs()
+    error, typical = float(errors.max()), float(errors.flatten().quantile(0.99))
+    print(
+        f"{trained.config.rnn_type}: logit scale {scale:.3f}, int8 ONNX error max {error:.4f}, p99 {typical:.4f}"
+    )
+    assert scale > 1.0  # trained: the tolerances below are not larger than the logits themselves
+    # int8 error: small next to the logits, but not zero. The worst of 2,400 logits depends on the training
+    # seed (per channel, seeds 0, 1, 4, 6, 7, 9 of this fixture: 0.016-0.066 of the scale; per tensor up to
+    # 0.18), the 99th percentile much less (0.006-0.009); a graph that lost its RNN is off by about the scale.
+    assert 0 < typical <= 0.02 * scale and error <= 0.15 * scale
     agreement = (got.argmax(-1) == expected.argmax(-1)).float().mean().item()
     assert agreement >= 0.98, f"int8 ONNX agrees with float on {agreement:.2%} of {len(got)} texts"
     accuracy = (got.argmax(-1).numpy() == ag_news["eval_labels"]).mean()
