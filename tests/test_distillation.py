@@ -602,7 +602,7 @@ def test_cli_train_with_teacher_end_to_end(rnn_teacher, tmp_path, capsys):
     recipe.save(tmp_path / "tiny-distill.yaml")
     proc = run_cli(
         "train", "--recipe", "tiny-distill.yaml", "--teacher", str(folder), "--max-train-samples", "300",
-        "--epochs", "4", "--lr", "0.01", "--hidden-size", "16", "--embedding-dim", "16",
+        "--epochs", "4", "--lr", "0.01", "--hidden-size", "32", "--embedding-dim", "16",
         "--distillation-alpha", "0.7", "--pretrain-epochs", "1", "--quiet", "--output-dir", "student",
         cwd=tmp_path,
     )  # fmt: skip
@@ -620,7 +620,9 @@ def test_cli_train_with_teacher_end_to_end(rnn_teacher, tmp_path, capsys):
     assert metrics["train_rows"] == distilled["transfer_rows"]
     # the language model learnt from the labelled texts, not from their masked and cut augmented copies
     assert 0 < metrics["pretraining"]["texts"] < distilled["transfer_rows"] / 2
-    assert metrics["test"]["accuracy"] > 0.87  # above the majority class (ham), with 300 labelled texts
+    # above the majority class (ham, 0.866), with 300 labelled texts. With --hidden-size 16, seed 4 of
+    # --seed 0-5 stayed at the majority (0.866); with 32, seeds 2, 3, 4, 6, 7 reached 0.92-0.96.
+    assert metrics["test"]["accuracy"] > 0.87
     assert json.loads((out / "config.json").read_text())["distillation"] == distilled
     card = (out / "README.md").read_text()
     assert f"distilled from the teacher `{folder.name}`" in card and "## Distillation" in card
