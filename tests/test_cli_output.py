@@ -655,8 +655,12 @@ def test_publish_never_loses_both_models(tmp_path, monkeypatch):
         return moved
 
     monkeypatch.setattr(Path, "rename", signalled)
-    with pytest.raises(KeyboardInterrupt):  # delivered once both renames are done
-        _output._publish(staging, target)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # (Python's own: Ctrl-C raises)
+    try:
+        with pytest.raises(KeyboardInterrupt):  # handled once both renames are done
+            _output._publish(staging, target)
+    finally:
+        signal.signal(signal.SIGINT, before)
     monkeypatch.undo()
     assert (target / "config.json").read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["model"]

@@ -9,6 +9,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ def _publish(staging: Path, target: Path) -> None:
     """Moves the finished staging folder to the target, replacing it only at the very end.
 
     The old target is renamed aside, then the staging folder renamed in, with Ctrl-C and SIGTERM held back
-    in between (they arrive just after): one there left no target at all, the old model in a hidden
+    in between (handled just after): one there left no target at all, the old model in a hidden
     folder and the new one deleted. Should the second rename fail, the old target is put back.
     """
     backup = None
@@ -89,16 +90,29 @@ def _publish(staging: Path, target: Path) -> None:
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM wait (blocked in this thread) until the block ends; nothing is held where the
-    platform cannot block signals (Windows)."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
+    """SIGINT and SIGTERM that arrive during the block are handled when it ends (by the handlers in place
+    before it: Ctrl-C's KeyboardInterrupt, the CLI's SIGTERM). Python runs signal handlers in the main
+    thread only, which is also the only one that can set them: elsewhere nothing is held."""
+    signals = (signal.SIGINT, signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread() or None in map(signal.getsignal, signals):
+        yield  # (None: a handler set outside Python, which could not be put back)
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    held: list[tuple[int, Any]] = []
+    previous = {
+        signum: signal.signal(signum, lambda signum, frame: held.append((signum, frame)))
+        for signum in signals
+    }
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum, frame in held[:1]:
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, frame)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
 
 
 def _plot_confusion(cm: list[list[int]], names: list[str], path: Path, title: str) -> None:
