@@ -58,7 +58,7 @@ def train(out: Path, kill_after_save: int | None, resume: bool) -> None:
         str(out / "run"),
         per_device_train_batch_size=32,
         per_device_eval_batch_size=64,
-        learning_rate=2e-2,
+        learning_rate=5e-2,  # (2e-2 stayed at all-ham for 5 of --seed 0-19; 5e-2: macro F1 0.85-0.95)
         num_train_epochs=2,
         train_sampling_strategy="group_by_length",
         save_strategy="steps",

@@ -711,7 +711,9 @@ def test_report_to_and_hyperparameter_search_over_recipe_options(tmp_path, glove
     best = trainer.hyperparameter_search(
         hp_space=lambda trial: {
             "adversarial_eps": trial.suggest_float("adversarial_eps", 0.0, 2.0),
-            "learning_rate": trial.suggest_float("learning_rate", 5e-3, 2e-2, log=True),
+            # (from 5e-3, two draws below ~1.4e-2 could both stay at all-ham: 2 of 18 seeds failed; 2e-2 to
+            # 5e-2 gave 0.965-0.985 over sampler/model seeds 0-12 and 1-6)
+            "learning_rate": trial.suggest_float("learning_rate", 2e-2, 5e-2, log=True),
         },
         backend="optuna",
         n_trials=2,
@@ -722,7 +724,7 @@ def test_report_to_and_hyperparameter_search_over_recipe_options(tmp_path, glove
     )
     # Each trial trained with its own recipe options, and the search kept the better one.
     assert len(seen) == 2 and seen[0] != seen[1]
-    assert all(0.0 <= eps <= 2.0 and 5e-3 <= lr <= 2e-2 for eps, lr in seen)
+    assert all(0.0 <= eps <= 2.0 and 2e-2 <= lr <= 5e-2 for eps, lr in seen)
     assert (best.hyperparameters["adversarial_eps"], best.hyperparameters["learning_rate"]) in seen
     assert best.objective > majority + 0.03  # ham is 89% of these 200 messages
     # report_to="tensorboard": the evaluations (2 trials x 2 epochs) were logged as TensorBoard scalars.
