@@ -729,9 +729,9 @@ def quantize_onnx(path: str | os.PathLike, output: str | os.PathLike) -> Path:
 
     onnxruntime replaces ``LSTM`` with its int8 ``DynamicQuantizeLSTM`` and the matrix products (classifier)
     with int8 ones, and stores the embedding table in int8 (dequantized before its lookup: about a quarter
-    of the file size), with a scale per output channel of each weight matrix; ``GRU`` and ``RNN`` nodes stay float (onnxruntime has no int8 kernels for them). The
-    model's metadata (its config) is kept, so [`OnnxClassifier`][rnn_textclf.export.OnnxClassifier] loads the
-    result like any exported file.
+    of the file size), with a scale per output channel of each weight matrix; ``GRU`` and ``RNN`` nodes
+    stay float (onnxruntime has no int8 kernels for them). The model's metadata (its config) is kept, so
+    [`OnnxClassifier`][rnn_textclf.export.OnnxClassifier] loads the result like any exported file.
 
     Args:
         path: An ``.onnx`` file written by ``export_onnx`` (or a folder holding ``model.onnx``).

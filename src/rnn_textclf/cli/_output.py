@@ -236,11 +236,10 @@ def _write_card(
             if "eval_loss" in row
         ],
     }
-    if args.dataset:
-        info["datasets"] = [args.dataset]
     # the results the Hub shows on the model's page (the data set: its Hub id, the file's format, or the
     # embedded SMS Spam Collection's Hub id)
     if args.dataset:
+        info["datasets"] = [args.dataset]
         kind, called = args.dataset, args.dataset
     elif args.train_file:
         source = Path(args.test_file or args.train_file)
