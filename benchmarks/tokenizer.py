@@ -19,11 +19,15 @@ subprocesses with ``RAYON_NUM_THREADS`` = 1 and 2 and with ``TOKENIZERS_PARALLEL
 ``--models`` (or ``--models-only``) also times ``tok(texts)`` per text for every tokenizer model (word,
 char, bpe, unigram, wordpiece) on the English texts and on Chinese reviews (waimai_10k), side by side.
 
+``--floor`` times only what one pass of a subword model over the English texts cannot avoid (its cached
+lookups, and the Rust model's encoding of each distinct piece once) against `basic_english`'s pass, and the
+two speed bounds that follow (`run_floor`).
+
 ``--baseline SRC`` (with ``--models-only``) first runs the same model timings in a subprocess with other
 rnn_textclf sources (e.g. ``git archive main src | tar -x -C /tmp/main``, then ``/tmp/main/src``).
 
     python benchmarks/tokenizer.py [--data ../shared/data] [--repeat 3] [--threads] [--models]
-        [--models-only] [--baseline SRC] [--json results.json]
+        [--models-only] [--baseline SRC] [--floor] [--json results.json]
 """
 
 from __future__ import annotations
@@ -314,6 +318,88 @@ def print_models(result: dict) -> None:
             )
 
 
+SUBWORDS = ("bpe", "unigram", "wordpiece")
+
+
+def cached_pass(tok, texts: list[str], batch_size: int = 1000) -> float:
+    """Seconds for one pass in batches of ``batch_size`` with every piece already in the cache."""
+    gc.collect()
+    start = time.perf_counter()
+    for i in range(0, len(texts), batch_size):
+        tok(texts[i : i + batch_size])
+    return time.perf_counter() - start
+
+
+def run_floor(data: Path, repeat: int) -> dict:
+    """What one pass of a subword model over the English texts cannot do without, against `basic_english`.
+
+    A pass from a tokenizer as loaded (`single_pass`) does at least two things: the cached lookups of every
+    text (``lookups``: the same pass with every piece already cached) and the Rust model's encoding of each
+    distinct piece once (``rust``: `_encode_pieces` on all of them at once, from a freshly loaded copy whose
+    model caches are cold; wall and CPU time of all threads). Two bounds on the pass's speed against
+    `basic_english`'s pass: ``serial`` = word pass / (lookups + Rust wall), the best a pass that first looks
+    up and then asks Rust can do; ``overlap`` = word pass / max(lookups, Rust CPU), the best with the Rust
+    work on another core fully hidden behind the lookups (2 cores). Medians of ``repeat``.
+    """
+    from rnn_textclf import RNNTokenizer
+
+    texts = load_texts(data)
+    word = RNNTokenizer.train_from_iterator(texts, model="word")
+    out: dict = {"texts": len(texts)}
+    with tempfile.TemporaryDirectory() as folder:
+        for model in SUBWORDS:
+            tok = RNNTokenizer.train_from_iterator(texts, model=model)
+            tok.save_pretrained(Path(folder) / model)
+            word_pass = [single_pass(word, texts) for _ in range(repeat)]
+            model_pass = [single_pass(tok, texts) for _ in range(repeat)]
+            lookups = [cached_pass(tok, texts) for _ in range(repeat)]
+            fast = tok._backend_fast_path()
+            lower = str.lower if fast.lowercase else str
+            pieces = sorted({lower(k) for k in fast.cache if k != fast.sentinel_word} - {""})
+            rust_wall, rust_cpu = [], []
+            for _ in range(repeat):
+                cold = RNNTokenizer.from_pretrained(Path(folder) / model)
+                cold(texts[:1])  # builds the fast path
+                encoder = cold._backend_fast_path()
+                gc.collect()
+                start, start_cpu = time.perf_counter(), time.process_time()
+                encoder._encode_pieces(pieces)
+                rust_wall.append(time.perf_counter() - start)
+                rust_cpu.append(time.process_time() - start_cpu)
+            w, m, lk, rw, rc = map(statistics.median, (word_pass, model_pass, lookups, rust_wall, rust_cpu))
+            out[model] = {
+                "word_pass_s": w,
+                "model_pass_s": m,
+                "pass_vs_word": w / m,
+                "lookups_s": lk,
+                "distinct_pieces": len(pieces),
+                "rust_wall_s": rw,
+                "rust_cpu_s": rc,
+                "serial_bound_vs_word": w / (lk + rw),
+                "overlap_bound_vs_word": w / max(lk, rc),
+            }
+    out["load_average_1min"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return out
+
+
+def print_floor(result: dict) -> None:
+    print(
+        f"\nOne pass over {result['texts']:,} English texts from a tokenizer as loaded, and its two unavoidable "
+        "parts (s; vs word = basic_english's pass / that time, >1 faster)"
+    )
+    print(
+        f"{'model':<10} {'word pass':>9} {'pass':>7} {'vs word':>8} {'lookups':>8} {'pieces':>7} "
+        f"{'Rust':>6} {'Rust CPU':>8} {'serial bound':>13} {'overlap bound':>14}"
+    )
+    for model in SUBWORDS:
+        r = result[model]
+        print(
+            f"{model:<10} {r['word_pass_s']:>9.3f} {r['model_pass_s']:>7.3f} {r['pass_vs_word']:>8.2f} "
+            f"{r['lookups_s']:>8.3f} {r['distinct_pieces']:>7,} {r['rust_wall_s']:>6.3f} {r['rust_cpu_s']:>8.3f} "
+            f"{r['serial_bound_vs_word']:>13.2f} {r['overlap_bound_vs_word']:>14.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -326,12 +412,25 @@ def main() -> None:
     )
     parser.add_argument("--models-only", action="store_true", help="time only the tokenizer models")
     parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="only the bounds of one subword pass: its cached lookups and its Rust encoding of new pieces",
+    )
+    parser.add_argument(
         "--baseline",
         type=Path,
         help="with --models-only: first time the models with the rnn_textclf sources in this folder (e.g. an "
         "export of main's src/), in a subprocess, then with the installed ones; both go in the JSON",
     )
     args = parser.parse_args()
+
+    if args.floor:
+        result = {"python": platform.python_version(), "machine": platform.machine()}
+        result["floor"] = run_floor(args.data, args.repeat)
+        print_floor(result["floor"])
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
+        return
 
     if args.models_only:
         result = {"python": platform.python_version(), "machine": platform.machine()}
