@@ -81,6 +81,10 @@ def test_save_and_load_file_round_trip(tmp_path, suffix):
         ({"optimizer": "adam", "weight_decay": 0.01}, "`weight_decay` must be 0 with `optimizer: adam`"),
         ({"metric_for_best_model": "loss"}, "`metric_for_best_model` must be one of 'accuracy', 'f1'"),
         ({"freeze_epochs": -2}, "`freeze_epochs` must be an integer >= 0, or -1"),
+        (
+            {"freeze_epochs": -1, "embedding_lr_scale": 0.5},
+            "`embedding_lr_scale` would change nothing with `freeze_epochs: -1`",
+        ),
         ({"batch_size": 0}, "`batch_size` must be an integer >= 1, got 0"),
         ({"epochs": True}, "`epochs` must be a positive number (whole or fractional epochs), got True"),
         ({"epochs": 0}, "`epochs` must be a positive number"),

@@ -224,15 +224,29 @@ def test_options_that_would_change_nothing_are_refused(sms, tmp_path):
     train, _, tokenizer = sms
     model = make_model(tokenizer)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    with pytest.raises(ValueError, match=r"embedding_lr_scale=0\.1\) .* an optimizer was given"):
+        RNNTrainer(  # (refused when the trainer is built, not at train())
+            model=model,
+            args=make_args(tmp_path, embedding_lr_scale=0.1),
+            train_dataset=train,
+            processing_class=tokenizer,
+            optimizers=(optimizer, None),
+        )
     trainer = RNNTrainer(
         model=model,
-        args=make_args(tmp_path, embedding_lr_scale=0.1),
+        args=make_args(tmp_path),
         train_dataset=train,
         processing_class=tokenizer,
         optimizers=(optimizer, None),
     )
+    trainer.args.embedding_lr_scale = 0.1  # (as a hyperparameter_search trial would)
     with pytest.raises(ValueError, match=r"embedding_lr_scale=0\.1\) .* an optimizer was given"):
         trainer.train()
+    # an embedding learning-rate scale for an embedding that never trains
+    with pytest.raises(
+        ValueError, match=r"`embedding_lr_scale` would change nothing with embedding_freeze_epochs=-1"
+    ):
+        make_args(tmp_path, embedding_freeze_epochs=-1, embedding_lr_scale=0.1)
     # label smoothing on a regression model failed deep in transformers (gather() dtype) at the first step
     regression = make_model(tokenizer, num_labels=1)
     with pytest.raises(ValueError, match=r"label_smoothing_factor=0\.1 smooths class labels.*regression"):
@@ -503,6 +517,31 @@ def test_embedding_lr_scale_in_the_groups_and_the_update(sms, tmp_path):
     torch.testing.assert_close(scaled["classifier.weight"], full["classifier.weight"], rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.parametrize(
+    ("optimizer_cls", "kwargs", "rate"),
+    [(torch.optim.SGD, {"lr": 0.05, "momentum": 0.9}, 0.05), (torch.optim.Adam, {}, 1e-3)],
+)
+def test_embedding_lr_scale_scales_the_rate_of_optimizer_cls_and_kwargs(
+    sms, tmp_path, optimizer_cls, kwargs, rate
+):
+    # The other groups get the optimizer's own lr (or its default), as in Trainer; the embedding's was
+    # learning_rate * scale (1e-4 of theirs here), not a tenth of theirs.
+    train, _, tokenizer = sms
+    model = make_model(tokenizer)
+    trainer = RNNTrainer(
+        model=model,
+        args=make_args(tmp_path, embedding_lr_scale=0.1, learning_rate=5e-5),
+        train_dataset=train,
+        processing_class=tokenizer,
+        optimizer_cls_and_kwargs=(optimizer_cls, kwargs),
+    )
+    optimizer = trainer.create_optimizer()
+    embedding = model.get_input_embeddings().weight
+    (group,) = [g for g in optimizer.param_groups if any(p is embedding for p in g["params"])]
+    assert group["lr"] == pytest.approx(0.1 * rate)
+    assert all(g["lr"] == pytest.approx(rate) for g in optimizer.param_groups if g is not group)
+
+
 # ---------------------------------------------------------------------------------------------- freeze
 @pytest.mark.parametrize("freeze_epochs", [1, -1])
 def test_freeze_schedule_keeps_the_embedding_then_trains_it(sms, tmp_path, freeze_epochs):
@@ -529,6 +568,86 @@ def test_freeze_schedule_keeps_the_embedding_then_trains_it(sms, tmp_path, freez
     else:
         torch.testing.assert_close(second, start, rtol=0, atol=0)
         assert not second_grad and second_config and model.config.freeze_embeddings
+
+
+def test_best_model_from_a_frozen_epoch_says_its_embedding_is_frozen(sms, tmp_path, caplog):
+    # load_best_model_at_end loads a checkpoint's weights only: the config kept the last (unfrozen) epoch's
+    # freeze_embeddings=False for an embedding that never trained.
+    train, val, tokenizer = sms
+    model = make_model(tokenizer)
+    start = model.get_input_embeddings().weight.detach().clone()
+    calls = []
+
+    def first_is_best(prediction):  # epoch 1 (frozen) scores best, whatever was learned
+        calls.append(1)
+        return {"order": -len(calls)}
+
+    trainer = RNNTrainer(
+        model=model,
+        args=make_args(
+            tmp_path,
+            embedding_freeze_epochs=1,
+            num_train_epochs=2,
+            eval_strategy="epoch",
+            save_strategy="epoch",
+            load_best_model_at_end=True,
+            metric_for_best_model="order",
+            greater_is_better=True,
+        ),
+        train_dataset=train,
+        eval_dataset=val,
+        processing_class=tokenizer,
+        compute_metrics=first_is_best,
+    )
+    trainer.train()
+    assert trainer.state.best_model_checkpoint.endswith("checkpoint-19")  # (600 rows / 32: 19 steps an epoch)
+    embedding = model.get_input_embeddings().weight
+    torch.testing.assert_close(embedding.detach(), start, rtol=0, atol=0)
+    assert model.config.freeze_embeddings and not embedding.requires_grad
+    trainer.save_model(tmp_path / "saved")
+    assert json.loads((tmp_path / "saved" / "config.json").read_text())["freeze_embeddings"] is True
+    # A schedule longer than the run is said to be one.
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="rnn_textclf.callbacks"):
+        RNNTrainer(
+            model=make_model(tokenizer),
+            args=make_args(tmp_path / "long", embedding_freeze_epochs=3, num_train_epochs=2, max_steps=2),
+            train_dataset=train,
+            processing_class=tokenizer,
+        ).train()
+    assert "embedding_freeze_epochs=3 covers the whole run" in caplog.text
+
+
+def test_hyperparameter_search_can_switch_optional_techniques_off_again(sms, tmp_path):
+    # Trainer casts a trial's value to the type of the field's current one: float(None) crashed the trial
+    # that switched max_train_seconds back off after one that set it.
+    train, val, tokenizer = sms
+    seen = []
+
+    class RecordArgs(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            seen.append((args.max_train_seconds, args.distillation_alpha))
+
+    values = iter([(600.0, None), (None, None), (300, None)])
+    trainer = RNNTrainer(
+        args=make_args(tmp_path, max_steps=2, max_train_seconds=900.0, eval_strategy="no"),
+        train_dataset=train.select(range(64)),
+        eval_dataset=val.select(range(50)),  # (each trial ends with an evaluation)
+        processing_class=tokenizer,
+        model_init=lambda trial=None: make_model(tokenizer),
+        callbacks=[RecordArgs()],
+    )
+
+    def space(trial):
+        budget, _ = next(values)
+        trial.suggest_float("learning_rate", 1e-3, 1e-2)
+        return {"max_train_seconds": budget}
+
+    trainer.hyperparameter_search(
+        hp_space=space, backend="optuna", n_trials=3, compute_objective=lambda m: 0.0
+    )
+    assert seen == [(600.0, None), (None, None), (300.0, None)]
+    assert all(type(budget) in (float, type(None)) for budget, _ in seen)
 
 
 # ---------------------------------------------------------------------------------------------- time budget

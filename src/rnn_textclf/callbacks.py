@@ -181,6 +181,14 @@ class EmbeddingFreezeCallback(TrainerCallback):
         model: Any = None,
         **kwargs: Any,
     ) -> None:
+        epochs = state.num_train_epochs
+        if self.freeze_epochs > 0 and epochs and self.freeze_epochs >= epochs:
+            logger.warning(
+                "embedding_freeze_epochs=%d covers the whole run (%d epochs): the embedding stays frozen. Say so with "
+                "embedding_freeze_epochs=-1, or freeze fewer epochs than the run trains.",
+                self.freeze_epochs,
+                epochs,
+            )
         self.apply(model, current_epoch(state))
 
     def on_epoch_begin(

@@ -8,6 +8,7 @@ import contextvars
 import copy
 import functools
 import inspect
+import json
 import logging
 import os
 import shutil
@@ -264,6 +265,38 @@ class _EmbeddingPerturbation:
         self.ids = self.embedded = self.delta = None
 
 
+# Techniques whose "off" value is None (RNNTrainingArguments), which hyperparameter_search trials may set.
+_OPTIONAL_TECHNIQUES = ("max_train_seconds", "distillation_alpha")
+
+
+class _FloatOrOff(float):
+    """A float whose type, called on a value, gives a plain float, or None for None (held with
+    ``float.__new__(_FloatOrOff, x)``; see `RNNTrainer._hp_search_setup`)."""
+
+    def __new__(cls, value: Any) -> Any:
+        return None if value is None else float(value)
+
+
+def _base_learning_rate(optimizer_cls: Any, optimizer_kwargs: Mapping[str, Any]) -> float:
+    """The learning rate the optimizer gives the groups without their own: its ``lr`` option, else its
+    class's default (``optimizer_cls_and_kwargs=(torch.optim.Adam, {})``: 0.001), as in ``Trainer``."""
+    lr = optimizer_kwargs.get("lr")
+    if lr is None:
+        with contextlib.suppress(TypeError, ValueError):  # (no signature to read)
+            parameter = inspect.signature(optimizer_cls).parameters.get("lr")
+            if parameter is not None and parameter.default is not inspect.Parameter.empty:
+                lr = parameter.default
+    if isinstance(lr, torch.Tensor) and lr.numel() == 1:
+        lr = lr.item()
+    if not isinstance(lr, (int, float)) or isinstance(lr, bool):
+        raise ValueError(
+            f"RNNTrainingArguments embedding_lr_scale scales the optimizer's learning rate, but "
+            f"{getattr(optimizer_cls, '__name__', optimizer_cls)!r} was given no `lr` and has no numeric default "
+            f"(got {lr!r}). Put 'lr' in the optimizer's keyword arguments, or set embedding_lr_scale=1.0."
+        )
+    return float(lr)
+
+
 def _input_embedding(model: Any) -> nn.Module | None:
     """The model's input embedding module, or None when it has none."""
     getter = getattr(model, "get_input_embeddings", None)
@@ -457,6 +490,8 @@ class RNNTrainer(Trainer):
         self._refuse_training_without_labels(custom_loss=kwargs.get("compute_loss_func") is not None)
         self._no_pin_memory_without_accelerator()
         self._configure_techniques()
+        if self.optimizer is not None and _input_embedding(self.model) is not None:
+            self._refuse_lr_scale_with_given_optimizer()  # (again in create_optimizer: a trial may set it)
 
     def _refuse_training_without_labels(self, *, custom_loss: bool) -> None:
         """A training set whose label column has another name (``category``) failed at the first step with
@@ -577,6 +612,17 @@ class RNNTrainer(Trainer):
         """A technique's value from the arguments (``off`` for a plain ``TrainingArguments``)."""
         return getattr(self.args, name, off)
 
+    def _refuse_lr_scale_with_given_optimizer(self) -> None:
+        scale = self._technique("embedding_lr_scale", 1.0)
+        if scale != 1.0:
+            raise ValueError(
+                f"RNNTrainingArguments(embedding_lr_scale={scale!r}) gives the embedding its own learning rate "
+                "through the optimizer RNNTrainer builds, but an optimizer was given (optimizers=(...)), "
+                "whose parameter groups are used as they are. Either leave optimizers= out (set optim= / "
+                "optim_args= for the optimizer class), or give the embedding's weight its own group in "
+                "your optimizer and set embedding_lr_scale=1.0."
+            )
+
     def _configure_techniques(self) -> None:
         """Checks the techniques against the model and setup, and adds, updates or removes their callbacks."""
         validate = getattr(self.args, "validate_techniques", None)
@@ -648,6 +694,24 @@ class RNNTrainer(Trainer):
         """The ``ema_decay`` average swapped into the model (during training), else nothing."""
         return self._ema.swapped_in() if self._ema is not None else contextlib.nullcontext()
 
+    def _hp_search_setup(self, trial: Any) -> None:
+        # Trainer casts a trial's value to the type of the field's current value (float(None) for a
+        # trial that switches max_train_seconds / distillation_alpha back off after one that set them): those
+        # two fields are held in a float type that gives None back for None while the trial is applied.
+        held = [
+            name
+            for name in _OPTIONAL_TECHNIQUES
+            if isinstance(self.args, RNNTrainingArguments) and getattr(self.args, name) is not None
+        ]
+        for name in held:
+            setattr(self.args, name, float.__new__(_FloatOrOff, getattr(self.args, name)))
+        try:
+            super()._hp_search_setup(trial)
+        finally:
+            for name in held:  # the ones the trial left alone: a plain float again
+                if type(getattr(self.args, name)) is _FloatOrOff:
+                    setattr(self.args, name, float(getattr(self.args, name)))
+
     def _inner_training_loop(self, *args: Any, **kwargs: Any) -> Any:
         # After model_init and hyperparameter_search's trial arguments, before the optimizer and callbacks run.
         self._configure_techniques()
@@ -690,7 +754,8 @@ class RNNTrainer(Trainer):
 
         Groups: the weights with ``weight_decay``, the biases without, and the embedding with learning
         rate ``learning_rate * embedding_lr_scale`` and no weight decay (in the biases' group when the scale
-        is 1), in the optimizer even while frozen (a parameter without a gradient is skipped by the optimizer, its state starts at its
+        is 1; with ``optimizer_cls_and_kwargs``, the scale applies to its ``lr``, or to the optimizer's
+        default when it gives none, the rate of the other groups), in the optimizer even while frozen (a parameter without a gradient is skipped by the optimizer, its state starts at its
         first gradient). The optimizer class and its options come from ``optim``/``optim_args`` (or
         ``optimizer_cls_and_kwargs``) as in ``Trainer``. Optimizers that build their own parameter lists
         (GaLore, LOMO, ...) get ``Trainer``'s groups; with ``embedding_lr_scale`` or
@@ -707,15 +772,7 @@ class RNNTrainer(Trainer):
             self._freeze.apply(unwrapped, current_epoch(self.state))
         embedding = _input_embedding(unwrapped)
         if self.optimizer is not None and embedding is not None:
-            scale = self._technique("embedding_lr_scale", 1.0)
-            if scale != 1.0:
-                raise ValueError(
-                    f"RNNTrainingArguments(embedding_lr_scale={scale!r}) gives the embedding its own learning rate "
-                    "through the optimizer RNNTrainer builds, but an optimizer was given (optimizers=(...)), "
-                    "whose parameter groups are used as they are. Either leave optimizers= out (set optim= / "
-                    "optim_args= for the optimizer class), or give the embedding's weight its own group in "
-                    "your optimizer and set embedding_lr_scale=1.0."
-                )
+            self._refuse_lr_scale_with_given_optimizer()
         if self.optimizer is not None or embedding is None:
             return super().create_optimizer(model)
         if self.optimizer_cls_and_kwargs is not None:
@@ -751,7 +808,8 @@ class RNNTrainer(Trainer):
             {"params": [*no_decay, weight] if scale == 1.0 else no_decay, "weight_decay": 0.0},
         ]
         if scale != 1.0:
-            groups.append({"params": [weight], "weight_decay": 0.0, "lr": self.args.learning_rate * scale})
+            base = _base_learning_rate(optimizer_cls, optimizer_kwargs)
+            groups.append({"params": [weight], "weight_decay": 0.0, "lr": base * scale})
         # Group 0 stays the one the Trainer logs the learning rate of (the decayed weights).
         self.optimizer = optimizer_cls([g for g in groups if g["params"]], **optimizer_kwargs)
         return self.optimizer
@@ -790,6 +848,27 @@ class RNNTrainer(Trainer):
             safetensors.torch.save_file(trained, partial, metadata={"format": "pt"})
             os.replace(partial, os.path.join(folder, TRAINED_WEIGHTS_NAME))
         super()._save_checkpoint(model, trial)
+
+    def _load_best_model(self) -> None:
+        super()._load_best_model()
+        best = self.state.best_model_checkpoint
+        if self._freeze is None or best is None:
+            return
+        # Trainer loads the best checkpoint's weights only: with embedding_freeze_epochs its embedding may be
+        # one that never trained (a frozen epoch's), which its config.json says; the model's config and
+        # requires_grad (still the last epoch's) follow it, so a saved model tells its embedding's state.
+        try:
+            frozen = json.loads((Path(best) / "config.json").read_text(encoding="utf-8")).get(
+                "freeze_embeddings"
+            )
+        except (OSError, ValueError):
+            return
+        model = self.accelerator.unwrap_model(self.model)
+        embedding = _input_embedding(model)
+        if isinstance(frozen, bool) and embedding is not None:
+            embedding.weight.requires_grad_(not frozen)
+            if hasattr(getattr(model, "config", None), "freeze_embeddings"):
+                model.config.freeze_embeddings = frozen
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
         super()._load_from_checkpoint(resume_from_checkpoint, model)

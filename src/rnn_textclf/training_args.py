@@ -83,7 +83,8 @@ class RNNTrainingArguments(TrainingArguments):
             gently (Howard & Ruder 2018, "Universal Language Model Fine-tuning", discriminative learning
             rates). ``RNNTrainer`` never applies weight decay to the embedding, whatever this value: decay
             would shrink every word's vector at every step, most of all the rare words' that get few
-            gradients. In (0, 10].
+            gradients. In (0, 10]; another value than 1 with ``embedding_freeze_epochs=-1`` would change
+            nothing and is refused.
         embedding_freeze_epochs (`int`, defaults to 0): Freeze-then-unfreeze schedule of the embedding
             (gradual unfreezing, Howard & Ruder 2018): ``N > 0`` keeps the embedding frozen for the first
             ``N`` epochs and fine-tunes it afterwards (it is in the optimizer from the start, with no
@@ -197,6 +198,12 @@ class RNNTrainingArguments(TrainingArguments):
                 "embedding_freeze_epochs",
                 freeze,
                 "an integer >= 0 (epochs with the embedding frozen; 0: no schedule) or -1 (never unfreeze)",
+            )
+        if freeze == -1 and _is_number(self.embedding_lr_scale) and self.embedding_lr_scale != 1:
+            raise ValueError(
+                f"RNNTrainingArguments `embedding_lr_scale` would change nothing with embedding_freeze_epochs=-1 "
+                f"(the embedding never trains), got {self.embedding_lr_scale!r}: set it to 1.0, or unfreeze the "
+                "embedding after some epochs (embedding_freeze_epochs=N > 0), which then trains at the scaled rate."
             )
         if self.max_train_seconds is not None and (
             not _is_number(self.max_train_seconds) or self.max_train_seconds <= 0

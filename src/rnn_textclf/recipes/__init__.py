@@ -317,6 +317,11 @@ class Recipe:
             _fail("freeze_epochs", self.freeze_epochs, "an integer >= 0, or -1 (never unfreeze)")
         if not _is_number(self.embedding_lr_scale) or not 0 < self.embedding_lr_scale <= 10:
             _fail("embedding_lr_scale", self.embedding_lr_scale, "a number in (0, 10]")
+        if self.freeze_epochs == -1 and self.embedding_lr_scale != 1:
+            raise InvalidRecipeError(
+                f"Recipe field `embedding_lr_scale` would change nothing with `freeze_epochs: -1` (the embedding "
+                f"never trains), got {self.embedding_lr_scale!r}: set it to 1.0, or unfreeze after some epochs."
+            )
         if self.optimizer not in OPTIMIZERS:
             _fail("optimizer", self.optimizer, f"one of {', '.join(map(repr, OPTIMIZERS))}")
         if not _is_number(self.lr) or not 0 < self.lr < 1:
