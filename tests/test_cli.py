@@ -717,3 +717,17 @@ def test_config_file_columns_and_flags_that_replace_them(tmp_path, config, flags
     parser = build_parser()
     args = train._merge_config_file(parser, parser.parse_args(argv), argv)
     assert (args.text_column, args.label_column) == (text_column, label_column)
+
+
+def test_freeze_vectors_over_a_recipe_with_an_embedding_learning_rate_scale(tmp_path):
+    # A recipe's embedding_lr_scale would change nothing for an embedding that never trains (refused in a
+    # recipe): --freeze-vectors sets it back to 1.0, and the recipe's description says so.
+    from rnn_textclf.cli import build_parser, train
+    from rnn_textclf.recipes import get_recipe
+
+    path = tmp_path / "gentle.yaml"
+    get_recipe("bilstm-glove").replace(name="gentle", freeze_epochs=1, embedding_lr_scale=0.5).save(path)
+    args = build_parser().parse_args(["train", "--recipe", str(path), "--freeze-vectors"])
+    recipe = train.recipe_from_args(args)
+    assert (recipe.freeze_epochs, recipe.embedding_lr_scale) == (-1, 1.0)
+    assert "embedding_lr_scale=1.0" in recipe.description

@@ -712,6 +712,8 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
         values["model"].pop("embedding_dim", None)  # the vectors' size
     if args.freeze_vectors is not None:
         values["freeze_epochs"] = -1 if args.freeze_vectors else 0
+        if args.freeze_vectors:  # (an embedding that never trains has no learning rate to scale)
+            values["embedding_lr_scale"] = 1.0
     values["distillation"] = _distillation_section(args, recipe)
     changed = _changed_fields(recipe.to_dict(), values)
     if changed:  # the recipe's own description no longer says what trains (it is logged and saved)
