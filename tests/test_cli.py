@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import os
 import shutil
@@ -505,6 +506,25 @@ BAD_INPUT = [
         ["train", "--train-file", "good.csv", "--recipe", "bilstm-glove", "--vectors", "none"],
         "without them pass --embedding-dim N too",
     ),
+    # a random embedding frozen for the whole run (exit 0 before)
+    (
+        ["train", "--train-file", "good.csv", "--freeze-vectors"],
+        "--freeze-vectors keeps pretrained word vectors fixed, but recipe 'default' has none",
+    ),
+    # a download cut short (a traceback ending in EOFError, exit 1, before)
+    (
+        [
+            "train",
+            "--train-file",
+            "words.csv",
+            "--validation-file",
+            "words.csv",
+            "--vectors",
+            "cut.txt.gz",
+            "--quiet",
+        ],
+        "cut.txt.gz is not a readable gzip file (EOFError",
+    ),
 ]
 # Values argparse refuses: its usage, then one line naming the option (exit 2).
 BAD_VALUES = [
@@ -559,6 +579,7 @@ def test_bad_input_one_line_exit_2(tmp_path):
     (tmp_path / "semicolons.csv").write_text("text;label\nhello;a\n")
     (tmp_path / "ml.csv").write_text("text,a,b\nhello there,1,0\nworld peace,,1\nfoo bar,0,1\nbaz qux,1,1\n")
     (tmp_path / "words.csv").write_text("text,label\n" + "good fun movie,a\nbad dull film,b\n" * 10)
+    (tmp_path / "cut.txt.gz").write_bytes(gzip.compress(b"good 0.1 0.2\nbad 0.3 0.4\n" * 500)[:-30])
     before = sorted(p.name for p in tmp_path.iterdir())
     results = run_cli_cases([args for args, _ in BAD_INPUT + BAD_VALUES], cwd=tmp_path)
     for (args, message), proc in zip(BAD_VALUES, results[len(BAD_INPUT) :], strict=True):

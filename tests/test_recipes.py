@@ -82,6 +82,10 @@ def test_save_and_load_file_round_trip(tmp_path, suffix):
         ({"metric_for_best_model": "loss"}, "`metric_for_best_model` must be one of 'accuracy', 'f1'"),
         ({"freeze_epochs": -2}, "`freeze_epochs` must be an integer >= 0, or -1"),
         (
+            {"freeze_epochs": -1, "vectors": None, "model": {"embedding_dim": 8}},
+            "`freeze_epochs` is -1 (never train the embedding) but `vectors` is null",
+        ),
+        (
             {"freeze_epochs": -1, "embedding_lr_scale": 0.5},
             "`embedding_lr_scale` would change nothing with `freeze_epochs: -1`",
         ),

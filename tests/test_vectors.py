@@ -355,6 +355,7 @@ def test_notations_python_float_reads_are_read_alike(tmp_path: Path, value: str)
         ("pear 1 2 x 4", r"line 3: value 'x' is not a number"),
         ("pear 1 2 3 nan", r"line 3: non-finite value"),
         ("pear 1 2 3 -inf", r"line 3: non-finite value"),
+        ("pear 1 2 3 1e39", r"line 3: value '1e39' is beyond float32's range"),  # (loaded as inf before)
         ("pear", r"line 3: expected a word and 4 values, found 0 values"),
     ],
 )
@@ -396,6 +397,40 @@ def test_empty_and_degenerate_files(tmp_path: Path):
         load_word_vectors(path)
     assert load_word_vectors(path, unicode_errors="replace").words == ["caf\ufffd"]
     assert load_word_vectors(path, encoding="latin-1").words == ["café"]
+
+
+def test_a_header_claiming_a_huge_dimension_is_checked_against_the_rows_first(tmp_path: Path):
+    # The fast parser built a column type per claimed value before reading a row: "3 2000000000" in a
+    # corrupt header took gigabytes (a MemoryError, or the machine's memory).
+    import tracemalloc
+
+    path = tmp_path / "huge.vec"
+    path.write_text("3 3000000\nthe 1 2\napple 3 4\n")
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            ValueError, match=r"huge\.vec, line 2: expected a word and 3000000 values, found 2"
+        ):
+            load_word_vectors(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20, peak  # (about 400 MB before)
+
+
+def test_damaged_archives_name_the_file(tmp_path: Path):
+    cut = tmp_path / "cut.txt.gz"
+    cut.write_bytes(gzip.compress(b"the 1 2\napple 3 4\n" * 1000)[:-30])  # a download cut short
+    with pytest.raises(ValueError, match=r"cut\.txt\.gz is not a readable gzip file \(EOFError"):
+        load_word_vectors(cut)
+    plain = tmp_path / "plain.txt.gz"
+    plain.write_text("the 1 2\n")
+    with pytest.raises(ValueError, match=r"plain\.txt\.gz is not a readable gzip file \(BadGzipFile"):
+        load_word_vectors(plain)
+    fake = tmp_path / "fake.zip"
+    fake.write_text("the 1 2\n")
+    with pytest.raises(ValueError, match=r"fake\.zip is not a readable zip file \(BadZipFile"):
+        load_word_vectors(fake)
 
 
 def test_header_count_mismatch_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture):

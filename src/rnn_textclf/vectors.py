@@ -45,6 +45,7 @@ batches of the same size.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import importlib.util
 import logging
@@ -53,6 +54,7 @@ import os
 import re
 import time
 import zipfile
+import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -681,15 +683,31 @@ def _load_local(path: Path, opts: _ParseOptions) -> WordVectors:
     binary = opts.file_format == "word2vec_binary" or (
         opts.file_format == "auto" and lower.endswith(_BINARY_SUFFIXES)
     )
-    opener = gzip.open if lower.endswith(".gz") else open
-    with opener(path, "rb") as stream:
+    compressed = lower.endswith(".gz")
+    opener = gzip.open if compressed else open
+    with _damaged_archive(path, "gzip" if compressed else None), opener(path, "rb") as stream:
         words, vectors = _parse_stream(stream, str(path), opts, binary=binary)
     kind = "word2vec binary" if binary else "text"
     return _finish(words, vectors, f"{kind} file {path}", str(path), opts)
 
 
+@contextlib.contextmanager
+def _damaged_archive(path: Path, kind: str | None) -> Iterator[None]:
+    """A damaged or cut-off gzip/zip file (a download cut short) as a ``ValueError`` naming the file."""
+    if kind is None:
+        yield
+        return
+    try:
+        yield
+    except (EOFError, zlib.error, zipfile.BadZipFile, gzip.BadGzipFile) as err:
+        raise ValueError(
+            f"{path} is not a readable {kind} file ({type(err).__name__}: {err}): it is damaged, cut short (an "
+            f"interrupted download? download it again) or not {kind}-compressed."
+        ) from None
+
+
 def _load_zip(path: Path, opts: _ParseOptions) -> WordVectors:
-    with zipfile.ZipFile(path) as archive:
+    with _damaged_archive(path, "zip"), zipfile.ZipFile(path) as archive:
         names = [n for n in archive.namelist() if not n.endswith("/")]
         member = opts.member
         if member is None:
@@ -1081,6 +1099,11 @@ def _parse_data_fast(data: bytes, dim: int, opts: _ParseOptions) -> tuple[list[s
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    end = data.find(b"\n")
+    if data[: end if end >= 0 else len(data)].rstrip(b"\r ").count(b" ") != dim:
+        # Not a block of DIM-value lines (or it starts with a blank line): the exact path decides, without
+        # a column type per value that a header may claim (a corrupt "3 2000000000" would take gigabytes).
+        return None
     column_types = {f"f{i}": pa.float64() for i in range(1, dim + 1)}
     column_types["f0"] = pa.binary()
     column_types[f"f{dim + 1}"] = pa.binary()  # present only when the lines end with a space
@@ -1147,6 +1170,9 @@ def _parse_lines_mixed(
     return [words[i] for i in order], np.concatenate([fast[1], slow[1]])[order]
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _parse_lines_slow(
     lines: list[bytes], numbers: range | list[int], dim: int, display: str, opts: _ParseOptions
 ) -> tuple[list[str], np.ndarray]:
@@ -1185,6 +1211,12 @@ def _parse_lines_slow(
             ) from None
         if not all(math.isfinite(v) for v in values):
             raise ValueError(f"{display}, line {number}: non-finite value (nan or inf) in the vector.")
+        if any(abs(v) > _FLOAT32_MAX for v in values):  # (it would load as inf: the vectors are float32)
+            big = next(x for x, v in zip(fields[1:], values, strict=True) if abs(v) > _FLOAT32_MAX)
+            raise ValueError(
+                f"{display}, line {number}: value {big.decode(opts.encoding, 'replace')[:40]!r} is beyond "
+                f"float32's range (+-{_FLOAT32_MAX:.4g}), which the vectors are stored in."
+            )
         try:
             word = fields[0].decode(opts.encoding, opts.unicode_errors)
         except UnicodeDecodeError as err:

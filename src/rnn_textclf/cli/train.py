@@ -711,6 +711,13 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
             )
         values["model"].pop("embedding_dim", None)  # the vectors' size
     if args.freeze_vectors is not None:
+        if args.freeze_vectors and values["vectors"] is None:
+            raise CLIError(
+                f"--freeze-vectors keeps pretrained word vectors fixed, but recipe {recipe.name!r} "
+                + ("is given --vectors none" if args.vectors is not None else "has none")
+                + ": the embedding would stay random for the whole run. Pass --vectors NAME_OR_PATH (e.g. "
+                "--vectors glove.6B.100d), or drop --freeze-vectors."
+            )
         values["freeze_epochs"] = -1 if args.freeze_vectors else 0
         if args.freeze_vectors:  # (an embedding that never trains has no learning rate to scale)
             values["embedding_lr_scale"] = 1.0

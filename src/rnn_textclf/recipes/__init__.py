@@ -317,6 +317,11 @@ class Recipe:
             _fail("freeze_epochs", self.freeze_epochs, "an integer >= 0, or -1 (never unfreeze)")
         if not _is_number(self.embedding_lr_scale) or not 0 < self.embedding_lr_scale <= 10:
             _fail("embedding_lr_scale", self.embedding_lr_scale, "a number in (0, 10]")
+        if self.freeze_epochs == -1 and self.vectors is None:
+            raise InvalidRecipeError(
+                "Recipe field `freeze_epochs` is -1 (never train the embedding) but `vectors` is null: the "
+                "embedding would stay random for the whole run. Name the vectors, or set freeze_epochs to 0."
+            )
         if self.freeze_epochs == -1 and self.embedding_lr_scale != 1:
             raise InvalidRecipeError(
                 f"Recipe field `embedding_lr_scale` would change nothing with `freeze_epochs: -1` (the embedding "
