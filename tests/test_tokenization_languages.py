@@ -490,6 +490,10 @@ def test_cli_with_a_pretrained_tokenizer_and_its_transformer_embeddings(tmp_path
     # loaded as saved: no training options are claimed for it
     assert f"Vocab: {len(vocab):,} tokens (pretrained {folder})." in proc.stderr
     assert "min_freq" not in (tmp_path / "out" / "README.md").read_text()
+    # The folder's own name only, in every file `push` uploads (the user's folder layout stays local).
+    for name in ("recipe.yaml", "metrics.json", "config.json", "README.md"):
+        text = (tmp_path / "out" / name).read_text()
+        assert str(tmp_path) not in text and folder.name in text, name
     model = RNNClassifier.from_pretrained(tmp_path / "out")
     assert model.config.embedding_dim == 16
     clf = pipeline("text-classification", model=str(tmp_path / "out"))

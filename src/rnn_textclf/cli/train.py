@@ -413,8 +413,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             history = [dict(entry) for entry in trainer.state.log_history]
             evals = [h for h in history if f"eval_{best_metric}" in h]
             best = next((h for h in evals if h[f"eval_{best_metric}"] == trainer.state.best_metric), None)
+            shared = _shareable(recipe)  # (`push` uploads recipe.yaml and metrics.json)
             report: dict[str, Any] = {
-                "recipe": recipe.to_dict(),
+                "recipe": shared.to_dict(),
                 "model": {"rnn_type": config.rnn_type, "parameters": n_params, "vocab_size": len(tokenizer)},
                 "labels": names,
                 "train_rows": len(encoded["train"]),
@@ -425,7 +426,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "history": history,
             }
             if coverage is not None:
-                report["vectors"] = {"name": recipe.vectors, "coverage": str(coverage)}
+                report["vectors"] = {"name": shared.vectors, "coverage": str(coverage)}
             if distillation:
                 report["distillation"] = distillation["card"]
             if pretraining:
@@ -480,7 +481,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                     coverage,
                     name=output_dir.resolve().name,
                 )
-                recipe.save(staging / "recipe.yaml")
+                shared.save(staging / "recipe.yaml")
                 (staging / "metrics.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
                 _publish(staging, output_dir)
             finished = True
@@ -729,6 +730,23 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
         return recipe.from_dict(values)
     except InvalidRecipeError as err:
         raise CLIError(f"--recipe {name!r} with the given options: {err}") from None
+
+
+def _shareable(recipe: Any) -> Any:
+    """The recipe as the output folder records it (recipe.yaml, metrics.json: ``push`` uploads both): a local
+    file or folder given as ``--vectors`` or ``--tokenizer`` by its own name, as config.json and the card
+    record them and the data files, so the user's folder layout does not go to the Hub."""
+    local = {
+        field: Path(value).resolve().name
+        for field in ("vectors", "tokenizer")
+        if isinstance(value := getattr(recipe, field), str) and os.path.exists(value)
+    }
+    if not local:
+        return recipe
+    description = recipe.description
+    for field, name in local.items():
+        description = description.replace(f"{field}={getattr(recipe, field)}", f"{field}={name}")
+    return recipe.replace(description=description, **local)
 
 
 def _changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
