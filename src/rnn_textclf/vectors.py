@@ -26,8 +26,13 @@ Rules (all tested):
 
 * **Duplicate words**: the first occurrence in the file wins (as in gensim and torchtext); later ones
   are dropped with a warning.
-* **Values** must be finite numbers: ``nan``/``inf`` and non-numeric values are errors naming the file
-  and the 1-based line number, as is a line with the wrong number of values. Blank lines are skipped.
+* **Values** must be finite numbers within float32's range (the vectors are float32): ``nan``/``inf``,
+  ``1e39`` and non-numeric values are errors naming the file and the 1-based line number, as is a line
+  with the wrong number of values. Blank lines are skipped. A damaged or cut-off ``.gz``/``.zip`` file is
+  an error naming it.
+* **Header counts**: a text file's lines are all read whatever its ``"COUNT DIM"`` header announces (a
+  different count is warned about); a word2vec binary file holds no line ends, so its ``COUNT`` words are
+  read (as gensim does), with a warning when more data follows.
 * **Words with spaces**: the word is the first field, unless ``spaces_in_words=True`` (set for
   ``glove.840B.300d``, whose words may contain spaces), where it is everything before the last ``DIM``
   fields.
