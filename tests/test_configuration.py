@@ -69,6 +69,10 @@ def test_pooled_size_accounts_for_projection_and_mean_max():
         ({"rnn_textclf_quantization": "int4"}, "rnn_textclf_quantization"),
         ({"num_labels": 0}, "num_labels"),
         ({"problem_type": "ranking"}, "problem_type"),
+        # read by transformers' checks first: "'<' not supported between 'int' and 'str'", AttributeError
+        ({"vocab_size": "100"}, "vocab_size"),
+        ({"pad_token_id": "0"}, "pad_token_id"),
+        ({"dtype": "bfloat17"}, "dtype"),
     ],
 )
 def test_bad_values_name_the_field(kwargs, field):

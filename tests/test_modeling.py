@@ -430,6 +430,37 @@ def test_loss_follows_problem_type():
     )
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_float_targets_keep_float32_under_autocast(dtype):
+    # The targets were cast to the logits' dtype: under bf16 autocast rounded (a wrong loss, soft multi-label
+    # targets too), under fp16 beyond 65504 inf. BERT keeps them; the loss equals float32's on the same logits.
+    ids, mask, _lens = make_batch([3, 5, 2])
+    cases = [
+        (tiny_config(num_labels=1), torch.tensor([3.1, 1.7e5, 2.3])),
+        (tiny_config(problem_type="multi_label_classification"), torch.tensor([[0.3, 0.7, 0.1]] * 3)),
+    ]
+    for config, targets in cases:
+        model = RNNClassifier(config).eval()
+        with torch.autocast("cpu", dtype=dtype):
+            out = model(input_ids=ids, attention_mask=mask, labels=targets)
+        logits = out.logits.float()
+        if config.num_labels == 1:
+            expected = torch.nn.functional.mse_loss(logits.squeeze(-1), targets)
+        else:
+            expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+        assert torch.isfinite(out.loss)
+        torch.testing.assert_close(out.loss.float(), expected, rtol=1e-6, atol=0)
+
+
+def test_integer_multi_hot_labels_say_how_to_get_multi_label():
+    ids, mask, _lens = make_batch([3, 5, 2])
+    model = RNNClassifier(tiny_config())
+    with pytest.raises(
+        ValueError, match=r"inferred from their integer dtype torch\.int64\): .*\(labels\.float\(\)\)"
+    ):
+        model(input_ids=ids, attention_mask=mask, labels=torch.tensor([[1, 0, 1]] * 3))
+
+
 def test_regression_labels_need_one_target_per_output():
     # (batch,) targets for 3 outputs were broadcast across the columns (a wrong loss when batch == 3)
     ids, mask, _lens = make_batch([3, 5, 2])
@@ -473,6 +504,22 @@ def test_an_empty_text_has_zero_outputs_and_its_padding_never_reaches_the_gradie
     out.loss.backward()
     assert torch.isfinite(out.loss)
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_generic_keywords_are_accepted_and_ignored():
+    # Generic code passes output_attentions (even False) and position_ids to every transformers model
+    model = RNNClassifier(tiny_config("gru", True, "mean")).eval()
+    ids, mask, _ = make_batch([4, 2])
+    plain = model(input_ids=ids, attention_mask=mask)
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        output_attentions=True,
+        position_ids=torch.arange(4).expand(2, 4),
+        token_type_ids=torch.zeros_like(ids),
+    )
+    torch.testing.assert_close(out.logits, plain.logits, rtol=0, atol=0)
+    assert out.attentions is None
 
 
 def test_return_tuple_and_hidden_states():

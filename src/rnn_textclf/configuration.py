@@ -55,6 +55,16 @@ class InvalidConfigError(ValueError):
     """A field of an ``RNNClassifierConfig`` (or of a checkpoint's config.json) has a value that is not allowed."""
 
 
+def _dtype_problem(name: str, value: Any) -> str | None:
+    """What is wrong with a ``dtype``/``torch_dtype`` value given by name (torch raised AttributeError)."""
+    if isinstance(value, str) and value != "auto":
+        import torch
+
+        if not isinstance(getattr(torch, value, None), torch.dtype):
+            return f"`{name}` must name a torch dtype such as 'float32' or 'bfloat16', got {value!r}."
+    return None
+
+
 def _check_file_types(config_dict: dict[str, Any], where: str) -> None:
     """Fields of a config.json whose wrong type fails inside transformers or torch with a message that
     names no field (``"vocab_size": "1450"``, ``"dtype": "foo"``): named here, before they are read."""
@@ -64,12 +74,7 @@ def _check_file_types(config_dict: dict[str, Any], where: str) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             problem = f"`{name}` must be an integer >= {minimum}, got {value!r}."
     for name in ("dtype", "torch_dtype"):
-        value = config_dict.get(name)
-        if isinstance(value, str) and value != "auto":
-            import torch
-
-            if not isinstance(getattr(torch, value, None), torch.dtype):
-                problem = f"`{name}` must name a torch dtype such as 'float32' or 'bfloat16', got {value!r}."
+        problem = _dtype_problem(name, config_dict.get(name)) or problem
     if problem:
         raise InvalidConfigError(
             f"{where} is not a valid rnn-textclf config: {problem} Fix that field in config.json, or upgrade "
@@ -218,6 +223,14 @@ class RNNClassifierConfig(PreTrainedConfig):
         self.word_dropout = word_dropout
         self.unk_token_id = unk_token_id
         try:
+            # read by transformers' own checks in super().__init__ first, which name no field ("'<' not
+            # supported between 'int' and 'str'", torch's AttributeError for dtype="bfloat17")
+            _check_int("vocab_size", vocab_size, 1)
+            _check_int("pad_token_id", pad_token_id, 0)
+            for name in ("dtype", "torch_dtype"):
+                problem = _dtype_problem(name, kwargs.get(name))
+                if problem:
+                    raise ValueError(problem)
             _check_label_fields(kwargs)
         except ValueError as err:
             raise InvalidConfigError(str(err)) from None

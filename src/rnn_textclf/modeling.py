@@ -982,12 +982,18 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 )
             if labels.dim() == 2 and labels.shape[1] == 1:
                 labels = labels.view(-1)  # (batch, 1) -> (batch,), as transformers' models read them
-            labels = labels.long()  # cross_entropy takes int64 class ids only (int32 from NumPy, uint8...)
             if labels.dim() != 1:
+                hint = ""
+                if inferred and tuple(labels.shape) == (batch, self.num_labels):  # integer multi-hot rows
+                    hint = (
+                        f" (inferred from their integer dtype {labels.dtype}): for multi-label classification pass "
+                        "float 0/1 labels (labels.float()) or set config.problem_type='multi_label_classification'"
+                    )
                 raise ValueError(
                     f"`labels` must have shape ({batch},) for single_label_classification, got "
-                    f"{tuple(labels.shape)}."
+                    f"{tuple(labels.shape)}{hint}."
                 )
+            labels = labels.long()  # cross_entropy takes int64 class ids only (int32 from NumPy, uint8...)
             if labels.device.type == "cpu" and batch:
                 low, high = int(labels.min()), int(labels.max())
                 # -100 is transformers' ignore_index and is allowed.
@@ -1002,7 +1008,9 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                     f"`labels` must have shape ({batch}, {self.num_labels}) (one 0/1 column per label) for "
                     f"multi_label_classification, got {tuple(labels.shape)}."
                 )
-            labels = labels.to(logits.dtype)
+            # float32 at least: under autocast the logits are bf16/fp16, and targets rounded to them were
+            # wrong (soft targets) or inf (fp16 beyond 65504); the loss runs in float32 anyway
+            labels = labels.to(torch.promote_types(logits.dtype, torch.float32))
         else:  # regression
             # (batch,) only for one output: with several, torch would broadcast it across the columns
             allowed = ((batch,), (batch, 1)) if self.num_labels == 1 else ((batch, self.num_labels),)
@@ -1012,7 +1020,7 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                     f"`labels` must have shape {shapes} for regression with num_labels={self.num_labels} "
                     f"(one target per output), got {tuple(labels.shape)}."
                 )
-            labels = labels.to(logits.dtype)
+            labels = labels.to(torch.promote_types(logits.dtype, torch.float32))  # (as above)
         if inferred:
             self.config.problem_type = problem
         return labels.to(logits.device)
@@ -1028,6 +1036,8 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
         return_dict: bool | None = None,
         token_type_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
     ) -> SequenceClassifierOutput | tuple[torch.Tensor, ...]:
         """Classifies a right-padded batch of token ids.
 
@@ -1049,6 +1059,10 @@ class RNNClassifier(RNNClassifierPreTrainedModel):
                 embedding_dim)``, right-padded (e.g. for gradient-based attributions or adversarial
                 inputs); give ``input_ids`` or this, not both. Embedding dropout applies to them as to the
                 looked-up vectors; word dropout (which replaces ids) does not.
+            position_ids: Accepted and ignored, as by transformers' models without position embeddings:
+                a recurrent network reads the order of its inputs itself.
+            output_attentions: Accepted and ignored (generic code passes it to every model): a recurrent
+                network has no attention, so ``attentions`` is always ``None``.
 
         Returns:
             ``SequenceClassifierOutput`` with ``loss`` (when labels are given) and ``logits``
