@@ -543,3 +543,27 @@ def test_nan_weights_are_named_at_load(trained, tmp_path, caplog):
     proc = run_cli("predict", str(folder), "free prize", cwd=tmp_path)
     assert proc.returncode == 2 and not proc.stdout
     assert "has NaN or infinite weights (classifier.weight): its training diverged" in proc.stderr.decode()
+
+
+def test_onnx_takes_the_cli_threads_and_an_int8_folder_says_it_runs_in_float(trained, tmp_path, capsysbinary):
+    import argparse
+    import shutil
+
+    import torch
+
+    from rnn_textclf import RNNClassifier, quantize_dynamic
+    from rnn_textclf.cli._inference import _load_for_inference
+
+    # --threads / OMP_NUM_THREADS reached torch only: onnxruntime started a thread per core
+    torch.set_num_threads(1)  # (what the CLI's default sets; conftest puts the process's back)
+    args = argparse.Namespace(model=str(trained), revision=None, quantize=False, onnx=True)
+    onnx_model, _ = _load_for_inference(args, "predict", "")
+    assert onnx_model.session.get_session_options().intra_op_num_threads == 1
+    # a folder QuantizedRNNClassifier saved runs in float without --quantize: now said so
+    folder = tmp_path / "int8"
+    shutil.copytree(trained, folder)
+    quantize_dynamic(RNNClassifier.from_pretrained(trained)).save_pretrained(folder)
+    code, _out, err = run_main(capsysbinary, "predict", str(folder), "free prize")
+    assert code == 0 and "saved from an int8 model" in err and "--quantize" in err, err[-2000:]
+    code, _out, err = run_main(capsysbinary, "predict", str(folder), "free prize", "--quantize")
+    assert code == 0 and "saved from an int8 model" not in err, err[-2000:]

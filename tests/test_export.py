@@ -488,3 +488,65 @@ def test_quantize_onnx_pre_processes_so_onnxruntime_does_not_warn(tmp_path, capl
     ids, lens = _random_batch([12, 1, 7, 12], 300, seed=4)
     got = OnnxClassifier(int8_path)(input_ids=ids, lengths=lens).logits
     assert float((got - _logits(model, ids, lens)).abs().max()) < 0.05
+
+
+@pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export")
+@needs_export_extra
+def test_quantize_onnx_from_every_opset_and_what_it_refuses(tmp_path, monkeypatch):
+    # From opset 18 ReduceMax takes its axes as an input, and onnxruntime's symbolic shape inference failed
+    # on max / mean_max pooling with a bare "TypeError: object of type 'NoneType' has no len()".
+    model = _tiny("lstm", vocab_size=300, embedding_dim=16, hidden_size=16, bidirectional=True, pooling="max")
+    ids, lens = _random_batch([9, 1, 5, 9], 300, seed=2)
+    for opset in (17, 20):
+        path = export_onnx(model, tmp_path / f"fp32-{opset}.onnx", opset=opset)
+        int8_path = quantize_onnx(path, tmp_path / f"int8-{opset}.onnx")
+        ops = {node.op_type for node in __import__("onnx").load(str(int8_path)).graph.node}
+        assert "DynamicQuantizeLSTM" in ops, (opset, ops)
+        got = OnnxClassifier(int8_path)(input_ids=ids, lengths=lens).logits
+        assert float((got - _logits(model, ids, lens)).abs().max()) < 0.05, opset
+    # An int8 file again: onnxruntime failed with "Incomplete symbolic shape inference" and left two files
+    # in the working directory.
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(
+        ValueError, match=r"`path` .*int8-17\.onnx' is already quantized \(it holds .*DynamicQuantizeLSTM"
+    ):
+        quantize_onnx(tmp_path / "int8-17.onnx", tmp_path / "again.onnx")
+    # Output paths that cannot be written name `output` (raw OS errors naming a staging folder before).
+    (tmp_path / "taken.onnx").mkdir()
+    with pytest.raises(ValueError, match=r"`output` 'taken\.onnx' is an existing folder"):
+        quantize_onnx(tmp_path / "fp32-17.onnx", "taken.onnx")
+    (tmp_path / "plain.txt").write_text("x")
+    with pytest.raises(
+        ValueError, match=r"`output` 'plain\.txt/x\.onnx' cannot be written: 'plain\.txt' is a file"
+    ):
+        quantize_onnx(tmp_path / "fp32-17.onnx", "plain.txt/x.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "taken.onnx", "plain.txt"])
+    assert not list((tmp_path / "taken.onnx").iterdir())
+
+
+@pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export")
+@needs_export_extra
+def test_onnx_classifier_in_a_pipeline_and_boolean_ids(tmp_path):
+    from transformers import pipeline
+
+    texts = ["win a free prize now", "see you at lunch today", "call me"]
+    tokenizer = RNNTokenizer.train_from_iterator(texts * 3)
+    model = _tiny("gru", vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, pooling="mean")
+    model.config.id2label, model.config.label2id = (
+        {0: "ham", 1: "spam", 2: "other"},
+        {"ham": 0, "spam": 1, "other": 2},
+    )
+    onnx_model = OnnxClassifier(export_onnx(model, tmp_path / "m.onnx"), num_threads=1)
+    # as Optimum's ONNX models: pipeline(model=...) runs it ('OnnxClassifier' has no attribute 'device' before)
+    got = pipeline("text-classification", model=onnx_model, tokenizer=tokenizer)(texts, top_k=None)
+    expected = pipeline("text-classification", model=model, tokenizer=tokenizer)(texts, top_k=None)
+    assert [[r["label"] for r in row] for row in got] == [[r["label"] for r in row] for row in expected]
+    np.testing.assert_allclose(
+        [[r["score"] for r in row] for row in got], [[r["score"] for r in row] for row in expected], atol=1e-5
+    )
+    # booleans are a mask, never token ids (True/False ran as ids 1/0; the PyTorch model refuses them)
+    with pytest.raises(ValueError, match=r"`input_ids` must hold integers, got dtype bool"):
+        onnx_model(input_ids=[[True, False, True]])
+    mask = onnx_model(input_ids=[[5, 6, 0]], attention_mask=np.array([[True, True, False]])).logits
+    torch.testing.assert_close(mask, onnx_model(input_ids=[[5, 6, 0]], lengths=[2]).logits)

@@ -386,17 +386,7 @@ def export_onnx(
         model = copy.deepcopy(model).cpu()
     wrapper = UnpackedRNNClassifier(model)
     onnx = _import_onnx()
-    target = _onnx_path(path)
-    if target.is_dir():
-        raise ValueError(
-            f"`path` {str(path)!r} is an existing folder: give the .onnx file to write, or a folder whose name "
-            "does not end in .onnx (model.onnx is written in it)."
-        )
-    blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise ValueError(
-            f"`path` {str(path)!r} cannot be written: {str(blocking)!r} is a file, not a folder."
-        )
+    target = _writable_onnx_path(path, "path")
     made = [p for p in target.parents if not p.exists()]  # (deepest first) removed again on failure
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -470,12 +460,28 @@ def _on_accelerator(model: nn.Module) -> bool:
     return any(p.device.type != "cpu" for p in model.parameters())
 
 
-def _onnx_path(path: str | os.PathLike) -> Path:
+def _onnx_path(path: str | os.PathLike, argument: str = "path") -> Path:
     target = Path(path)
     if target.suffix.lower() != ".onnx":
         if target.exists() and not target.is_dir():
-            raise ValueError(f"`path` must be an .onnx file or a folder, got the file {str(target)!r}.")
+            raise ValueError(f"`{argument}` must be an .onnx file or a folder, got the file {str(target)!r}.")
         target = target / ONNX_FILE_NAME
+    return target
+
+
+def _writable_onnx_path(path: str | os.PathLike, argument: str) -> Path:
+    """The .onnx file to write for ``path`` (the argument named ``argument``), refused when it cannot be."""
+    target = _onnx_path(path, argument)
+    if target.is_dir():
+        raise ValueError(
+            f"`{argument}` {str(path)!r} is an existing folder: give the .onnx file to write, or a folder whose "
+            "name does not end in .onnx (model.onnx is written in it)."
+        )
+    blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ValueError(
+            f"`{argument}` {str(path)!r} cannot be written: {str(blocking)!r} is a file, not a folder."
+        )
     return target
 
 
@@ -546,7 +552,9 @@ def _to_numpy(name: str, value: Any) -> np.ndarray:
             f"`{name}` must be a rectangular (padded) batch; got rows of different lengths. Pad them with "
             "rnn_textclf.PackedSequenceCollator or tokenizer(..., padding=True)."
         ) from err
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
+    # (booleans only in a mask: True/False as token ids 1/0 is a mistake the PyTorch model refuses too)
+    allowed_bool = name == "attention_mask" and array.dtype == np.bool_
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.integer) or allowed_bool):
         raise ValueError(f"`{name}` must hold integers, got dtype {array.dtype}.")
     return array.astype(np.int64, copy=False)
 
@@ -638,6 +646,15 @@ class OnnxClassifier:
         """No-op (an ONNX model has no training mode); for code written for the PyTorch model."""
         return self
 
+    # What transformers' pipeline reads of a model, so that pipeline("text-classification", model=onnx_model,
+    # tokenizer=tokenizer) runs it (as Optimum's ONNX models): inputs stay on the CPU, logits are float32.
+    device = torch.device("cpu")
+    dtype = torch.float32
+
+    def forward(self, *args: Any, **kwargs: Any) -> SequenceClassifierOutput:
+        """Same as calling the model (``pipeline`` reads ``model.forward``'s signature)."""
+        return self(*args, **kwargs)
+
     def __call__(
         self,
         input_ids: Any = None,
@@ -658,7 +675,10 @@ class OnnxClassifier:
         Returns:
             ``SequenceClassifierOutput`` with ``logits`` ``(batch, num_labels)``, float32, rows in input order.
         """
-        unknown = sorted(set(kwargs) - {"token_type_ids", "length", "special_tokens_mask"})
+        unknown = sorted(
+            set(kwargs)
+            - {"token_type_ids", "length", "special_tokens_mask", "position_ids", "output_attentions"}
+        )
         if unknown:
             raise TypeError(f"OnnxClassifier got unexpected batch fields {unknown}.")
         if input_ids is None:
@@ -724,6 +744,12 @@ class OnnxClassifier:
         return self.session.run([self._output], feed)[0]
 
 
+# Nodes of a file that onnxruntime's quantizer already quantized (quantizing it again fails inside onnxruntime).
+_QUANTIZED_OPS = frozenset(
+    {"DynamicQuantizeLSTM", "DynamicQuantizeLinear", "MatMulInteger", "QLinearMatMul", "DequantizeLinear"}
+)
+
+
 def quantize_onnx(path: str | os.PathLike, output: str | os.PathLike) -> Path:
     """Dynamic int8 quantization of an exported ``.onnx`` file with ``onnxruntime.quantization``.
 
@@ -767,14 +793,28 @@ def quantize_onnx(path: str | os.PathLike, output: str | os.PathLike) -> Path:
         raise ValueError(
             f"{str(source)!r} was not written by rnn_textclf.export_onnx (no {ONNX_CONFIG_KEY!r} metadata)."
         )
-    target = _onnx_path(output)
+    quantized = sorted({node.op_type for node in proto.graph.node} & _QUANTIZED_OPS)
+    if quantized:
+        raise ValueError(
+            f"`path` {_named_file(path, source)} is already quantized (it holds {', '.join(quantized)} nodes): "
+            "pass the float32 file export_onnx wrote."
+        )
+    target = _writable_onnx_path(output, "output")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.quantize-") as tmp:
         staging = Path(tmp) / target.name
         # onnxruntime's recommended pre-processing (shape inference, graph clean-up) first: it is what the
         # quantizer expects, and without it onnxruntime logs a WARNING on every call.
         prepared = Path(tmp) / f"prepared-{target.name}"
-        quant_pre_process(str(source), str(prepared))
+        try:
+            quant_pre_process(str(source), str(prepared))
+        except Exception as err:  # (onnxruntime raises bare TypeErrors and Exceptions here)
+            # Its symbolic shape inference fails on some valid graphs (ReduceMax, whose axes are an input
+            # from opset 18: max and mean_max pooling); ONNX's own shape inference suffices for them.
+            logger.debug(
+                "quant_pre_process failed (%s: %s); again without symbolic shapes", type(err).__name__, err
+            )
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         # per-channel weight scales (one per output row): with one scale per matrix an LSTM's largest
         # rows set the step for all, and the worst text's logits moved by up to 18% of the logit range
         # (at most 6.6% per channel, at the same speed and file size: docs/benchmarks.md, Inference)

@@ -100,6 +100,11 @@ def _load_for_inference(args: argparse.Namespace, command: str, instead: str) ->
         raise CLIError("use either --quantize or --onnx, not both.")
     model, tokenizer = _load_model_and_tokenizer(args.model, args.revision)
     _refuse_regression(model, args.model, command, instead)
+    if getattr(model.config, "rnn_textclf_quantization", None) and not (args.quantize or args.onnx):
+        _info(
+            f"{args.model} was saved from an int8 model (QuantizedRNNClassifier): it runs in float here; pass "
+            "--quantize to run it in int8 (or --onnx)."
+        )
     if args.quantize:
         from ..export import quantize_dynamic
 
@@ -116,15 +121,21 @@ def _load_for_inference(args: argparse.Namespace, command: str, instead: str) ->
         current = existing.is_file() and (
             not weights.is_file() or existing.stat().st_mtime >= weights.stat().st_mtime
         )
+        import torch
+
+        # the threads --threads / OMP_NUM_THREADS gave torch (`_configure_threads`): onnxruntime would
+        # otherwise start one per core
+        threads = torch.get_num_threads()
         try:
-            onnx_model = _existing_onnx(existing, model) if current else None
+            onnx_model = _existing_onnx(existing, model, threads) if current else None
             if onnx_model is not None:
                 model = onnx_model
             else:
                 # Exported into a temporary folder (`export_onnx` checks it against the model) and read into
                 # the onnxruntime session, which needs the file no more.
                 with tempfile.TemporaryDirectory(prefix="rnn-textclf-onnx-") as folder:
-                    model = OnnxClassifier(export_onnx(model, Path(folder) / "model.onnx"))
+                    exported = export_onnx(model, Path(folder) / "model.onnx")
+                    model = OnnxClassifier(exported, num_threads=threads)
         except ImportError:
             raise CLIError('--onnx needs onnx and onnxruntime: pip install "rnn-textclf[export]"') from None
         except ValueError as err:
@@ -132,13 +143,13 @@ def _load_for_inference(args: argparse.Namespace, command: str, instead: str) ->
     return model, tokenizer
 
 
-def _existing_onnx(path: Path, model: Any) -> Any:
+def _existing_onnx(path: Path, model: Any, threads: int) -> Any:
     """The folder's model.onnx when it was exported from these weights, else None (exported again): another
     model's file, one written before the fingerprint was recorded, or a file onnxruntime cannot load."""
     from ..export import OnnxClassifier, weights_fingerprint
 
     try:
-        onnx_model = OnnxClassifier(path)
+        onnx_model = OnnxClassifier(path, num_threads=threads)
     except (ImportError, OSError):
         raise
     except Exception as err:  # (onnxruntime's own error types as well as ValueError)
