@@ -399,7 +399,8 @@ def test_tokenizer_loads_without_the_package_with_no_prompt(run, tmp_path):
 def test_push_titles_the_card_after_the_repo_and_uploads_no_pickle(run, tmp_path, minihub):
     import shutil
 
-    folder = tmp_path / "spam-model"
+    # a copy under another name (the card and its snippets kept the training folder's name, spam-model)
+    folder = tmp_path / "spam-model-v2"
     shutil.copytree(run["folder"], folder)
     (folder / "training_args.bin").write_bytes(b"\x80\x04N.")  # as an older rnn-textclf left it
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
@@ -437,6 +438,8 @@ def test_push_titles_the_card_after_the_repo_and_uploads_no_pickle(run, tmp_path
     assert not [n for n in names if n.endswith(PICKLES)], names
     assert "\n# sms-spam-lstm\n" in card
     assert "\nmodel-index:\n- name: sms-spam-lstm\n" in card  # (the results, named after the repo too)
+    assert 'model="new-user/sms-spam-lstm"' in card and 'from_pretrained("new-user/sms-spam-lstm")' in card
+    assert "spam-model" not in card.replace("new-user/sms-spam-lstm", "")  # (no snippet loads a local folder)
     assert "`sorted.csv`" in card  # the training details the local card holds went up with it
     assert 'model="new-user/sms-spam-lstm"' in card and 'model="spam-model"' not in card
     assert "\n# spam-model\n" in (folder / "README.md").read_text()  # the local card is left as it was

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,18 @@ from ._common import EXIT_OK, CLIError, _info, _positive_int
 from ._inference import _load_model_and_tokenizer
 
 
-def _card_for_repo(card: str, folder_name: str, repo: str) -> str:
-    """The folder's generated card, retitled for ``repo``: its title and usage snippets name the repo."""
+def _card_for_repo(card: str, repo: str) -> str:
+    """The folder's generated card, retitled for ``repo``: its title and usage snippets name the repo.
+
+    The name replaced is the card's own title (the training run's folder name), not the folder's name
+    now: a folder renamed or copied since training kept snippets that loaded a folder nobody has.
+    """
+    from huggingface_hub import ModelCard
+
+    title = re.search(r"^# (.+)$", ModelCard(card).text, re.MULTILINE)
+    if title is None:
+        return card
+    folder_name = title.group(1).strip()
     name = repo.split("/")[-1]
     card = card.replace(f"\n# {folder_name}\n", f"\n# {name}\n", 1)
     card = card.replace(f"\nmodel-index:\n- name: {folder_name}\n", f"\nmodel-index:\n- name: {name}\n", 1)
@@ -68,7 +79,7 @@ def _push(
         card = on_hub  # a card written on the Hub is kept, as model.push_to_hub keeps it
     tokenizer = folder if (folder / "tokenizer.json").is_file() else None
     if GENERATED_MARKER in card:
-        card = _card_for_repo(card, folder.resolve().name, repo)
+        card = _card_for_repo(card, repo)
     else:
         # a hand-written card keeps its text and gets the metadata every push adds (library_name,
         # pipeline_tag, license, tags); without one, a card is generated
