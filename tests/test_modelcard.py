@@ -303,6 +303,10 @@ def test_rnn_trainer_create_model_card_merges_trainer_information(tmp_path: Path
     assert text.count("| Loss | ") == 1  # the final evaluation, as a metric
     assert "Trained on toy news." in text
     assert "| Vocabulary size | 10 |" in text  # the trainer's processing_class was described
+    # Saving the model again keeps that card (it was rewritten without the training information, the
+    # results and the license; transformers' save_model never touches README.md)
+    trainer.save_model()
+    assert ModelCard.load(tmp_path / "out" / "README.md").content == card.content
 
     # An in-memory Dataset (Dataset.from_dict, as the docs build them) has no name: transformers' summary
     # says [None], which crashed the card (TypeError) or, with dataset=..., linked datasets/None.

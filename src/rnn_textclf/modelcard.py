@@ -70,6 +70,8 @@ CARD_INFO_KEYS: dict[str, str] = {
     "base_model": "Hub id of the model this one was fine-tuned from",
     "model_index": "Hub `model-index` metadata (as transformers' TrainingSummary builds it)",
 }
+#: The heading of a card's tokenizer section (a card without it was written before the tokenizer was saved).
+TOKENIZER_SECTION = "## Tokenizer"
 IfExists = Literal["update", "replace", "keep"]
 
 
@@ -431,7 +433,7 @@ _KNOWN_RULES = {
 
 
 def _tokenizer_section(config: Any, files: tuple[dict[str, Any], dict[str, Any]] | None) -> list[str]:
-    lines = ["## Tokenizer", ""]
+    lines = [TOKENIZER_SECTION, ""]
     if files is None:
         return [
             *lines,

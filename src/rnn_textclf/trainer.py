@@ -1185,12 +1185,15 @@ class RNNTrainer(Trainer):
         folder = Path(output_dir if output_dir is not None else self.args.output_dir)
         (folder / TRAINING_ARGS_JSON).write_text(self.args.to_json_string() + "\n", encoding="utf-8")
         (folder / TRAINING_ARGS_NAME).unlink(missing_ok=True)
-        # Trainer saves the model (its card written then) before the tokenizer: describe the tokenizer too
+        # Trainer saves the model (its card written then) before the tokenizer: describe the tokenizer too.
+        # A generated card that already describes one is kept (create_model_card's, with the training
+        # results and model-index: rewriting it lost them; Trainer.save_model never touches README.md).
         writer = getattr(type(self.model), "model_card_writer", None)
         if writer is not None and (folder / "tokenizer.json").is_file() and (folder / "README.md").is_file():
-            from .modelcard import GENERATED_MARKER
+            from .modelcard import GENERATED_MARKER, TOKENIZER_SECTION
 
-            if GENERATED_MARKER in (folder / "README.md").read_text(encoding="utf-8"):
+            card = (folder / "README.md").read_text(encoding="utf-8")
+            if GENERATED_MARKER in card and f"\n{TOKENIZER_SECTION}\n" not in card:
                 writer(self.model, folder, model_name=folder.resolve().name, tokenizer=folder)
 
     def _prepare_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
