@@ -203,6 +203,8 @@ def test_card_of_subword_and_character_models(tmp_path: Path, kind: str):
         kind, "WordPiece"
     )
     assert f"| Tokenizer model | {row} |" in text
+    if kind == "char":  # (its split keeps the pattern's matches: the row said they were "Removed")
+        assert "matches kept as pieces; the text between them Removed" in text
     assert _teacher_kind({"teacher_architecture": "RNNClassifier", "teacher_parameters": 20274}) == (
         " (RNNClassifier, 20,274 parameters)"
     )
@@ -256,6 +258,13 @@ def test_bad_card_arguments(tmp_path: Path):
     with pytest.raises(TypeError, match="`model_card_info` must be a dict, got list"):
         model.push_to_hub("acme/never-created", model_card_info=["accuracy"])
     assert set(CARD_INFO_KEYS) >= {"license", "metrics", "training_data", "vectors", "citation"}
+    # a README.md whose YAML header does not parse: the file and the way out (a bare yaml ParserError)
+    (tmp_path / "README.md").write_text("---\nlicense: [mit\n---\n# Mine\n")
+    with pytest.raises(
+        ValueError, match=r"README\.md has metadata .* cannot be parsed: .*if_exists='replace'"
+    ):
+        write_model_card(model, tmp_path)
+    assert write_model_card(model, tmp_path, if_exists="replace").data.library_name == "rnn-textclf"
 
 
 def test_rnn_trainer_create_model_card_merges_trainer_information(tmp_path: Path):

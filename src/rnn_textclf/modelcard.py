@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from huggingface_hub import ModelCard, ModelCardData
 
 logger = logging.getLogger(__name__)
@@ -129,7 +130,14 @@ def write_model_card(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "README.md"
     if path.exists() and if_exists != "replace":
-        existing = ModelCard.load(path, ignore_metadata_errors=True)
+        try:
+            existing = ModelCard.load(path, ignore_metadata_errors=True)
+        except yaml.YAMLError as err:  # (ignore_metadata_errors covers bad fields, not YAML syntax)
+            raise ValueError(
+                f"{path} has metadata (the YAML between its '---' lines) that cannot be parsed: "
+                f"{str(err).splitlines()[0]}. Fix or remove that header, or pass if_exists='replace' to write a "
+                "new card."
+            ) from None
         if if_exists == "keep":
             return existing
         if not _is_replaceable(existing):
@@ -412,7 +420,12 @@ def _component(node: Any) -> list[str]:
         shown = pattern.get("Regex") or pattern.get("String") if isinstance(pattern, Mapping) else pattern
         if len(str(shown)) > 40:  # e.g. generated Unicode classes: unreadable in a card
             return [f"{kind} (a regex of {len(str(shown)):,} characters)"]
-        extra = f" -> {node.get('content')!r}" if kind == "Replace" else f" ({node.get('behavior', '')})"
+        if kind == "Replace":
+            extra = f" -> {node.get('content')!r}"
+        elif node.get("invert"):  # the pattern's matches are the pieces; what lies between them is split on
+            extra = f" (matches kept as pieces; the text between them {node.get('behavior', '')})"
+        else:
+            extra = f" ({node.get('behavior', '')})"
         return [f"{kind} `{shown}`{extra}".replace("|", "\\|")]
     if kind == "BertNormalizer":
         flags = [
