@@ -346,3 +346,37 @@ def test_a_new_card_over_a_generated_one_keeps_the_license_data_sets_and_languag
     assert ModelCard.load(tmp_path / "README.md").data.license == "mit"
     dropped = write_model_card(model, tmp_path, datasets=[], language="")  # an empty value drops one
     assert dropped.data.datasets is None and dropped.data.language is None and dropped.data.license == "mit"
+
+
+@pytest.mark.parametrize("problem", ["multi_label_classification", "regression"])
+def test_trainer_cards_index_rnn_textclf_metrics(tmp_path: Path, problem: str):
+    # transformers' model-index keeps only its own metric names: multi-label and regression cards had no
+    # results (single-label ones lost macro_f1), and an in-memory Dataset's split went up as 'None'
+    from datasets import Dataset
+
+    from rnn_textclf.metrics import make_compute_metrics
+
+    tokenizer = make_tokenizer()
+    texts = ["the stocks rally", "the team wins the final", "bank rates", "team wins"] * 4
+    multi = problem == "multi_label_classification"
+    labels = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]] * 4 if multi else [0.5, 1.5, 0.2, 1.1] * 4
+    data = Dataset.from_list([{**tokenizer(t), "labels": y} for t, y in zip(texts, labels, strict=True)])
+    model = make_model(num_labels=2 if multi else 1, problem_type=problem)
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "out"), max_steps=2, per_device_train_batch_size=8, report_to=[],
+        save_strategy="no", use_cpu=True,
+    )  # fmt: skip
+    trainer = RNNTrainer(
+        model=model, args=args, train_dataset=data, eval_dataset=data, processing_class=tokenizer,
+        compute_metrics=make_compute_metrics(problem),
+    )  # fmt: skip
+    trainer.train()
+    metrics = trainer.evaluate()
+    trainer.create_model_card(dataset="toy news", dataset_tags="toy/news")
+    card = ModelCard.load(tmp_path / "out" / "README.md")
+    indexed = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    expected = {"exact_match", "micro_f1", "macro_f1"} if multi else {"mse"}
+    assert set(indexed) == expected, indexed
+    for name, value in indexed.items():
+        assert value == pytest.approx(metrics[f"eval_{name}"]), name
+    assert all(r.dataset_split is None for r in card.data.eval_results)  # (not the string 'None')

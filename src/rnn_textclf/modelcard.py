@@ -265,7 +265,15 @@ def model_card_info_from_trainer(trainer: Any, **kwargs: Any) -> dict[str, Any]:
     if summary_kwargs.get("tasks") is None:
         summary_kwargs["tasks"] = PIPELINE_TAG
     summary = TrainingSummary.from_trainer(trainer, **summary_kwargs)
-    metadata = summary.create_metadata()
+    # transformers' model-index keeps only its own metric names (accuracy, f1, ...): rnn-textclf's (macro_f1,
+    # micro_f1, exact_match, mse) were left out, and multi-label and regression cards had no results
+    results = summary.eval_results or {}
+    metric_mapping = {ids[0]: name for name in results if (ids := _metric_ids({name: results[name]}))}
+    model_index = summary.create_model_index(metric_mapping)
+    for result in model_index[0]["results"]:
+        for key in ("split", "config"):  # (an in-memory Dataset's: str(None))
+            if result.get("dataset", {}).get(key) in (None, "None"):
+                result["dataset"].pop(key, None)
     info: dict[str, Any] = {
         "model_name": summary.model_name,
         "license": summary.license,
@@ -278,9 +286,7 @@ def model_card_info_from_trainer(trainer: Any, **kwargs: Any) -> dict[str, Any]:
         "base_model": summary.finetuned_from
         if summary.finetuned_from and "/" in summary.finetuned_from
         else None,
-        "model_index": metadata.get("model-index")
-        if metadata.get("model-index", [{}])[0].get("results")
-        else None,
+        "model_index": model_index if model_index[0]["results"] else None,
     }
     datasets = _as_list(summary.dataset)  # (an in-memory Dataset has no name: transformers gives [None])
     if datasets:
