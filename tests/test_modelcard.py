@@ -235,6 +235,12 @@ def test_if_exists_policies(tmp_path: Path):
         "text-classification",
     )
     assert "rnn-textclf" in card.data.tags
+    # Metadata given now wins over the hand-written card's (it was dropped without a word), and another
+    # library's pipeline_tag goes: the Hub showed a sentence-similarity widget for a text classifier.
+    readme.write_text("---\nlicense: mit\npipeline_tag: sentence-similarity\n---\n# My model\n\nBy hand.\n")
+    card = write_model_card(model, tmp_path, license="cc-by-4.0", language="de", datasets="acme/news")
+    assert (card.data.license, card.data.language, card.data.datasets) == ("cc-by-4.0", "de", ["acme/news"])
+    assert card.data.pipeline_tag == "text-classification" and card.text.strip() == "# My model\n\nBy hand."
     # "keep" leaves the file alone, "replace" always rewrites it.
     before = readme.read_text()
     write_model_card(model, tmp_path, if_exists="keep")

@@ -108,8 +108,9 @@ def write_model_card(
             card, keeping its tags, ``license``, ``language``, ``datasets`` and ``base_model`` unless
             ``info`` gives them (an empty value, ``[]`` or ``""``, drops one; metrics and texts are the new
             model's); keep any other card's text and only complete its metadata (``library_name``,
-            ``pipeline_tag``, ``license``, tags). ``"replace"``: always write a new card. ``"keep"``: leave
-            an existing README.md untouched.
+            ``pipeline_tag: text-classification``, a ``license``, tags; a ``license``, ``language``,
+            ``datasets`` or ``base_model`` given in ``info`` replaces the card's). ``"replace"``: always write
+            a new card. ``"keep"``: leave an existing README.md untouched.
         **info: What else is known about the model; see ``CARD_INFO_KEYS`` for the accepted keys.
 
     Returns:
@@ -335,10 +336,15 @@ def _complete_metadata(card: ModelCard, model: Any, info: Mapping[str, Any]) -> 
     data = card.data
     # A hand-written card of an rnn-textclf model: the Hub must still know which library loads it.
     data.library_name = LIBRARY_NAME
-    data.pipeline_tag = data.pipeline_tag or PIPELINE_TAG
-    data.license = (
-        data.license or info.get("license") or getattr(model.config, "license", None) or DEFAULT_LICENSE
+    data.pipeline_tag = (
+        PIPELINE_TAG  # (the only pipeline it runs: another library's card said e.g. sentence-similarity)
     )
+    data.license = (
+        info.get("license") or data.license or getattr(model.config, "license", None) or DEFAULT_LICENSE
+    )
+    for key in ("language", "datasets", "base_model"):  # given now: they win, as the license does
+        if info.get(key):
+            setattr(data, key, _as_list(info[key]) if key == "datasets" else info[key])
     data.tags = _merge_tags(data.tags, [*_BASE_TAGS, *(_as_list(info.get("tags")))])
     return card
 
