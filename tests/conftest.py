@@ -98,8 +98,12 @@ def _process_state_restored() -> Iterator[None]:
     saved = (root.handlers[:], root.level, package.level, transformers.logging.get_verbosity())
     saved_datasets = (datasets.logging.get_verbosity(), datasets.is_progress_bar_enabled())
     bars = transformers.utils.logging.is_progress_bar_enabled()
+    hub = logging.getLogger("huggingface_hub")
+    saved_hub = (hub.level, hub.propagate)
     threads = torch.get_num_threads()
     yield
+    hub.setLevel(saved_hub[0])
+    hub.propagate = saved_hub[1]
     root.handlers[:] = saved[0]
     root.setLevel(saved[1])
     package.setLevel(saved[2])

@@ -567,3 +567,53 @@ def test_onnx_takes_the_cli_threads_and_an_int8_folder_says_it_runs_in_float(tra
     assert code == 0 and "saved from an int8 model" in err and "--quantize" in err, err[-2000:]
     code, _out, err = run_main(capsysbinary, "predict", str(folder), "free prize", "--quantize")
     assert code == 0 and "saved from an int8 model" not in err, err[-2000:]
+
+
+def test_inputs_a_user_slips_on(trained, tmp_path, capsysbinary):
+    # `--` after an option ended nothing ("unrecognized arguments: -- -great")
+    code, out, err = run_main(
+        capsysbinary, "predict", str(trained), "--top-k", "2", "--", "-5 degrees", "--quiet"
+    )
+    assert code == 0, err[-2000:]
+    assert [json.loads(line)["text"] for line in out.decode().splitlines()] == ["-5 degrees", "--quiet"]
+    with pytest.raises(SystemExit) as exit_info:  # (argparse's usage error)
+        run_main(capsysbinary, "predict", str(trained), "-great")
+    err = capsysbinary.readouterr().err.decode()
+    assert exit_info.value.code == 2 and "(a text that starts with '-': put -- before it)" in err, err
+    # a text argument that is not UTF-8 (argv's bytes as lone surrogates): a traceback at the output, exit 1
+    code, out, err = run_main(capsysbinary, "predict", str(trained), "good", "caf\udce9")
+    assert code == 2 and out == b"" and "text argument 2 is not UTF-8 text" in err, err[-2000:]
+    # a typo of a local path that reads as a Hub repo id: said at once (~30 s of Hub retries offline)
+    (tmp_path / "runs").mkdir()
+    code, out, err = run_main(capsysbinary, "predict", str(tmp_path / "runs" / "modle"), "good")
+    assert code == 2 and "has no 'modle'" in err and "huggingface.co" not in err, err[-2000:]
+    # evaluate --json over the labelled data or the training run's metrics.json: the data was replaced
+    rows = write_rows(tmp_path / "eval.csv", sms_rows()[-50:])
+    data, metrics = rows.read_bytes(), (trained / "metrics.json").read_bytes()
+    for target, message in (
+        (rows, "is the --test-file"),
+        (trained / "metrics.json", "would replace metrics.json"),
+    ):
+        code, out, err = run_main(
+            capsysbinary, "evaluate", str(trained), "--test-file", str(rows), "--json", str(target)
+        )
+        assert code == 2 and message in err, err[-2000:]
+    assert rows.read_bytes() == data and (trained / "metrics.json").read_bytes() == metrics
+
+
+def test_a_full_disk_is_one_line(trained, tmp_path):
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run(
+            cli("predict", str(trained), "good film"),
+            stdout=full,
+            stderr=subprocess.PIPE,
+            cwd=tmp_path,
+            env=ENV,
+            timeout=300,
+        )
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and err.strip().splitlines() == [
+        "rnn-textclf: error: could not write: No space left on device"
+    ], err

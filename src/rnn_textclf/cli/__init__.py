@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import signal
 import sys
 import threading
@@ -67,11 +68,15 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
     """``parse_args``, with ``predict``'s texts also taken after its options (``predict M --top-k 2 TEXT``)."""
     if argv[:1] != ["predict"]:
         return parser.parse_args(argv)
-    args, extra = parser.parse_known_args(argv)
+    # `--` ends the options wherever it stands (POSIX): what follows are texts, "-5 degrees" included
+    cut = argv.index("--", 2) if "--" in argv[2:] else len(argv)
+    args, extra = parser.parse_known_args(argv[:cut])
     unknown = [a for a in extra if a.startswith("-") and a != "-"]
     if unknown:
-        parser.predict_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    args.texts = [*args.texts, *extra]
+        parser.predict_parser.error(
+            f"unrecognized arguments: {' '.join(unknown)} (a text that starts with '-': put -- before it)"
+        )
+    args.texts = [*args.texts, *extra, *argv[cut + 1 :]]
     return args
 
 
@@ -103,8 +108,19 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[s
     except KeyboardInterrupt:
         print("rnn-textclf: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:
+        if err.errno not in _WRITE_ERRNOS:
+            raise
+        # a full disk or quota, a read-only or failing drive (`> /dev/full`): what, where, no traceback
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"rnn-textclf: error: could not write{where}: {err.strerror}", file=sys.stderr)
+        return EXIT_FAILURE
     finally:
         _close_process_group()
+
+
+# Write errors that no option fixes (a full disk, a read-only or failing drive): one line, exit 1.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 
 
 def _close_process_group() -> None:

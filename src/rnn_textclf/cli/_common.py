@@ -112,6 +112,12 @@ def _configure_logging(quiet: bool) -> None:
     import datasets
 
     datasets.logging.set_verbosity_error()
+    from huggingface_hub.utils import logging as hub_logging
+
+    # huggingface_hub's logger has a handler of its own: its records (a connection's retries) also reached the
+    # root handler above and were printed twice; --quiet leaves only errors
+    hub_logging.disable_propagation()
+    hub_logging.set_verbosity(logging.ERROR if quiet else logging.WARNING)
     # transformers' own bars ("Writing model shards" at every checkpoint, "Loading weights" when the best one is
     # loaded back) say nothing to a CLI user and break up the epoch table; the training bar (tqdm, from the
     # Trainer's ProgressCallback) is not one of them. transformers' switch also turns off huggingface_hub's

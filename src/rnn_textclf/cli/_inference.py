@@ -177,6 +177,13 @@ def _load_model_and_tokenizer(name: str, revision: str | None = None) -> tuple[A
             f"MODEL {name!r} is not a saved rnn-textclf model (no config.json); pass the --output-dir of a "
             "training run or a Hub repo id."
         )
+    if not path.exists() and len(path.parts) > 1 and path.parent.is_dir() and revision is None:
+        # "runs/modle" where runs/ is a folder here: a typo of a local path, not a Hub repo id (asking the Hub
+        # took ~30 s of retries offline)
+        raise CLIError(
+            f"MODEL {name!r} does not exist: the folder {str(path.parent)!r} has no {path.name!r}. (For a Hub repo "
+            f"id whose owner is also a folder here, pass --revision main.)"
+        )
     try:
         model = RNNClassifier.from_pretrained(name, revision=revision)
     except (OSError, ValueError) as err:

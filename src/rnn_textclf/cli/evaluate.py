@@ -42,6 +42,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 f"--json {args.json!r}: {'that is a folder' if target.is_dir() else 'its folder does not exist'}; "
                 "give a file path in an existing folder (or '-' to print the JSON)."
             )
+        # the two files an easy slip would replace with the metrics: the labelled data, and the training
+        # run's metrics.json (docs: `--json metrics.json`) or any other file of the model's folder
+        if target.exists() and target.resolve() == Path(args.test_file).resolve():
+            raise CLIError(
+                f"--json {args.json!r} is the --test-file: writing the metrics there would replace the data. "
+                "Give another path."
+            )
+        model_folder = Path(args.model)
+        if target.exists() and model_folder.is_dir() and target.resolve().parent == model_folder.resolve():
+            raise CLIError(
+                f"--json {args.json!r} would replace {target.name} of the model folder {args.model!r} (train "
+                "wrote its metrics.json there); give another file name."
+            )
     model, tokenizer = _load_for_inference(
         args,
         "evaluate",

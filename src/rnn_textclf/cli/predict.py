@@ -51,6 +51,14 @@ _MAX_WAIT_S = 1.0
 
 def cmd_predict(args: argparse.Namespace) -> int:
     chunk_size = args.chunk_size
+    for i, text in enumerate(args.texts, 1):  # (argv bytes that are not UTF-8 arrive as lone surrogates)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise CLIError(
+                f"text argument {i} is not UTF-8 text (a byte that is not UTF-8 at character {err.start + 1}); "
+                "convert it first (e.g. with iconv -f latin1 -t utf-8), or pass the texts in a --file."
+            ) from None
     sources: list[Iterator[list[str]]] = [_batched(args.texts, chunk_size)]
     if args.file:
         sources.append(_file_chunks(args.file, chunk_size))
