@@ -475,6 +475,21 @@ BAD_INPUT = [
         ],
         "--label-column a, b: empty values in the train split (rows 1); fill them with 0 or 1",
     ),
+    # one word makes the CSV column text: the first "0" was named as the culprit
+    (
+        [
+            "train",
+            "--train-file",
+            "ml_word.csv",
+            "--validation-file",
+            "ml_word.csv",
+            "--label-column",
+            "a",
+            "--label-column",
+            "b",
+        ],
+        "multi-label columns hold 0 or 1, but the train split has 'yes' in row 2 (column 'b')",
+    ),
     (
         ["train", "--train-file", "ints.csv", "--test-file", "mixed.csv"],
         "column 'label' holds different types in the files (int64 in --train-file 'ints.csv', ",
@@ -578,6 +593,7 @@ def test_bad_input_one_line_exit_2(tmp_path):
     (tmp_path / "mixed.csv").write_text("text,label\nhello,0\nworld,unknown\n")
     (tmp_path / "semicolons.csv").write_text("text;label\nhello;a\n")
     (tmp_path / "ml.csv").write_text("text,a,b\nhello there,1,0\nworld peace,,1\nfoo bar,0,1\nbaz qux,1,1\n")
+    (tmp_path / "ml_word.csv").write_text("text,a,b\nhello there,1,0\nworld peace,0,1\nfoo bar,0,yes\n")
     (tmp_path / "words.csv").write_text("text,label\n" + "good fun movie,a\nbad dull film,b\n" * 10)
     (tmp_path / "cut.txt.gz").write_bytes(gzip.compress(b"good 0.1 0.2\nbad 0.3 0.4\n" * 500)[:-30])
     before = sorted(p.name for p in tmp_path.iterdir())

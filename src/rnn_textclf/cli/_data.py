@@ -518,14 +518,22 @@ def _encode_labels(
                 f"--label-column {', '.join(plan['columns'])}: empty values in {where} ({_rows(empty)}); fill "
                 "them with 0 or 1."
             )
-        # (a 2 or "yes" would be a loss target or a metric nobody meant)
-        bad = [(i, v) for i, row in enumerate(rows) for v in row if isinstance(v, str) or v not in (0, 1)]
+        # (a 2 or "yes" would be a loss target or a metric nobody meant). One word in a CSV column makes
+        # the whole column text: "0" and "1" are then fine, the word is what to name (not the first "0").
+        ok = (0, 1, "0", "1", "0.0", "1.0")
+        bad = [
+            (i, c, v)
+            for i, row in enumerate(rows)
+            for c, v in zip(plan["columns"], row, strict=True)
+            if v not in ok
+        ]
         if bad:
+            row, column, value = bad[0]
             raise CLIError(
                 f"--label-column {', '.join(plan['columns'])}: multi-label columns hold 0 or 1, but {where} has "
-                f"{bad[0][1]!r} in row {bad[0][0]}."
+                f"{value!r} in row {row} (column {column!r})."
             )
-        return [[float(v) for v in row] for row in rows]
+        return [[float(v) for v in row] for row in rows]  # ("1" too)
     label2id = {name: i for i, name in enumerate(plan["names"])}
     return _label_ids(split, plan["columns"][0], label2id, where, whose).tolist()
 
