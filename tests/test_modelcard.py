@@ -386,3 +386,18 @@ def test_trainer_cards_index_rnn_textclf_metrics(tmp_path: Path, problem: str):
     for name, value in indexed.items():
         assert value == pytest.approx(metrics[f"eval_{name}"]), name
     assert all(r.dataset_split is None for r in card.data.eval_results)  # (not the string 'None')
+
+
+def test_every_label_is_in_the_card_and_a_backtick_keeps_its_code_span(tmp_path: Path):
+    # beyond 50 labels, labels 20+ were nowhere in the card; a label with a backtick ended its code span
+    names = ["x`y", *(f"class_{i:03d}" for i in range(59))]
+    model = make_model(
+        num_labels=60, id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
+    )
+    text = str(write_model_card(model, tmp_path))
+    assert "`` x`y ``" in text
+    assert "59: class_058" in text and "| Labels (id: name) |" in text
+    one = make_model(
+        num_labels=1, problem_type="regression", id2label={0: "LABEL_0"}, label2id={"LABEL_0": 0}
+    )
+    assert "-> 1 output |" in str(write_model_card(one, tmp_path / "one"))  # ("1 outputs")

@@ -538,7 +538,9 @@ def _summary(model: Any, config: Any, vectors: dict[str, Any] | None, info: Mapp
         "multi_label_classification": "multi-label text classifier (independent sigmoid per label)",
         "regression": "text regression model",
     }.get(problem or "", "text classifier (softmax over the labels)")
-    shown = ", ".join(f"`{label}`" for label in labels[:20]) + (" ..." if len(labels) > 20 else "")
+    # (a label holding a backtick needs a longer fence, or it ends the code span)
+    shown = ", ".join(f"`` {label} ``" if "`" in str(label) else f"`{label}`" for label in labels[:20])
+    shown += " ..." if len(labels) > 20 else ""
     # (a regression model's outputs named by transformers' defaults, LABEL_0..., have no names to show)
     unnamed = problem == "regression" and labels == [f"LABEL_{i}" for i in range(len(labels))]
     text = (
@@ -656,12 +658,13 @@ def _architecture(model: Any, config: Any) -> list[str]:
         if value
     ]
     rows.append(("Dropout", ", ".join(dropouts) or "none"))
-    rows.append(("Classifier input", f"{config.pooled_size} features -> {config.num_labels} outputs"))
+    outputs = f"{config.num_labels} output{'s' if config.num_labels != 1 else ''}"
+    rows.append(("Classifier input", f"{config.pooled_size} features -> {outputs}"))
     rows.append(("Problem type", str(getattr(config, "problem_type", None) or "single_label_classification")))
     rows.append(("Parameters", f"{total:,}" + (f" ({trainable:,} trainable)" if trainable != total else "")))
     labels = _labels(config)
-    if len(labels) <= 50:
-        rows.append(("Labels (id: name)", ", ".join(f"{i}: {label}" for i, label in enumerate(labels))))
+    # every label, however many (the summary shows the first 20; beyond 50 they were nowhere in the card)
+    rows.append(("Labels (id: name)", ", ".join(f"{i}: {label}" for i, label in enumerate(labels))))
     return ["## Model details", "", *_table(("", ""), rows)]
 
 
