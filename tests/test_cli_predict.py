@@ -139,10 +139,11 @@ def test_gzip_crlf_and_last_line_without_newline(trained, lines, tmp_path, capsy
     assert b == a and len(a.splitlines()) == len(lines)
 
 
-def test_stdin_pipe_streams_before_the_input_ends(trained, lines, tmp_path):
+@pytest.mark.parametrize("file_option", [[], ["--file", "-"]])  # ("-" was a missing file)
+def test_stdin_pipe_streams_before_the_input_ends(trained, lines, tmp_path, file_option):
     expected = in_process(trained, lines)
     proc = subprocess.Popen(
-        cli("predict", str(trained), "--chunk-size", "5", "--quiet"),
+        cli("predict", str(trained), *file_option, "--chunk-size", "5", "--quiet"),
         cwd=tmp_path,
         env=ENV,
         stdin=subprocess.PIPE,

@@ -60,8 +60,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 "convert it first (e.g. with iconv -f latin1 -t utf-8), or pass the texts in a --file."
             ) from None
     sources: list[Iterator[list[str]]] = [_batched(args.texts, chunk_size)]
-    if args.file:
+    if args.file and args.file != "-":
         sources.append(_file_chunks(args.file, chunk_size))
+    elif args.file == "-" and sys.stdin is not None:  # ("-" is stdin, as for cat and grep)
+        sources.append(_stdin_chunks(chunk_size))
     elif not args.texts:
         if sys.stdin is None or _is_terminal(sys.stdin):
             raise CLIError("no texts: pass them as arguments, with --file F (one per line), or on stdin.")
@@ -239,7 +241,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         nargs="*",
         help="texts to classify (before the lines of --file); without texts and --file, the lines of stdin",
     )
-    predict.add_argument("--file", help="a UTF-8 text file, one text per line, or a gzip of one")
+    predict.add_argument(
+        "--file", help="a UTF-8 text file, one text per line, or a gzip of one ('-': standard input)"
+    )
     predict.add_argument("--top-k", type=_positive_int, default=1)
     predict.add_argument("--batch-size", type=_positive_int, default=256)
     _add_chunk_option(predict, "lines")
