@@ -499,6 +499,19 @@ BAD_INPUT = [
         "column 'text' of --train-file 'good.csv' is missing from --test-file 'semicolons.csv'",
     ),
     (["train", "--config", "broken.yaml"], "--config 'broken.yaml' is not valid: expected ',' or '}'"),
+    # config values get their flag's checks: "no" was true and replaced the output folder; 1.5 crashed
+    (
+        ["train", "--train-file", "good.csv", "--output-dir", "existing", "--config", "ow.json"],
+        "--config 'ow.json': overwrite must be true or false (as --overwrite), got 'no'.",
+    ),
+    (
+        ["train", "--train-file", "good.csv", "--config", "seed.yaml"],
+        "--config 'seed.yaml': seed: expected an integer in [0, 2**32 - 1], got '1.5'",
+    ),
+    (
+        ["train", "--train-file", "good.csv", "--config", "outdir.yaml"],
+        "--config 'outdir.yaml': output_dir must be text (as --output-dir takes), got 123.",
+    ),
     # the checkpoints are removed after success: in the output folder they took the model with them (exit 0)
     (
         ["train", "--train-file", "good.csv", "--output-dir", "m", "--checkpoint-dir", "m"],
@@ -593,6 +606,9 @@ def test_bad_input_one_line_exit_2(tmp_path):
     (tmp_path / "mixed.csv").write_text("text,label\nhello,0\nworld,unknown\n")
     (tmp_path / "semicolons.csv").write_text("text;label\nhello;a\n")
     (tmp_path / "ml.csv").write_text("text,a,b\nhello there,1,0\nworld peace,,1\nfoo bar,0,1\nbaz qux,1,1\n")
+    (tmp_path / "ow.json").write_text('{"overwrite": "no"}')
+    (tmp_path / "seed.yaml").write_text("seed: 1.5\n")
+    (tmp_path / "outdir.yaml").write_text("output_dir: 123\n")
     (tmp_path / "ml_word.csv").write_text("text,a,b\nhello there,1,0\nworld peace,0,1\nfoo bar,0,yes\n")
     (tmp_path / "words.csv").write_text("text,label\n" + "good fun movie,a\nbad dull film,b\n" * 10)
     (tmp_path / "cut.txt.gz").write_bytes(gzip.compress(b"good 0.1 0.2\nbad 0.3 0.4\n" * 500)[:-30])

@@ -175,12 +175,47 @@ def _merge_config_file(
                 f"--config {args.config!r}: {key} must be a column name or a list of column names, got {value!r}."
             )
         lists[key] = value
+    actions = {action.dest: action for action in train_parser._actions}
+    for key, value in normalised.items():
+        normalised[key] = _config_value(args.config, key, value, actions[key])
     train_parser.set_defaults(**normalised)
     merged = parser.parse_args(argv)
     for key, value in lists.items():
         if getattr(merged, key) is None:  # not given on the command line
             setattr(merged, key, value)
     return merged
+
+
+def _config_value(config: str, key: str, value: Any, action: argparse.Action) -> Any:
+    """``value`` of ``key`` in the ``--config`` file, checked as its flag's value would be: argparse applies an
+    option's ``type`` to string defaults only, so a number, a bool or a list from a file went unchecked
+    (``seed: 1.5`` crashed in training; ``overwrite: "no"`` was true and replaced the output folder)."""
+    if value is None:
+        return None
+    where = f"--config {config!r}: {key}"
+    flags = "/".join(action.option_strings) or key
+    if isinstance(
+        action, (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse.BooleanOptionalAction)
+    ):
+        if not isinstance(value, bool):
+            raise CLIError(f"{where} must be true or false (as {flags}), got {value!r}.")
+        return value
+    if isinstance(value, (dict, list)) or (isinstance(value, bool) and action.type is not None):
+        raise CLIError(f"{where} must be a single value (as {flags} takes), got {value!r}.")
+    if action.type is None:
+        if not isinstance(value, str):
+            raise CLIError(f"{where} must be text (as {flags} takes), got {value!r}.")
+        converted = value
+    else:
+        try:
+            converted = action.type(value if isinstance(value, str) else repr(value))
+        except (argparse.ArgumentTypeError, TypeError, ValueError) as err:
+            raise CLIError(
+                f"{where}: {err}" if str(err) else f"{where}: not a valid value, got {value!r}."
+            ) from None
+    if action.choices is not None and converted not in action.choices:
+        raise CLIError(f"{where} must be one of {', '.join(map(repr, action.choices))}, got {value!r}.")
+    return converted
 
 
 def cmd_train(args: argparse.Namespace) -> int:
