@@ -97,6 +97,10 @@ def test_save_and_load_file_round_trip(tmp_path, suffix):
         ({"model": {"colour": "blue"}}, "unknown keys ['colour']"),
         ({"model": {"pooling": "sum"}}, "`pooling` must be one of"),
         ({"vectors": None}, "must set `model.embedding_dim`"),
+        (
+            {"model": {"embedding_dim": 20}},
+            "`model.embedding_dim` (20) does not apply with `vectors` 'glove.6B.50d'",
+        ),
         ({"vectors_vocab": -5}, "`vectors_vocab` must be an integer >= 0, got -5"),
         ({"ema_decay": 1.0}, "`ema_decay` must be a number in [0, 1), got 1.0"),
         ({"adversarial_eps": -0.5}, "`adversarial_eps` must be a number in [0, 100], got -0.5"),

@@ -309,6 +309,13 @@ class Recipe:
             )
         if self.vectors is not None and (not isinstance(self.vectors, str) or not self.vectors):
             _fail("vectors", self.vectors, "a vectors name or path (e.g. 'glove.6B.50d') or null")
+        if self.vectors is not None and "embedding_dim" in self.model:
+            # (silently dropped: a recipe file without `vectors:` gets glove.6B.50d and its 50 dimensions)
+            raise InvalidRecipeError(
+                f"Recipe field `model.embedding_dim` ({self.model['embedding_dim']!r}) does not apply with `vectors` "
+                f"{self.vectors!r}: the embedding takes the vectors' size. Remove it, or set `vectors: null` to "
+                "train an embedding of that size from scratch."
+            )
         if self.vectors is None and "embedding_dim" not in self.model:
             raise InvalidRecipeError(
                 "Recipe without `vectors` must set `model.embedding_dim` (the size of the trained embedding)."
