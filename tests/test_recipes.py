@@ -645,6 +645,17 @@ def test_cli_resumes_with_the_checkpoints_tokenizer(tmp_path):
     )
     assert first.returncode == 0, first.stderr[-3000:]
     saved = RNNTokenizer.from_pretrained(tmp_path / "m.checkpoints" / "checkpoint-10").get_vocab()
+    # another --hidden-size: said in one line before any work (torch's load_state_dict traceback, exit 1)
+    changed = [o if o != "16" or options[i - 1] != "--hidden-size" else "32" for i, o in enumerate(options)]
+    wrong = run_cli(
+        "train", "--train-file", "b.csv", *changed, "--max-steps", "20", "--resume-from-checkpoint", "--overwrite",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert wrong.returncode == 2 and wrong.stderr.strip().splitlines() == [
+        "rnn-textclf: error: --resume-from-checkpoint 'm.checkpoints/checkpoint-10' holds a model of another "
+        "shape (--hidden-size: 16 in the checkpoint, 32 now): pass the interrupted run's options (its recipe and "
+        "flags), or train anew without --resume-from-checkpoint."
+    ], wrong.stderr[-3000:]
     resumed = run_cli(
         "train", "--train-file", "b.csv", *options, "--max-steps", "20", "--resume-from-checkpoint", "--overwrite",
         cwd=tmp_path,

@@ -336,6 +336,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     model, coverage = recipe.build_model(
         tokenizer, label_names=names, vectors=vectors, problem_type=plan["problem_type"], seed=args.seed
     )
+    if resume is not None:
+        _check_resume_model(Path(resume), model.config)
     if distillation:
         model.config.distillation = distillation[
             "card"
@@ -942,6 +944,40 @@ def _check_resume_distillation(args: argparse.Namespace, checkpoint: Path) -> No
         raise CLIError(
             f"--resume-from-checkpoint {str(checkpoint)!r} is of a run without a teacher: resume it without "
             "--teacher, or train anew with --teacher (without --resume-from-checkpoint)."
+        )
+
+
+# The fields that give a model's weights their shapes, by the option that sets each.
+_SHAPE_FIELDS = {
+    "rnn_type": "--rnn-type",
+    "nonlinearity": "nonlinearity (recipe)",
+    "embedding_dim": "--embedding-dim (or --vectors)",
+    "hidden_size": "--hidden-size",
+    "num_layers": "--num-layers",
+    "bidirectional": "--bidirectional",
+    "pooling": "--pooling",
+    "proj_size": "proj_size (recipe)",
+    "num_labels": "the label column(s)",
+}
+
+
+def _check_resume_model(checkpoint: Path, config: Any) -> None:
+    """The model the options build has the checkpoint's shapes (a changed --hidden-size failed in torch's
+    load_state_dict with a 34-line traceback, exit 1)."""
+    try:
+        saved = json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # (the checkpoint's own load says what is wrong with it)
+    differ = [
+        f"{option}: {saved[field]!r} in the checkpoint, {getattr(config, field)!r} now"
+        for field, option in _SHAPE_FIELDS.items()
+        if isinstance(saved, dict) and field in saved and saved[field] != getattr(config, field, None)
+    ]
+    if differ:
+        raise CLIError(
+            f"--resume-from-checkpoint {str(checkpoint)!r} holds a model of another shape ({'; '.join(differ)}): "
+            "pass the interrupted run's options (its recipe and flags), or train anew without "
+            "--resume-from-checkpoint."
         )
 
 
