@@ -64,6 +64,10 @@ def test_card_is_titled_after_the_asked_folder(run):
     card = (run["folder"] / "README.md").read_text()
     assert "\n# spam-model\n" in card
     assert "staging" not in card and ".spam-model" not in card
+    # the run options beside the recipe, which `--recipe recipe.yaml` needs again (recorded nowhere before)
+    options = json.loads((run["folder"] / "metrics.json").read_text())["options"]
+    assert options == {"seed": 42, "max_steps": None, "max_train_samples": 1500}
+    assert "| max_train_samples | 1500 |" in card and "| seed | 42 |" in card
 
 
 def test_card_carries_the_test_results_as_hub_model_index(run):

@@ -225,8 +225,18 @@ def _write_card(
         "training_data": f"{data}; {report['train_rows']:,} training and {report['validation_rows']:,} validation rows.",
         "hyperparameters": {  # (min_freq is None for a tokenizer loaded as saved)
             k: v
-            for k in ("epochs", "batch_size", "lr", "min_freq", "max_length", "seed")
-            if (v := getattr(args, k)) is not None
+            for k in (
+                "epochs",
+                "max_steps",
+                "batch_size",
+                "lr",
+                "min_freq",
+                "max_length",
+                "seed",
+                "max_train_samples",
+            )
+            # (max_steps: -1 or None is off; a run of 3 steps said only "epochs 6")
+            if (v := getattr(args, k, None)) is not None and not (k == "max_steps" and v <= 0)
         },
         "metrics": {k: v for k, v in report[split].items() if isinstance(v, float)},
         "eval_data": f"the {split} split",

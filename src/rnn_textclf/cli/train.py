@@ -453,6 +453,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             shared = _shareable(recipe)  # (`push` uploads recipe.yaml and metrics.json)
             report: dict[str, Any] = {
                 "recipe": shared.to_dict(),
+                # what trained beside the recipe: repeat these with `--recipe recipe.yaml` for the same run
+                "options": {
+                    "seed": args.seed,
+                    "max_steps": args.max_steps if args.max_steps and args.max_steps > 0 else None,
+                    "max_train_samples": args.max_train_samples,
+                },
                 "model": {"rnn_type": config.rnn_type, "parameters": n_params, "vocab_size": len(tokenizer)},
                 "labels": names,
                 "train_rows": len(encoded["train"]),
