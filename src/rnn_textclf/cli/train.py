@@ -200,6 +200,8 @@ def _config_value(config: str, key: str, value: Any, action: argparse.Action) ->
         if not isinstance(value, bool):
             raise CLIError(f"{where} must be true or false (as {flags}), got {value!r}.")
         return value
+    if isinstance(value, bool) and action.nargs == "?" and action.const is True:
+        return True if value else None  # (`resume_from_checkpoint: true`, as the flag without a PATH)
     if isinstance(value, (dict, list)) or (isinstance(value, bool) and action.type is not None):
         raise CLIError(f"{where} must be a single value (as {flags} takes), got {value!r}.")
     if action.type is None:
