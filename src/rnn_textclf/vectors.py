@@ -1321,7 +1321,7 @@ def _parse_word2vec_binary(
         offset += pos
         buf = buf[pos:] + more
         pos = 0
-    if total == count and (buf[pos:].strip() or stream.read(1)):  # (a last line end is no data)
+    if total == count and (buf[pos:] + stream.read(64)).strip():  # (a last line end is no data)
         logger.warning(
             "%s: the file holds more data after the %d words its header announces; only those are read "
             "(as gensim does).",
