@@ -130,6 +130,16 @@ def test_invalid_fields_name_field_value_and_allowed(changes, message):
     assert message in str(info.value)
 
 
+def test_new_vectors_take_the_place_of_a_recipes_embedding_size():
+    # (a recipe refuses embedding_dim beside vectors; replace() drops it, as --vectors does on the command line)
+    default = get_recipe("default")
+    assert default.model["embedding_dim"] == 64 and default.vectors is None
+    glove = default.replace(vectors="glove.6B.50d")
+    assert "embedding_dim" not in glove.model and glove.model["hidden_size"] == default.model["hidden_size"]
+    with pytest.raises(InvalidRecipeError, match=r"`model.embedding_dim` \(20\) does not apply"):
+        default.replace(vectors="glove.6B.50d", model={"embedding_dim": 20})
+
+
 def test_recipe_maps_onto_training_arguments_and_model_config(tmp_path):
     from rnn_textclf import RNNTokenizer, RNNTrainingArguments
 

@@ -508,8 +508,11 @@ class Recipe:
             path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
 
     def replace(self, **changes: Any) -> Recipe:
-        """A copy with some fields changed (``model`` entries are merged, not replaced)."""
+        """A copy with some fields changed (``model`` entries are merged, not replaced; new ``vectors`` drop
+        ``model.embedding_dim``: the vectors give the embedding its size, as ``--vectors`` does)."""
         values = self.to_dict()
+        if changes.get("vectors") is not None and "embedding_dim" not in (changes.get("model") or {}):
+            values["model"].pop("embedding_dim", None)
         if "model" in changes:
             values["model"] = {**values["model"], **changes.pop("model")}
         values.update(changes)
