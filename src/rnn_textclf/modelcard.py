@@ -71,8 +71,8 @@ CARD_INFO_KEYS: dict[str, str] = {
     "base_model": "Hub id of the model this one was fine-tuned from",
     "model_index": "Hub `model-index` metadata (as transformers' TrainingSummary builds it)",
 }
-#: The heading of a card's tokenizer section (a card without it was written before the tokenizer was saved).
-TOKENIZER_SECTION = "## Tokenizer"
+#: The words of a card written before its tokenizer was saved (its tokenizer section knows only the size).
+TOKENIZER_UNKNOWN = "from the model's config"
 IfExists = Literal["update", "replace", "keep"]
 
 
@@ -458,11 +458,11 @@ _KNOWN_RULES = {
 
 
 def _tokenizer_section(config: Any, files: tuple[dict[str, Any], dict[str, Any]] | None) -> list[str]:
-    lines = [TOKENIZER_SECTION, ""]
+    lines = ["## Tokenizer", ""]
     if files is None:
         return [
             *lines,
-            f"Vocabulary size: {config.vocab_size:,} (from the model's config; padding id "
+            f"Vocabulary size: {config.vocab_size:,} ({TOKENIZER_UNKNOWN}; padding id "
             f"{config.pad_token_id}). The tokenizer (tokenizer.json, tokenizer_config.json) is saved beside "
             "the model; load it with `AutoTokenizer.from_pretrained`.",
             "",

@@ -1190,10 +1190,10 @@ class RNNTrainer(Trainer):
         # results and model-index: rewriting it lost them; Trainer.save_model never touches README.md).
         writer = getattr(type(self.model), "model_card_writer", None)
         if writer is not None and (folder / "tokenizer.json").is_file() and (folder / "README.md").is_file():
-            from .modelcard import GENERATED_MARKER, TOKENIZER_SECTION
+            from .modelcard import GENERATED_MARKER, TOKENIZER_UNKNOWN
 
             card = (folder / "README.md").read_text(encoding="utf-8")
-            if GENERATED_MARKER in card and f"\n{TOKENIZER_SECTION}\n" not in card:
+            if GENERATED_MARKER in card and TOKENIZER_UNKNOWN in card:
                 writer(self.model, folder, model_name=folder.resolve().name, tokenizer=folder)
 
     def _prepare_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
