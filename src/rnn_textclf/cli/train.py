@@ -228,8 +228,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     recipe = recipe_from_args(args)
     checkpoint_dir = _checkpoint_dir(args, output_dir)
     resume = _resume_target(args, checkpoint_dir)
-    if resume is not None:
-        _check_resume_distillation(args, Path(resume))
+    # the checkpoint's config.json, read once: what it distilled, its model's shapes, its pretraining
+    resumed = _checkpoint_config(Path(resume)) if resume is not None else None
+    if resumed is not None:
+        _check_resume_distillation(args, Path(resume), resumed)
 
     import numpy as np
     import torch
@@ -338,8 +340,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     model, coverage = recipe.build_model(
         tokenizer, label_names=names, vectors=vectors, problem_type=plan["problem_type"], seed=args.seed
     )
-    if resume is not None:
-        _check_resume_model(Path(resume), model.config)
+    if resumed is not None:
+        _check_resume_model(Path(resume), resumed, model.config)
     if distillation:
         model.config.distillation = distillation[
             "card"
@@ -371,8 +373,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif recipe.pretrain_epochs:
         _info("Resuming: the language-model pretraining is in the checkpoint's weights already.")
         # and its record in the checkpoint's config.json: config.json, metrics.json and the card keep it
-        saved = json.loads((Path(resume) / "config.json").read_text(encoding="utf-8"))
-        pretraining = saved.get("pretraining")
+        pretraining = (resumed or {}).get("pretraining")
         if pretraining:
             model.config.pretraining = pretraining
 
@@ -935,13 +936,20 @@ def _resume_target(args: argparse.Namespace, checkpoint_dir: Path) -> str | None
     return str(folder)
 
 
-def _check_resume_distillation(args: argparse.Namespace, checkpoint: Path) -> None:
-    """A resumed run distils as the checkpoint's run did (its config.json records the teacher), or not at
-    all: without --teacher it went on from the hard labels alone, and its card lost the distillation."""
+def _checkpoint_config(checkpoint: Path) -> dict[str, Any] | None:
+    """The checkpoint's config.json, or None when it cannot be read (its own load then says what is wrong)."""
     try:
-        saved = json.loads((checkpoint / "config.json").read_text(encoding="utf-8")).get("distillation")
-    except (OSError, ValueError, AttributeError):
-        return  # (the checkpoint's own load says what is wrong with it)
+        saved = json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) else None
+
+
+def _check_resume_distillation(args: argparse.Namespace, checkpoint: Path, resumed: dict[str, Any]) -> None:
+    """A resumed run distils as the checkpoint's run did (its config.json, ``resumed``, records the teacher),
+    or not at all: without --teacher it went on from the hard labels alone, and its card lost the
+    distillation."""
+    saved = resumed.get("distillation")
     if saved and not args.teacher:
         raise CLIError(
             f"--resume-from-checkpoint {str(checkpoint)!r} is of a run that distils from the teacher "
@@ -969,17 +977,13 @@ _SHAPE_FIELDS = {
 }
 
 
-def _check_resume_model(checkpoint: Path, config: Any) -> None:
-    """The model the options build has the checkpoint's shapes (a changed --hidden-size failed in torch's
-    load_state_dict with a 34-line traceback, exit 1)."""
-    try:
-        saved = json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return  # (the checkpoint's own load says what is wrong with it)
+def _check_resume_model(checkpoint: Path, resumed: dict[str, Any], config: Any) -> None:
+    """The model the options build has the shapes of the checkpoint's (its config.json, ``resumed``): a
+    changed --hidden-size failed in torch's load_state_dict with a 34-line traceback, exit 1."""
     differ = [
-        f"{option}: {saved[field]!r} in the checkpoint, {getattr(config, field)!r} now"
+        f"{option}: {resumed[field]!r} in the checkpoint, {getattr(config, field)!r} now"
         for field, option in _SHAPE_FIELDS.items()
-        if isinstance(saved, dict) and field in saved and saved[field] != getattr(config, field, None)
+        if field in resumed and resumed[field] != getattr(config, field, None)
     ]
     if differ:
         raise CLIError(
